@@ -1,0 +1,1 @@
+"""Micro-purchase marketplace: timed reverse auctions for small software tasks."""

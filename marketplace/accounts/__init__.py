@@ -1,0 +1,1 @@
+"""Departments, users and roles, API tokens, vendor eligibility."""

@@ -1,0 +1,143 @@
+"""Thin handlers of accounts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, delete, get, post
+from litestar.params import Parameter
+
+from marketplace import ratelimit
+from marketplace.accounts import queries, service
+from marketplace.accounts.schemas import (
+    Department,
+    DepartmentCreate,
+    SignedUp,
+    Signup,
+    TokenIssued,
+    User,
+    UserCreate,
+    VerificationDecision,
+    VerificationRequest,
+)
+from marketplace.auth import Caller, anyone, request_id, roles, signed_in
+from marketplace.params import Cursor, Limit
+from marketplace.settings import Settings
+from marketplace.structs import Page, decode_cursor, encode_cursor
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@post("/api/signup", guards=[anyone], tags=["accounts"], summary="Sign up as a vendor")
+async def signup(
+    request: Request[Any, Any, Any], data: Signup, pool: Any, redis: Any, settings: Settings
+) -> SignedUp:
+    await ratelimit.limit(
+        redis, f"signup:{client_address(request)}", settings.signup_limit_per_minute
+    )
+    return await service.signup(pool, data.email, data.name, request_id(request))
+
+
+@post("/api/departments", guards=[roles("admin")], tags=["accounts"])
+async def create_department(
+    request: Request[Any, Any, Any], data: DepartmentCreate, pool: Any, caller: Caller
+) -> Department:
+    return await service.create_department(
+        pool, caller.actor("admin", request_id(request)), data.name
+    )
+
+
+@get("/api/departments", guards=[anyone], tags=["accounts"])
+async def list_departments(pool: Any, limit: Limit = 50, cursor: Cursor = None) -> Page[Department]:
+    after = decode_cursor(cursor, list[int])
+    async with pool.acquire() as conn:
+        rows = await queries.list_departments(conn, after[0] if after else 0, limit + 1)
+    items = [Department(id=r["id"], name=r["name"], created_at=r["created_at"]) for r in rows]
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(items=items, next=encode_cursor(items[-1].id) if more else None)
+
+
+@post("/api/users", guards=[roles("admin")], tags=["accounts"])
+async def create_user(
+    request: Request[Any, Any, Any], data: UserCreate, pool: Any, caller: Caller
+) -> User:
+    return await service.create_user(pool, caller.actor("admin", request_id(request)), data)
+
+
+@get("/api/users", guards=[roles("admin")], tags=["accounts"])
+async def list_users(
+    pool: Any,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    role: Annotated[
+        str | None, Parameter(pattern="^(buyer|vendor|reviewer|finance|auditor|admin)$")
+    ] = None,
+) -> Page[User]:
+    after = decode_cursor(cursor, list[int])
+    async with pool.acquire() as conn:
+        rows = await queries.list_users(conn, after[0] if after else 0, limit + 1, role)
+    items = [service.user_from_row(r) for r in rows]
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(items=items, next=encode_cursor(items[-1].id) if more else None)
+
+
+@get("/api/users/{user_id:int}", guards=[roles("admin")], tags=["accounts"])
+async def get_user(user_id: int, pool: Any) -> User:
+    return await service.get_user(pool, user_id)
+
+
+@post("/api/users/{user_id:int}/tokens", guards=[signed_in], tags=["accounts"])
+async def issue_token(
+    request: Request[Any, Any, Any], user_id: int, pool: Any, caller: Caller
+) -> TokenIssued:
+    return await service.issue_token(pool, caller, user_id, request_id(request))
+
+
+@delete("/api/tokens/{token_id:int}", guards=[signed_in], tags=["accounts"])
+async def revoke_token(
+    request: Request[Any, Any, Any], token_id: int, pool: Any, caller: Caller
+) -> None:
+    await service.revoke_token(pool, caller, token_id, request_id(request))
+
+
+@get("/api/me", guards=[signed_in], tags=["accounts"])
+async def me(pool: Any, caller: Caller) -> User:
+    return await service.get_me(pool, caller)
+
+
+@post("/api/me/verification", guards=[roles("vendor")], tags=["accounts"])
+async def request_verification(
+    request: Request[Any, Any, Any], data: VerificationRequest, pool: Any, caller: Caller
+) -> User:
+    return await service.request_verification(pool, caller, data, request_id(request))
+
+
+@post("/api/vendors/{user_id:int}/verification", guards=[roles("admin")], tags=["accounts"])
+async def decide_verification(
+    request: Request[Any, Any, Any],
+    user_id: int,
+    data: VerificationDecision,
+    pool: Any,
+    caller: Caller,
+) -> User:
+    actor = caller.actor("admin", request_id(request))
+    return await service.decide_verification(pool, actor, user_id, data)
+
+
+ROUTES = [
+    signup,
+    create_department,
+    list_departments,
+    create_user,
+    list_users,
+    get_user,
+    issue_token,
+    revoke_token,
+    me,
+    request_verification,
+    decide_verification,
+]

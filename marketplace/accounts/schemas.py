@@ -1,0 +1,79 @@
+"""Request and response Structs of accounts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+
+from marketplace.structs import Email, Id, Request, Response, Text
+
+Role = Literal["buyer", "vendor", "reviewer", "finance", "auditor", "admin"]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+RegistryId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._/-]+$")
+]
+
+
+class Signup(Request, kw_only=True):
+    email: Email
+    name: Text
+
+
+class DepartmentCreate(Request, kw_only=True):
+    name: Text
+
+
+class Department(Response, frozen=True, kw_only=True):
+    id: int
+    name: str
+    created_at: dt.datetime
+
+
+class UserCreate(Request, kw_only=True):
+    email: Email
+    name: Text
+    roles: Annotated[list[Role], msgspec.Meta(min_length=1, max_length=6)]
+    department_id: Id | None = None
+
+
+class GithubAccount(Response, frozen=True, kw_only=True):
+    id: int
+    login: str | None
+
+
+class User(Response, frozen=True, kw_only=True):
+    id: int
+    email: str
+    name: str
+    roles: list[str]
+    department_id: int | None
+    verification_status: str
+    verification_kind: str | None = None
+    verification_reason: str | None = None
+    github: GithubAccount | None = None
+    created_at: dt.datetime
+
+
+class TokenIssued(Response, frozen=True, kw_only=True):
+    """A new token: shown this once, stored only as a hash."""
+
+    id: int
+    token: str
+
+
+class SignedUp(Response, frozen=True, kw_only=True):
+    id: int
+    token: str
+    token_id: int
+
+
+class VerificationRequest(Request, kw_only=True):
+    kind: Literal["business", "individual", "student"]
+    registry_id: RegistryId
+
+
+class VerificationDecision(Request, kw_only=True):
+    status: Literal["verified", "rejected"]
+    reason: Reason

@@ -1,0 +1,211 @@
+"""The rules of accounts; each function owns its transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marketplace import outbox
+from marketplace.accounts import queries
+from marketplace.accounts.schemas import (
+    Department,
+    GithubAccount,
+    SignedUp,
+    TokenIssued,
+    User,
+    UserCreate,
+    VerificationDecision,
+    VerificationRequest,
+)
+from marketplace.audit.record import Actor, record
+from marketplace.auth import Caller, new_token
+from marketplace.errors import Conflict, Forbidden, NotFound, Unprocessable
+from marketplace.events import (
+    DepartmentCreated,
+    UserCreated,
+    VerificationDecided,
+    VerificationRequested,
+)
+
+DEPARTMENT_ROLES = {"buyer", "reviewer", "finance"}
+
+
+def user_from_row(row: Any) -> User:
+    github = None
+    if row["github_id"] is not None:
+        github = GithubAccount(id=row["github_id"], login=row["github_login"])
+    return User(
+        id=row["id"],
+        email=row["email"],
+        name=row["name"],
+        roles=list(row["roles"]),
+        department_id=row["department_id"],
+        verification_status=row["verification_status"],
+        verification_kind=row["verification_kind"],
+        verification_reason=row["verification_reason"],
+        github=github,
+        created_at=row["created_at"],
+    )
+
+
+def _public_user(row: Any) -> dict[str, Any]:
+    return {
+        "email": row["email"],
+        "name": row["name"],
+        "roles": list(row["roles"]),
+        "department_id": row["department_id"],
+        "verification_status": row["verification_status"],
+    }
+
+
+async def create_department(pool: Any, actor: Actor, name: str) -> Department:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await queries.insert_department(conn, name.strip())
+        await outbox.emit(conn, DepartmentCreated(department_id=row["id"], name=row["name"]))
+        await record(conn, actor, "department.created", "department", row["id"], after=dict(row))
+    return Department(id=row["id"], name=row["name"], created_at=row["created_at"])
+
+
+async def create_user(pool: Any, actor: Actor, data: UserCreate) -> User:
+    roles: list[str] = sorted(set(data.roles))
+    if data.department_id is not None and not DEPARTMENT_ROLES.intersection(roles):
+        raise Unprocessable(
+            "department_not_applicable",
+            "only buyers, reviewers and finance users belong to a department",
+        )
+    if "buyer" in roles and data.department_id is None:
+        raise Unprocessable("department_required", "a buyer must belong to a department")
+    async with pool.acquire() as conn, conn.transaction():
+        if data.department_id is not None and not await queries.department_exists(
+            conn, data.department_id
+        ):
+            raise Unprocessable("unknown_department", "no such department")
+        row = await queries.insert_user(
+            conn, data.email.strip(), data.name, roles, data.department_id
+        )
+        await outbox.emit(
+            conn, UserCreated(user_id=row["id"], roles=roles, department_id=data.department_id)
+        )
+        await record(conn, actor, "user.created", "user", row["id"], after=_public_user(row))
+    return user_from_row(row)
+
+
+async def signup(pool: Any, email: str, name: str, request_id: str) -> SignedUp:
+    """Self-service vendor account with its first token."""
+    token, token_hash = new_token()
+    async with pool.acquire() as conn, conn.transaction():
+        row = await queries.insert_user(conn, email.strip(), name, ["vendor"], None)
+        actor = Actor(user_id=row["id"], role="vendor", request_id=request_id)
+        token_id = await queries.insert_token(conn, row["id"], token_hash)
+        await outbox.emit(conn, UserCreated(user_id=row["id"], roles=["vendor"], self_signup=True))
+        await record(conn, actor, "user.signed_up", "user", row["id"], after=_public_user(row))
+        await record(conn, actor, "token.created", "token", token_id)
+    return SignedUp(id=row["id"], token=token, token_id=token_id)
+
+
+async def issue_token(pool: Any, caller: Caller, user_id: int, request_id: str) -> TokenIssued:
+    if caller.id != user_id and not caller.has("admin"):
+        raise NotFound("user_not_found", "no such user")
+    token, token_hash = new_token()
+    role = "admin" if caller.id != user_id else "self"
+    async with pool.acquire() as conn, conn.transaction():
+        if await queries.get_user(conn, user_id) is None:
+            raise NotFound("user_not_found", "no such user")
+        token_id = await queries.insert_token(conn, user_id, token_hash)
+        await record(
+            conn,
+            caller.actor(role, request_id),
+            "token.created",
+            "token",
+            token_id,
+            after={"user_id": user_id},
+        )
+    return TokenIssued(id=token_id, token=token)
+
+
+async def revoke_token(pool: Any, caller: Caller, token_id: int, request_id: str) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        owner = await queries.get_token_owner(conn, token_id)
+        if owner is None or (owner != caller.id and not caller.has("admin")):
+            raise NotFound("token_not_found", "no such token")
+        if not await queries.revoke_token(conn, token_id):
+            raise Conflict("token_revoked", "this token is already revoked")
+        role = "admin" if owner != caller.id else "self"
+        await record(
+            conn,
+            caller.actor(role, request_id),
+            "token.revoked",
+            "token",
+            token_id,
+            after={"user_id": owner},
+        )
+
+
+async def get_me(pool: Any, caller: Caller) -> User:
+    async with pool.acquire() as conn:
+        row = await queries.get_user(conn, caller.id)
+    return user_from_row(row)
+
+
+async def get_user(pool: Any, user_id: int) -> User:
+    async with pool.acquire() as conn:
+        row = await queries.get_user(conn, user_id)
+    if row is None:
+        raise NotFound("user_not_found", "no such user")
+    return user_from_row(row)
+
+
+async def request_verification(
+    pool: Any, caller: Caller, data: VerificationRequest, request_id: str
+) -> User:
+    if not caller.has("vendor"):
+        raise Forbidden("role_required", "only vendors ask to be verified")
+    async with pool.acquire() as conn, conn.transaction():
+        row = await queries.request_verification(conn, caller.id, data.kind, data.registry_id)
+        if row is None:
+            current = await queries.get_user(conn, caller.id)
+            raise Conflict(
+                "verification_not_allowed",
+                f"verification is {current['verification_status']}; "
+                "you can ask only when unverified or rejected",
+                verification_status=current["verification_status"],
+            )
+        await outbox.emit(conn, VerificationRequested(user_id=caller.id, kind=data.kind))
+        await record(
+            conn,
+            caller.actor("vendor", request_id),
+            "vendor.verification_requested",
+            "user",
+            caller.id,
+            after={"kind": data.kind, "registry_id": data.registry_id},
+        )
+    return user_from_row(row)
+
+
+async def decide_verification(
+    pool: Any, actor: Actor, user_id: int, data: VerificationDecision
+) -> User:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await queries.decide_verification(conn, user_id, data.status, data.reason)
+        if row is None:
+            current = await queries.get_user(conn, user_id)
+            if current is None:
+                raise NotFound("user_not_found", "no such user")
+            if "vendor" not in current["roles"]:
+                raise Unprocessable("not_a_vendor", "this user is not a vendor")
+            raise Conflict(
+                "verification_decided",
+                f"verification is already {current['verification_status']}",
+                verification_status=current["verification_status"],
+            )
+        await outbox.emit(
+            conn, VerificationDecided(user_id=user_id, status=data.status, reason=data.reason)
+        )
+        await record(
+            conn,
+            actor,
+            "vendor.verification_decided",
+            "user",
+            user_id,
+            after={"status": data.status, "reason": data.reason},
+        )
+    return user_from_row(row)

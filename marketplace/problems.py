@@ -1,0 +1,107 @@
+"""The one place that turns exceptions into HTTP answers: ``{status, code, detail}``."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import asyncpg
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from marketplace.errors import DomainError, from_constraint
+
+log = logging.getLogger(__name__)
+
+_FIELD = re.compile(r"at `\$\.([A-Za-z0-9_.\[\]]+)`")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "not_signed_in",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "rate_limited",
+}
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> Response[Any]:
+    headers = {}
+    if "retry_after" in extra:
+        headers["Retry-After"] = str(extra["retry_after"])
+    return Response(
+        {"status": status, "code": code, "detail": detail, **extra},
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+def _domain(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    return problem(exc.status, exc.code, exc.detail, **exc.extra)
+
+
+def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    field = None
+    detail = "the request is malformed"
+    if errors:
+        first = errors[0]
+        message = str(first.get("message", "")) if isinstance(first, dict) else str(first)
+        key = first.get("key") if isinstance(first, dict) else None
+        match = _FIELD.search(message)
+        field = match.group(1) if match else key
+        detail = message or detail
+        if field and field not in detail:
+            detail = f"{field}: {detail}"
+    elif exc.detail:
+        detail = exc.detail
+    if "JSON is malformed" in detail or "malformed" in detail.lower():
+        code = "malformed_json"
+    elif "unknown field" in detail:
+        code = "unknown_field"
+    else:
+        code = "invalid_request"
+    extra: dict[str, Any] = {"errors": errors}
+    if field:
+        extra["field"] = field
+    return problem(400, code, detail, **extra)
+
+
+def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if status >= 500:
+        log.error("server error: %s", exc.detail)
+        return problem(status, "internal_error", "the service failed; the error was logged")
+    return problem(status, _HTTP_CODES.get(status, "error"), str(exc.detail))
+
+
+def _postgres(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[Any]:
+    constraint = getattr(exc, "constraint_name", None)
+    mapped = from_constraint(constraint)
+    if mapped is not None:
+        return _domain(request, mapped)
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return problem(409, "conflict", "the request conflicts with stored data")
+    if isinstance(exc, asyncpg.DataError):
+        return problem(400, "invalid_value", "a value is out of range or malformed")
+    return _unexpected(request, exc)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "internal_error", "the service failed; the error was logged")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    DomainError: _domain,
+    ValidationException: _validation,
+    HTTPException: _http,
+    asyncpg.PostgresError: _postgres,
+    Exception: _unexpected,
+}

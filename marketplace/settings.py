@@ -1,0 +1,175 @@
+"""Deployment settings: the only module that reads the environment.
+
+Every variable is optional; the defaults give a local setup with embedded
+PostgreSQL and Redis in the data dir. A malformed value stops start-up with a
+message naming the variable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import zoneinfo
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+PREFIX = "MARKETPLACE_"
+
+
+class SettingsError(ValueError):
+    """A variable holds a value the service cannot use."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Path(".marketplace")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+    threshold_cents: int = 1_000_000
+    min_auction_seconds: int = 3600
+    timezone: str = "UTC"
+    holidays: tuple[dt.date, ...] = ()
+    secret_key: str = ""
+    signing_key: str = ""
+    github_api_url: str = "https://api.github.com"
+    github_url: str = "https://github.com"
+    github_token: str | None = None
+    github_webhook_secret: str | None = None
+    github_client_id: str | None = None
+    github_client_secret: str | None = None
+    payment_hold_seconds: int = 0
+    registry_url: str | None = None
+    smtp_url: str | None = None
+    # Additions beyond the documented contract, for operators and tests.
+    signup_limit_per_minute: int = 10
+    sweep_seconds: float = 2.0
+    log_level: str = "info"
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(PREFIX + name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{PREFIX}{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(PREFIX + name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{PREFIX}{name} must be positive, got {raw!r}")
+    return value
+
+
+def _str(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(PREFIX + name)
+    return raw.strip() if raw and raw.strip() else None
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    value = _str(env, name)
+    if value is not None and not value.startswith(tuple(s + "://" for s in schemes)):
+        allowed = ", ".join(s + "://" for s in schemes)
+        raise SettingsError(f"{PREFIX}{name} must start with one of {allowed}, got {value!r}")
+    return value
+
+
+def _holidays(env: Mapping[str, str]) -> tuple[dt.date, ...]:
+    raw = _str(env, "HOLIDAYS")
+    if raw is None:
+        return ()
+    days = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            days.append(dt.date.fromisoformat(part))
+        except ValueError:
+            raise SettingsError(
+                f"{PREFIX}HOLIDAYS must be comma-separated ISO dates, got {part!r}"
+            ) from None
+    return tuple(sorted(set(days)))
+
+
+def _timezone(env: Mapping[str, str]) -> str:
+    name = _str(env, "TIMEZONE") or "UTC"
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{PREFIX}TIMEZONE is not a known time zone: {name!r}") from None
+    return name
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and check every MARKETPLACE_* variable."""
+    env = os.environ if env is None else env
+    host = _str(env, "HOST") or "127.0.0.1"
+    port = _int(env, "PORT", 8000)
+    if not 0 < port < 65536:
+        raise SettingsError(f"{PREFIX}PORT must be between 1 and 65535, got {port}")
+    public_url = _url(env, "PUBLIC_URL", ("http", "https")) or f"http://{host}:{port}"
+    level = (_str(env, "LOG_LEVEL") or "info").lower()
+    if level not in {"debug", "info", "warning", "error"}:
+        raise SettingsError(f"{PREFIX}LOG_LEVEL must be debug, info, warning or error")
+    return Settings(
+        database_url=_url(env, "DATABASE_URL", ("postgresql", "postgres")),
+        redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
+        data_dir=Path(_str(env, "DATA_DIR") or ".marketplace").absolute(),
+        host=host,
+        port=port,
+        public_url=public_url.rstrip("/"),
+        threshold_cents=_int(env, "THRESHOLD_CENTS", 1_000_000, minimum=1),
+        min_auction_seconds=_int(env, "MIN_AUCTION_SECONDS", 3600),
+        timezone=_timezone(env),
+        holidays=_holidays(env),
+        secret_key=_str(env, "SECRET_KEY") or "",
+        signing_key=_str(env, "SIGNING_KEY") or "",
+        github_api_url=(
+            _url(env, "GITHUB_API_URL", ("http", "https")) or "https://api.github.com"
+        ).rstrip("/"),
+        github_url=(_url(env, "GITHUB_URL", ("http", "https")) or "https://github.com").rstrip("/"),
+        github_token=_str(env, "GITHUB_TOKEN"),
+        github_webhook_secret=_str(env, "GITHUB_WEBHOOK_SECRET"),
+        github_client_id=_str(env, "GITHUB_CLIENT_ID"),
+        github_client_secret=_str(env, "GITHUB_CLIENT_SECRET"),
+        payment_hold_seconds=_int(env, "PAYMENT_HOLD_SECONDS", 0),
+        registry_url=_url(env, "REGISTRY_URL", ("http", "https")),
+        smtp_url=_url(env, "SMTP_URL", ("smtp", "smtps")),
+        signup_limit_per_minute=_int(env, "SIGNUP_LIMIT_PER_MINUTE", 10, minimum=1),
+        sweep_seconds=_float(env, "SWEEP_SECONDS", 2.0),
+        log_level=level,
+    )
+
+
+def with_secret_key(settings: Settings) -> Settings:
+    """Return settings whose secret key is set, generating one into the data dir if unset."""
+    if settings.secret_key:
+        return settings
+    path = settings.data_dir / "secret_key"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return msgspec.structs.replace(settings, secret_key=path.read_text().strip())

@@ -1,0 +1,137 @@
+"""Test harness: real PostgreSQL and Redis (embedded by default, MARKETPLACE_*_URL when set).
+
+The schema is built once by the migration runner into a template database; each test
+gets its own database cloned from it and an emptied Redis database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from marketplace.app import create_app
+from marketplace.embedded import services
+from marketplace.migrate import migrate
+from marketplace.redis import create_redis
+from marketplace.settings import Settings, load_settings
+from tests.helpers import Api
+
+_counter = itertools.count()
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def with_redis_db(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+class Servers:
+    def __init__(self, database_url: str, redis_url: str, data_dir: Path) -> None:
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.data_dir = data_dir
+        self.template = f"mp_tmpl_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    data_dir = Path(tempfile.mkdtemp(prefix="mpt"))
+    env = load_settings()
+    settings = Settings(database_url=env.database_url, redis_url=env.redis_url, data_dir=data_dir)
+    with services(settings) as svc:
+        redis_url = (
+            svc.redis_url
+            if svc.started_here or not env.redis_url
+            else with_redis_db(svc.redis_url, 15)
+        )
+        yield Servers(svc.database_url, redis_url, data_dir)
+
+
+@pytest.fixture(scope="session")
+async def template(servers: Servers) -> AsyncIterator[str]:
+    admin = await asyncpg.connect(servers.database_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {servers.template} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {servers.template}")
+        conn = await asyncpg.connect(with_database(servers.database_url, servers.template))
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        yield servers.template
+        await admin.execute(f"DROP DATABASE IF EXISTS {servers.template} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def database_url(servers: Servers, template: str) -> AsyncIterator[str]:
+    name = f"mp_t_{os.getpid()}_{next(_counter)}"
+    admin = await asyncpg.connect(servers.database_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+        yield with_database(servers.database_url, name)
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def redis_url(servers: Servers) -> AsyncIterator[str]:
+    client = create_redis(servers.redis_url)
+    await client.flushdb()
+    await client.aclose()
+    yield servers.redis_url
+
+
+@pytest.fixture
+def settings(servers: Servers, database_url: str, redis_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        data_dir=servers.data_dir,
+        min_auction_seconds=1,
+        signup_limit_per_minute=1000,
+        sweep_seconds=0.5,
+    )
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(database_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Any]:
+    client = create_redis(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
+    assert settings.database_url and settings.redis_url
+    app = create_app(settings, settings.database_url, settings.redis_url)
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def api(client: AsyncTestClient[Any], settings: Settings) -> Api:
+    assert settings.database_url
+    return await Api.start(client, settings.database_url)

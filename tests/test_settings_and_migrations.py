@@ -1,0 +1,77 @@
+"""Settings parsing and the migration runner against a real database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from marketplace.migrate import MigrationError, load_migrations, migrate
+from marketplace.settings import SettingsError, load_settings
+
+
+def test_defaults_give_a_local_embedded_setup() -> None:
+    s = load_settings({})
+    assert s.database_url is None and s.redis_url is None
+    assert s.port == 8000 and s.threshold_cents == 1_000_000 and s.min_auction_seconds == 3600
+    assert s.public_url == "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "eighty"),
+        ("PORT", "70000"),
+        ("THRESHOLD_CENTS", "10.5"),
+        ("MIN_AUCTION_SECONDS", "-1"),
+        ("TIMEZONE", "Mars/Olympus"),
+        ("HOLIDAYS", "2026-12-25,christmas"),
+        ("DATABASE_URL", "mysql://x"),
+        ("PAYMENT_HOLD_SECONDS", "soon"),
+    ],
+)
+def test_malformed_value_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"MARKETPLACE_{name}"):
+        load_settings({f"MARKETPLACE_{name}": value})
+
+
+def test_holidays_and_zone_parse() -> None:
+    s = load_settings(
+        {"MARKETPLACE_HOLIDAYS": "2026-12-25, 2026-01-01", "MARKETPLACE_TIMEZONE": "Asia/Singapore"}
+    )
+    assert [d.isoformat() for d in s.holidays] == ["2026-01-01", "2026-12-25"]
+    assert s.zone.key == "Asia/Singapore"
+
+
+async def test_runner_is_idempotent_and_refuses_changed_files(
+    db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    # The per-test database is already migrated: a second run applies nothing.
+    assert await migrate(db) == []
+    rows = await db.fetch("SELECT version, checksum FROM schema_migrations ORDER BY version")
+    assert [r["version"] for r in rows] == [m.version for m in load_migrations()]
+
+    changed = tmp_path / "sql"
+    changed.mkdir()
+    for m in load_migrations():
+        (changed / m.name).write_text(m.sql + ("\n-- edited" if m.version == 1 else ""))
+    with pytest.raises(MigrationError, match="was changed"):
+        await migrate(db, changed)
+
+
+async def test_audit_log_refuses_update_delete_truncate(db: asyncpg.Connection) -> None:
+    await db.execute("SELECT audit_append('global', NULL, false, '{\"action\":\"t\"}')")
+    for sql in ("UPDATE audit_log SET data = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await db.execute(sql)
+    assert await db.fetchval("SELECT count(*) FROM audit_log") >= 1
+
+
+async def test_audit_rows_chain_by_hash(db: asyncpg.Connection, api: Any) -> None:
+    await api.department("Chained")
+    rows = await db.fetch("SELECT seq, prev_hash, hash FROM audit_log WHERE chain = 'global' ORDER BY seq")
+    assert len(rows) >= 2
+    for earlier, later in zip(rows, rows[1:], strict=False):
+        assert later["prev_hash"] == earlier["hash"] and later["seq"] == earlier["seq"] + 1

@@ -1,0 +1,1 @@
+"""arq workers: scheduling, the outbox relay, sweeps. Imports marketplace, never the reverse."""

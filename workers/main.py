@@ -1,0 +1,60 @@
+"""Builds the arq worker: its jobs, cron sweeps and the background loops it hosts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.worker import Worker
+
+from marketplace.db import create_pool
+from marketplace.redis import create_redis
+from marketplace.settings import Settings
+from workers import heartbeat
+
+JOBS: list[Any] = []
+CRON_JOBS: list[Any] = []
+BACKGROUND: list[Any] = [heartbeat.beat_forever]
+
+
+def build_worker(
+    settings: Settings,
+    database_url: str,
+    redis_url: str,
+    *,
+    handle_signals: bool = True,
+    burst: bool = False,
+) -> Worker:
+    """An arq Worker whose context holds the settings, a pool and a Redis client."""
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx["settings"] = settings
+        ctx["pool"] = await create_pool(database_url, min_size=1, max_size=8)
+        ctx["redis_client"] = create_redis(redis_url)
+        ctx["tasks"] = [asyncio.create_task(loop(ctx)) for loop in BACKGROUND]
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        for task in ctx.get("tasks", []):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if "redis_client" in ctx:
+            await ctx["redis_client"].aclose()
+        if "pool" in ctx:
+            await ctx["pool"].close()
+
+    return Worker(
+        functions=JOBS,
+        cron_jobs=CRON_JOBS,
+        redis_settings=RedisSettings.from_dsn(redis_url),
+        on_startup=startup,
+        on_shutdown=shutdown,
+        handle_signals=handle_signals,
+        burst=burst,
+        max_jobs=20,
+        job_timeout=120,
+        keep_result=60,
+        poll_delay=0.2,
+    )
