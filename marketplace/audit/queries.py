@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 
@@ -10,3 +11,101 @@ async def append_row(conn: Any, chain: str, auction_id: int | None, sealed: bool
         "SELECT audit_append($1, $2, $3, $4)", chain, auction_id, sealed, data
     )
     return row_id
+
+
+# A sealed row stays hidden while its auction is draft, scheduled or open; so that the
+# count of sealed bids does not show through seq gaps, the rest of that chain waits too.
+# The cutoff is computed in the same statement as the rows, so no bid can slip between.
+_CUTOFF = """
+WITH cutoff AS MATERIALIZED (
+    SELECT coalesce(jsonb_object_agg(c.chain, c.seq), '{}'::jsonb) AS seqs
+    FROM (
+        SELECT s.chain, min(s.seq) AS seq
+        FROM auctions a JOIN audit_log s ON s.auction_id = a.id
+        WHERE a.status IN ('draft', 'scheduled', 'open') AND s.sealed
+        GROUP BY s.chain
+    ) c
+)
+"""
+_VISIBLE = "l.seq < coalesce((cutoff.seqs ->> l.chain)::bigint, 9223372036854775807)"
+_COLUMNS = "l.id, l.chain, l.seq, l.auction_id, l.occurred_at, l.data, l.prev_hash, l.hash"
+
+
+def _where(
+    auction_id: int | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    action: str | None = None,
+    after_id: int = 0,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (visibility plus filters) and its parameters."""
+    clauses = [_VISIBLE]
+    args: list[Any] = []
+    for clause, value in (
+        ("l.auction_id = ${}", auction_id),
+        ("l.occurred_at >= ${}", since),
+        ("l.occurred_at < ${}", until),
+        ("(l.data::jsonb) ->> 'action' = ${}", action),
+        ("l.id > ${}", after_id or None),
+    ):
+        if value is not None:
+            args.append(value)
+            clauses.append(clause.format(len(args)))
+    return " AND ".join(clauses), args
+
+
+async def list_visible(
+    conn: Any,
+    auction_id: int | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    action: str | None,
+    after_id: int,
+    limit: int,
+) -> list[Any]:
+    """One page of visible rows in id order, after ``after_id``."""
+    where, args = _where(auction_id, since, until, action, after_id)
+    args.append(limit)
+    rows: list[Any] = await conn.fetch(
+        f"{_CUTOFF} SELECT {_COLUMNS} FROM audit_log l, cutoff WHERE {where} "
+        f"ORDER BY l.id LIMIT ${len(args)}",
+        *args,
+    )
+    return rows
+
+
+def cursor_visible(
+    conn: Any,
+    auction_id: int | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    *,
+    prefetch: int = 1000,
+) -> Any:
+    """A server-side cursor over every visible row of the selection in id order.
+
+    Must be iterated inside a transaction (REPEATABLE READ, so that a count or a
+    manifest taken in the same transaction agrees with the rows).
+    """
+    where, args = _where(auction_id, since, until)
+    return conn.cursor(
+        f"{_CUTOFF} SELECT {_COLUMNS} FROM audit_log l, cutoff WHERE {where} ORDER BY l.id",
+        *args,
+        prefetch=prefetch,
+    )
+
+
+async def count_visible(
+    conn: Any, auction_id: int | None, since: dt.datetime | None, until: dt.datetime | None
+) -> int:
+    where, args = _where(auction_id, since, until)
+    count: int = await conn.fetchval(
+        f"{_CUTOFF} SELECT count(*) FROM audit_log l, cutoff WHERE {where}", *args
+    )
+    return count
+
+
+async def snapshot_time(conn: Any) -> dt.datetime:
+    """The database time of the current transaction."""
+    at: dt.datetime = await conn.fetchval("SELECT now()")
+    return at

@@ -1,0 +1,97 @@
+"""Thin handlers of the auditor's side of the audit log."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any, Literal
+
+from litestar import get
+from litestar.params import Parameter
+from litestar.response import Stream
+
+from marketplace.audit import export, signing
+from marketplace.audit.schemas import AuditEvent, PublicKey, SignedManifest
+from marketplace.auth import anyone, roles
+from marketplace.params import Cursor, Limit
+from marketplace.settings import Settings
+from marketplace.structs import Page, decode_cursor, encode_cursor
+
+AuctionFilter = Annotated[
+    int | None, Parameter(ge=1, le=9_223_372_036_854_775_807, description="one auction's rows")
+]
+From = Annotated[
+    str | None,
+    Parameter(query="from", max_length=64, description="ISO 8601 time with a zone; inclusive"),
+]
+To = Annotated[
+    str | None,
+    Parameter(query="to", max_length=64, description="ISO 8601 time with a zone; exclusive"),
+]
+MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+
+
+@get("/api/audit/public-key", guards=[anyone], tags=["audit"])
+async def public_key(settings: Settings) -> PublicKey:
+    """The Ed25519 key that signs export manifests, to verify exports offline."""
+    key = signing.signing_key(settings).public_key()
+    return PublicKey(
+        algorithm="Ed25519",
+        key_id=signing.key_id(key),
+        public_key=base64.b64encode(signing.public_raw(key)).decode(),
+        pem=signing.public_pem(key),
+    )
+
+
+@get("/api/audit/events", guards=[roles("auditor", "admin")], tags=["audit"])
+async def list_events(
+    pool: Any,
+    auction_id: AuctionFilter = None,
+    since: From = None,
+    until: To = None,
+    action: Annotated[str | None, Parameter(max_length=100)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[AuditEvent]:
+    """Audit rows in id order; sealed bids appear only once their auction has closed."""
+    query = export.Query.parse(auction_id, since, until)
+    after = decode_cursor(cursor, list[int])
+    items = await export.list_events(pool, query, action, after[0] if after else 0, limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(items=items, next=encode_cursor(items[-1].id) if more else None)
+
+
+@get("/api/audit/export", guards=[roles("auditor")], tags=["audit"])
+async def export_rows(
+    pool: Any,
+    settings: Settings,
+    format: Literal["jsonl", "csv"] = "jsonl",
+    auction_id: AuctionFilter = None,
+    since: From = None,
+    until: To = None,
+) -> Stream:
+    """The selected rows, streamed; JSONL ends with the signed manifest line."""
+    query = export.Query.parse(auction_id, since, until)
+    key = signing.signing_key(settings)
+    name = f"audit-{query.auction_id or 'all'}.{format}"
+    return Stream(
+        export.stream_export(pool, query, format, key),
+        media_type=MEDIA[format],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@get("/api/audit/manifest", guards=[roles("auditor")], tags=["audit"])
+async def manifest(
+    pool: Any,
+    settings: Settings,
+    auction_id: AuctionFilter = None,
+    since: From = None,
+    until: To = None,
+) -> SignedManifest:
+    """The signed manifest of a selection: verifies a CSV export of the same selection."""
+    query = export.Query.parse(auction_id, since, until)
+    return await export.signed_manifest(pool, query, signing.signing_key(settings))
+
+
+ROUTES = [public_key, list_events, export_rows, manifest]
