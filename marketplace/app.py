@@ -16,6 +16,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from marketplace import health
 from marketplace.accounts import routes as accounts
+from marketplace.audit import routes as audit
 from marketplace.auth import current_caller
 from marketplace.db import create_pool
 from marketplace.problems import EXCEPTION_HANDLERS
@@ -67,7 +68,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
         return settings
 
     return Litestar(
-        route_handlers=[*health.ROUTES, *accounts.ROUTES],
+        route_handlers=[*health.ROUTES, *accounts.ROUTES, *audit.ROUTES],
         lifespan=[lifespan],
         dependencies={
             "pool": Provide(provide_pool, sync_to_thread=False),

@@ -126,6 +126,28 @@ def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from marketplace.audit.commands import run_export
+
+    with services(settings) as svc:
+        output = Path(args.output) if args.output else None
+        return run_export(
+            settings, svc.database_url, args.format, args.auction_id, args.since, args.until, output
+        )
+
+
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from marketplace.audit.commands import run_verify
+
+    pem = Path(args.public_key) if args.public_key else None
+    manifest = Path(args.manifest) if args.manifest else None
+    return run_verify(settings, Path(args.file), pem, args.url, manifest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="marketplace", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +172,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--department", default=None, help="department id or name")
     create.set_defaults(func=cmd_users_create)
+    audit = sub.add_parser("audit", help="export and verify the audit log")
+    audit_sub = audit.add_subparsers(dest="audit", required=True)
+    ex = audit_sub.add_parser("export", help="export audit rows with a signed manifest")
+    ex.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    ex.add_argument("--auction-id", type=int, default=None)
+    ex.add_argument("--from", dest="since", default=None, help="ISO 8601 time with a zone")
+    ex.add_argument("--to", dest="until", default=None, help="ISO 8601 time with a zone")
+    ex.add_argument("--output", default=None, help="file to write (default: stdout)")
+    ex.set_defaults(func=cmd_audit_export)
+    ver = audit_sub.add_parser("verify", help="verify an export offline")
+    ver.add_argument("file")
+    ver.add_argument("--public-key", default=None, help="PEM file of the signing public key")
+    ver.add_argument("--url", default=None, help="service URL to fetch the public key from")
+    ver.add_argument("--manifest", default=None, help="signed manifest JSON (CSV exports)")
+    ver.set_defaults(func=cmd_audit_verify)
     return parser
 
 
