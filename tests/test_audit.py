@@ -452,3 +452,27 @@ def test_signing_keys_parse_from_pem_hex_and_base64(tmp_path: Path) -> None:
     signature = signing.sign(key, manifest)
     assert signing.verify(key.public_key(), dict(reversed(manifest.items())), signature)
     assert not signing.verify(key.public_key(), {**manifest, "b": 2}, signature)
+
+
+async def test_a_selection_that_splits_a_chain_records_its_gaps(
+    api: Api, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    auditor = await api.user("auditor")
+    key = await _public_key(api)
+    # a chain shared by rows of auction 5 and rows of no auction: selecting auction 5 skips seqs
+    for n in range(1, 7):
+        await db.execute(
+            "SELECT audit_append('misc', $1, false, $2)",
+            5 if n in (1, 2, 4, 6) else None,
+            f'{{"action":"n{n}"}}',
+        )
+    path = await _export(api, auditor, tmp_path, format="jsonl", auction_id=5)
+    lines = _lines(path)
+    manifest = msgspec.json.decode(lines[-1])["manifest"]
+    gaps = manifest["chains"]["misc"]["gaps"]
+    assert [(g["after_seq"], g["next_seq"]) for g in gaps] == [(2, 4), (4, 6)]
+    assert verify_export(path, key).rows == 4
+    # a row deleted next to a recorded gap is still named
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(b"".join([*lines[:2], *lines[3:]]))
+    _fails(broken, key, "line 3", "chain misc seq 4..5", "deleted")

@@ -188,9 +188,11 @@ def _check_link(line: int, row: ExportRow, seen: dict[str, _Seen], manifest: Man
     if row.seq > last.seq + 1:
         gap = next((g for g in summary.gaps if g.after_seq == last.seq), None)
         if gap is None or gap.next_seq != row.seq or gap.after_hash != last.hash:
+            # Seqs the manifest says are outside the selection are not missing.
+            first_missing = gap.next_seq if gap and gap.next_seq < row.seq else last.seq + 1
             raise VerifyError(
                 f"{_where(line, row)}: rows missing before it: chain {row.chain} "
-                f"seq {last.seq + 1}..{row.seq - 1} (deleted)"
+                f"seq {first_missing}..{row.seq - 1} (deleted)"
             )
     elif row.prev_hash != last.hash:
         raise VerifyError(
