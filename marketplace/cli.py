@@ -143,6 +143,16 @@ def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
             child.wait()
 
 
+def cmd_demo(settings: Settings, _: argparse.Namespace) -> int:
+    from marketplace.demo import report, seed
+
+    with services(settings) as svc:
+        _migrate(svc)
+        demo = asyncio.run(seed(settings, svc.database_url, svc.redis_url))
+    print(report(demo, settings.public_url), flush=True)
+    return 0
+
+
 def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
     from marketplace.accounts.admin import create_user_with_token
 
@@ -192,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="run an arq worker only").set_defaults(func=cmd_worker)
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
+    demo = sub.add_parser("demo", help="seed a demo marketplace; print tokens and example calls")
+    demo.set_defaults(func=cmd_demo)
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="users", required=True)
     create = users.add_parser("create", help="create a user; prints the API token on the last line")
     create.add_argument("--email", required=True)

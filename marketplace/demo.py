@@ -1,0 +1,517 @@
+"""`marketplace demo`: seed a believable marketplace through the same services the API uses.
+
+Idempotent: departments and users are found by name and email before being created, and a
+demo auction is found by its title in its department, so a second run (or a run after an
+interrupted one) adds nothing that exists. Tokens are stored hashed, so each run issues
+fresh tokens for the users it prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+import msgspec
+
+from marketplace.accounts import queries as account_queries
+from marketplace.accounts import service as accounts
+from marketplace.accounts.schemas import UserCreate, VerificationDecision, VerificationRequest
+from marketplace.auctions import lifecycle
+from marketplace.auctions import service as auctions
+from marketplace.auctions.schemas import Auction, AuctionCreate
+from marketplace.audit.record import SYSTEM, Actor
+from marketplace.auth import Caller
+from marketplace.bids.service import place_bid
+from marketplace.db import create_pool
+from marketplace.redis import create_redis
+from marketplace.settings import Settings
+
+ADMIN_EMAIL = "admin@marketplace.example.gov"
+REQUEST_ID = "demo-seed"
+# The demo shows auctions closing within minutes, shorter than a deployment would allow.
+DEMO_MIN_AUCTION_SECONDS = 60
+
+DEPARTMENTS = (
+    "City of Springfield - Permits Office",
+    "State Health Dept - Digital Services",
+    "County Library System - Web Team",
+    "Metro Transit Authority - Rider Information",
+)
+
+# (email, name, roles, department index or None)
+STAFF = (
+    ("lena.ortiz@springfield.example.gov", "Lena Ortiz", ["buyer"], 0),
+    ("marcus.webb@health.example.gov", "Marcus Webb", ["buyer"], 1),
+    ("priya.nair@library.example.gov", "Priya Nair", ["buyer"], 2),
+    ("tom.becker@transit.example.gov", "Tom Becker", ["buyer"], 3),
+    ("grace.kim@marketplace.example.gov", "Grace Kim", ["reviewer"], None),
+    ("omar.haddad@springfield.example.gov", "Omar Haddad", ["reviewer"], 0),
+    ("june.park@marketplace.example.gov", "June Park", ["finance"], None),
+    ("sam.oyelaran@oig.example.gov", "Sam Oyelaran (Inspector General)", ["auditor"], None),
+)
+
+# (email, name, verification kind, registry id); the last one is left pending for the admin.
+VENDORS = (
+    ("hello@tidewater.dev", "Tidewater Software LLC", "business", "UEI-TWS8K2LM4Q"),
+    ("contact@brightpath.io", "Brightpath Digital Co-op", "business", "UEI-BPD3N7XR2A"),
+    ("ana.souza@fastmail.example", "Ana Souza", "individual", "SAM-IND-40817"),
+    ("dev@quillandbyte.com", "Quill & Byte Studio", "business", "UEI-QBS5H1ZT9C"),
+    ("ravi.k@student.example.edu", "Ravi Krishnan", "student", "EDU-STATEU-221904"),
+    ("mia.chen@example.com", "Mia Chen", "individual", "SAM-IND-51233"),
+    ("ops@northloop.tech", "Northloop Technologies", "business", "UEI-NLT6W4PB8D"),
+    ("jbrooks@student.example.edu", "Jordan Brooks", "student", "EDU-CITYCOL-8812"),
+    ("team@openparcel.org", "OpenParcel Civic Tech", "business", "UEI-OPC2J9VK5E"),
+    ("e.adeyemi@example.com", "Emeka Adeyemi", "individual", "SAM-IND-60391"),
+    ("h.lindqvist@example.com", "Hanna Lindqvist", "individual", "SAM-IND-70214"),
+)
+
+
+class Task(msgspec.Struct, frozen=True, kw_only=True):
+    """One demo auction and the state it is left in."""
+
+    department: int
+    title: str
+    summary: str
+    criteria: tuple[str, ...]
+    repo: str
+    issue: int
+    skills: tuple[str, ...]
+    cap: int
+    state: str  # open, closing, scheduled, awarded, no_bids, draft
+    type: str = "reverse"
+    bids: int = 0
+    decrement: int = 100
+
+
+TASKS = (
+    Task(
+        department=0,
+        title="Fix the date picker on the building permit form in Safari",
+        summary="Safari 17 users cannot choose an inspection date; the picker closes at once.",
+        criteria=(
+            "Dates can be picked in Safari 17, Chrome and Firefox",
+            "A Playwright test covers the picker in WebKit",
+            "No change to the submitted date format (YYYY-MM-DD)",
+        ),
+        repo="springfield-gov/permits-portal",
+        issue=214,
+        skills=("javascript", "playwright"),
+        cap=150_000,
+        state="open",
+        bids=7,
+    ),
+    Task(
+        department=1,
+        title="Export vaccination clinic hours as an iCalendar feed",
+        summary="Residents want clinic hours in their calendar apps.",
+        criteria=(
+            "GET /clinics/{id}/hours.ics returns a valid RFC 5545 feed",
+            "Recurring weekly hours use RRULE, holidays use EXDATE",
+            "Unit tests validate the feed with the icalendar library",
+        ),
+        repo="state-health/clinic-finder",
+        issue=88,
+        skills=("python", "django"),
+        cap=400_000,
+        state="open",
+        bids=9,
+        decrement=500,
+    ),
+    Task(
+        department=2,
+        title="Make the catalog search results page pass WCAG 2.1 AA",
+        summary="An accessibility audit found 14 issues on the search results page.",
+        criteria=(
+            "axe-core reports no violations on /search",
+            "Results are announced to screen readers when filters change",
+            "Keyboard users can reach every facet and result",
+        ),
+        repo="county-library/catalog-web",
+        issue=503,
+        skills=("accessibility", "react"),
+        cap=600_000,
+        state="closing",
+        bids=5,
+    ),
+    Task(
+        department=3,
+        title="Show real-time arrival predictions on stop pages",
+        summary="Stop pages show only the timetable; the GTFS-Realtime feed is not used.",
+        criteria=(
+            "Stop pages show the next three predicted arrivals",
+            "Predictions refresh every 30 s without a page reload",
+            "Falls back to the timetable when the feed is stale",
+        ),
+        repo="metro-transit/rider-info",
+        issue=1207,
+        skills=("typescript", "gtfs"),
+        cap=850_000,
+        state="closing",
+        bids=4,
+        decrement=1_000,
+    ),
+    Task(
+        department=0,
+        title="Add CSV export to the contractor license lookup",
+        summary="Clerks copy search results by hand into spreadsheets.",
+        criteria=(
+            "An 'Export CSV' button downloads the current results",
+            "Exports stream, so 50,000 rows do not time out",
+            "Columns match the on-screen table",
+        ),
+        repo="springfield-gov/license-lookup",
+        issue=41,
+        skills=("python", "flask"),
+        cap=90_000,
+        state="scheduled",
+    ),
+    Task(
+        department=1,
+        title="Translate the WIC eligibility screener into Spanish",
+        summary="Wire the existing i18n framework into the screener and add es-US strings.",
+        criteria=(
+            "All screener strings come from the message catalog",
+            "es-US translations reviewed by the department (provided)",
+            "Language switcher remembers the choice",
+        ),
+        repo="state-health/wic-screener",
+        issue=17,
+        skills=("i18n", "vue"),
+        cap=300_000,
+        state="open",
+        type="sealed",
+        bids=3,
+    ),
+    Task(
+        department=2,
+        title="Replace the cron-based overdue notices with a queue worker",
+        summary="Nightly cron misses notices when the mail server is slow.",
+        criteria=(
+            "Notices are sent by a retrying worker, each exactly once",
+            "A failed send is retried with backoff and logged",
+            "Integration test with a fake SMTP server",
+        ),
+        repo="county-library/circulation",
+        issue=320,
+        skills=("python", "celery"),
+        cap=500_000,
+        state="awarded",
+        bids=6,
+        decrement=500,
+    ),
+    Task(
+        department=3,
+        title="Fix timezone bug in service-alert expiry",
+        summary="Alerts posted after 5 pm expire a day early (UTC vs local time).",
+        criteria=(
+            "Alert expiry is computed in America/Chicago",
+            "Regression tests around DST changes",
+            "No migration of existing alerts needed",
+        ),
+        repo="metro-transit/service-alerts",
+        issue=66,
+        skills=("go",),
+        cap=120_000,
+        state="awarded",
+        type="sealed",
+        bids=4,
+    ),
+    Task(
+        department=0,
+        title="Document the permits API with an OpenAPI 3.1 spec",
+        summary="Partners integrate by reading the source; publish a spec instead.",
+        criteria=(
+            "openapi.yaml covers every public endpoint",
+            "CI validates the spec against the running app",
+            "Rendered docs at /docs",
+        ),
+        repo="springfield-gov/permits-api",
+        issue=9,
+        skills=("openapi", "documentation"),
+        cap=50_000,
+        state="no_bids",
+    ),
+    Task(
+        department=1,
+        title="Add a dark mode to the health alerts dashboard",
+        summary="Operators work night shifts; the dashboard is too bright.",
+        criteria=(
+            "Follows prefers-color-scheme, with a manual toggle",
+            "Contrast ratios meet WCAG AA in both themes",
+        ),
+        repo="state-health/alerts-dashboard",
+        issue=142,
+        skills=("css", "react"),
+        cap=80_000,
+        state="draft",
+    ),
+)
+
+
+def _description(task: Task) -> str:
+    items = "\n".join(f"- {c}" for c in task.criteria)
+    return (
+        f"{task.summary}\n\n## Acceptance criteria\n{items}\n\n"
+        f"Deliver a pull request to {task.repo} that references #{task.issue}, "
+        "with passing checks, merged by a department maintainer."
+    )
+
+
+def _caller(user: Any) -> Caller:
+    """Act as a seeded user, as if they had signed in (the services take a Caller)."""
+    return Caller(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        roles=frozenset(user.roles),
+        department_id=user.department_id,
+        verification_status=user.verification_status,
+        token_id=0,
+    )
+
+
+async def _users_by_email(pool: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    after = 0
+    async with pool.acquire() as conn:
+        while rows := await account_queries.list_users(conn, after, 500, None):
+            found.update({r["email"]: accounts.user_from_row(r) for r in rows})
+            after = rows[-1]["id"]
+    return found
+
+
+async def _department(pool: Any, admin: Caller, name: str) -> int:
+    async with pool.acquire() as conn:
+        found = await account_queries.find_department(conn, name)
+    if found is not None:
+        return found
+    return (await accounts.create_department(pool, admin.actor("admin", REQUEST_ID), name)).id
+
+
+async def _find(pool: Any, buyer: Caller, title: str) -> Auction | None:
+    """The department's auction with this exact title (drafts included), if any."""
+    items, _ = await auctions.list_page(
+        pool,
+        buyer,
+        status=None,
+        department_id=buyer.department_id,
+        skill=None,
+        q=title,
+        sort="newest",
+        after=None,
+        limit=10,
+    )
+    return next((a for a in items if a.title == title), None)
+
+
+class Seeder:
+    """Get-or-create each demo object, counting what this run added."""
+
+    def __init__(self, pool: Any, redis: Any, settings: Settings, users: dict[str, Any]) -> None:
+        self.pool, self.redis, self.settings, self.users = pool, redis, settings, users
+        self.added = {"departments": 0, "users": 0, "auctions": 0, "bids": 0}
+        self.rng = random.Random(18)
+
+    async def department(self, admin: Caller, name: str) -> int:
+        async with self.pool.acquire() as conn:
+            found = await account_queries.find_department(conn, name)
+        if found is not None:
+            return found
+        self.added["departments"] += 1
+        actor = admin.actor("admin", REQUEST_ID)
+        return (await accounts.create_department(self.pool, actor, name)).id
+
+    async def user(
+        self, actor: Actor, email: str, name: str, roles: list[str], dep: int | None
+    ) -> Any:
+        if email not in self.users:
+            data = UserCreate(email=email, name=name, roles=roles, department_id=dep)  # type: ignore[arg-type]
+            self.users[email] = await accounts.create_user(self.pool, actor, data)
+            self.added["users"] += 1
+        return self.users[email]
+
+    async def vendor(self, admin: Caller, email: str, name: str, kind: str, reg: str) -> Any:
+        user = await self.user(admin.actor("admin", REQUEST_ID), email, name, ["vendor"], None)
+        if user.verification_status == "unverified":
+            asked = VerificationRequest(kind=kind, registry_id=reg)  # type: ignore[arg-type]
+            user = await accounts.request_verification(self.pool, _caller(user), asked, REQUEST_ID)
+        self.users[email] = user
+        return user
+
+    async def verify(self, admin: Caller, vendor: Any) -> Any:
+        if vendor.verification_status == "pending":
+            decision = VerificationDecision(status="verified", reason="registry record active")
+            actor = admin.actor("admin", REQUEST_ID)
+            vendor = await accounts.decide_verification(self.pool, actor, vendor.id, decision)
+            self.users[vendor.email] = vendor
+        return vendor
+
+    async def auction(self, task: Task, buyer: Caller, vendors: list[Caller]) -> None:
+        if await _find(self.pool, buyer, task.title) is not None:
+            return
+        now = dt.datetime.now(dt.UTC)
+        starts = now + dt.timedelta(days=1) if task.state in ("scheduled", "draft") else now
+        minutes = {
+            "open": 60 * 24 * 3 + self.rng.randint(0, 600),
+            "closing": self.rng.randint(6, 14),
+            "scheduled": 60 * 48,
+            "draft": 60 * 24 * 5,
+        }.get(task.state, 30)
+        data = AuctionCreate(
+            title=task.title,
+            summary=task.summary,
+            description=_description(task),
+            repo=task.repo,
+            issue_number=task.issue,
+            type=task.type,  # type: ignore[arg-type]
+            price_cap_cents=task.cap,
+            min_decrement_cents=task.decrement,
+            starts_at=starts,
+            ends_at=starts + dt.timedelta(minutes=minutes),
+            delivery_business_days=10,
+            skills=list(task.skills),
+        )
+        created = await auctions.create(self.pool, self.settings, buyer, data, REQUEST_ID)
+        self.added["auctions"] += 1
+        if task.state == "draft":
+            return
+        await auctions.publish(self.pool, self.redis, self.settings, buyer, created.id, REQUEST_ID)
+        await self.bid_history(task, created.id, vendors)
+        if task.state in ("awarded", "no_bids"):
+            await _backdate(self.pool, created.id, dt.timedelta(days=self.rng.randint(2, 9)))
+            await lifecycle.close_auction(self.pool, created.id)
+
+    async def bid_history(self, task: Task, auction_id: int, vendors: list[Caller]) -> None:
+        if task.type == "sealed":
+            for bidder in self.rng.sample(vendors, task.bids):
+                amount = task.cap - self.rng.randrange(task.cap // 20, task.cap // 3, 500)
+                await self._bid(bidder, auction_id, amount)
+            return
+        bidders = self.rng.sample(vendors, max(2, task.bids // 2 + 1))
+        price = task.cap - self.rng.randrange(0, task.cap // 10, task.decrement)
+        last: Caller | None = None
+        for _ in range(task.bids):
+            last = self.rng.choice([v for v in bidders if v is not last])
+            await self._bid(last, auction_id, price)
+            price -= task.decrement * self.rng.randint(1, 8) + task.cap // 100
+
+    async def _bid(self, bidder: Caller, auction_id: int, amount: int) -> None:
+        await place_bid(self.pool, self.redis, bidder, auction_id, amount, None, REQUEST_ID)
+        self.added["bids"] += 1
+
+
+async def _backdate(pool: Any, auction_id: int, ago: dt.timedelta) -> None:
+    """Move an open demo auction and its bids into the past, so that closing it now is due.
+
+    No service moves time, so this is the seeding's one raw SQL statement. The window keeps
+    its length and the bids their spacing; audit rows keep the true seeding time.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        shift = await conn.fetchval(
+            "SELECT ends_at - (now() - $2::interval) FROM auctions WHERE id = $1", auction_id, ago
+        )
+        await conn.execute(
+            """UPDATE auctions SET starts_at = starts_at - $2::interval,
+                      ends_at = ends_at - $2::interval,
+                      scheduled_ends_at = scheduled_ends_at - $2::interval,
+                      created_at = created_at - $2::interval,
+                      published_at = published_at - $2::interval,
+                      opened_at = opened_at - $2::interval
+               WHERE id = $1 AND status = 'open'""",
+            auction_id,
+            shift,
+        )
+        await conn.execute(
+            "UPDATE bids SET placed_at = placed_at - $2::interval WHERE auction_id = $1",
+            auction_id,
+            shift,
+        )
+
+
+class Demo(msgspec.Struct, frozen=True, kw_only=True):
+    """What a demo run did and the fresh tokens of one user per role."""
+
+    added: dict[str, int]
+    statuses: dict[str, int]
+    tokens: dict[str, tuple[str, str]]  # role -> (user's name, token)
+    open_auction_id: int | None
+
+
+async def seed(settings: Settings, database_url: str, redis_url: str) -> Demo:
+    """Seed (or find) the demo marketplace and issue fresh tokens for one user per role."""
+    settings = msgspec.structs.replace(settings, min_auction_seconds=DEMO_MIN_AUCTION_SECONDS)
+    pool = await create_pool(database_url, min_size=1, max_size=4)
+    redis = create_redis(redis_url)
+    try:
+        seeder = Seeder(pool, redis, settings, await _users_by_email(pool))
+        admin = _caller(await seeder.user(SYSTEM, ADMIN_EMAIL, "Dana Whitfield", ["admin"], None))
+        departments = [await seeder.department(admin, name) for name in DEPARTMENTS]
+        staff = [
+            await seeder.user(
+                admin.actor("admin", REQUEST_ID),
+                email,
+                name,
+                roles,
+                None if dep is None else departments[dep],
+            )
+            for email, name, roles, dep in STAFF
+        ]
+        vendors = [await seeder.vendor(admin, *v) for v in VENDORS]
+        # The last vendor stays pending, so the admin has a verification to decide.
+        verified = [_caller(await seeder.verify(admin, v)) for v in vendors[:-1]]
+        buyers = {s.department_id: _caller(s) for s in staff if "buyer" in s.roles}
+        for task in TASKS:
+            await seeder.auction(task, buyers[departments[task.department]], verified)
+        shown = {"admin": admin.id, "vendor": verified[0].id}
+        for user in staff:
+            for role in user.roles:
+                shown.setdefault(role, user.id)
+        tokens = {}
+        for role, user_id in shown.items():
+            issued = await accounts.issue_token(pool, admin, user_id, REQUEST_ID)
+            name = next(u.name for u in seeder.users.values() if u.id == user_id)
+            tokens[role] = (name, issued.token)
+        statuses: dict[str, int] = {}
+        open_id = None
+        for task in TASKS:
+            buyer = buyers[departments[task.department]]
+            found = await _find(pool, buyer, task.title)
+            if found is not None:
+                statuses[found.status] = statuses.get(found.status, 0) + 1
+                if open_id is None and found.status == "open" and found.type == "reverse":
+                    open_id = found.id
+        return Demo(added=seeder.added, statuses=statuses, tokens=tokens, open_auction_id=open_id)
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+def report(demo: Demo, public_url: str) -> str:
+    """The summary, the tokens and example calls, as printed by `marketplace demo`."""
+    added = ", ".join(f"{n} {what}" for what, n in demo.added.items())
+    states = ", ".join(f"{n} {s}" for s, n in sorted(demo.statuses.items()))
+    lines = [
+        f"demo marketplace ready: added {added}"
+        if any(demo.added.values())
+        else "demo marketplace already seeded: nothing added",
+        f"demo auctions: {states}",
+        "",
+        "fresh API tokens (one user per role):",
+    ]
+    width = max(len(role) for role in demo.tokens)
+    for role, (name, token) in demo.tokens.items():
+        lines.append(f"  {role:<{width}}  {token}  ({name})")
+    vendor = demo.tokens["vendor"][1]
+    aid = demo.open_auction_id or 1
+    lines += [
+        "",
+        "try:",
+        f"  curl -s '{public_url}/api/auctions?status=open'",
+        f"  curl -s {public_url}/api/auctions/{aid} -H 'Authorization: Bearer {vendor}'",
+        f"  curl -s -X POST {public_url}/api/auctions/{aid}/bids \\",
+        f"       -H 'Authorization: Bearer {vendor}' -H 'Content-Type: application/json' \\",
+        "       -d '{\"amount_cents\": <max_allowed_cents from the call above>}'",
+        f"  curl -N {public_url}/api/auctions/{aid}/events",
+    ]
+    return "\n".join(lines)
