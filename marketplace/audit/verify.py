@@ -55,16 +55,22 @@ def _where(line: int, row: ExportRow | None = None) -> str:
     return f"line {line}" + (f" (row id {row.id})" if row is not None else "")
 
 
-def _last_line(path: Path) -> tuple[bytes, bool]:
-    """The file's last non-empty line and whether the file ends with a newline."""
+def _last_line(path: Path) -> bytes:
+    """The file's last non-empty line, read backwards in blocks (a manifest of many chains
+    can be long)."""
+    block = 1 << 16
     with path.open("rb") as fh:
-        fh.seek(0, 2)
-        end = fh.tell()
-        size = min(end, 1 << 20)
-        fh.seek(end - size)
-        tail = fh.read(size)
-    stripped = tail.rstrip(b"\r\n")
-    return stripped.rsplit(b"\n", 1)[-1], tail.endswith(b"\n")
+        end = fh.seek(0, 2)
+        tail = b""
+        while end > 0:
+            start = max(0, end - block)
+            fh.seek(start)
+            tail = fh.read(end - start) + tail
+            end = start
+            stripped = tail.rstrip(b"\r\n")
+            if b"\n" in stripped:
+                return stripped.rsplit(b"\n", 1)[-1]
+    return tail.rstrip(b"\r\n")
 
 
 def _signed_line(raw: bytes) -> dict[str, Any] | None:
@@ -237,7 +243,7 @@ def verify_export(path: Path, key: Ed25519PublicKey, manifest_file: Path | None 
         if signed is None:
             raise VerifyError(f"{manifest_file} holds no signed manifest")
     elif is_jsonl:
-        last, _ = _last_line(path)
+        last = _last_line(path)
         signed = _signed_line(last)
         if signed is None:
             count = sum(1 for _ in _jsonl_rows(path))
