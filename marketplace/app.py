@@ -16,8 +16,11 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from marketplace import health
 from marketplace.accounts import routes as accounts
+from marketplace.auctions import routes as auctions
 from marketplace.audit import routes as audit
 from marketplace.auth import current_caller
+from marketplace.bids import routes as bids
+from marketplace.bodies import strict_body
 from marketplace.db import create_pool
 from marketplace.problems import EXCEPTION_HANDLERS
 from marketplace.redis import create_redis
@@ -68,7 +71,13 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
         return settings
 
     return Litestar(
-        route_handlers=[*health.ROUTES, *accounts.ROUTES, *audit.ROUTES],
+        route_handlers=[
+            *health.ROUTES,
+            *accounts.ROUTES,
+            *audit.ROUTES,
+            *auctions.ROUTES,
+            *bids.ROUTES,
+        ],
         lifespan=[lifespan],
         dependencies={
             "pool": Provide(provide_pool, sync_to_thread=False),
@@ -77,6 +86,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
             "caller": Provide(current_caller, sync_to_thread=False),
         },
         middleware=[request_id_middleware],
+        before_request=strict_body,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(
             title="Micro-purchase marketplace",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from arq.connections import ArqRedis
 
 KEY_PREFIX = "mp:"
 WORKER_HEARTBEAT_KEY = KEY_PREFIX + "worker:heartbeat"
@@ -17,8 +17,9 @@ def auction_stream(auction_id: int) -> str:
     return f"{AUCTION_STREAM_PREFIX}{auction_id}:events"
 
 
-def create_redis(url: str) -> Redis:
-    client: Redis = Redis.from_url(
+def create_redis(url: str) -> ArqRedis:
+    """A Redis client that can also enqueue arq jobs."""
+    client: ArqRedis = ArqRedis.from_url(
         url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
     )
     return client

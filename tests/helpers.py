@@ -71,3 +71,58 @@ class Api:
 
     async def buyer(self, department_id: int | None = None) -> User:
         return await self.user("buyer", department_id=department_id or await self.department())
+
+
+def iso_in(seconds: float) -> str:
+    """An ISO 8601 UTC timestamp ``seconds`` from now."""
+    import datetime as dt
+
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)).isoformat()
+
+
+def auction_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": "Fix the date picker on the permits form",
+        "summary": "The date picker rejects valid dates in Safari.",
+        "description": "Steps to reproduce... Acceptance: tests pass, works in Safari 17.",
+        "repo": "city-of-x/permits",
+        "issue_number": 12,
+        "type": "reverse",
+        "price_cap_cents": 350_000,
+        "min_decrement_cents": 100,
+        "starts_at": iso_in(0),
+        "ends_at": iso_in(3600),
+        "delivery_business_days": 10,
+        "skills": ["python", "javascript"],
+    }
+    body.update(overrides)
+    return body
+
+
+async def published_auction(api: Api, buyer: User, **overrides: Any) -> dict[str, Any]:
+    r = await api.client.post("/api/auctions", json=auction_body(**overrides), headers=buyer.headers)
+    assert r.status_code == 201, r.text
+    auction_id = r.json()["id"]
+    r = await api.client.post(f"/api/auctions/{auction_id}/publish", headers=buyer.headers)
+    assert r.status_code == 200, r.text
+    result: dict[str, Any] = r.json()
+    return result
+
+
+async def bid(api: Api, vendor: User, auction_id: int, amount: Any, **headers: str) -> Any:
+    return await api.client.post(
+        f"/api/auctions/{auction_id}/bids",
+        json={"amount_cents": amount},
+        headers={**vendor.headers, **headers},
+    )
+
+
+async def end_auction_now(db: Any, auction_id: int, seconds_ago: float = 0.001) -> None:
+    """Move an auction's end into the past (its start too, to keep start < end)."""
+    await db.execute(
+        """UPDATE auctions SET starts_at = LEAST(starts_at, now() - interval '1 hour'),
+                  ends_at = now() - $2 * interval '1 second'
+           WHERE id = $1""",
+        auction_id,
+        seconds_ago,
+    )

@@ -7,16 +7,20 @@ import contextlib
 from typing import Any
 
 from arq.connections import RedisSettings
-from arq.worker import Worker
+from arq.worker import Worker, func
 
+from marketplace import jobs
 from marketplace.db import create_pool
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
-from workers import heartbeat
+from workers import auctions, heartbeat
 
-JOBS: list[Any] = []
+JOBS: list[Any] = [
+    func(auctions.open_auction, name=jobs.OPEN_AUCTION),
+    func(auctions.close_auction, name=jobs.CLOSE_AUCTION),
+]
 CRON_JOBS: list[Any] = []
-BACKGROUND: list[Any] = [heartbeat.beat_forever]
+BACKGROUND: list[Any] = [heartbeat.beat_forever, auctions.sweep_forever]
 
 
 def build_worker(

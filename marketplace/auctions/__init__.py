@@ -1,0 +1,1 @@
+"""Auctions: drafting, publishing, listing, cancelling, opening and closing on time."""

@@ -1,0 +1,271 @@
+"""Every SQL statement of auctions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+COLUMNS = """a.id, a.department_id, d.name AS department_name, a.created_by, a.title, a.summary,
+    a.description, a.repo, a.repo_id, a.issue_number, a.target_branch, a.type, a.status,
+    a.price_cap_cents, a.min_decrement_cents, a.starts_at, a.ends_at, a.scheduled_ends_at,
+    a.delivery_due_at, a.delivery_business_days, a.soft_close_seconds, a.max_extensions,
+    a.extensions, a.skills, a.created_at, a.published_at, a.opened_at, a.closed_at,
+    a.cancelled_at, a.cancel_reason, a.lowest_cents, a.low_bidder_id, a.bid_count,
+    now() AS server_time"""
+
+FROM = "auctions a JOIN departments d ON d.id = a.department_id"
+
+EDITABLE = (
+    "title",
+    "summary",
+    "description",
+    "repo",
+    "issue_number",
+    "target_branch",
+    "type",
+    "price_cap_cents",
+    "min_decrement_cents",
+    "starts_at",
+    "ends_at",
+    "delivery_due_at",
+    "delivery_business_days",
+    "soft_close_seconds",
+    "max_extensions",
+    "skills",
+)
+
+# Sort name -> (ORDER BY for the page, keyset comparison for the next page).
+SORTS = {
+    "ending_soon": ("a.ends_at ASC, a.id ASC", "(a.ends_at, a.id) > (k.t, k.id)"),
+    "newest": ("a.id DESC", "a.id < k.id"),
+    "cap_high": ("a.price_cap_cents DESC, a.id DESC", "(a.price_cap_cents, a.id) < (k.cap, k.id)"),
+    "cap_low": ("a.price_cap_cents ASC, a.id ASC", "(a.price_cap_cents, a.id) > (k.cap, k.id)"),
+}
+
+
+async def now(conn: Any) -> dt.datetime:
+    value: dt.datetime = await conn.fetchval("SELECT now()")
+    return value
+
+
+async def insert_auction(
+    conn: Any, department_id: int, created_by: int, fields: dict[str, Any]
+) -> int:
+    names = list(EDITABLE)
+    placeholders = ", ".join(f"${i}" for i in range(3, len(names) + 3))
+    auction_id: int = await conn.fetchval(
+        f"""INSERT INTO auctions (department_id, created_by, {", ".join(names)}, scheduled_ends_at)
+            VALUES ($1, $2, {placeholders}, ${names.index("ends_at") + 3})
+            RETURNING id""",
+        department_id,
+        created_by,
+        *[fields[n] for n in names],
+    )
+    return auction_id
+
+
+async def get_auction(conn: Any, auction_id: int, *, lock: bool = False) -> Any:
+    suffix = " FOR UPDATE OF a" if lock else ""
+    return await conn.fetchrow(f"SELECT {COLUMNS} FROM {FROM} WHERE a.id = $1{suffix}", auction_id)
+
+
+async def update_draft(conn: Any, auction_id: int, fields: dict[str, Any]) -> bool:
+    names = list(EDITABLE)
+    sets = ", ".join(f"{n} = ${i}" for i, n in enumerate(names, start=2))
+    status: str = await conn.execute(
+        f"""UPDATE auctions SET {sets}, scheduled_ends_at = ${names.index("ends_at") + 2},
+                   updated_at = now()
+            WHERE id = $1 AND status = 'draft'""",
+        auction_id,
+        *[fields[n] for n in names],
+    )
+    return status.endswith(" 1")
+
+
+async def publish(conn: Any, auction_id: int) -> Any:
+    """draft -> scheduled, or straight to open when the start has come."""
+    return await conn.fetchrow(
+        """UPDATE auctions
+           SET status = CASE WHEN starts_at <= now() THEN 'open' ELSE 'scheduled' END,
+               opened_at = CASE WHEN starts_at <= now() THEN now() END,
+               published_at = now(), updated_at = now()
+           WHERE id = $1 AND status = 'draft'
+           RETURNING status, starts_at, ends_at""",
+        auction_id,
+    )
+
+
+async def cancel(conn: Any, auction_id: int, reason: str) -> Any:
+    return await conn.fetchrow(
+        """UPDATE auctions SET status = 'cancelled', cancel_reason = $2, cancelled_at = now(),
+                  updated_at = now()
+           WHERE id = $1 AND status IN ('draft', 'scheduled', 'open')
+           RETURNING status""",
+        auction_id,
+        reason,
+    )
+
+
+async def void_bids(conn: Any, auction_id: int) -> list[int]:
+    rows = await conn.fetch(
+        """UPDATE bids SET status = 'voided' WHERE auction_id = $1 AND status = 'active'
+           RETURNING bidder_id""",
+        auction_id,
+    )
+    return sorted({r["bidder_id"] for r in rows})
+
+
+async def open_auction(conn: Any, auction_id: int) -> Any:
+    """scheduled -> open once the database clock reaches starts_at."""
+    return await conn.fetchrow(
+        """UPDATE auctions SET status = 'open', opened_at = now(), updated_at = now()
+           WHERE id = $1 AND status = 'scheduled' AND starts_at <= now()
+           RETURNING ends_at""",
+        auction_id,
+    )
+
+
+async def close_auction(conn: Any, auction_id: int) -> Any:
+    """open -> awarded | closed_no_bids, only once the (possibly extended) end has passed."""
+    return await conn.fetchrow(
+        """UPDATE auctions
+           SET status = CASE WHEN bid_count > 0 THEN 'awarded' ELSE 'closed_no_bids' END,
+               closed_at = now(), updated_at = now()
+           WHERE id = $1 AND status = 'open' AND ends_at <= now()
+           RETURNING status, type""",
+        auction_id,
+    )
+
+
+async def ranked_bids(conn: Any, auction_id: int) -> list[Any]:
+    """Active bids, best first: lowest amount, then earliest accepted."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT b.id, b.bidder_id, b.amount_cents, b.placed_at, ab.alias_number
+           FROM bids b JOIN auction_bidders ab
+             ON ab.auction_id = b.auction_id AND ab.bidder_id = b.bidder_id
+           WHERE b.auction_id = $1 AND b.status = 'active'
+           ORDER BY b.amount_cents ASC, b.id ASC""",
+        auction_id,
+    )
+    return rows
+
+
+async def insert_award(
+    conn: Any,
+    auction_id: int,
+    round_: int,
+    winner_id: int,
+    bid_id: int,
+    amount: int,
+    runner_up_ids: list[int],
+) -> int:
+    award_id: int = await conn.fetchval(
+        """INSERT INTO awards (auction_id, round, winner_id, bid_id, amount_cents, runner_up_ids)
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
+        auction_id,
+        round_,
+        winner_id,
+        bid_id,
+        amount,
+        runner_up_ids,
+    )
+    return award_id
+
+
+async def active_award(conn: Any, auction_id: int) -> Any:
+    return await conn.fetchrow(
+        """SELECT w.id, w.round, w.winner_id, u.name AS winner_name, w.amount_cents,
+                  w.awarded_at, w.status, ab.alias_number
+           FROM awards w JOIN users u ON u.id = w.winner_id
+           LEFT JOIN auction_bidders ab ON ab.auction_id = w.auction_id AND ab.bidder_id = w.winner_id
+           WHERE w.auction_id = $1 ORDER BY w.round DESC LIMIT 1""",
+        auction_id,
+    )
+
+
+async def due_to_open(conn: Any, limit: int = 500) -> list[int]:
+    rows = await conn.fetch(
+        """SELECT id FROM auctions WHERE status = 'scheduled' AND starts_at <= now()
+           ORDER BY starts_at LIMIT $1""",
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def due_to_close(conn: Any, limit: int = 500) -> list[int]:
+    rows = await conn.fetch(
+        """SELECT id FROM auctions WHERE status = 'open' AND ends_at <= now()
+           ORDER BY ends_at LIMIT $1""",
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def upcoming(conn: Any, within_seconds: float, limit: int = 1000) -> list[Any]:
+    """Auctions whose next transition falls within the window (to schedule their jobs)."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT id, status, starts_at, ends_at, extensions FROM auctions
+           WHERE (status = 'scheduled' AND starts_at <= now() + $1 * interval '1 second')
+              OR (status = 'open' AND ends_at <= now() + $1 * interval '1 second')
+           LIMIT $2""",
+        within_seconds,
+        limit,
+    )
+    return rows
+
+
+async def list_auctions(
+    conn: Any,
+    *,
+    viewer_department_id: int | None,
+    sees_all_drafts: bool,
+    status: str | None,
+    department_id: int | None,
+    skill: str | None,
+    q: str | None,
+    sort: str,
+    after: list[Any] | None,
+    limit: int,
+) -> list[Any]:
+    order, keyset = SORTS[sort]
+    after_time = after_id = after_cap = None
+    if after:
+        after_id = after[1]
+        if sort == "ending_soon":
+            after_time = dt.datetime.fromisoformat(after[0])
+        elif sort.startswith("cap"):
+            after_cap = after[0]
+    rows: list[Any] = await conn.fetch(
+        f"""SELECT {COLUMNS}
+            FROM {FROM}
+            CROSS JOIN (SELECT $1::timestamptz AS t, $2::bigint AS id, $3::bigint AS cap) k
+            WHERE (a.status <> 'draft' OR $4::boolean OR a.department_id = $5::bigint)
+              AND ($6::text IS NULL OR a.status = $6)
+              AND ($7::bigint IS NULL OR a.department_id = $7)
+              AND ($8::text IS NULL OR lower($8) = ANY (SELECT lower(s) FROM unnest(a.skills) s))
+              AND ($9::text IS NULL OR a.title ILIKE '%' || $9 || '%'
+                   OR a.summary ILIKE '%' || $9 || '%' OR a.description ILIKE '%' || $9 || '%')
+              AND (k.id IS NULL OR {keyset})
+            ORDER BY {order}
+            LIMIT $10""",
+        after_time,
+        after_id,
+        after_cap,
+        sees_all_drafts,
+        viewer_department_id,
+        status,
+        department_id,
+        skill,
+        q,
+        limit,
+    )
+    return rows
+
+
+async def caller_standing(conn: Any, auction_id: int, user_id: int) -> Any:
+    return await conn.fetchrow(
+        """SELECT count(*) AS bids, min(amount_cents) AS best
+           FROM bids WHERE auction_id = $1 AND bidder_id = $2 AND status = 'active'""",
+        auction_id,
+        user_id,
+    )

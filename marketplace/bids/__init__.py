@@ -1,0 +1,1 @@
+"""Bids: the reverse and sealed rules, refereed by PostgreSQL."""

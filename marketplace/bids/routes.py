@@ -1,0 +1,79 @@
+"""Thin handlers of bids."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.params import Parameter
+
+from marketplace.auth import Caller, anyone, request_id, roles
+from marketplace.bids import service
+from marketplace.bids.schemas import Bid, BidCreate, MyBid
+from marketplace.errors import BadRequest
+from marketplace.params import Cursor, Limit
+from marketplace.structs import Page, decode_cursor, encode_cursor
+
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(
+        header="Idempotency-Key",
+        max_length=200,
+        required=False,
+        description="retry safely: the same key and body return the original answer",
+    ),
+]
+
+
+@post(
+    "/api/auctions/{auction_id:int}/bids",
+    guards=[roles("vendor")],
+    tags=["bids"],
+    summary="Place a bid",
+    response_description="the accepted bid",
+)
+async def place_bid(
+    request: Request[Any, Any, Any],
+    auction_id: int,
+    data: BidCreate,
+    pool: Any,
+    redis: Any,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[bytes]:
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise BadRequest("invalid_idempotency_key", "Idempotency-Key must not be blank")
+    answer = await service.place_bid(
+        pool, redis, caller, auction_id, data.amount_cents, idempotency_key, request_id(request)
+    )
+    return Response(answer.body, status_code=answer.status, media_type="application/json")
+
+
+@get(
+    "/api/auctions/{auction_id:int}/bids",
+    guards=[anyone],
+    tags=["bids"],
+    summary="Bids, veiled: identities hidden until close; sealed bids only to their bidder",
+)
+async def list_bids(
+    auction_id: int, pool: Any, caller: Caller | None, limit: Limit = 100, cursor: Cursor = None
+) -> Page[Bid]:
+    after = decode_cursor(cursor, list[int])
+    items = await service.list_bids(pool, caller, auction_id, after[0] if after else 0, limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(items=items, next=encode_cursor(items[-1].id) if more else None)
+
+
+@get("/api/me/bids", guards=[roles("vendor")], tags=["bids"], summary="Your bids, newest first")
+async def my_bids(
+    pool: Any, caller: Caller, limit: Limit = 50, cursor: Cursor = None
+) -> Page[MyBid]:
+    before = decode_cursor(cursor, list[int])
+    items = await service.my_bids(pool, caller, before[0] if before else None, limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(items=items, next=encode_cursor(items[-1].id) if more else None)
+
+
+ROUTES = [place_bid, list_bids, my_bids]

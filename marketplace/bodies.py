@@ -1,0 +1,60 @@
+"""Strict JSON request bodies for every route.
+
+Litestar converts bodies leniently (``12.0`` or ``"12"`` would become the integer 12).
+Money and ids must be refused unless they are JSON integers, so each body is first decoded
+strictly against the handler's ``data`` type; a refusal is a 400 that names the field.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request
+
+from marketplace.errors import BadRequest, DomainError
+
+_FIELD = re.compile(r"at `\$\.([A-Za-z0-9_.\[\]]+)`")
+_decoders: dict[int, msgspec.json.Decoder[Any] | None] = {}
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+
+
+def _decoder_for(request: Request[Any, Any, Any]) -> msgspec.json.Decoder[Any] | None:
+    handler = request.route_handler
+    key = id(handler)
+    if key not in _decoders:
+        field = handler.parsed_fn_signature.parameters.get("data")
+        annotation = field.annotation if field is not None else None
+        _decoders[key] = (
+            msgspec.json.Decoder(annotation, strict=True)
+            if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct)
+            else None
+        )
+    return _decoders[key]
+
+
+async def strict_body(request: Request[Any, Any, Any]) -> None:
+    """before_request hook: refuse non-JSON bodies and lenient conversions with a clear 400."""
+    decoder = _decoder_for(request)
+    if decoder is None:
+        return
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType(
+            "unsupported_media_type", f"send JSON (Content-Type: application/json), not {media}"
+        )
+    body = await request.body()
+    try:
+        decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = _FIELD.search(message)
+        extra = {"field": match.group(1)} if match else {}
+        code = "unknown_field" if "unknown field" in message else "invalid_request"
+        raise BadRequest(code, message, **extra) from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest("malformed_json", f"the body is not valid JSON: {exc}") from None

@@ -1,0 +1,1 @@
+"""Idempotency-Key: a retried request gets the original answer and creates nothing."""

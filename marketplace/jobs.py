@@ -1,0 +1,43 @@
+"""Names of the background jobs the API enqueues, and enqueueing after commit.
+
+Job ids are deterministic so a job enqueued twice runs once; the worker's sweep is the
+backstop when Redis loses a job or is down at enqueue time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+OPEN_AUCTION = "open_auction"
+CLOSE_AUCTION = "close_auction"
+
+
+def open_job_id(auction_id: int) -> str:
+    return f"auction:{auction_id}:open"
+
+
+def close_job_id(auction_id: int, ends_at: dt.datetime) -> str:
+    # A soft-close extension moves ends_at, which gives the moved close job a new id.
+    return f"auction:{auction_id}:close:{int(ends_at.timestamp() * 1000)}"
+
+
+async def enqueue(redis: Any, name: str, *args: Any, job_id: str, at: dt.datetime | None) -> None:
+    """Enqueue after commit; a Redis failure is logged, never raised (the sweep catches up)."""
+    try:
+        await redis.enqueue_job(name, *args, _job_id=job_id, _defer_until=at)
+    except Exception as exc:
+        log.warning("could not enqueue %s %s (the sweep will catch up): %s", name, job_id, exc)
+
+
+async def schedule_open(redis: Any, auction_id: int, starts_at: dt.datetime) -> None:
+    await enqueue(redis, OPEN_AUCTION, auction_id, job_id=open_job_id(auction_id), at=starts_at)
+
+
+async def schedule_close(redis: Any, auction_id: int, ends_at: dt.datetime) -> None:
+    await enqueue(
+        redis, CLOSE_AUCTION, auction_id, job_id=close_job_id(auction_id, ends_at), at=ends_at
+    )

@@ -1,0 +1,100 @@
+"""Every SQL statement of the relay and the live feed (reads of the outbox)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Held per relay batch (transaction level), so concurrent relays never interleave.
+RELAY_LOCK_ID = 7_236_284_090_418_769  # "mp relay"
+NOTIFY_CHANNEL = "outbox"
+
+
+async def any_unrelayed(conn: Any) -> bool:
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM outbox WHERE relayed_at IS NULL)"
+    )
+    return found
+
+
+async def take_watermark(conn: Any) -> tuple[int, int]:
+    """The highest event id handed out so far, and a transaction id taken after reading it.
+
+    Must run in its own transaction: its id must be assigned after the sequence is read.
+    """
+    async with conn.transaction():
+        top: int = await conn.fetchval(
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM outbox_id_seq"
+        )
+        xid = int(await conn.fetchval("SELECT pg_current_xact_id()::text"))
+    return top, xid
+
+
+async def lock_if_settled(conn: Any, xid: int) -> tuple[bool, bool]:
+    """(got the relay lock, every transaction older than ``xid`` has finished)."""
+    row = await conn.fetchrow(
+        """SELECT pg_try_advisory_xact_lock($1) AS locked,
+                  pg_snapshot_xmin(pg_current_snapshot()) > $2::text::xid8 AS settled""",
+        RELAY_LOCK_ID,
+        str(xid),
+    )
+    return bool(row["locked"]), bool(row["settled"])
+
+
+async def unrelayed(conn: Any, up_to: int, limit: int) -> list[Any]:
+    """Committed rows not yet on the streams, oldest first, with the previous event id of
+    the same auction (``prev``) so a reader of the auction stream can notice a gap."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT o.id, o.auction_id, o.type, o.payload, o.created_at,
+                  a.type AS auction_type,
+                  (SELECT max(p.id) FROM outbox p
+                    WHERE o.auction_id IS NOT NULL AND p.auction_id = o.auction_id
+                      AND p.id < o.id) AS prev
+           FROM outbox o LEFT JOIN auctions a ON a.id = o.auction_id
+           WHERE o.relayed_at IS NULL AND o.id <= $1
+           ORDER BY o.id
+           LIMIT $2""",
+        up_to,
+        limit,
+    )
+    return rows
+
+
+async def mark_relayed(conn: Any, ids: list[int]) -> None:
+    await conn.execute("UPDATE outbox SET relayed_at = now() WHERE id = ANY($1::bigint[])", ids)
+
+
+async def unmark_recent(conn: Any, rows: int) -> int:
+    """Queue the most recent ``rows`` event ids for relaying again (Redis lost its data)."""
+    status: str = await conn.execute(
+        """UPDATE outbox SET relayed_at = NULL
+           WHERE relayed_at IS NOT NULL
+             AND id > (SELECT coalesce(max(id), 0) FROM outbox) - $1""",
+        rows,
+    )
+    return int(status.split()[-1])
+
+
+async def relayed_backlog(conn: Any, auction_id: int, after: int, limit: int) -> list[Any]:
+    """An auction's events already on its stream (so in their final order), after an id."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT id, type, payload, created_at FROM outbox
+           WHERE auction_id = $1 AND id > $2 AND relayed_at IS NOT NULL
+           ORDER BY id LIMIT $3""",
+        auction_id,
+        after,
+        limit,
+    )
+    return rows
+
+
+async def auction_events_between(conn: Any, auction_id: int, after: int, before: int) -> list[Any]:
+    """An auction's events strictly between two ids (all committed: ``before`` was relayed)."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT id, type, payload, created_at FROM outbox
+           WHERE auction_id = $1 AND id > $2 AND id < $3
+           ORDER BY id""",
+        auction_id,
+        after,
+        before,
+    )
+    return rows

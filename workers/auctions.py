@@ -1,0 +1,70 @@
+"""Jobs that open and close auctions on time, and the sweep that backs them up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from marketplace import jobs
+from marketplace.auctions import lifecycle
+from marketplace.auctions import queries as auction_queries
+from marketplace.idempotency import queries as idempotency_queries
+
+log = logging.getLogger(__name__)
+
+
+async def open_auction(ctx: dict[str, Any], auction_id: int) -> bool:
+    opened = await lifecycle.open_auction(ctx["pool"], auction_id)
+    if opened:
+        log.info("auction %s opened", auction_id)
+    return opened
+
+
+async def close_auction(ctx: dict[str, Any], auction_id: int) -> str | None:
+    status = await lifecycle.close_auction(ctx["pool"], auction_id)
+    if status:
+        log.info("auction %s closed: %s", auction_id, status)
+    return status
+
+
+async def sweep_once(ctx: dict[str, Any]) -> int:
+    """Open and close whatever is due (jobs lost with Redis, or never enqueued)."""
+    pool = ctx["pool"]
+    async with pool.acquire() as conn:
+        to_open = await auction_queries.due_to_open(conn)
+        to_close = await auction_queries.due_to_close(conn)
+    changed = 0
+    for auction_id in to_open:
+        changed += await lifecycle.open_auction(pool, auction_id)
+    for auction_id in to_close:
+        changed += await lifecycle.close_auction(pool, auction_id) is not None
+    return changed
+
+
+async def schedule_upcoming(ctx: dict[str, Any], within_seconds: float = 120.0) -> None:
+    """Re-enqueue the precise open/close jobs of what is due soon (ids dedupe repeats)."""
+    async with ctx["pool"].acquire() as conn:
+        rows = await auction_queries.upcoming(conn, within_seconds)
+    redis = ctx["redis_client"]
+    for row in rows:
+        if row["status"] == "scheduled":
+            await jobs.schedule_open(redis, row["id"], row["starts_at"])
+        else:
+            await jobs.schedule_close(redis, row["id"], row["ends_at"])
+
+
+async def sweep_forever(ctx: dict[str, Any]) -> None:
+    interval = ctx["settings"].sweep_seconds
+    rounds = 0
+    while True:
+        try:
+            await sweep_once(ctx)
+            if rounds % 15 == 0:
+                await schedule_upcoming(ctx)
+                async with ctx["pool"].acquire() as conn:
+                    await idempotency_queries.purge_expired(conn)
+        except Exception:
+            log.exception("auction sweep failed; retrying")
+        rounds += 1
+        await asyncio.sleep(interval)
