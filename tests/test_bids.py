@@ -142,7 +142,10 @@ async def test_sealed_bids_reveal_nothing_until_close(api: Api, db: asyncpg.Conn
     assert all(x["bidder_id"] is not None for x in items)
     detail = (await api.client.get(f"/api/auctions/{aid}")).json()
     assert detail["award"]["winner_id"] == b.id and detail["bid_count"] == 3
-    types = [r["type"] for r in await db.fetch("SELECT type FROM outbox WHERE auction_id = $1 ORDER BY id", aid)]
+    types = [
+        r["type"]
+        for r in await db.fetch("SELECT type FROM outbox WHERE auction_id = $1 ORDER BY id", aid)
+    ]
     assert "bid.placed" not in types and "bids.revealed" in types
 
 
@@ -159,7 +162,8 @@ async def test_who_may_bid(api: Api) -> None:
     insider = await api.user("buyer", "vendor", department_id=dept)
     await api.client.post(
         f"/api/vendors/{insider.id}/verification",
-        json={"status": "verified", "reason": "ok"}, headers=api.admin.headers,
+        json={"status": "verified", "reason": "ok"},
+        headers=api.admin.headers,
     )
     r = await bid(api, insider, aid, 1000)
     assert r.status_code == 403 and r.json()["code"] == "conflict_of_interest"
@@ -195,7 +199,9 @@ async def test_soft_close_extends_and_closes_at_new_end(api: Api, db: asyncpg.Co
     buyer = await api.buyer()
     a, b = await api.verified_vendor(), await api.verified_vendor()
     aid = (await published_auction(api, buyer, soft_close_seconds=60, max_extensions=1))["id"]
-    await db.execute("UPDATE auctions SET ends_at = now() + interval '5 seconds' WHERE id = $1", aid)
+    await db.execute(
+        "UPDATE auctions SET ends_at = now() + interval '5 seconds' WHERE id = $1", aid
+    )
     before = await db.fetchval("SELECT ends_at FROM auctions WHERE id = $1", aid)
     assert (await bid(api, a, aid, 300_000)).status_code == 201
     row = await db.fetchrow("SELECT ends_at, extensions, status FROM auctions WHERE id = $1", aid)
@@ -208,7 +214,9 @@ async def test_soft_close_extends_and_closes_at_new_end(api: Api, db: asyncpg.Co
     await db.execute("SELECT pg_sleep(5)")
     assert await lifecycle.close_auction(_pool(db), aid) is None
     assert await db.fetchval("SELECT status FROM auctions WHERE id = $1", aid) == "open"
-    types = [r["type"] for r in await db.fetch("SELECT type FROM outbox WHERE auction_id = $1", aid)]
+    types = [
+        r["type"] for r in await db.fetch("SELECT type FROM outbox WHERE auction_id = $1", aid)
+    ]
     assert types.count("auction.extended") == 1
 
 
@@ -217,13 +225,15 @@ async def test_cancel_voids_bids(api: Api, db: asyncpg.Connection) -> None:
     vendor = await api.verified_vendor()
     aid = (await published_auction(api, buyer))["id"]
     await bid(api, vendor, aid, 300_000)
-    r = await api.client.post(f"/api/auctions/{aid}/cancel", json={"reason": "scope changed"},
-                              headers=buyer.headers)
+    r = await api.client.post(
+        f"/api/auctions/{aid}/cancel", json={"reason": "scope changed"}, headers=buyer.headers
+    )
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     assert await db.fetchval("SELECT status FROM bids WHERE auction_id = $1", aid) == "voided"
     assert (await bid(api, vendor, aid, 200_000)).status_code == 409
-    r = await api.client.post(f"/api/auctions/{aid}/cancel", json={"reason": "again"},
-                              headers=buyer.headers)
+    r = await api.client.post(
+        f"/api/auctions/{aid}/cancel", json={"reason": "again"}, headers=buyer.headers
+    )
     assert r.status_code == 409
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,9 @@ async def test_audit_log_refuses_update_delete_truncate(db: asyncpg.Connection) 
 
 async def test_audit_rows_chain_by_hash(db: asyncpg.Connection, api: Any) -> None:
     await api.department("Chained")
-    rows = await db.fetch("SELECT seq, prev_hash, hash FROM audit_log WHERE chain = 'global' ORDER BY seq")
+    rows = await db.fetch(
+        "SELECT seq, prev_hash, hash FROM audit_log WHERE chain = 'global' ORDER BY seq"
+    )
     assert len(rows) >= 2
-    for earlier, later in zip(rows, rows[1:], strict=False):
+    for earlier, later in itertools.pairwise(rows):
         assert later["prev_hash"] == earlier["hash"] and later["seq"] == earlier["seq"] + 1
