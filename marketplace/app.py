@@ -25,6 +25,7 @@ from marketplace.db import create_pool
 from marketplace.problems import EXCEPTION_HANDLERS
 from marketplace.redis import create_redis
 from marketplace.settings import Settings, with_secret_key
+from marketplace.streams import routes as streams
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
@@ -77,6 +78,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
             *audit.ROUTES,
             *auctions.ROUTES,
             *bids.ROUTES,
+            *streams.ROUTES,
         ],
         lifespan=[lifespan],
         dependencies={

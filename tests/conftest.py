@@ -6,6 +6,7 @@ gets its own database cloned from it and an emptied Redis database.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import tempfile
@@ -135,3 +136,31 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
 async def api(client: AsyncTestClient[Any], settings: Settings) -> Api:
     assert settings.database_url
     return await Api.start(client, settings.database_url)
+
+
+@pytest.fixture
+async def live_server(settings: Settings) -> AsyncIterator[str]:
+    """The app served by uvicorn on a free 127.0.0.1 port (for streaming responses such as
+    SSE, which the in-process test client buffers); yields its base URL."""
+    import socket
+
+    import uvicorn
+
+    assert settings.database_url and settings.redis_url
+    app = create_app(settings, settings.database_url, settings.redis_url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
