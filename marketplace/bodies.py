@@ -16,7 +16,7 @@ from litestar import Request
 from marketplace.errors import BadRequest, DomainError
 
 _FIELD = re.compile(r"at `\$\.([A-Za-z0-9_.\[\]]+)`")
-_decoders: dict[int, msgspec.json.Decoder[Any] | None] = {}
+_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
 class UnsupportedMediaType(DomainError):
@@ -24,17 +24,15 @@ class UnsupportedMediaType(DomainError):
 
 
 def _decoder_for(request: Request[Any, Any, Any]) -> msgspec.json.Decoder[Any] | None:
-    handler = request.route_handler
-    key = id(handler)
-    if key not in _decoders:
-        field = handler.parsed_fn_signature.parameters.get("data")
-        annotation = field.annotation if field is not None else None
-        _decoders[key] = (
-            msgspec.json.Decoder(annotation, strict=True)
-            if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct)
-            else None
-        )
-    return _decoders[key]
+    """A strict decoder for the handler's body type, if it takes a Struct body."""
+    field = request.route_handler.parsed_fn_signature.parameters.get("data")
+    annotation = field.annotation if field is not None else None
+    if not (isinstance(annotation, type) and issubclass(annotation, msgspec.Struct)):
+        return None
+    decoder = _decoders.get(annotation)
+    if decoder is None:
+        decoder = _decoders[annotation] = msgspec.json.Decoder(annotation, strict=True)
+    return decoder
 
 
 async def strict_body(request: Request[Any, Any, Any]) -> None:

@@ -480,7 +480,10 @@ async def seed(settings: Settings, database_url: str, redis_url: str) -> Demo:
             if found is not None:
                 statuses[found.status] = statuses.get(found.status, 0) + 1
                 if open_id is None and found.status == "open" and found.type == "reverse":
-                    open_id = found.id
+                    # The printed example bids as the demo vendor: pick where it may bid now.
+                    seen = await auctions.get(pool, verified[0], found.id)
+                    if seen.position is not None and seen.position.can_bid:
+                        open_id = found.id
         return Demo(added=seeder.added, statuses=statuses, tokens=tokens, open_auction_id=open_id)
     finally:
         await redis.aclose()
