@@ -123,7 +123,8 @@ async def test_relay_publishes_bids_once_in_order_to_both_streams(
         found = await eventually(all_there, "every bid on the auction stream")
 
         async def all_marked() -> bool:
-            return await db.fetchval("SELECT count(*) FROM outbox WHERE relayed_at IS NULL") == 0
+            left = await db.fetchval("SELECT count(*) FROM outbox WHERE relayed_at IS NULL")
+            return bool(left == 0)
 
         # Rows are marked relayed in PostgreSQL just after their XADD.
         await eventually(all_marked, "every outbox row marked relayed")
