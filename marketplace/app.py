@@ -26,6 +26,8 @@ from marketplace.problems import EXCEPTION_HANDLERS
 from marketplace.redis import create_redis
 from marketplace.settings import Settings, with_secret_key
 from marketplace.streams import routes as streams
+from marketplace.web import routes as web_routes
+from marketplace.web import template_config
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
@@ -79,6 +81,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
             *auctions.ROUTES,
             *bids.ROUTES,
             *streams.ROUTES,
+            *web_routes(settings),
         ],
         lifespan=[lifespan],
         dependencies={
@@ -90,6 +93,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
         middleware=[request_id_middleware],
         before_request=strict_body,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        template_config=template_config(),
         openapi_config=OpenAPIConfig(
             title="Micro-purchase marketplace",
             version="0.1.0",

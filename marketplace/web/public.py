@@ -1,0 +1,150 @@
+"""Pages anyone may see: the auction list and an auction's page with its live feed."""
+
+from __future__ import annotations
+
+import secrets
+import typing
+from typing import Any
+
+from litestar import Request, get
+from litestar.response import Template
+
+from marketplace.auctions import service as auctions
+from marketplace.auctions.routes import Sort
+from marketplace.auctions.schemas import Auction, Status
+from marketplace.auth import Caller
+from marketplace.bids import service as bids
+from marketplace.errors import BadRequest
+from marketplace.structs import decode_cursor, encode_cursor
+from marketplace.web.common import render
+
+STATUSES = typing.get_args(Status)
+SORTS = {
+    "ending_soon": "Ending soonest",
+    "newest": "Newest",
+    "cap_high": "Highest cap",
+    "cap_low": "Lowest cap",
+}
+assert set(SORTS) == set(typing.get_args(Sort))
+CLOSING_SOON_SECONDS = 24 * 3600
+PAGE_SIZE = 20
+
+
+def badge(auction: Auction) -> tuple[str, str]:
+    """(css class, label) of the auction's status badge."""
+    if auction.status == "open":
+        left = auction.time_left_seconds or 0
+        if left <= CLOSING_SOON_SECONDS:
+            return "closing", "Closing soon"
+        return "open", "Open"
+    if auction.status == "scheduled":
+        return "upcoming", "Upcoming"
+    if auction.status == "draft":
+        return "draft", "Draft"
+    if auction.status == "cancelled":
+        return "cancelled", "Cancelled"
+    return "closed", "Closed"
+
+
+def _clean(value: str | None, max_length: int = 200) -> str | None:
+    if value is None or not value.strip():
+        return None
+    return value.strip()[:max_length]
+
+
+@get("/", name="web:index")
+async def index(
+    request: Request[Any, Any, Any],
+    pool: Any,
+    viewer: Caller | None,
+    status: str | None = None,
+    skill: str | None = None,
+    q: str | None = None,
+    sort: str | None = None,
+    cursor: str | None = None,
+) -> Template:
+    problems = []
+    status = _clean(status, 40)
+    if status is not None and status not in STATUSES:
+        problems.append(f"There is no status called “{status}”; showing every status.")
+        status = None
+    sort = _clean(sort, 20) or "ending_soon"
+    if sort not in SORTS:
+        problems.append(f"Unknown sort order “{sort}”; sorting by the closing time.")
+        sort = "ending_soon"
+    skill = _clean(skill, 40)
+    q = _clean(q)
+    after = decode_cursor(_clean(cursor, 500), list[Any])
+    if after is not None and (len(after) != 3 or after[0] != sort):
+        raise BadRequest("invalid_cursor", "That page link is out of date; start from page one.")
+    items, next_key = await auctions.list_page(
+        pool,
+        viewer,
+        status=status,
+        department_id=None,
+        skill=skill,
+        q=q,
+        sort=sort,
+        after=after[1:] if after else None,
+        limit=PAGE_SIZE,
+    )
+    filters = {
+        k: v for k, v in {"status": status, "skill": skill, "q": q, "sort": sort}.items() if v
+    }
+    return render(
+        request,
+        viewer,
+        "index.html",
+        auctions=[(a, *badge(a)) for a in items],
+        statuses=STATUSES,
+        sorts=SORTS,
+        filters=filters,
+        problems=problems,
+        next_cursor=encode_cursor(sort, *next_key) if next_key else None,
+        first_page=after is not None,
+    )
+
+
+async def auction_page(
+    request: Request[Any, Any, Any],
+    pool: Any,
+    viewer: Caller | None,
+    auction_id: int,
+    *,
+    status: int = 200,
+    bid_error: str | None = None,
+    bid_value: str = "",
+) -> Template:
+    """The auction page; the bid route re-renders it with a refusal beside the form."""
+    auction = await auctions.get(pool, viewer, auction_id)
+    shown = await bids.list_bids(pool, viewer, auction_id, 0, 500)
+    shown.sort(key=lambda b: b.id, reverse=True)
+    css, label = badge(auction)
+    return render(
+        request,
+        viewer,
+        "auction.html",
+        status=status,
+        auction=auction,
+        bids=shown,
+        badge_class=css,
+        badge_label=label,
+        sealed_hidden=auction.type == "sealed" and not auctions.revealed(auction.status),
+        live=auction.status in ("scheduled", "open"),
+        bid_error=bid_error,
+        bid_value=bid_value,
+        idempotency_key=secrets.token_urlsafe(16),
+        is_department_buyer=bool(
+            viewer and viewer.has("buyer") and viewer.department_id == auction.department_id
+        ),
+    )
+
+
+@get("/auctions/{auction_id:int}", name="web:auction")
+async def auction(
+    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, auction_id: int
+) -> Template:
+    return await auction_page(request, pool, viewer, auction_id)
+
+
+ROUTES = [index, auction]

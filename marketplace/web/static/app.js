@@ -1,0 +1,141 @@
+// Live parts of the pages: local times, the countdown, and the auction's bid feed (SSE).
+"use strict";
+
+(function () {
+  var money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
+  var timeFormat = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+  });
+
+  function localize(root) {
+    root.querySelectorAll("time[data-local]").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (!isNaN(when)) { el.textContent = timeFormat.format(when); }
+    });
+  }
+
+  function timeElement(iso) {
+    var el = document.createElement("time");
+    el.setAttribute("datetime", iso);
+    el.setAttribute("data-local", "");
+    el.textContent = iso;
+    return el;
+  }
+
+  function duration(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600);
+    var m = Math.floor(s % 3600 / 60), sec = s % 60;
+    var parts = [];
+    if (d) { parts.push(d + " d"); }
+    if (d || h) { parts.push(h + " h"); }
+    if (d || h || m) { parts.push(m + " min"); }
+    parts.push(sec + " s");
+    return parts.join(" ");
+  }
+
+  function startCountdown(state) {
+    var el = document.getElementById("countdown");
+    if (!el) { return; }
+    // The server's clock decides; measure our offset from it once.
+    state.offset = Date.parse(el.dataset.serverTime) - Date.now();
+    state.until = Date.parse(el.dataset.until);
+    function tick() {
+      var left = state.until - (Date.now() + state.offset);
+      if (left > 0) {
+        el.textContent = "in " + duration(left);
+      } else {
+        el.textContent = state.status === "open" ? "now (closing…)" : "now (opening…)";
+      }
+    }
+    tick();
+    setInterval(tick, 1000);
+  }
+
+  function followAuction(article) {
+    var id = article.dataset.auctionId;
+    var state = { status: article.dataset.status, until: 0, offset: 0 };
+    var decrement = parseInt(article.dataset.minDecrement, 10) || 0;
+    startCountdown(state);
+    if (article.dataset.live !== "true" || !window.EventSource) { return; }
+    var feed = document.getElementById("feed");
+    var source = new EventSource("/api/auctions/" + id + "/events");
+    var liveState = document.getElementById("live-state");
+
+    function onBid(ev) {
+      var data = JSON.parse(ev.data);
+      if (!feed || feed.querySelector('[data-bid-id="' + data.bid_id + '"]')) { return; }
+      var li = document.createElement("li");
+      li.dataset.bidId = data.bid_id;
+      var alias = document.createElement("span");
+      alias.className = "alias";
+      alias.textContent = data.bidder_alias;
+      var amount = document.createElement("strong");
+      amount.textContent = money.format(data.amount_cents / 100);
+      li.append(alias, " bid ", amount, " ", timeElement(data.occurred_at));
+      localize(li);
+      feed.prepend(li);
+      var none = document.getElementById("no-bids");
+      if (none) { none.remove(); }
+      var low = document.getElementById("low-bid");
+      if (low) { low.textContent = money.format(data.amount_cents / 100); }
+      var count = document.getElementById("bid-count");
+      if (count) { count.textContent = String((parseInt(count.textContent, 10) || 0) + 1); }
+      var max = document.getElementById("max-allowed");
+      if (max && article.dataset.type === "reverse") {
+        var allowed = data.amount_cents - decrement;
+        max.dataset.cents = String(allowed);
+        max.textContent = money.format(allowed / 100);
+      }
+      if (data.ends_at) { extend(data.ends_at); }
+      var standing = document.getElementById("standing");
+      if (standing && standing.classList.contains("success") && article.dataset.type === "reverse") {
+        // Someone else's bid: we may have been outbid; the server says where we stand.
+        window.location.reload();
+      }
+    }
+
+    function extend(iso) {
+      var t = Date.parse(iso);
+      if (state.status !== "open" || isNaN(t) || t <= state.until) { return; }
+      state.until = t;
+      var ends = document.getElementById("ends-at");
+      if (ends) { ends.replaceChildren(timeElement(iso)); localize(ends); }
+    }
+
+    function reloadOn(statuses) {
+      return function () { if (statuses.indexOf(state.status) >= 0) { window.location.reload(); } };
+    }
+
+    source.addEventListener("bid.placed", onBid);
+    source.addEventListener("auction.extended", function (ev) { extend(JSON.parse(ev.data).ends_at); });
+    source.addEventListener("auction.opened", reloadOn(["scheduled"]));
+    ["auction.awarded", "auction.closed_no_bids", "auction.cancelled", "bids.revealed"].forEach(
+      function (type) { source.addEventListener(type, reloadOn(["scheduled", "open"])); }
+    );
+    source.onopen = function () {
+      if (liveState) { liveState.textContent = "Live: bids appear here as they are placed."; }
+    };
+    source.onerror = function () {
+      if (liveState) { liveState.textContent = "Reconnecting to the live feed…"; }
+    };
+  }
+
+  function timeZoneFields() {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    document.querySelectorAll("input[name=tz]").forEach(function (el) {
+      if (zone && !el.dataset.fixed) { el.value = zone; }
+    });
+    document.querySelectorAll("[data-zone-label]").forEach(function (el) {
+      if (zone) { el.textContent = zone; }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    localize(document);
+    timeZoneFields();
+    var article = document.getElementById("auction");
+    if (article) { followAuction(article); }
+  });
+})();

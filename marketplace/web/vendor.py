@@ -1,0 +1,186 @@
+"""Vendor pages: bidding from the auction page, my bids, my profile and verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, get, post
+from litestar.response import Redirect, Template
+
+from marketplace.accounts import service as accounts
+from marketplace.accounts.schemas import VerificationRequest
+from marketplace.auth import Caller, request_id
+from marketplace.bids import service as bids
+from marketplace.errors import DomainError
+from marketplace.structs import decode_cursor, encode_cursor
+from marketplace.web.common import (
+    dollars_to_cents,
+    field_of,
+    flash,
+    money,
+    render,
+    require,
+    see_other,
+)
+from marketplace.web.public import auction_page
+
+VERIFICATION_KINDS = {
+    "business": "A business (company registry number)",
+    "individual": "An individual (tax or identity number)",
+    "student": "A student (student id)",
+}
+
+
+def refusal_message(exc: DomainError) -> str:
+    """A bid refusal in plain words."""
+    extra = exc.extra
+    if exc.code == "amount_too_high" and extra.get("max_allowed_cents") is not None:
+        return f"Your bid must be at most {money(extra['max_allowed_cents'])}."
+    return {
+        "already_low_bidder": "You are the low bidder. You can bid again once someone outbids you.",
+        "already_bid": "You already placed your sealed bid in this auction.",
+        "auction_not_open": "Bidding is not open on this auction.",
+        "auction_closed": "Bidding has ended.",
+        "vendor_not_verified": "Only verified vendors can bid. Ask for verification on your profile page.",
+        "conflict_of_interest": "Members of the buying department cannot bid on its auctions.",
+        "role_required": "Only vendors can bid.",
+    }.get(exc.code, exc.detail)
+
+
+@post("/auctions/{auction_id:int}/bid", name="web:bid")
+async def place_bid(
+    request: Request[Any, Any, Any], pool: Any, redis: Any, viewer: Caller | None, auction_id: int
+) -> Template | Redirect:
+    caller = require(viewer)
+    form = await request.form()
+    raw = str(form.get("amount") or "")
+    key = str(form.get("idempotency_key") or "")[:200].strip() or None
+    if not caller.has("vendor"):
+        return await auction_page(
+            request, pool, viewer, auction_id, status=403, bid_error="Only vendors can bid."
+        )
+    cents = dollars_to_cents(raw)
+    if cents is None or cents <= 0:
+        return await auction_page(
+            request,
+            pool,
+            viewer,
+            auction_id,
+            status=400,
+            bid_value=raw,
+            bid_error="Enter your bid in dollars, for example 3,499.00.",
+        )
+    try:
+        answer = await bids.place_bid(
+            pool, redis, caller, auction_id, cents, key, request_id(request)
+        )
+    except DomainError as exc:
+        if exc.code == "auction_not_found":
+            raise
+        return await auction_page(
+            request,
+            pool,
+            viewer,
+            auction_id,
+            status=exc.status,
+            bid_value=raw,
+            bid_error=refusal_message(exc),
+        )
+    if answer.status != 201:  # a replayed refusal (the same form sent twice)
+        body = msgspec.json.decode(answer.body)
+        extra = {k: v for k, v in body.items() if k not in ("status", "code", "detail")}
+        replayed = DomainError(body.get("code", ""), body.get("detail", ""), **extra)
+        return await auction_page(
+            request,
+            pool,
+            viewer,
+            auction_id,
+            status=answer.status,
+            bid_value=raw,
+            bid_error=refusal_message(replayed),
+        )
+    flash(request, f"Your bid of {money(cents)} is in.")
+    return see_other(f"/auctions/{auction_id}")
+
+
+@get("/me/bids", name="web:my_bids")
+async def my_bids(
+    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, cursor: str | None = None
+) -> Template:
+    caller = require(viewer, "vendor")
+    before = decode_cursor(cursor, list[int])
+    items = await bids.my_bids(pool, caller, before[0] if before else None, 51)
+    more = len(items) > 50
+    items = items[:50]
+    return render(
+        request,
+        viewer,
+        "my_bids.html",
+        bids=items,
+        next_cursor=encode_cursor(items[-1].id) if more else None,
+    )
+
+
+async def _profile(
+    request: Request[Any, Any, Any],
+    pool: Any,
+    caller: Caller,
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Template:
+    me = await accounts.get_me(pool, caller)
+    return render(
+        request,
+        caller,
+        "profile.html",
+        status=status,
+        me=me,
+        kinds=VERIFICATION_KINDS,
+        errors=errors or {},
+        values=values or {},
+    )
+
+
+@get("/me", name="web:profile")
+async def profile(request: Request[Any, Any, Any], pool: Any, viewer: Caller | None) -> Template:
+    return await _profile(request, pool, require(viewer))
+
+
+@post("/me/verification", name="web:verification")
+async def ask_verification(
+    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None
+) -> Template | Redirect:
+    caller = require(viewer, "vendor")
+    form = await request.form()
+    values = {
+        "kind": str(form.get("kind") or ""),
+        "registry_id": str(form.get("registry_id") or "").strip(),
+    }
+    errors: dict[str, str] = {}
+    if values["kind"] not in VERIFICATION_KINDS:
+        errors["kind"] = "Choose what kind of vendor you are."
+    if not values["registry_id"]:
+        errors["registry_id"] = "Enter your registry id."
+    if errors:
+        return await _profile(request, pool, caller, status=400, errors=errors, values=values)
+    try:
+        data = msgspec.convert(values, VerificationRequest)
+        await accounts.request_verification(pool, caller, data, request_id(request))
+    except msgspec.ValidationError as exc:
+        field = field_of(exc) or "registry_id"
+        message = "Use letters, digits and . _ / - only (at most 64)."
+        return await _profile(
+            request, pool, caller, status=400, errors={field: message}, values=values
+        )
+    except DomainError as exc:
+        return await _profile(
+            request, pool, caller, status=exc.status, errors={"form": exc.detail}, values=values
+        )
+    flash(request, "Your verification request is in. An administrator will review it.")
+    return see_other("/me")
+
+
+ROUTES = [place_bid, my_bids, profile, ask_verification]

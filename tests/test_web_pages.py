@@ -1,0 +1,162 @@
+"""The server-rendered pages over plain HTTP: rendering, sign-in, CSRF, visibility."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+
+from tests.helpers import Api, User, auction_body, bid, published_auction
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    match = CSRF.search(html)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+async def sign_in(client: AsyncTestClient[Any], user: User) -> None:
+    page = await client.get("/signin")
+    assert page.status_code == 200
+    r = await client.post(
+        "/signin",
+        data={"token": user.token, "csrf_token": csrf_of(page.text), "next": "/"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/"
+
+
+async def test_pages_render_for_anonymous_users(api: Api, client: AsyncTestClient[Any]) -> None:
+    buyer = await api.buyer()
+    vendor = await api.verified_vendor()
+    auction = await published_auction(api, buyer, price_cap_cents=349_900, title="Fix the map")
+    assert (await bid(api, vendor, auction["id"], 300_000)).status_code == 201
+
+    r = await client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "Fix the map" in r.text and "$3,499.00" in r.text and "Closing soon" in r.text
+    assert "Sign in" in r.text
+
+    r = await client.get(f"/auctions/{auction['id']}")
+    assert r.status_code == 200
+    assert "$3,499.00" in r.text and "$3,000.00" in r.text
+    assert "Bidder 1" in r.text
+    assert 'aria-live="polite"' in r.text
+    assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT[^"]+Z" data-local>[^<]+UTC</time>', r.text)
+    # Veiled: the vendor's name or id never shows while the auction is open.
+    assert "User vendor" not in r.text
+    assert (await client.get("/static/app.js")).status_code == 200
+    assert (await client.get("/static/app.css")).status_code == 200
+
+
+async def test_list_filters_and_bad_input_give_messages_not_errors(
+    api: Api, client: AsyncTestClient[Any]
+) -> None:
+    buyer = await api.buyer()
+    await published_auction(api, buyer, title="Accessible forms", skills=["a11y"])
+    await published_auction(api, buyer, title="Payments export", skills=["python"])
+    r = await client.get("/", params={"skill": "a11y"})
+    assert "Accessible forms" in r.text and "Payments export" not in r.text
+    r = await client.get("/", params={"q": "export"})
+    assert "Payments export" in r.text and "Accessible forms" not in r.text
+    r = await client.get("/", params={"status": "bogus", "sort": "sideways"})
+    assert r.status_code == 200
+    assert "no status called" in r.text and "Unknown sort order" in r.text
+    r = await client.get("/", params={"cursor": "!!!"})
+    assert r.status_code == 400 and "text/html" in r.headers["content-type"]
+
+
+async def test_list_paginates(api: Api, client: AsyncTestClient[Any]) -> None:
+    buyer = await api.buyer()
+    for i in range(22):
+        await published_auction(api, buyer, title=f"Task number {i:02d}")
+    first = await client.get("/", params={"sort": "newest"})
+    assert "Task number 21" in first.text and "Task number 01" not in first.text
+    link = re.search(r'href="(/\?[^"]*cursor=[^"]+)" rel="next"', first.text)
+    assert link
+    second = await client.get(link.group(1).replace("&amp;", "&"))
+    assert second.status_code == 200
+    assert "Task number 01" in second.text and "Task number 21" not in second.text
+
+
+async def test_sign_in_and_out_with_a_token(api: Api, client: AsyncTestClient[Any]) -> None:
+    vendor = await api.verified_vendor()
+    await sign_in(client, vendor)
+    r = await client.get("/me")
+    assert r.status_code == 200 and "User vendor" in r.text and "verified" in r.text
+    cookie = client.cookies.get("mp_session")
+    assert cookie and vendor.token not in cookie
+    r = await client.post("/signout", data={"csrf_token": csrf_of(r.text)}, follow_redirects=False)
+    assert r.status_code == 303
+    r = await client.get("/me", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/signin")
+    # The old cookie's session token was revoked at sign-out.
+    client.cookies.set("mp_session", cookie)
+    r = await client.get("/me", follow_redirects=False)
+    assert r.status_code == 303
+    # The user's own API token still works.
+    assert (await client.get("/api/me", headers=vendor.headers)).status_code == 200
+
+
+async def test_sign_in_with_a_wrong_token_says_so(client: AsyncTestClient[Any]) -> None:
+    page = await client.get("/signin")
+    r = await client.post("/signin", data={"token": "mp_nope", "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 401
+    assert "unknown or has been revoked" in r.text
+    r = await client.post("/signin", data={"token": "", "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 401 and "Enter your API token" in r.text
+
+
+async def test_forms_without_the_csrf_token_are_refused(
+    api: Api, client: AsyncTestClient[Any]
+) -> None:
+    vendor = await api.verified_vendor()
+    r = await client.post("/signin", data={"token": vendor.token})
+    assert r.status_code == 403 and "did not come from this site" in r.text
+    await sign_in(client, vendor)
+    buyer = await api.buyer()
+    auction = await published_auction(api, buyer)
+    for path, data in (
+        (f"/auctions/{auction['id']}/bid", {"amount": "3000"}),
+        (f"/auctions/{auction['id']}/bid", {"amount": "3000", "csrf_token": "forged"}),
+        ("/signout", {}),
+        ("/me/verification", {"kind": "student", "registry_id": "S1"}),
+    ):
+        r = await client.post(path, data=data)
+        assert r.status_code == 403, (path, r.text)
+    assert (await client.get(f"/api/auctions/{auction['id']}/bids")).json()["items"] == []
+    assert (await client.get("/me")).status_code == 200  # still signed in
+    # The JSON API with Bearer tokens is not subject to the pages' CSRF check.
+    r = await bid(api, vendor, auction["id"], 300_000)
+    assert r.status_code == 201, r.text
+
+
+async def test_a_draft_is_404_to_other_departments_and_anonymous(
+    api: Api, client: AsyncTestClient[Any]
+) -> None:
+    buyer = await api.buyer()
+    r = await client.post(
+        "/api/auctions", json=auction_body(title="Secret draft"), headers=buyer.headers
+    )
+    draft = r.json()["id"]
+    r = await client.get(f"/auctions/{draft}")
+    assert r.status_code == 404 and "Secret draft" not in r.text
+    assert "text/html" in r.headers["content-type"]
+    outsider = await api.buyer()
+    await sign_in(client, outsider)
+    r = await client.get(f"/auctions/{draft}")
+    assert r.status_code == 404 and "Secret draft" not in r.text
+    assert "Secret draft" not in (await client.get("/", params={"status": "draft"})).text
+    colleague = await api.user("buyer", department_id=await _department_of(api, buyer))
+    await sign_in(client, colleague)
+    r = await client.get(f"/auctions/{draft}")
+    assert r.status_code == 200 and "Secret draft" in r.text and "Publish" in r.text
+
+
+async def _department_of(api: Api, user: User) -> int:
+    r = await api.client.get("/api/me", headers=user.headers)
+    return int(r.json()["department_id"])
