@@ -1,0 +1,135 @@
+"""The web pages in a real browser (Chromium through Playwright) against the served app."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from marketplace.settings import Settings
+from tests.helpers import Api, User, bid, published_auction
+from tests.test_events_stream import running_relays, worker_ctx
+
+CHROMIUM = Path("/usr/bin/chromium")
+playwright_api = pytest.importorskip(
+    "playwright.async_api", reason="Playwright is not installed (pip install -e '.[test]')"
+)
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
+)
+expect = playwright_api.expect
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SOON = 10_000  # ms: "appears within a few seconds"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    assert shutil.which(str(CHROMIUM))
+    async with playwright_api.async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def signed_in_page(browser: Any, base: str, user: User | None, width: int = 1024) -> Any:
+    context = await browser.new_context(base_url=base, viewport={"width": width, "height": 900})
+    page = await context.new_page()
+    if user is not None:
+        await page.goto("/signin")
+        await page.get_by_label("API token").fill(user.token)
+        await page.get_by_role("button", name="Sign in", exact=True).click()
+        await expect(page.get_by_text("Signed in as")).to_be_visible()
+    return page
+
+
+async def test_a_bid_placed_in_one_browser_appears_in_another(
+    api: Api, settings: Settings, live_server: str, browser: Any
+) -> None:
+    buyer = await api.buyer()
+    vendor = await api.verified_vendor()
+    auction = await published_auction(api, buyer, price_cap_cents=350_000, title="Live feed task")
+    path = f"/auctions/{auction['id']}"
+    async with worker_ctx(settings) as ctx, running_relays(ctx):
+        watcher = await signed_in_page(browser, live_server, None, width=375)  # phone width
+        await watcher.goto(path)
+        await expect(watcher.locator("#live-state")).to_contain_text("Live")
+        await expect(watcher.locator("#no-bids")).to_be_visible()
+
+        bidder = await signed_in_page(browser, live_server, vendor)
+        await bidder.goto(path)
+        await bidder.get_by_label("Amount in dollars").fill("3,250.00")
+        await bidder.get_by_role("button", name="Place bid").click()
+        await expect(bidder.get_by_text("You are the low bidder")).to_be_visible()
+
+        feed = watcher.locator("#feed li")
+        await expect(feed).to_have_count(1, timeout=SOON)
+        await expect(feed.first).to_contain_text("Bidder 1")
+        await expect(feed.first).to_contain_text("$3,250.00")
+        await expect(watcher.locator("#low-bid")).to_have_text("$3,250.00")
+        await expect(watcher.locator("#bid-count")).to_have_text("1")
+        # Veiled: the watcher never learns who bid.
+        assert "User vendor" not in await watcher.content()
+
+        # A bid made elsewhere (the API) shows up in both browsers.
+        assert (
+            await bid(api, await api.verified_vendor(), auction["id"], 320_000)
+        ).status_code == 201
+        await expect(feed).to_have_count(2, timeout=SOON)
+        await expect(feed.first).to_contain_text("Bidder 2")
+        await expect(bidder.locator("#feed li").first).to_contain_text("$3,200.00", timeout=SOON)
+        # The bidder was outbid: the page says so and offers the form again.
+        await expect(bidder.get_by_text("You have been outbid")).to_be_visible(timeout=SOON)
+        await expect(bidder.locator("#max-allowed")).to_have_text("$3,199.00")
+
+
+async def test_vendor_bids_and_a_too_high_bid_shows_the_maximum(
+    api: Api, settings: Settings, live_server: str, browser: Any
+) -> None:
+    buyer = await api.buyer()
+    first, second = await api.verified_vendor(), await api.verified_vendor()
+    auction = await published_auction(api, buyer, price_cap_cents=349_900)
+    path = f"/auctions/{auction['id']}"
+
+    page = await signed_in_page(browser, live_server, first)
+    await page.goto(path)
+    await expect(page.locator("#max-allowed")).to_have_text("$3,499.00")
+    await page.get_by_label("Amount in dollars").fill("3600")
+    await page.get_by_role("button", name="Place bid").click()
+    await expect(page.get_by_role("alert")).to_have_text("Your bid must be at most $3,499.00.")
+    await expect(page.get_by_label("Amount in dollars")).to_have_attribute("aria-invalid", "true")
+    await page.get_by_label("Amount in dollars").fill("3,000")
+    await page.get_by_role("button", name="Place bid").click()
+    await expect(page.get_by_text("Your bid of $3,000.00 is in.")).to_be_visible()
+    await expect(page.get_by_text("You are the low bidder at $3,000.00")).to_be_visible()
+    await expect(page.get_by_role("button", name="Place bid")).to_have_count(0)
+
+    other = await signed_in_page(browser, live_server, second)
+    await other.goto(path)
+    await expect(other.locator("#max-allowed")).to_have_text("$2,999.00")
+    await other.get_by_label("Amount in dollars").fill("3000")
+    await other.get_by_role("button", name="Place bid").click()
+    await expect(other.get_by_role("alert")).to_have_text("Your bid must be at most $2,999.00.")
+    await other.get_by_label("Amount in dollars").fill("twelve")
+    await other.get_by_role("button", name="Place bid").click()
+    await expect(other.get_by_role("alert")).to_contain_text("Enter your bid in dollars")
+
+    await other.goto("/me/bids")
+    await expect(other.get_by_text("You have not bid yet")).to_be_visible()
+    await page.goto("/me/bids")
+    await expect(page.locator("tbody tr")).to_have_count(1)
+    await expect(page.locator("tbody tr")).to_contain_text("low bid")
