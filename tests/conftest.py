@@ -24,6 +24,7 @@ from marketplace.embedded import services
 from marketplace.migrate import migrate
 from marketplace.redis import create_redis
 from marketplace.settings import Settings, load_settings
+from tests.fakes.github import FakeGitHub
 from tests.helpers import Api
 
 _counter = itertools.count()
@@ -136,6 +137,13 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
 async def api(client: AsyncTestClient[Any], settings: Settings) -> Api:
     assert settings.database_url
     return await Api.start(client, settings.database_url)
+
+
+@pytest.fixture
+def fake_github() -> Iterator[FakeGitHub]:
+    """A real HTTP server on 127.0.0.1 standing in for GitHub (tests/fakes/github.py)."""
+    with FakeGitHub() as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""GitHub: the PyGithub adapter, account linking by OAuth, and the webhook receiver."""

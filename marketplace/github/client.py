@@ -1,0 +1,280 @@
+"""The GitHub adapter: the only module that imports PyGithub.
+
+PyGithub is blocking, so every call runs in ``asyncio.to_thread`` and returns our own
+Structs (``marketplace.github.schemas``). Transient trouble (5xx, timeouts, connection
+errors, rate limits) is retried inside urllib3 with backoff (PyGithub's ``GithubRetry``
+honours Retry-After and X-RateLimit-Reset); what is still failing after that surfaces as
+``GithubUnavailable``, which callers treat as "try again later", never as a verdict.
+Repositories, pull requests and issues are re-fetched with ``If-None-Match`` once seen, so
+a periodic re-check of an unchanged object costs a 304, which GitHub does not count
+against the rate limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import github
+from github.GithubException import (
+    BadCredentialsException,
+    GithubException,
+    RateLimitExceededException,
+    UnknownObjectException,
+)
+from github.GithubRetry import GithubRetry
+
+from marketplace.github.schemas import CheckResult, GithubUser, Issue, PullRequest, Repo
+from marketplace.github.urls import parse_pull_url
+from marketplace.settings import Settings
+
+__all__ = [
+    "GithubClient",
+    "GithubError",
+    "GithubNotFound",
+    "GithubRefused",
+    "GithubUnavailable",
+    "parse_pull_url",
+]
+
+T = TypeVar("T")
+
+_CACHE_SIZE = 1024
+
+
+class GithubError(Exception):
+    """GitHub did not give us what we asked for."""
+
+
+class GithubUnavailable(GithubError):
+    """5xx, timeout, connection failure or rate limit, still failing after retries: retry later."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class GithubNotFound(GithubError):
+    """The repository, pull request, issue or commit does not exist (or our token can't see it)."""
+
+
+class GithubRefused(GithubError):
+    """GitHub refused the request for good (bad credentials, forbidden, invalid)."""
+
+
+def _translate(exc: Exception, what: str) -> GithubError:
+    if isinstance(exc, GithubError):
+        return exc
+    if isinstance(exc, UnknownObjectException):
+        return GithubNotFound(f"{what}: not found on GitHub")
+    if isinstance(exc, RateLimitExceededException):
+        wait = getattr(exc, "wait", None)
+        return GithubUnavailable(f"{what}: GitHub rate limit exceeded", retry_after=wait)
+    if isinstance(exc, BadCredentialsException):
+        return GithubRefused(f"{what}: GitHub refused our token (bad credentials)")
+    if isinstance(exc, GithubException):
+        status = exc.status
+        if status == 404:
+            return GithubNotFound(f"{what}: not found on GitHub")
+        if status >= 500 or (status in (403, 429) and _is_rate_limit(exc)):
+            return GithubUnavailable(f"{what}: GitHub answered {status}")
+        return GithubRefused(f"{what}: GitHub answered {status}: {exc.message or exc.data}")
+    # requests' exceptions (timeouts, connection and retry errors) are OSErrors.
+    if isinstance(exc, OSError):
+        return GithubUnavailable(f"{what}: GitHub is unreachable or failing ({exc})")
+    raise exc
+
+
+def _is_rate_limit(exc: GithubException) -> bool:
+    headers = exc.headers or {}
+    message = str(exc.message or "").lower()
+    return (
+        "retry-after" in {k.lower() for k in headers}
+        or str(headers.get("x-ratelimit-remaining", "")) == "0"
+        or "rate limit" in message
+    )
+
+
+class _Retry(GithubRetry):
+    """GithubRetry that refuses to sleep through a Retry-After longer than the longest wait.
+
+    (GithubRetry caps waits for X-RateLimit-Reset only; urllib3 would sleep any Retry-After.)
+    """
+
+    def get_retry_after(self, response: Any) -> float | None:
+        after = super().get_retry_after(response)
+        if after is not None and self.max_rate_limit_wait is not None:
+            if after > self.max_rate_limit_wait:
+                raise GithubUnavailable(
+                    f"GitHub asks to wait {after:.0f} s (rate limit)", retry_after=after
+                )
+        return after
+
+
+class GithubClient:
+    """Read-only access to GitHub's REST API, built from settings with ``from_settings``."""
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str | None,
+        timeout: int = 10,
+        *,
+        retries: int = 4,
+        backoff: float = 1.0,
+        max_rate_limit_wait: float = 60.0,
+    ) -> None:
+        retry = _Retry(
+            total=retries,
+            backoff_factor=backoff,
+            backoff_max=30,
+            # GithubRetry adds 403 and retries it only when it is a rate limit.
+            status_forcelist=[*range(500, 600), 429],
+            max_rate_limit_wait=max_rate_limit_wait,
+        )
+        self._github = github.Github(
+            auth=github.Auth.Token(token) if token else None,
+            base_url=api_url.rstrip("/"),
+            timeout=timeout,  # seconds, per request; PyGithub takes whole seconds only
+            retry=retry,
+            per_page=100,
+            lazy=True,  # objects are fetched when we ask, so each call is one request
+            seconds_between_requests=None,
+        )
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._locks: dict[str, threading.Lock] = {}
+        self._cache_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, timeout: int = 10) -> GithubClient:
+        """MARKETPLACE_GITHUB_API_URL and MARKETPLACE_GITHUB_TOKEN."""
+        return cls(settings.github_api_url, settings.github_token, timeout)
+
+    def close(self) -> None:
+        self._github.close()
+
+    async def repository(self, full_name: str) -> Repo:
+        """The repository ``owner/name`` (numeric id, default branch)."""
+        return await self._run(f"repository {full_name}", self._repository, full_name)
+
+    async def repository_by_id(self, repo_id: int) -> Repo:
+        """The repository with GitHub's numeric id (survives renames and transfers)."""
+        return await self._run(f"repository #{repo_id}", self._repository, repo_id)
+
+    async def pull_request(self, full_name: str, number: int) -> PullRequest:
+        return await self._run(f"pull request {full_name}#{number}", self._pull, full_name, number)
+
+    async def checks(self, full_name: str, sha: str) -> list[CheckResult]:
+        """Every check run and commit status on the commit ``sha``."""
+        return await self._run(f"checks of {full_name}@{sha[:12]}", self._checks, full_name, sha)
+
+    async def issue(self, full_name: str, number: int) -> Issue:
+        return await self._run(f"issue {full_name}#{number}", self._issue, full_name, number)
+
+    # -- blocking parts, run in a thread -------------------------------------------------------
+
+    async def _run(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except Exception as exc:
+            raise _translate(exc, what) from exc
+
+    def _fresh(self, key: str, make: Callable[[], Any]) -> Any:
+        """The object, completed once and then revalidated with If-None-Match (304 = reuse)."""
+        with self._cache_lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._cache_lock:
+                cached = self._cache.get(key)
+            if cached is not None:
+                cached.update()  # False on 304: the cached attributes still hold
+                obj = cached
+            else:
+                obj = make().complete()
+            with self._cache_lock:
+                self._cache[key] = obj
+                self._cache.move_to_end(key)
+                while len(self._cache) > _CACHE_SIZE:
+                    old, _ = self._cache.popitem(last=False)
+                    self._locks.pop(old, None)
+            return obj
+
+    def _repository(self, name_or_id: str | int) -> Repo:
+        repo = self._fresh(f"repo:{name_or_id}", lambda: self._github.get_repo(name_or_id))
+        return Repo(
+            id=repo.id,
+            full_name=repo.full_name,
+            default_branch=repo.default_branch,
+            html_url=repo.html_url,
+        )
+
+    def _pull(self, full_name: str, number: int) -> PullRequest:
+        pr = self._fresh(
+            f"pull:{full_name.lower()}#{number}",
+            lambda: self._github.get_repo(full_name).get_pull(number),
+        )
+        merged_by = pr.merged_by
+        return PullRequest(
+            number=pr.number,
+            title=pr.title,
+            body=pr.body,
+            html_url=pr.html_url,
+            state=pr.state,
+            author=GithubUser(id=pr.user.id, login=pr.user.login),
+            merged=bool(pr.merged),
+            merged_at=pr.merged_at,
+            merged_by=GithubUser(id=merged_by.id, login=merged_by.login) if merged_by else None,
+            base_ref=pr.base.ref,
+            base_repo_id=pr.base.repo.id,
+            base_repo_full_name=pr.base.repo.full_name,
+            head_sha=pr.head.sha,
+            merge_commit_sha=pr.merge_commit_sha,
+        )
+
+    def _checks(self, full_name: str, sha: str) -> list[CheckResult]:
+        commit = self._github.get_repo(full_name).get_commit(sha)
+        found = [
+            CheckResult(
+                kind="check_run",
+                id=run.id,
+                name=run.name,
+                status=run.status,
+                conclusion=run.conclusion,
+                sha=run.head_sha,
+                url=run.html_url,
+                completed_at=run.completed_at,
+            )
+            for run in commit.get_check_runs()
+        ]
+        combined = commit.get_combined_status()
+        found.extend(
+            CheckResult(
+                kind="status",
+                id=status.id,
+                name=status.context,
+                status=status.state,
+                conclusion=status.state,
+                sha=sha,
+                url=status.target_url,
+                completed_at=status.updated_at,
+            )
+            for status in combined.statuses
+        )
+        return found
+
+    def _issue(self, full_name: str, number: int) -> Issue:
+        issue = self._fresh(
+            f"issue:{full_name.lower()}#{number}",
+            lambda: self._github.get_repo(full_name).get_issue(number),
+        )
+        return Issue(
+            number=issue.number,
+            title=issue.title,
+            body=issue.body,
+            state=issue.state,
+            html_url=issue.html_url,
+            is_pull_request=issue.pull_request is not None,
+        )
