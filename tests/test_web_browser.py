@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -133,3 +134,47 @@ async def test_vendor_bids_and_a_too_high_bid_shows_the_maximum(
     await page.goto("/me/bids")
     await expect(page.locator("tbody tr")).to_have_count(1)
     await expect(page.locator("tbody tr")).to_contain_text("low bid")
+
+
+async def test_buyer_creates_and_publishes_a_task_with_errors_beside_fields(
+    api: Api, live_server: str, browser: Any
+) -> None:
+    buyer = await api.buyer()
+    page = await signed_in_page(browser, live_server, buyer, width=375)
+    await page.goto("/buyer/tasks/new")
+    await page.get_by_label("Title").fill("Add CSV export to the permits report")
+    await page.get_by_label("Summary").fill("Download the monthly report as CSV.")
+    await page.get_by_label("Description and acceptance criteria").fill("A button; tests pass.")
+    await page.get_by_label("GitHub repository").fill("city-of-x/permits")
+    await page.get_by_label("Price cap in dollars").fill("12,000.00")
+    await page.get_by_label("Skills").fill("python, csv")
+    await page.get_by_role("button", name="Save as draft").click()
+
+    cap = page.get_by_label("Price cap in dollars")
+    await expect(cap).to_have_attribute("aria-invalid", "true")
+    error = page.locator("#price_cap-error")
+    await expect(error).to_have_text(
+        "The price cap must be at most $10,000.00, the micro-purchase threshold."
+    )
+    # The message sits beside its field: the input names it, and it follows the input.
+    assert "price_cap-error" in (await cap.get_attribute("aria-describedby") or "")
+    follows = await page.evaluate(
+        "() => document.getElementById('price_cap').nextElementSibling.id"
+    )
+    assert follows == "price_cap-error"
+    await expect(page.get_by_label("Title")).to_have_value("Add CSV export to the permits report")
+
+    await cap.fill("3,500")
+    await page.get_by_role("button", name="Save as draft").click()
+    await expect(page.get_by_text("Draft saved.")).to_be_visible()
+    await expect(page.locator(".badge")).to_have_text("Draft")
+    await page.get_by_role("button", name="Publish").click()
+    await expect(page.get_by_text("Published: the auction is")).to_be_visible()
+    await expect(page.locator(".badge")).to_have_text(re.compile("Upcoming|Open|Closing soon"))
+    await expect(page.get_by_text("$3,500.00").first).to_be_visible()
+
+    anonymous = await signed_in_page(browser, live_server, None)
+    await anonymous.goto("/")
+    await expect(anonymous.get_by_role("link", name="Add CSV export")).to_be_visible()
+    await page.goto("/buyer")
+    await expect(page.get_by_role("link", name="Add CSV export")).to_be_visible()

@@ -160,3 +160,51 @@ async def test_a_draft_is_404_to_other_departments_and_anonymous(
 async def _department_of(api: Api, user: User) -> int:
     r = await api.client.get("/api/me", headers=user.headers)
     return int(r.json()["department_id"])
+
+
+async def test_task_form_shows_errors_beside_fields_and_publish_checks_again(
+    api: Api, client: AsyncTestClient[Any], db: Any
+) -> None:
+    buyer = await api.buyer()
+    await sign_in(client, buyer)
+    page = await client.get("/buyer/tasks/new")
+    assert page.status_code == 200
+    token = csrf_of(page.text)
+    form = {
+        "csrf_token": token,
+        "title": "Fix the footer",
+        "summary": "",
+        "description": "",
+        "repo": "not a repo",
+        "price_cap": "3500",
+        "min_decrement": "1.00",
+        "starts_at": "2030-01-01T09:00",
+        "ends_at": "2030-01-08T09:00",
+        "delivery": "days",
+        "delivery_business_days": "10",
+        "soft_close_seconds": "120",
+        "max_extensions": "10",
+        "tz": "America/New_York",
+    }
+    r = await client.post("/buyer/tasks/new", data=form)
+    assert r.status_code == 422
+    assert re.search(r'id="repo-error">Give the GitHub repository as owner/name', r.text)
+    r = await client.post("/buyer/tasks/new", data={**form, "repo": "x/y", "price_cap": "ten"})
+    assert r.status_code == 422 and 'id="price_cap-error"' in r.text
+    r = await client.post("/buyer/tasks/new", data={**form, "repo": "x/y"}, follow_redirects=False)
+    assert r.status_code == 303
+    draft = int(r.headers["location"].rsplit("/", 1)[1])
+    row = await db.fetchrow("SELECT starts_at, price_cap_cents FROM auctions WHERE id = $1", draft)
+    assert row["price_cap_cents"] == 350_000
+    assert row["starts_at"].isoformat() == "2030-01-01T14:00:00+00:00"  # 09:00 in New York
+    # Publishing needs a summary: the refusal is shown beside the summary field.
+    r = await client.post(f"/buyer/tasks/{draft}/publish", data={"csrf_token": token})
+    assert r.status_code == 422 and 'id="summary-error"' in r.text
+    assert await db.fetchval("SELECT status FROM auctions WHERE id = $1", draft) == "draft"
+    r = await client.post(
+        f"/buyer/tasks/{draft}/cancel", data={"csrf_token": token, "reason": "dup"}
+    )
+    assert r.status_code == 200 and "The auction is cancelled" in r.text
+    # Vendors do not get buyer pages.
+    await sign_in(client, await api.verified_vendor())
+    assert (await client.get("/buyer")).status_code == 403
