@@ -22,12 +22,14 @@ from marketplace.auth import current_caller
 from marketplace.bids import routes as bids
 from marketplace.bodies import strict_body
 from marketplace.db import create_pool
+from marketplace.notifications import routes as notifications
 from marketplace.problems import EXCEPTION_HANDLERS
 from marketplace.redis import create_redis
 from marketplace.settings import Settings, with_secret_key
 from marketplace.streams import routes as streams
 from marketplace.web import routes as web_routes
 from marketplace.web import template_config
+from marketplace.webhooks import routes as webhooks
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
@@ -81,6 +83,8 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
             *auctions.ROUTES,
             *bids.ROUTES,
             *streams.ROUTES,
+            *notifications.ROUTES,
+            *webhooks.ROUTES,
             *web_routes(settings),
         ],
         lifespan=[lifespan],

@@ -99,6 +99,19 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_consumers(settings: Settings, _: argparse.Namespace) -> int:
+    """The event-stream consumers (mail, department webhooks, registry) in a process of their
+    own; ``worker`` runs them too, so this is for deployments that scale them apart."""
+    from workers.consumers import run_consumers
+
+    with services(settings) as svc:
+        if svc.started_here:
+            _migrate(svc)
+        with _stop_is_success():
+            asyncio.run(run_consumers(settings, svc.database_url, svc.redis_url))
+    return 0
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port or settings.port
     with services(settings) as svc:
@@ -190,20 +203,6 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return run_verify(settings, Path(args.file), pem, args.url, manifest)
 
 
-def cmd_github_check(settings: Settings, args: argparse.Namespace) -> int:
-    from marketplace.errors import DomainError
-    from marketplace.github.client import GithubError
-    from marketplace.github.diagnose import describe_pull
-
-    try:
-        lines = asyncio.run(describe_pull(settings, args.url))
-    except (GithubError, DomainError) as exc:
-        print(f"marketplace: {exc}", file=sys.stderr)
-        return 1
-    print("\n".join(lines))
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="marketplace", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -215,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None)
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="run an arq worker only").set_defaults(func=cmd_worker)
+    sub.add_parser(
+        "consumers", help="run the event consumers only (mail, webhooks, registry check)"
+    ).set_defaults(func=cmd_consumers)
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
     demo = sub.add_parser("demo", help="seed a demo marketplace; print tokens and example calls")
     demo.set_defaults(func=cmd_demo)
@@ -230,11 +232,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--department", default=None, help="department id or name")
     create.set_defaults(func=cmd_users_create)
-    gh = sub.add_parser("github", help="GitHub diagnostics")
-    gh_sub = gh.add_subparsers(dest="github", required=True)
-    check = gh_sub.add_parser("check", help="print what GitHub says about a pull request")
-    check.add_argument("url", help="the pull request's URL on MARKETPLACE_GITHUB_URL")
-    check.set_defaults(func=cmd_github_check)
     audit = sub.add_parser("audit", help="export and verify the audit log")
     audit_sub = audit.add_subparsers(dest="audit", required=True)
     ex = audit_sub.add_parser("export", help="export audit rows with a signed manifest")

@@ -13,14 +13,19 @@ from marketplace import jobs
 from marketplace.db import create_pool
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
-from workers import auctions, heartbeat, relay
+from workers import auctions, consumers, heartbeat, relay
 
 JOBS: list[Any] = [
     func(auctions.open_auction, name=jobs.OPEN_AUCTION),
     func(auctions.close_auction, name=jobs.CLOSE_AUCTION),
 ]
 CRON_JOBS: list[Any] = []
-BACKGROUND: list[Any] = [heartbeat.beat_forever, auctions.sweep_forever, relay.relay_forever]
+BACKGROUND: list[Any] = [
+    heartbeat.beat_forever,
+    auctions.sweep_forever,
+    relay.relay_forever,
+    *consumers.LOOPS,
+]
 
 
 def build_worker(

@@ -1,0 +1,221 @@
+"""Consumer groups on the global event stream that lose nothing and do nothing twice.
+
+Each consumer is a Redis consumer group on ``GLOBAL_STREAM`` (created from "0" the first
+time, and again after Redis lost it). An entry is handled in one PostgreSQL transaction that
+records ``(consumer, event_id)`` in ``consumer_processed`` together with the side effect's
+record (a mail row, a webhook delivery row, a registry check row); only then is it XACKed.
+A redelivery after a crash between commit and XACK finds the processed row and does
+nothing. Entries left pending by a dead consumer (or by a failed attempt) are reclaimed with
+XAUTOCLAIM once idle; an event that keeps failing goes to ``dead_letters`` after
+``max_attempts``, where an admin can requeue it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from redis.exceptions import ResponseError
+
+from marketplace.notifications import queries
+from marketplace.redis import GLOBAL_STREAM
+
+log = logging.getLogger(__name__)
+
+
+class StreamEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One event as consumers see it: its id, tag and JSON fields (unknown tags included,
+    so a consumer can subscribe to events other modules will emit later)."""
+
+    event_id: int
+    type: str
+    data: dict[str, Any]
+    raw: bytes
+
+    def int_field(self, name: str) -> int | None:
+        value = self.data.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# A handler writes its side effect's records with the given connection, inside the
+# transaction that also marks the event processed.
+Handler = Callable[[Any, StreamEvent], Awaitable[None]]
+
+
+def parse_entry(fields: dict[bytes, bytes]) -> StreamEvent:
+    raw = bytes(fields[b"data"])
+    data = msgspec.json.decode(raw)
+    if not isinstance(data, dict) or not isinstance(data.get("event_id"), int):
+        raise ValueError("the entry's data is not an event")
+    return StreamEvent(event_id=data["event_id"], type=fields[b"type"].decode(), data=data, raw=raw)
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class StreamConsumer:
+    """One member of a consumer group; ``run_once`` is one step, ``run_forever`` the loop."""
+
+    def __init__(
+        self,
+        pool: Any,
+        redis: Any,
+        group: str,
+        handle: Handler,
+        *,
+        name: str | None = None,
+        batch: int = 50,
+        block_ms: int = 500,
+        claim_idle_ms: int = 30_000,
+        max_attempts: int = 5,
+        stream: str = GLOBAL_STREAM,
+    ) -> None:
+        self.pool = pool
+        self.redis = redis
+        self.group = group
+        self.handle = handle
+        self.name = name or consumer_name()
+        self.batch = batch
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.max_attempts = max_attempts
+        self.stream = stream
+        self._group_ready = False
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+            log.info("created consumer group %s on %s", self.group, self.stream)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    async def run_once(self) -> int:
+        """Requeued dead letters, reclaimed idle entries, then new entries; how many handled."""
+        if not self._group_ready:
+            await self.ensure_group()
+        try:
+            done = await self._redeliver_requeued()
+            done += await self._reclaim()
+            done += await self._read_new()
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # Redis was flushed or restarted empty: the relay puts recent events back and
+            # the processed rows keep them from being handled twice.
+            log.warning("consumer group %s is gone; recreating it", self.group)
+            self._group_ready = False
+            return 0
+        return done
+
+    async def run_forever(self) -> None:
+        backoff = 0.0
+        while True:
+            try:
+                await self.run_once()
+                backoff = 0.0
+            except Exception as exc:
+                backoff = min(max(backoff * 2, 0.2), 5.0)
+                log.warning("consumer %s failed (%s); retrying in %.1f s", self.group, exc, backoff)
+                await asyncio.sleep(backoff)
+
+    async def _read_new(self) -> int:
+        reply = await self.redis.xreadgroup(
+            self.group, self.name, {self.stream: ">"}, count=self.batch, block=self.block_ms
+        )
+        done = 0
+        for _, entries in reply or []:
+            for entry_id, fields in entries:
+                await self._process(entry_id, fields)
+                done += 1
+        return done
+
+    async def _reclaim(self) -> int:
+        """Take over entries pending longer than the idle time (dead consumer, failed try)."""
+        reply = await self.redis.xautoclaim(
+            self.stream, self.group, self.name, self.claim_idle_ms, "0-0", count=self.batch
+        )
+        entries = reply[1] if reply else []
+        done = 0
+        for entry_id, fields in entries:
+            if fields is None:  # trimmed from the stream meanwhile (Redis 6.2 answers None)
+                await self._ack(entry_id)
+                continue
+            await self._process(entry_id, fields)
+            done += 1
+        return done
+
+    async def _process(self, entry_id: Any, fields: dict[bytes, bytes]) -> None:
+        try:
+            event = parse_entry(fields)
+        except (KeyError, ValueError, msgspec.DecodeError) as exc:
+            log.error("consumer %s: unreadable entry %s: %s", self.group, entry_id, exc)
+            number = int(
+                str(entry_id.decode() if isinstance(entry_id, bytes) else entry_id).split("-")[0]
+            )
+            async with self.pool.acquire() as conn:
+                await queries.insert_dead_letter(
+                    conn, self.group, number, "unreadable", b"", str(exc), 1
+                )
+            await self._ack(entry_id)
+            return
+        if await self.apply(event):
+            await self._ack(entry_id)
+
+    async def apply(self, event: StreamEvent) -> bool:
+        """Handle the event once; True when it is done with (handled, seen, dead-lettered)."""
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                if await queries.mark_processed(conn, self.group, event.event_id):
+                    await self.handle(conn, event)
+            return True
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            async with self.pool.acquire() as conn, conn.transaction():
+                attempts = await queries.record_failure(conn, self.group, event.event_id, error)
+                if attempts < self.max_attempts:
+                    log.warning(
+                        "consumer %s: event %s failed (attempt %s): %s",
+                        self.group,
+                        event.event_id,
+                        attempts,
+                        error,
+                    )
+                    return False  # left pending: reclaimed after the idle time
+                await queries.insert_dead_letter(
+                    conn, self.group, event.event_id, event.type, event.raw, error, attempts
+                )
+            log.error("consumer %s: event %s dead-lettered: %s", self.group, event.event_id, error)
+            return True
+
+    async def _redeliver_requeued(self) -> int:
+        """Dead letters an admin requeued: handle them again (still at most once)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await queries.take_requeued(conn, self.group, self.batch)
+            for row in rows:
+                try:
+                    event = StreamEvent(
+                        event_id=row["event_id"],
+                        type=row["type"],
+                        data=msgspec.json.decode(bytes(row["data"])),
+                        raw=bytes(row["data"]),
+                    )
+                    async with conn.transaction():  # a savepoint per letter
+                        if await queries.mark_processed(conn, self.group, event.event_id):
+                            await self.handle(conn, event)
+                except Exception as exc:
+                    await queries.fail_dead_letter(conn, row["id"], f"{type(exc).__name__}: {exc}")
+                    continue
+                await queries.resolve_dead_letter(conn, row["id"])
+        return len(rows)
+
+    async def _ack(self, entry_id: Any) -> None:
+        await self.redis.xack(self.stream, self.group, entry_id)

@@ -1,0 +1,291 @@
+"""Who hears about what: the notifications consumer turns events into mail_outbox rows.
+
+Subscriptions are by event tag, so events other modules emit later are mailed as soon as
+they exist. Expected tags and fields beyond marketplace/events.py:
+``delivery.submitted`` (auction_id: the buyer hears of it), ``delivery.verified`` or
+``auction.pending_review`` (auction_id: reviewers are asked to review). ``review.decided``
+and ``payment.released`` (auction_id, payee_id, amount_cents) are in marketplace/events.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from marketplace.notifications import queries
+from marketplace.notifications.consumer import StreamEvent
+from marketplace.settings import Settings
+
+GROUP = "notifications"
+
+
+def money(cents: int) -> str:
+    """Integer cents as dollars: 349900 -> $3,499.00."""
+    sign = "-" if cents < 0 else ""
+    dollars, rest = divmod(abs(cents), 100)
+    return f"{sign}${dollars:,}.{rest:02d}"
+
+
+def when(settings: Settings, moment: Any) -> str:
+    """A time in the deployment's zone, with the zone shown."""
+    if isinstance(moment, str):
+        moment = dt.datetime.fromisoformat(moment)
+    if not isinstance(moment, dt.datetime):
+        return "an unknown time"
+    return moment.astimezone(settings.zone).strftime("%a %d %b %Y %H:%M %Z")
+
+
+class Mailer:
+    """The handler of the notifications consumer (one instance per process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.handlers: dict[str, Callable[[Any, StreamEvent], Awaitable[None]]] = {
+            "auction.published": self._published,
+            "auction.opened": self._opened,
+            "auction.awarded": self._awarded,
+            "auction.closed_no_bids": self._no_bids,
+            "auction.cancelled": self._cancelled,
+            "vendor.verification_decided": self._verification,
+            "delivery.submitted": self._delivered,
+            "delivery.verified": self._to_review,
+            "auction.pending_review": self._to_review,
+            "review.decided": self._reviewed,
+            "auction.reviewed": self._reviewed,
+            "payment.released": self._paid,
+        }
+
+    async def __call__(self, conn: Any, event: StreamEvent) -> None:
+        handler = self.handlers.get(event.type)
+        if handler is not None:
+            await handler(conn, event)
+
+    def link(self, path: str) -> str:
+        return f"{self.settings.public_url}{path}"
+
+    async def _send(
+        self, conn: Any, key: str, event: StreamEvent, user: Any, subject: str, body: str
+    ) -> None:
+        text = (
+            f"Hello {user['name']},\n\n{body.strip()}\n\n"
+            f"-- \nThe micro-purchase marketplace, {self.settings.public_url}\n"
+            f"Times are shown in {self.settings.timezone}.\n"
+        )
+        await queries.insert_mail(
+            conn, key, event.event_id, user["id"], user["email"], subject, text
+        )
+
+    async def _auction(self, conn: Any, event: StreamEvent) -> Any:
+        auction_id = event.int_field("auction_id")
+        return None if auction_id is None else await queries.get_auction_brief(conn, auction_id)
+
+    def _auction_link(self, auction: Any) -> str:
+        return self.link(f"/auctions/{auction['id']}")
+
+    async def _to_buyer(
+        self, conn: Any, event: StreamEvent, auction: Any, subject: str, body: str
+    ) -> None:
+        buyer = {
+            "id": auction["created_by"],
+            "email": auction["buyer_email"],
+            "name": auction["buyer_name"],
+        }
+        await self._send(conn, f"{event.event_id}:buyer", event, buyer, subject, body)
+
+    async def _published(self, conn: Any, event: StreamEvent) -> None:
+        a = await self._auction(conn, event)
+        if a is None:
+            return
+        opens = when(self.settings, event.data.get("starts_at"))
+        closes = when(self.settings, event.data.get("ends_at"))
+        await self._to_buyer(
+            conn,
+            event,
+            a,
+            f"Published: {a['title']}",
+            f'Your auction "{a["title"]}" is published. Bidding opens {opens} and closes '
+            f"{closes}.\n\n{self._auction_link(a)}",
+        )
+
+    async def _opened(self, conn: Any, event: StreamEvent) -> None:
+        a = await self._auction(conn, event)
+        if a is None:
+            return
+        closes = when(self.settings, event.data.get("ends_at"))
+        await self._to_buyer(
+            conn,
+            event,
+            a,
+            f"Bidding is open: {a['title']}",
+            f'Bidding on "{a["title"]}" is open until {closes}.\n\n{self._auction_link(a)}',
+        )
+
+    async def _awarded(self, conn: Any, event: StreamEvent) -> None:
+        a = await self._auction(conn, event)
+        winner_id = event.int_field("winner_id")
+        amount = event.int_field("amount_cents") or 0
+        award_id = event.int_field("award_id")
+        if a is None or winner_id is None:
+            return
+        link = self._auction_link(a)
+        due = when(self.settings, a["delivery_due_at"]) if a["delivery_due_at"] else None
+        winner = await queries.get_user_contact(conn, winner_id)
+        if winner is not None:
+            closed = when(self.settings, a["ends_at"])
+            deliver = f" Deliver a merged pull request by {due}." if due else ""
+            deliver = f" Bidding closed {closed}.{deliver}"
+            await self._send(
+                conn,
+                f"award:{award_id}:won",
+                event,
+                winner,
+                f"You won: {a['title']}",
+                f'Your bid of {money(amount)} won "{a["title"]}".{deliver}\n\n'
+                f"Submit your pull request at {link}",
+            )
+        for bidder in await queries.list_bidders(conn, a["id"]):
+            if bidder["id"] == winner_id:
+                continue
+            # Once per auction, however many bids they placed or awards follow.
+            await self._send(
+                conn,
+                f"auction:{a['id']}:lost:{bidder['id']}",
+                event,
+                bidder,
+                f"Auction closed: {a['title']}",
+                f'"{a["title"]}" was awarded to another bidder at {money(amount)}. '
+                f"Thank you for bidding.\n\n{link}",
+            )
+        await self._to_buyer(
+            conn,
+            event,
+            a,
+            f"Awarded: {a['title']}",
+            f'"{a["title"]}" was awarded to {event.data.get("winner_alias", "a vendor")} '
+            f"for {money(amount)}.\n\n{link}",
+        )
+
+    async def _no_bids(self, conn: Any, event: StreamEvent) -> None:
+        a = await self._auction(conn, event)
+        if a is None:
+            return
+        await self._to_buyer(
+            conn,
+            event,
+            a,
+            f"Closed with no bids: {a['title']}",
+            f'"{a["title"]}" closed without any bid. You can copy it into a new draft '
+            f"with a longer window or a higher cap.\n\n{self._auction_link(a)}",
+        )
+
+    async def _cancelled(self, conn: Any, event: StreamEvent) -> None:
+        a = await self._auction(conn, event)
+        if a is None:
+            return
+        reason = str(event.data.get("reason", ""))
+        link = self._auction_link(a)
+        await self._to_buyer(
+            conn,
+            event,
+            a,
+            f"Cancelled: {a['title']}",
+            f'"{a["title"]}" was cancelled. Reason: {reason}\n\n{link}',
+        )
+        for bidder in await queries.list_bidders(conn, a["id"]):
+            await self._send(
+                conn,
+                f"auction:{a['id']}:cancelled:{bidder['id']}",
+                event,
+                bidder,
+                f"Cancelled: {a['title']}",
+                f'"{a["title"]}", which you bid on, was cancelled and your bids are void. '
+                f"Reason: {reason}\n\n{link}",
+            )
+
+    async def _verification(self, conn: Any, event: StreamEvent) -> None:
+        user_id = event.int_field("user_id")
+        user = None if user_id is None else await queries.get_user_contact(conn, user_id)
+        if user is None:
+            return
+        status = str(event.data.get("status", ""))
+        reason = str(event.data.get("reason", ""))
+        if status == "verified":
+            subject, body = "You are verified", "Your vendor account is verified: you can bid now."
+        else:
+            subject = "Verification refused"
+            body = "Your vendor verification was refused. You can ask again with new details."
+        await self._send(
+            conn,
+            f"{event.event_id}:vendor",
+            event,
+            user,
+            subject,
+            f"{body}\nReason: {reason}\n\n{self.link('/auctions')}",
+        )
+
+    async def _delivered(self, conn: Any, event: StreamEvent) -> None:
+        a = await self._auction(conn, event)
+        if a is not None:
+            await self._to_buyer(
+                conn,
+                event,
+                a,
+                f"Delivered: {a['title']}",
+                f'The winner submitted a pull request for "{a["title"]}". It is being '
+                f"verified on GitHub.\n\n{self._auction_link(a)}",
+            )
+
+    async def _to_review(self, conn: Any, event: StreamEvent) -> None:
+        a = await self._auction(conn, event)
+        if a is None:
+            return
+        for reviewer in await queries.list_reviewers(conn, a["id"]):
+            await self._send(
+                conn,
+                f"auction:{a['id']}:review:{event.event_id}:{reviewer['id']}",
+                event,
+                reviewer,
+                f"Awaiting review: {a['title']}",
+                f'The delivery for "{a["title"]}" passed verification and awaits a '
+                f"review.\n\n{self.link('/reviews')}",
+            )
+
+    async def _reviewed(self, conn: Any, event: StreamEvent) -> None:
+        a = await self._auction(conn, event)
+        if a is not None:
+            decision = str(event.data.get("decision", "decided"))
+            await self._to_buyer(
+                conn,
+                event,
+                a,
+                f"Review {decision}: {a['title']}",
+                f'The delivery for "{a["title"]}" was reviewed: {decision}. '
+                f"{event.data.get('reason', '')}\n\n{self._auction_link(a)}",
+            )
+
+    async def _paid(self, conn: Any, event: StreamEvent) -> None:
+        a = await self._auction(conn, event)
+        amount = money(event.int_field("amount_cents") or 0)
+        payee_id = event.int_field("payee_id")
+        payee = None if payee_id is None else await queries.get_user_contact(conn, payee_id)
+        if payee is not None:
+            title = a["title"] if a is not None else "your award"
+            await self._send(
+                conn,
+                f"{event.event_id}:payee",
+                event,
+                payee,
+                f"Payment released: {title}",
+                f'A payment of {money(event.int_field("amount_cents") or 0)} for "{title}" '
+                f"was released to the buyer's finance office for payment to you.\n\n"
+                f"{self.link('/api/payments')}",
+            )
+        if a is not None:
+            await self._to_buyer(
+                conn,
+                event,
+                a,
+                f"Paid: {a['title']}",
+                f'Payment of {amount} for "{a["title"]}" was released.\n\n{self._auction_link(a)}',
+            )

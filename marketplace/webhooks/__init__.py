@@ -1,0 +1,1 @@
+"""Department webhooks: signed POSTs of the events of a department's auctions."""

@@ -1,0 +1,130 @@
+"""Department webhook deliveries: the stream consumer that records them and the sender.
+
+The consumer turns each event of a department's auction into one delivery row per webhook
+(in the transaction that marks the event processed). The sender POSTs due rows as JSON with
+``X-Marketplace-Event``, ``X-Marketplace-Delivery`` (the row's stable id: receivers can
+dedupe retries) and ``X-Marketplace-Signature-256: sha256=<HMAC-SHA256 of the body>``,
+retries failures with exponential backoff and disables a webhook after
+``disable_after`` failures in a row; a buyer re-enables it with a redelivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from typing import Any
+
+import httpx
+
+from marketplace.notifications.consumer import StreamEvent
+from marketplace.webhooks import queries
+
+log = logging.getLogger(__name__)
+
+GROUP = "department-webhooks"
+TIMEOUT_SECONDS = 10.0
+USER_AGENT = "marketplace-webhooks/1"
+# Bid details of sealed auctions never leave before close (the outbox holds none anyway).
+SEALED_SKIP = {"bid.placed", "auction.extended"}
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def record_deliveries(conn: Any, event: StreamEvent) -> None:
+    """Consumer handler: one delivery per webhook of the auction's department."""
+    auction_id = event.int_field("auction_id")
+    if auction_id is None:
+        return
+    auction = await queries.auction_audience(conn, auction_id)
+    if auction is None or (auction["type"] == "sealed" and event.type in SEALED_SKIP):
+        return
+    for webhook_id in await queries.live_webhook_ids(conn, auction["department_id"]):
+        await queries.insert_delivery(conn, webhook_id, event.event_id, event.type, event.raw)
+
+
+class WebhookSender:
+    """POSTs due deliveries; ``send_once`` is one step, ``run_forever`` the loop."""
+
+    def __init__(
+        self,
+        pool: Any,
+        *,
+        batch: int = 20,
+        lease_seconds: float = 60.0,
+        base_delay: float = 5.0,
+        max_delay: float = 3600.0,
+        max_attempts: int = 12,
+        disable_after: int = 8,
+        poll_seconds: float = 0.5,
+        timeout: float = TIMEOUT_SECONDS,
+    ) -> None:
+        self.pool = pool
+        self.batch = batch
+        self.lease_seconds = lease_seconds
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.max_attempts = max_attempts
+        self.disable_after = disable_after
+        self.poll_seconds = poll_seconds
+        self.timeout = timeout
+
+    async def send_once(self, client: httpx.AsyncClient) -> int:
+        async with self.pool.acquire() as conn:
+            rows = await queries.claim_deliveries(conn, self.lease_seconds, self.batch)
+        await asyncio.gather(*(self._post(client, row) for row in rows))
+        return len(rows)
+
+    async def _post(self, client: httpx.AsyncClient, row: Any) -> None:
+        body = bytes(row["payload"])
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-Marketplace-Event": row["event_type"],
+            "X-Marketplace-Delivery": str(row["guid"]),
+            "X-Marketplace-Signature-256": signature(row["secret"], body),
+        }
+        code: int | None = None
+        try:
+            response = await client.post(row["url"], content=body, headers=headers)
+            code = response.status_code
+            error = "" if 200 <= code < 300 else f"HTTP {code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}" or type(exc).__name__
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not error:
+                assert code is not None
+                await queries.mark_delivered(conn, row["id"], row["webhook_id"], code)
+                return
+            delay = min(self.base_delay * 2 ** (row["attempts"] - 1), self.max_delay)
+            state = await queries.mark_failed(
+                conn,
+                row["id"],
+                row["webhook_id"],
+                code,
+                error,
+                delay,
+                row["attempts"] >= self.max_attempts,
+                self.disable_after,
+            )
+        log.warning(
+            "webhook %s delivery %s failed (%s); webhook %s after %s failures in a row",
+            row["webhook_id"],
+            row["id"],
+            error,
+            state["status"],
+            state["consecutive_failures"],
+        )
+
+    async def run_forever(self) -> None:
+        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+            while True:
+                try:
+                    if await self.send_once(client):
+                        continue
+                except Exception as exc:
+                    log.warning("webhook sender failed: %s", exc)
+                await asyncio.sleep(self.poll_seconds)
