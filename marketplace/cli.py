@@ -203,6 +203,20 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return run_verify(settings, Path(args.file), pem, args.url, manifest)
 
 
+def cmd_github_check(settings: Settings, args: argparse.Namespace) -> int:
+    from marketplace.errors import DomainError
+    from marketplace.github.client import GithubError
+    from marketplace.github.diagnose import describe_pull
+
+    try:
+        lines = asyncio.run(describe_pull(settings, args.url))
+    except (GithubError, DomainError) as exc:
+        print(f"marketplace: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="marketplace", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -232,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--department", default=None, help="department id or name")
     create.set_defaults(func=cmd_users_create)
+    gh = sub.add_parser("github", help="GitHub diagnostics")
+    gh_sub = gh.add_subparsers(dest="github", required=True)
+    check = gh_sub.add_parser("check", help="print what GitHub says about a pull request")
+    check.add_argument("url", help="the pull request's URL on MARKETPLACE_GITHUB_URL")
+    check.set_defaults(func=cmd_github_check)
     audit = sub.add_parser("audit", help="export and verify the audit log")
     audit_sub = audit.add_subparsers(dest="audit", required=True)
     ex = audit_sub.add_parser("export", help="export audit rows with a signed manifest")
