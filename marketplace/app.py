@@ -22,6 +22,7 @@ from marketplace.auth import current_caller
 from marketplace.bids import routes as bids
 from marketplace.bodies import strict_body
 from marketplace.db import create_pool
+from marketplace.github import routes as github
 from marketplace.notifications import routes as notifications
 from marketplace.problems import EXCEPTION_HANDLERS
 from marketplace.redis import create_redis
@@ -79,6 +80,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
         route_handlers=[
             *health.ROUTES,
             *accounts.ROUTES,
+            *github.ROUTES,
             *audit.ROUTES,
             *auctions.ROUTES,
             *bids.ROUTES,

@@ -40,6 +40,12 @@ class VerificationDecided(Event, frozen=True, kw_only=True, tag="vendor.verifica
     reason: str
 
 
+class GithubAccountLinked(Event, frozen=True, kw_only=True, tag="user.github_linked"):
+    user_id: int
+    github_id: int
+    github_login: str
+
+
 class AuctionCreated(Event, frozen=True, kw_only=True, tag="auction.created"):
     auction_id: int
     department_id: int
@@ -112,6 +118,7 @@ AnyEvent = (
     | UserCreated
     | VerificationRequested
     | VerificationDecided
+    | GithubAccountLinked
     | AuctionCreated
     | AuctionUpdated
     | AuctionPublished

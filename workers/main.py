@@ -14,10 +14,12 @@ from marketplace.db import create_pool
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
 from workers import auctions, consumers, heartbeat, relay
+from workers import github as github_jobs
 
 JOBS: list[Any] = [
     func(auctions.open_auction, name=jobs.OPEN_AUCTION),
     func(auctions.close_auction, name=jobs.CLOSE_AUCTION),
+    github_jobs.github_delivery_received,
 ]
 CRON_JOBS: list[Any] = []
 BACKGROUND: list[Any] = [

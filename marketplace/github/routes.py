@@ -1,0 +1,99 @@
+"""Thin handlers: GitHub account linking, sign-in with GitHub, and the webhook receiver."""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated, Any
+
+from litestar import MediaType, Request, Response, get, post
+from litestar.params import Parameter
+from litestar.response import Redirect
+
+from marketplace import ratelimit
+from marketplace.auth import Caller, anyone, request_id, signed_in
+from marketplace.errors import BadRequest
+from marketplace.github import oauth, service, webhook
+from marketplace.settings import Settings
+from marketplace.structs import Response as ResponseStruct
+
+
+class AuthorizeUrl(ResponseStruct, frozen=True, kw_only=True):
+    authorize_url: str
+
+
+def _client_address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@post(
+    "/api/me/github/link",
+    guards=[signed_in],
+    status_code=200,
+    tags=["github"],
+    summary="Start linking a GitHub account",
+)
+async def start_link(settings: Settings, caller: Caller) -> AuthorizeUrl:
+    """Send the user's browser to ``authorize_url``; GitHub returns it to the callback."""
+    oauth.require_configured(settings)
+    state = oauth.sign_state(settings.secret_key, "link", caller.id)
+    return AuthorizeUrl(authorize_url=oauth.authorize_url(settings, state))
+
+
+@get("/auth/github/login", guards=[anyone], tags=["github"], summary="Sign in with GitHub")
+async def start_login(request: Request[Any, Any, Any], redis: Any, settings: Settings) -> Redirect:
+    """Redirect to GitHub; the callback signs the user in (a vendor account on first visit)."""
+    oauth.require_configured(settings)
+    await ratelimit.limit(
+        redis, f"signin:{_client_address(request)}", settings.signup_limit_per_minute
+    )
+    state = oauth.sign_state(settings.secret_key, "login", None)
+    return Redirect(path=oauth.authorize_url(settings, state), status_code=302)
+
+
+@get("/auth/github/callback", guards=[anyone], tags=["github"], summary="GitHub OAuth callback")
+async def callback(
+    request: Request[Any, Any, Any],
+    pool: Any,
+    redis: Any,
+    settings: Settings,
+    oauth_state: Annotated[str, Parameter(query="state")] = "",
+    code: str = "",
+    error: str | None = None,
+) -> Response[Any]:
+    """Link (state from ``/api/me/github/link``): a small HTML page saying so.
+
+    Sign in (state from ``/auth/github/login``): JSON ``{id, token, token_id, created,
+    github}`` with a new API token, until the web UI sets a session instead.
+    """
+    oauth.require_configured(settings)
+    verified = oauth.verify_state(settings.secret_key, oauth_state)
+    if error:
+        raise BadRequest("github_authorization_denied", f"GitHub did not authorize: {error}")
+    if not code or len(code) > 200:
+        raise BadRequest("missing_code", "the callback needs GitHub's code")
+    await oauth.claim_state(redis, verified)
+    identity = await oauth.identify(settings, code)
+    if verified.purpose == "link":
+        assert verified.user_id is not None
+        account = await service.link_account(pool, verified.user_id, identity, request_id(request))
+        login = html.escape(account.login or str(account.id))
+        page = (
+            "<!doctype html><html lang=en><meta charset=utf-8><title>GitHub linked</title>"
+            f"<p>Your GitHub account <strong>@{login}</strong> is linked to the marketplace."
+            "</p><p>You can close this page.</p></html>"
+        )
+        return Response(page, media_type=MediaType.HTML, status_code=200)
+    signed = await service.sign_in(pool, identity, request_id(request))
+    return Response(signed, status_code=201 if signed.created else 200)
+
+
+@post("/api/github/webhook", guards=[anyone], status_code=202, tags=["github"])
+async def receive_webhook(
+    request: Request[Any, Any, Any], pool: Any, redis: Any, settings: Settings
+) -> webhook.WebhookReceived:
+    """GitHub deliveries, signed with MARKETPLACE_GITHUB_WEBHOOK_SECRET; 202 once stored."""
+    body = await request.body()
+    return await webhook.receive(pool, redis, settings, request.headers, body)
+
+
+ROUTES = [start_link, start_login, callback, receive_webhook]
