@@ -208,3 +208,40 @@ async def test_task_form_shows_errors_beside_fields_and_publish_checks_again(
     # Vendors do not get buyer pages.
     await sign_in(client, await api.verified_vendor())
     assert (await client.get("/buyer")).status_code == 403
+
+
+async def test_admin_verifies_and_rejects_vendors_from_the_queue(
+    api: Api, client: AsyncTestClient[Any]
+) -> None:
+    asking = await api.user("vendor")
+    r = await client.post(
+        "/api/me/verification",
+        json={"kind": "student", "registry_id": "S-1"},
+        headers=asking.headers,
+    )
+    assert r.status_code == 201, r.text
+    other = await api.user("vendor")
+    await sign_in(client, api.admin)
+    page = await client.get("/admin/vendors")
+    assert page.status_code == 200
+    assert f'id="vendor-{asking.id}"' in page.text and f'id="vendor-{other.id}"' in page.text
+    token = csrf_of(page.text)
+    path = f"/admin/vendors/{asking.id}/verification"
+    r = await client.post(path, data={"csrf_token": token, "status": "verified", "reason": ""})
+    assert r.status_code == 400 and f'id="reason-{asking.id}-error"' in r.text
+    r = await client.post(
+        path, data={"csrf_token": token, "status": "verified", "reason": "student id checked"}
+    )
+    assert r.status_code == 200 and "is now verified" in r.text
+    assert f'id="vendor-{asking.id}"' not in r.text
+    r = await client.post(
+        f"/admin/vendors/{other.id}/verification",
+        data={"csrf_token": token, "status": "rejected", "reason": "no evidence"},
+    )
+    assert "is now rejected" in r.text
+    me = await client.get("/api/me", headers=asking.headers)
+    assert me.json()["verification_status"] == "verified"
+    r = await client.post(
+        path, data={"csrf_token": token, "status": "rejected", "reason": "changed my mind"}
+    )
+    assert r.status_code == 409 and "already verified" in r.text

@@ -22,7 +22,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, ControllerRouterHandler
 
 from marketplace.settings import Settings
-from marketplace.web import buyer, public, session, vendor
+from marketplace.web import admin, buyer, public, session, vendor
 from marketplace.web.common import (
     EXCEPTION_HANDLERS,
     cents_to_dollars_input,
@@ -78,7 +78,13 @@ def routes(settings: Settings) -> list[ControllerRouterHandler]:
     """The pages' router and the static files router."""
     pages = Router(
         path="/",
-        route_handlers=[*public.ROUTES, *session.ROUTES, *vendor.ROUTES, *buyer.ROUTES],
+        route_handlers=[
+            *public.ROUTES,
+            *session.ROUTES,
+            *vendor.ROUTES,
+            *buyer.ROUTES,
+            *admin.ROUTES,
+        ],
         middleware=[session_middleware(settings)],
         guards=[csrf_guard],
         dependencies={"viewer": Provide(provide_viewer)},
