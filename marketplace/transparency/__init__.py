@@ -1,0 +1,1 @@
+"""Transparency: award notices, platform metrics, department spend, Prometheus metrics."""

@@ -1,0 +1,221 @@
+"""Every SQL statement of transparency: award notices, platform metrics, spend, gauges.
+
+Secrecy lives here: a sealed auction's bids count only once its auction has closed, and
+awards are shown only for auctions past their close. Aggregates are computed in SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+# Statuses an auction can hold once bidding has closed (DESIGN §3).
+CLOSED = [
+    "awarded",
+    "closed_no_bids",
+    "delivered",
+    "pending_review",
+    "accepted",
+    "rejected",
+    "paid",
+    "payment_confirmed",
+    "missed_delivery",
+]
+# After an award: the statuses of an auction whose winner's outcome is or will be known.
+PAID = ["paid", "payment_confirmed"]
+DECIDED = ["paid", "payment_confirmed", "rejected", "missed_delivery"]
+
+# Active bids whose existence is public: any reverse auction's, a sealed one's only after
+# its close. Drafts never take bids; a cancelled auction's bids are voided.
+PUBLIC_BIDS = """SELECT b.id, b.auction_id, b.bidder_id, b.amount_cents
+    FROM bids b JOIN auctions a ON a.id = b.auction_id
+    WHERE b.status = 'active' AND a.published_at IS NOT NULL
+      AND (a.type = 'reverse' OR a.status = ANY($1::text[]))"""
+
+# The latest award (highest round) of each closed auction: the one a notice shows.
+LATEST_AWARDS = """SELECT DISTINCT ON (w.auction_id) w.id, w.auction_id, w.round, w.winner_id,
+           w.amount_cents, w.awarded_at, w.status, a.price_cap_cents
+    FROM awards w JOIN auctions a ON a.id = w.auction_id
+    WHERE a.status = ANY($1::text[])
+    ORDER BY w.auction_id, w.round DESC"""
+
+
+async def list_awards(
+    conn: Any,
+    *,
+    department_id: int | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    include_history: bool,
+    after: tuple[dt.datetime, int] | None,
+    limit: int,
+) -> list[Any]:
+    """Award notices of closed auctions, newest first, keyset-paginated on (awarded_at, id)."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT w.id AS award_id, w.round, w.status AS award_status, w.auction_id,
+                  a.title, a.type, a.department_id, d.name AS department_name,
+                  w.winner_id, u.name AS winner_name, w.amount_cents, a.price_cap_cents,
+                  w.awarded_at, a.closed_at, a.status AS auction_status,
+                  a.delivery_due_at, a.delivery_business_days
+           FROM awards w
+           JOIN auctions a ON a.id = w.auction_id
+           JOIN departments d ON d.id = a.department_id
+           JOIN users u ON u.id = w.winner_id
+           WHERE a.status = ANY($1::text[]) AND a.closed_at IS NOT NULL
+             AND ($2::boolean OR w.round = (
+                   SELECT max(x.round) FROM awards x WHERE x.auction_id = w.auction_id))
+             AND ($3::bigint IS NULL OR a.department_id = $3)
+             AND ($4::timestamptz IS NULL OR w.awarded_at >= $4)
+             AND ($5::timestamptz IS NULL OR w.awarded_at < $5)
+             AND ($6::timestamptz IS NULL OR (w.awarded_at, w.id) < ($6, $7::bigint))
+           ORDER BY w.awarded_at DESC, w.id DESC
+           LIMIT $8""",
+        CLOSED,
+        include_history,
+        department_id,
+        since,
+        until,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return rows
+
+
+async def auctions_by_status(conn: Any, *, published_only: bool) -> dict[str, int]:
+    """How many auctions hold each status (only published ones, or all)."""
+    rows = await conn.fetch(
+        """SELECT status, count(*) AS n FROM auctions
+           WHERE NOT $1::boolean OR published_at IS NOT NULL
+           GROUP BY status ORDER BY status""",
+        published_only,
+    )
+    return {r["status"]: r["n"] for r in rows}
+
+
+async def bid_stats(conn: Any) -> Any:
+    """Public bids in total, and bids and unique bidders per closed auction (mean, median)."""
+    return await conn.fetchrow(
+        f"""WITH public_bids AS ({PUBLIC_BIDS}),
+                per AS (
+                    SELECT a.id, count(b.id) AS bids, count(DISTINCT b.bidder_id) AS bidders
+                    FROM auctions a
+                    LEFT JOIN bids b ON b.auction_id = a.id AND b.status = 'active'
+                    WHERE a.status = ANY($1::text[])
+                    GROUP BY a.id)
+            SELECT (SELECT count(*) FROM public_bids) AS total,
+                   (SELECT count(DISTINCT bidder_id) FROM public_bids) AS bidders,
+                   count(*) AS closed_auctions,
+                   round(avg(bids)::numeric, 2)::float8 AS bids_mean,
+                   round((percentile_cont(0.5) WITHIN GROUP (ORDER BY bids))::numeric, 2)::float8
+                       AS bids_median,
+                   round(avg(bidders)::numeric, 2)::float8 AS bidders_mean,
+                   round((percentile_cont(0.5) WITHIN GROUP (ORDER BY bidders))::numeric, 2)::float8
+                       AS bidders_median
+            FROM per""",
+        CLOSED,
+    )
+
+
+async def award_stats(conn: Any) -> Any:
+    """Winning bids and savings against the cap, over the latest award of each auction."""
+    return await conn.fetchrow(
+        f"""WITH latest AS ({LATEST_AWARDS})
+            SELECT count(*) AS awards,
+                   count(DISTINCT winner_id) AS winners,
+                   round(avg(amount_cents))::bigint AS amount_mean,
+                   round((percentile_cont(0.5) WITHIN GROUP (ORDER BY amount_cents))::numeric)::bigint
+                       AS amount_median,
+                   sum(price_cap_cents - amount_cents)::bigint AS savings_total,
+                   round(avg(price_cap_cents - amount_cents))::bigint AS savings_mean,
+                   round(avg(100.0 * (price_cap_cents - amount_cents) / price_cap_cents), 2)::float8
+                       AS savings_percent_mean,
+                   round(100.0 * sum(price_cap_cents - amount_cents)
+                         / nullif(sum(price_cap_cents), 0), 2)::float8 AS savings_percent_overall
+            FROM latest""",
+        CLOSED,
+    )
+
+
+async def delivery_stats(conn: Any) -> Any:
+    """Seconds from each latest award to its auction's first move to 'delivered' after it.
+
+    There is no delivered_at column: the move is read from the audit log, whose rows record
+    every status change with ``after.status``.
+    """
+    return await conn.fetchrow(
+        f"""WITH latest AS ({LATEST_AWARDS}),
+                timed AS (
+                    SELECT extract(epoch FROM d.at - l.awarded_at)::float8 AS seconds
+                    FROM latest l
+                    CROSS JOIN LATERAL (
+                        SELECT min(g.occurred_at) AS at FROM audit_log g
+                        WHERE g.auction_id = l.auction_id AND g.occurred_at >= l.awarded_at
+                          AND g.data LIKE '%"delivered"%'
+                          AND (g.data::jsonb -> 'after' ->> 'status') = 'delivered') d
+                    WHERE d.at IS NOT NULL)
+            SELECT count(*) AS measured,
+                   round(avg(seconds)::numeric, 3)::float8 AS mean,
+                   round((percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds))::numeric, 3)::float8
+                       AS median
+            FROM timed""",
+        CLOSED,
+    )
+
+
+async def department_name(conn: Any, department_id: int) -> str | None:
+    name: str | None = await conn.fetchval(
+        "SELECT name FROM departments WHERE id = $1", department_id
+    )
+    return name
+
+
+async def spend_by_period(
+    conn: Any,
+    department_id: int,
+    unit: str,
+    zone: str,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    threshold_cents: int,
+) -> list[Any]:
+    """Active awards of a department per local period (``unit`` of date_trunc, in ``zone``).
+
+    ``start`` is the period's local wall-clock start (a naive timestamp in the zone).
+    """
+    rows: list[Any] = await conn.fetch(
+        """SELECT date_trunc($2, w.awarded_at AT TIME ZONE $3) AS start,
+                  count(*) AS awards,
+                  sum(w.amount_cents)::bigint AS committed_cents,
+                  coalesce(sum(w.amount_cents) FILTER (WHERE a.status = ANY($7::text[])), 0)::bigint
+                      AS paid_cents,
+                  count(*) FILTER (WHERE a.status = ANY($7::text[])) AS paid_awards,
+                  count(*) FILTER (WHERE w.amount_cents * 10 >= $6::bigint * 9)
+                      AS near_threshold,
+                  count(*) FILTER (WHERE w.amount_cents * 10 >= a.price_cap_cents * 9) AS near_cap
+           FROM awards w JOIN auctions a ON a.id = w.auction_id
+           WHERE a.department_id = $1 AND w.status = 'active'
+             AND ($4::timestamptz IS NULL OR w.awarded_at >= $4)
+             AND ($5::timestamptz IS NULL OR w.awarded_at < $5)
+           GROUP BY 1 ORDER BY 1""",
+        department_id,
+        unit,
+        zone,
+        since,
+        until,
+        threshold_cents,
+        PAID,
+    )
+    return rows
+
+
+async def scrape_gauges(conn: Any) -> Any:
+    """What /metrics reads from the database at scrape time, besides auctions by status."""
+    return await conn.fetchrow(
+        f"""SELECT (SELECT count(*) FROM ({PUBLIC_BIDS}) p) AS bids,
+                   (SELECT count(*) FROM outbox WHERE relayed_at IS NULL) AS outbox_backlog,
+                   extract(epoch FROM now() - (
+                       SELECT min(created_at) FROM outbox WHERE relayed_at IS NULL))::float8
+                       AS outbox_oldest_seconds""",
+        CLOSED,
+    )

@@ -1,0 +1,107 @@
+"""Thin handlers of transparency: award notices, metrics, department spend, /metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from litestar import Response, get
+from litestar.params import Parameter
+
+from marketplace.audit.export import parse_time
+from marketplace.auth import Caller, anyone, roles
+from marketplace.errors import BadRequest
+from marketplace.params import Cursor, Limit
+from marketplace.settings import Settings
+from marketplace.structs import Page, ZonedTime, decode_cursor, encode_cursor
+from marketplace.transparency import prom, service
+from marketplace.transparency.schemas import Metrics, PeriodUnit, PublicAward, Spend
+
+DepartmentFilter = Annotated[
+    int | None, Parameter(ge=1, le=9_223_372_036_854_775_807, description="one department's")
+]
+From = Annotated[
+    str | None,
+    Parameter(query="from", max_length=64, description="ISO 8601 time with a zone; inclusive"),
+]
+To = Annotated[
+    str | None,
+    Parameter(query="to", max_length=64, description="ISO 8601 time with a zone; exclusive"),
+]
+
+
+def _period(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    start, end = parse_time(since, "from"), parse_time(until, "to")
+    if start and end and start >= end:
+        raise BadRequest("invalid_period", "from must be before to", field="from")
+    return start, end
+
+
+@get(
+    "/api/awards",
+    guards=[anyone],
+    tags=["transparency"],
+    summary="Award notices of closed auctions, newest first",
+)
+async def list_awards(
+    pool: Any,
+    settings: Settings,
+    department_id: DepartmentFilter = None,
+    since: From = None,
+    until: To = None,
+    include_history: Annotated[
+        bool, Parameter(description="also earlier rounds of re-awarded auctions")
+    ] = False,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[PublicAward]:
+    """The latest award of each closed auction (every round with include_history)."""
+    start, end = _period(since, until)
+    key = decode_cursor(cursor, tuple[ZonedTime, int])
+    items, next_key = await service.award_page(
+        pool,
+        settings,
+        department_id=department_id,
+        since=start,
+        until=end,
+        include_history=include_history,
+        after=key,
+        limit=limit,
+    )
+    return Page(items=items, next=encode_cursor(*next_key) if next_key else None)
+
+
+@get("/api/metrics", guards=[anyone], tags=["transparency"], summary="Platform metrics")
+async def platform_metrics(pool: Any) -> Metrics:
+    """Counts, success rate, bids, winning bids, savings and delivery times, with definitions."""
+    return await service.metrics(pool)
+
+
+@get(
+    "/api/departments/{department_id:int}/spend",
+    guards=[roles("buyer", "finance", "auditor", "admin")],
+    tags=["transparency"],
+    summary="A department's spend per period against the micro-purchase threshold",
+)
+async def department_spend(
+    department_id: int,
+    pool: Any,
+    settings: Settings,
+    caller: Caller,
+    period: PeriodUnit = "month",
+    since: From = None,
+    until: To = None,
+) -> Spend:
+    """Its buyers, its (or central) finance, auditors and admins; periods in the local zone."""
+    start, end = _period(since, until)
+    return await service.spend(pool, settings, caller, department_id, period, start, end)
+
+
+@get("/metrics", guards=[anyone], tags=["health"], summary="Prometheus metrics (text 0.0.4)")
+async def prometheus_metrics(pool: Any, redis: Any) -> Response[str]:
+    """HTTP counters of the answering process and marketplace gauges read at scrape time."""
+    text = await prom.scrape(pool, redis)
+    return Response(text, media_type=prom.CONTENT_TYPE)
+
+
+ROUTES = [list_awards, platform_metrics, department_spend, prometheus_metrics]
