@@ -22,6 +22,8 @@ from marketplace.auth import current_caller
 from marketplace.bids import routes as bids
 from marketplace.bodies import strict_body
 from marketplace.db import create_pool
+from marketplace.github import routes as github
+from marketplace.notifications import routes as notifications
 from marketplace.problems import EXCEPTION_HANDLERS
 from marketplace.redis import create_redis
 from marketplace.settings import Settings, with_secret_key
@@ -30,6 +32,7 @@ from marketplace.transparency import routes as transparency
 from marketplace.transparency.prom import prometheus_middleware
 from marketplace.web import routes as web_routes
 from marketplace.web import template_config
+from marketplace.webhooks import routes as webhooks
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
@@ -79,11 +82,14 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
         route_handlers=[
             *health.ROUTES,
             *accounts.ROUTES,
+            *github.ROUTES,
             *audit.ROUTES,
             *auctions.ROUTES,
             *bids.ROUTES,
             *streams.ROUTES,
             *transparency.ROUTES,
+            *notifications.ROUTES,
+            *webhooks.ROUTES,
             *web_routes(settings),
         ],
         lifespan=[lifespan],
