@@ -245,3 +245,19 @@ async def test_admin_verifies_and_rejects_vendors_from_the_queue(
         path, data={"csrf_token": token, "status": "rejected", "reason": "changed my mind"}
     )
     assert r.status_code == 409 and "already verified" in r.text
+
+
+async def test_sealed_auction_pages_tell_nothing_about_bids_until_close(
+    api: Api, client: AsyncTestClient[Any]
+) -> None:
+    buyer = await api.buyer()
+    vendor = await api.verified_vendor()
+    auction = await published_auction(api, buyer, type="sealed", price_cap_cents=350_000)
+    assert (await bid(api, vendor, auction["id"], 271_800)).status_code == 201
+    r = await client.get(f"/auctions/{auction['id']}")
+    assert r.status_code == 200
+    assert "$2,718.00" not in r.text and "Bidder" not in r.text and 'id="bid-count"' not in r.text
+    assert "nothing about the bids is shown until it closes" in r.text
+    await sign_in(client, vendor)
+    r = await client.get(f"/auctions/{auction['id']}")
+    assert "Your sealed bid of $2,718.00 is in" in r.text
