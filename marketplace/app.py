@@ -24,8 +24,10 @@ from marketplace.bodies import strict_body
 from marketplace.db import create_pool
 from marketplace.github import routes as github
 from marketplace.notifications import routes as notifications
+from marketplace.payments import routes as payments
 from marketplace.problems import EXCEPTION_HANDLERS
 from marketplace.redis import create_redis
+from marketplace.reviews import routes as reviews
 from marketplace.settings import Settings, with_secret_key
 from marketplace.streams import routes as streams
 from marketplace.transparency import routes as transparency
@@ -86,6 +88,8 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
             *audit.ROUTES,
             *auctions.ROUTES,
             *bids.ROUTES,
+            *reviews.ROUTES,
+            *payments.ROUTES,
             *streams.ROUTES,
             *transparency.ROUTES,
             *notifications.ROUTES,

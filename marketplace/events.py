@@ -113,6 +113,66 @@ class AuctionClosedNoBids(Event, frozen=True, kw_only=True, tag="auction.closed_
     auction_id: int
 
 
+class ReviewDecided(Event, frozen=True, kw_only=True, tag="review.decided"):
+    auction_id: int
+    award_id: int
+    reviewer_id: int
+    decision: str
+    reason: str
+
+
+class PaymentCreated(Event, frozen=True, kw_only=True, tag="payment.created"):
+    auction_id: int
+    payment_id: int
+    payee_id: int
+    amount_cents: int
+    release_after: dt.datetime
+    missing_details: bool = False
+
+
+class PaymentReleased(Event, frozen=True, kw_only=True, tag="payment.released"):
+    auction_id: int
+    payment_id: int
+    payee_id: int
+    amount_cents: int
+    provider_reference: str
+    missing_details: bool = False
+
+
+class PaymentFailed(Event, frozen=True, kw_only=True, tag="payment.failed"):
+    auction_id: int
+    payment_id: int
+    error: str
+    attempts: int
+
+
+class PaymentConfirmed(Event, frozen=True, kw_only=True, tag="payment.confirmed"):
+    auction_id: int
+    payment_id: int
+
+
+class PaymentDisputed(Event, frozen=True, kw_only=True, tag="payment.disputed"):
+    auction_id: int
+    payment_id: int
+    dispute_id: int
+    opened_by: int
+    reason: str
+
+
+class DisputeResolved(Event, frozen=True, kw_only=True, tag="payment.dispute_resolved"):
+    auction_id: int
+    payment_id: int
+    dispute_id: int
+    outcome: str
+    reason: str
+
+
+class PaymentCancelled(Event, frozen=True, kw_only=True, tag="payment.cancelled"):
+    auction_id: int
+    payment_id: int
+    reason: str
+
+
 AnyEvent = (
     DepartmentCreated
     | UserCreated
@@ -129,6 +189,14 @@ AnyEvent = (
     | BidsRevealed
     | AuctionAwarded
     | AuctionClosedNoBids
+    | ReviewDecided
+    | PaymentCreated
+    | PaymentReleased
+    | PaymentFailed
+    | PaymentConfirmed
+    | PaymentDisputed
+    | DisputeResolved
+    | PaymentCancelled
 )
 
 _decoder = msgspec.json.Decoder(AnyEvent)

@@ -41,3 +41,19 @@ async def schedule_close(redis: Any, auction_id: int, ends_at: dt.datetime) -> N
     await enqueue(
         redis, CLOSE_AUCTION, auction_id, job_id=close_job_id(auction_id, ends_at), at=ends_at
     )
+
+
+RELEASE_PAYMENT = "release_payment"
+
+
+def release_job_id(payment_id: int, attempts: int) -> str:
+    # A failed attempt raises the count, which gives the retry a new id.
+    return f"payment:{payment_id}:release:{attempts}"
+
+
+async def schedule_release(
+    redis: Any, payment_id: int, attempts: int, at: dt.datetime | None
+) -> None:
+    await enqueue(
+        redis, RELEASE_PAYMENT, payment_id, job_id=release_job_id(payment_id, attempts), at=at
+    )

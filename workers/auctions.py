@@ -22,7 +22,7 @@ async def open_auction(ctx: dict[str, Any], auction_id: int) -> bool:
 
 
 async def close_auction(ctx: dict[str, Any], auction_id: int) -> str | None:
-    status = await lifecycle.close_auction(ctx["pool"], auction_id)
+    status = await lifecycle.close_auction(ctx["pool"], auction_id, ctx["settings"])
     if status:
         log.info("auction %s closed: %s", auction_id, status)
     return status
@@ -38,7 +38,7 @@ async def sweep_once(ctx: dict[str, Any]) -> int:
     for auction_id in to_open:
         changed += await lifecycle.open_auction(pool, auction_id)
     for auction_id in to_close:
-        changed += await lifecycle.close_auction(pool, auction_id) is not None
+        changed += await lifecycle.close_auction(pool, auction_id, ctx["settings"]) is not None
     return changed
 
 

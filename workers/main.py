@@ -13,12 +13,13 @@ from marketplace import jobs
 from marketplace.db import create_pool
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
-from workers import auctions, consumers, heartbeat, relay
+from workers import auctions, consumers, heartbeat, payments, relay
 from workers import github as github_jobs
 
 JOBS: list[Any] = [
     func(auctions.open_auction, name=jobs.OPEN_AUCTION),
     func(auctions.close_auction, name=jobs.CLOSE_AUCTION),
+    func(payments.release_payment, name=jobs.RELEASE_PAYMENT),
     github_jobs.github_delivery_received,
 ]
 CRON_JOBS: list[Any] = []
@@ -26,6 +27,7 @@ BACKGROUND: list[Any] = [
     heartbeat.beat_forever,
     auctions.sweep_forever,
     relay.relay_forever,
+    payments.sweep_payments_forever,
     *consumers.LOOPS,
 ]
 

@@ -12,6 +12,7 @@ from marketplace import outbox
 from marketplace.auctions import queries
 from marketplace.auctions.service import alias
 from marketplace.audit.record import SYSTEM, record
+from marketplace.calendar import add_business_days
 from marketplace.events import (
     AuctionAwarded,
     AuctionClosedNoBids,
@@ -19,6 +20,7 @@ from marketplace.events import (
     BidsRevealed,
     RevealedBid,
 )
+from marketplace.settings import Settings
 
 
 async def open_auction(pool: Any, auction_id: int) -> bool:
@@ -52,8 +54,13 @@ def runners_up(ranked: list[Any]) -> list[int]:
     return seen[1:]
 
 
-async def close_auction(pool: Any, auction_id: int) -> str | None:
-    """open -> awarded | closed_no_bids once ends_at has passed; the new status, or None."""
+async def close_auction(pool: Any, auction_id: int, settings: Settings | None = None) -> str | None:
+    """open -> awarded | closed_no_bids once ends_at has passed; the new status, or None.
+
+    The award's delivery deadline is the auction's ``delivery_due_at``, or N business days
+    after the close (weekends and holidays skipped in the deployment's zone).
+    """
+    settings = settings or Settings()
     async with pool.acquire() as conn, conn.transaction():
         row = await queries.close_auction(conn, auction_id)
         if row is None:
@@ -75,8 +82,18 @@ async def close_auction(pool: Any, auction_id: int) -> str | None:
         ranked = await queries.ranked_bids(conn, auction_id)
         winner = ranked[0]
         others = runners_up(ranked)
+        due = row["delivery_due_at"] or add_business_days(
+            row["closed_at"], row["delivery_business_days"], settings.timezone, settings.holidays
+        )
         award_id = await queries.insert_award(
-            conn, auction_id, 1, winner["bidder_id"], winner["id"], winner["amount_cents"], others
+            conn,
+            auction_id,
+            1,
+            winner["bidder_id"],
+            winner["id"],
+            winner["amount_cents"],
+            others,
+            due,
         )
         if row["type"] == "sealed":
             revealed = [

@@ -132,7 +132,7 @@ async def close_auction(conn: Any, auction_id: int) -> Any:
            SET status = CASE WHEN bid_count > 0 THEN 'awarded' ELSE 'closed_no_bids' END,
                closed_at = now(), updated_at = now()
            WHERE id = $1 AND status = 'open' AND ends_at <= now()
-           RETURNING status, type""",
+           RETURNING status, type, closed_at, delivery_due_at, delivery_business_days""",
         auction_id,
     )
 
@@ -158,16 +158,19 @@ async def insert_award(
     bid_id: int,
     amount: int,
     runner_up_ids: list[int],
+    delivery_due_at: dt.datetime,
 ) -> int:
     award_id: int = await conn.fetchval(
-        """INSERT INTO awards (auction_id, round, winner_id, bid_id, amount_cents, runner_up_ids)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
+        """INSERT INTO awards (auction_id, round, winner_id, bid_id, amount_cents, runner_up_ids,
+                               delivery_due_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
         auction_id,
         round_,
         winner_id,
         bid_id,
         amount,
         runner_up_ids,
+        delivery_due_at,
     )
     return award_id
 

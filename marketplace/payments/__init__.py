@@ -1,0 +1,1 @@
+"""Payments: one order per award, released exactly once, confirmed by the payee, disputable."""

@@ -1,0 +1,63 @@
+"""Request and response Structs of payments."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+
+from marketplace.structs import Request, Response
+
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class PaymentDetailsIn(Request, kw_only=True):
+    method: Literal["card", "transfer"]
+    reference: Annotated[str, msgspec.Meta(min_length=2, max_length=200)]
+
+
+class PaymentDetails(Response, frozen=True, kw_only=True):
+    method: str
+    reference: str
+    updated_at: dt.datetime
+
+
+class DisputeIn(Request, kw_only=True):
+    reason: Reason
+
+
+class ResolveIn(Request, kw_only=True):
+    outcome: Literal["release", "cancel"]
+    reason: Reason
+
+
+class Dispute(Response, frozen=True, kw_only=True):
+    id: int
+    payment_id: int
+    opened_by: int
+    reason: str
+    status: str
+    outcome: str | None
+    resolution_reason: str | None
+    opened_at: dt.datetime
+    resolved_at: dt.datetime | None
+
+
+class Payment(Response, frozen=True, kw_only=True):
+    id: int
+    auction_id: int
+    award_id: int
+    department_id: int
+    payee_id: int
+    amount_cents: int
+    status: str
+    release_after: dt.datetime
+    released_at: dt.datetime | None
+    confirmed_at: dt.datetime | None
+    missing_details: bool
+    provider_reference: str | None
+    attempts: int
+    last_error: str | None
+    disputed: bool
+    disputes: list[Dispute] = msgspec.field(default_factory=list)

@@ -1,0 +1,416 @@
+"""The payment rules (DESIGN §6): one order per award, released exactly once.
+
+Release happens in one transaction that holds the payment's row lock: it re-checks the
+status, the hold and open disputes, asks the provider (idempotency key per award; the
+built-in ledger writes in the same transaction), then marks the payment released and the
+auction paid. Killed at any line, it leaves nothing; run twice in parallel, the second
+waits on the lock and finds the payment already released.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from marketplace import jobs, outbox
+from marketplace.audit.record import SYSTEM, Actor, record
+from marketplace.auth import Caller
+from marketplace.errors import Conflict, Forbidden, NotFound
+from marketplace.events import (
+    DisputeResolved,
+    PaymentCancelled,
+    PaymentConfirmed,
+    PaymentCreated,
+    PaymentDisputed,
+    PaymentFailed,
+    PaymentReleased,
+)
+from marketplace.payments import queries
+from marketplace.payments.provider import PaymentOrder, PaymentProvider, ProviderError
+from marketplace.payments.schemas import Dispute, Payment, PaymentDetails
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 600.0
+
+
+def backoff(attempts: int) -> float:
+    return float(min(MAX_BACKOFF_SECONDS, 2 ** max(0, attempts)))
+
+
+def in_scope(caller: Caller, department_id: int) -> bool:
+    """Finance and reviewers with a department work on its auctions only; without, on all."""
+    return caller.department_id is None or caller.department_id == department_id
+
+
+async def create_for_award(
+    conn: Any, actor: Actor, award: Any, department_id: int, hold_seconds: int
+) -> tuple[int, Any]:
+    """Create the award's payment order in the caller's transaction (review accept)."""
+    details = await queries.get_payment_details(conn, award["winner_id"])
+    row = await queries.insert_payment(
+        conn,
+        award["id"],
+        award["auction_id"],
+        department_id,
+        award["winner_id"],
+        award["amount_cents"],
+        hold_seconds,
+        details is None,
+    )
+    if row is None:
+        raise Conflict("payment_exists", "this award already has its payment order")
+    await outbox.emit(
+        conn,
+        PaymentCreated(
+            auction_id=award["auction_id"],
+            payment_id=row["id"],
+            payee_id=award["winner_id"],
+            amount_cents=award["amount_cents"],
+            release_after=row["release_after"],
+            missing_details=details is None,
+        ),
+        award["auction_id"],
+    )
+    await record(
+        conn,
+        actor,
+        "payment.created",
+        "payment",
+        row["id"],
+        after={
+            "award_id": award["id"],
+            "payee_id": award["winner_id"],
+            "amount_cents": award["amount_cents"],
+            "release_after": row["release_after"].isoformat(),
+            "missing_details": details is None,
+        },
+        auction_id=award["auction_id"],
+    )
+    return row["id"], row["release_after"]
+
+
+async def release(pool: Any, payment_id: int, provider: PaymentProvider) -> str:
+    """Release the payment if due: 'released', or why not ('on_hold', 'disputed', a status)."""
+    async with pool.acquire() as conn:
+        try:
+            async with conn.transaction():
+                p = await queries.get_payment(conn, payment_id, lock=True)
+                if p is None:
+                    return "missing"
+                if p["status"] not in ("pending", "failed"):
+                    return str(p["status"])
+                if p["disputed"]:
+                    return "disputed"
+                if p["release_after"] > p["server_time"]:
+                    return "on_hold"
+                details = await queries.get_payment_details(conn, p["payee_id"])
+                order = PaymentOrder(
+                    payment_id=p["id"],
+                    idempotency_key=p["idempotency_key"],
+                    department_id=p["department_id"],
+                    payee_id=p["payee_id"],
+                    amount_cents=p["amount_cents"],
+                    method=details["method"] if details else None,
+                    reference=details["reference"] if details else None,
+                )
+                receipt = await provider.release(conn, order)
+                await queries.mark_released(conn, payment_id, receipt.reference)
+                await queries.set_auction_status(conn, p["auction_id"], "accepted", "paid")
+                await outbox.emit(
+                    conn,
+                    PaymentReleased(
+                        auction_id=p["auction_id"],
+                        payment_id=payment_id,
+                        payee_id=p["payee_id"],
+                        amount_cents=p["amount_cents"],
+                        provider_reference=receipt.reference,
+                        missing_details=order.missing_details,
+                    ),
+                    p["auction_id"],
+                )
+                await record(
+                    conn,
+                    SYSTEM,
+                    "payment.released",
+                    "payment",
+                    payment_id,
+                    before={"status": p["status"]},
+                    after={
+                        "status": "released",
+                        "provider_reference": receipt.reference,
+                        "idempotency_key": p["idempotency_key"],
+                        "amount_cents": p["amount_cents"],
+                        "missing_details": order.missing_details,
+                    },
+                    auction_id=p["auction_id"],
+                )
+                return "released"
+        except ProviderError as exc:
+            await _record_failure(conn, payment_id, str(exc))
+            return "failed"
+
+
+async def _record_failure(conn: Any, payment_id: int, error: str) -> None:
+    async with conn.transaction():
+        p = await queries.get_payment(conn, payment_id, lock=True)
+        if p is None or p["status"] not in ("pending", "failed"):
+            return
+        failed = await queries.mark_failed(conn, payment_id, error, backoff(p["attempts"] + 1))
+        await outbox.emit(
+            conn,
+            PaymentFailed(
+                auction_id=p["auction_id"],
+                payment_id=payment_id,
+                error=error,
+                attempts=failed["attempts"],
+            ),
+            p["auction_id"],
+        )
+        await record(
+            conn,
+            SYSTEM,
+            "payment.failed",
+            "payment",
+            payment_id,
+            after={
+                "error": error,
+                "attempts": failed["attempts"],
+                "retry_at": failed["release_after"].isoformat(),
+            },
+            auction_id=p["auction_id"],
+        )
+    log.warning("payment %s release failed (will retry): %s", payment_id, error)
+
+
+def _may_see(caller: Caller, p: Any) -> bool:
+    if caller.has("admin") or caller.has("auditor") or p["payee_id"] == caller.id:
+        return True
+    return caller.has("finance") and in_scope(caller, p["department_id"])
+
+
+async def _visible(conn: Any, caller: Caller, payment_id: int, *, lock: bool = False) -> Any:
+    p = await queries.get_payment(conn, payment_id, lock=lock)
+    if p is None:
+        raise NotFound("payment_not_found", "no such payment")
+    if not _may_see(caller, p):
+        is_buyer = caller.has("buyer") and caller.department_id == p["department_id"]
+        if not is_buyer:
+            raise NotFound("payment_not_found", "no such payment")
+    return p
+
+
+def present(p: Any, disputes: list[Any] | None = None) -> Payment:
+    return Payment(
+        id=p["id"],
+        auction_id=p["auction_id"],
+        award_id=p["award_id"],
+        department_id=p["department_id"],
+        payee_id=p["payee_id"],
+        amount_cents=p["amount_cents"],
+        status=p["status"],
+        release_after=p["release_after"],
+        released_at=p["released_at"],
+        confirmed_at=p["confirmed_at"],
+        missing_details=p["missing_details"],
+        provider_reference=p["provider_reference"],
+        attempts=p["attempts"],
+        last_error=p["last_error"],
+        disputed=p["disputed"],
+        disputes=[Dispute(**dict(d)) for d in disputes or []],
+    )
+
+
+async def get(pool: Any, caller: Caller, payment_id: int) -> Payment:
+    async with pool.acquire() as conn:
+        p = await _visible(conn, caller, payment_id)
+        disputes = await queries.list_disputes(conn, payment_id)
+    return present(p, disputes)
+
+
+async def list_for(
+    pool: Any, caller: Caller, status: str | None, before_id: int | None, limit: int
+) -> list[Payment]:
+    """Finance and admins see their scope; payees their own; buyers their department's."""
+    payee_id = department_id = None
+    if caller.has("admin") or caller.has("auditor"):
+        pass
+    elif caller.has("finance"):
+        department_id = caller.department_id
+    elif caller.has("buyer") and caller.department_id is not None:
+        department_id = caller.department_id
+    else:
+        payee_id = caller.id
+    async with pool.acquire() as conn:
+        rows = await queries.list_payments(
+            conn,
+            payee_id=payee_id,
+            department_id=department_id,
+            status=status,
+            before_id=before_id,
+            limit=limit,
+        )
+    return [present(r) for r in rows]
+
+
+async def confirm(pool: Any, caller: Caller, payment_id: int, request_id: str) -> Payment:
+    async with pool.acquire() as conn, conn.transaction():
+        p = await _visible(conn, caller, payment_id, lock=True)
+        if p["payee_id"] != caller.id:
+            raise Forbidden("not_the_payee", "only the payee confirms receipt")
+        if not await queries.mark_confirmed(conn, payment_id):
+            raise Conflict(
+                "not_released",
+                f"the payment is {p['status']}, not released",
+                payment_status=p["status"],
+            )
+        await queries.set_auction_status(conn, p["auction_id"], "paid", "payment_confirmed")
+        await outbox.emit(
+            conn,
+            PaymentConfirmed(auction_id=p["auction_id"], payment_id=payment_id),
+            p["auction_id"],
+        )
+        await record(
+            conn,
+            caller.actor("vendor", request_id),
+            "payment.confirmed",
+            "payment",
+            payment_id,
+            before={"status": "released"},
+            after={"status": "confirmed"},
+            auction_id=p["auction_id"],
+        )
+        p = await queries.get_payment(conn, payment_id)
+    return present(p)
+
+
+async def open_dispute(
+    pool: Any, caller: Caller, payment_id: int, reason: str, request_id: str
+) -> Payment:
+    """The buyer's department or the payee freezes release until finance or an admin decides."""
+    async with pool.acquire() as conn, conn.transaction():
+        p = await _visible(conn, caller, payment_id, lock=True)
+        if p["payee_id"] == caller.id:
+            role = "payee"
+        elif caller.has("buyer") and caller.department_id == p["department_id"]:
+            role = "buyer"
+        else:
+            raise Forbidden("not_a_party", "only the buyer's department or the payee may dispute")
+        if p["status"] not in ("pending", "failed"):
+            raise Conflict(
+                "not_disputable",
+                f"the payment is {p['status']}; only unreleased payments can be disputed",
+                payment_status=p["status"],
+            )
+        dispute = await queries.insert_dispute(conn, payment_id, caller.id, role, reason)
+        if dispute is None:
+            raise Conflict("dispute_open", "a dispute on this payment is already open")
+        await outbox.emit(
+            conn,
+            PaymentDisputed(
+                auction_id=p["auction_id"],
+                payment_id=payment_id,
+                dispute_id=dispute["id"],
+                opened_by=caller.id,
+                reason=reason,
+            ),
+            p["auction_id"],
+        )
+        await record(
+            conn,
+            caller.actor(role if role == "buyer" else "vendor", request_id),
+            "payment.disputed",
+            "payment",
+            payment_id,
+            after={"dispute_id": dispute["id"], "reason": reason, "opened_as": role},
+            auction_id=p["auction_id"],
+        )
+        p = await queries.get_payment(conn, payment_id)
+        disputes = await queries.list_disputes(conn, payment_id)
+    return present(p, disputes)
+
+
+async def resolve_dispute(
+    pool: Any,
+    redis: Any,
+    caller: Caller,
+    payment_id: int,
+    outcome: str,
+    reason: str,
+    request_id: str,
+) -> Payment:
+    role = "admin" if caller.has("admin") else "finance"
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            p = await _visible(conn, caller, payment_id, lock=True)
+            if role == "finance" and not in_scope(caller, p["department_id"]):
+                raise NotFound("payment_not_found", "no such payment")
+            dispute = await queries.resolve_dispute(conn, payment_id, caller.id, outcome, reason)
+            if dispute is None:
+                raise Conflict("no_open_dispute", "this payment has no open dispute")
+            if outcome == "cancel":
+                await queries.mark_cancelled(conn, payment_id)
+                await outbox.emit(
+                    conn,
+                    PaymentCancelled(
+                        auction_id=p["auction_id"], payment_id=payment_id, reason=reason
+                    ),
+                    p["auction_id"],
+                )
+            else:
+                await queries.allow_release_now(conn, payment_id)
+            await outbox.emit(
+                conn,
+                DisputeResolved(
+                    auction_id=p["auction_id"],
+                    payment_id=payment_id,
+                    dispute_id=dispute["id"],
+                    outcome=outcome,
+                    reason=reason,
+                ),
+                p["auction_id"],
+            )
+            await record(
+                conn,
+                caller.actor(role, request_id),
+                "payment.dispute_resolved",
+                "payment",
+                payment_id,
+                before={"status": p["status"], "disputed": True},
+                after={"dispute_id": dispute["id"], "outcome": outcome, "reason": reason},
+                auction_id=p["auction_id"],
+            )
+            p = await queries.get_payment(conn, payment_id)
+            disputes = await queries.list_disputes(conn, payment_id)
+    if outcome == "release":
+        await jobs.schedule_release(redis, payment_id, p["attempts"], None)
+    return present(p, disputes)
+
+
+async def set_details(
+    pool: Any, caller: Caller, method: str, reference: str, request_id: str
+) -> PaymentDetails:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await queries.upsert_payment_details(conn, caller.id, method, reference)
+        # The reference itself stays out of the audit log; the change is recorded.
+        await record(
+            conn,
+            caller.actor("vendor", request_id),
+            "payment_details.updated",
+            "user",
+            caller.id,
+            after={"method": method},
+        )
+    return PaymentDetails(
+        method=row["method"], reference=row["reference"], updated_at=row["updated_at"]
+    )
+
+
+async def get_details(pool: Any, caller: Caller) -> PaymentDetails:
+    async with pool.acquire() as conn:
+        row = await queries.get_payment_details(conn, caller.id)
+    if row is None:
+        raise NotFound("no_payment_details", "you have not given payment details yet")
+    return PaymentDetails(
+        method=row["method"], reference=row["reference"], updated_at=row["updated_at"]
+    )

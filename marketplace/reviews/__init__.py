@@ -1,0 +1,1 @@
+"""Review of verified deliveries: accept (which creates the payment order) or reject."""

@@ -1,0 +1,124 @@
+"""The review rules: scope, conflicts of interest, and what accepting sets in motion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marketplace import jobs, outbox
+from marketplace.auctions.service import load_visible
+from marketplace.audit.record import record
+from marketplace.auth import Caller
+from marketplace.errors import Conflict, Forbidden, NotFound
+from marketplace.events import ReviewDecided
+from marketplace.payments import service as payments
+from marketplace.reviews import queries
+from marketplace.reviews.schemas import Review, ReviewItem
+from marketplace.settings import Settings
+
+
+async def review_queue(pool: Any, caller: Caller, limit: int) -> list[ReviewItem]:
+    async with pool.acquire() as conn:
+        rows = await queries.queue(conn, caller.id, caller.department_id, limit)
+    return [
+        ReviewItem(
+            auction_id=r["auction_id"],
+            title=r["title"],
+            repo=r["repo"],
+            department_id=r["department_id"],
+            department_name=r["department_name"],
+            award_id=r["award_id"],
+            winner_id=r["winner_id"],
+            amount_cents=r["amount_cents"],
+            pull_request_url=r["pull_request_url"],
+            verification_id=r["verification_id"],
+            verification_passed=r["passed"],
+            checks=list(r["checks"] or []),
+            verified_at=r["verified_record_at"],
+        )
+        for r in rows
+    ]
+
+
+async def decide(
+    pool: Any,
+    redis: Any,
+    settings: Settings,
+    caller: Caller,
+    auction_id: int,
+    decision: str,
+    reason: str,
+    request_id: str,
+) -> Review:
+    payment_id = release_after = None
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            row = await load_visible(conn, caller, auction_id, lock=True)
+            if not payments.in_scope(caller, row["department_id"]):
+                raise NotFound("auction_not_found", "no such auction in your review scope")
+            award = await queries.active_award(conn, auction_id)
+            if award is not None and award["winner_id"] == caller.id:
+                raise Forbidden("conflict_of_interest", "you cannot review your own delivery")
+            if caller.has("buyer") and caller.department_id == row["department_id"]:
+                raise Forbidden("conflict_of_interest", "the auction's buyers cannot review it")
+            if await queries.has_bid(conn, auction_id, caller.id):
+                raise Forbidden("conflict_of_interest", "you bid on this auction")
+            if row["status"] != "pending_review" or award is None:
+                raise Conflict(
+                    "not_awaiting_review",
+                    f"the auction is {row['status']}, not awaiting review",
+                    auction_status=row["status"],
+                )
+            review_id = await queries.insert_review(
+                conn, auction_id, award["id"], caller.id, decision, reason
+            )
+            new_status = "accepted" if decision == "accept" else "rejected"
+            if review_id is None or not await queries.decide(
+                conn, auction_id, award["id"], new_status
+            ):
+                raise Conflict("already_reviewed", "this delivery has already been reviewed")
+            if decision == "accept":
+                payment_id, release_after = await payments.create_for_award(
+                    conn,
+                    caller.actor("reviewer", request_id),
+                    award,
+                    row["department_id"],
+                    settings.payment_hold_seconds,
+                )
+            await outbox.emit(
+                conn,
+                ReviewDecided(
+                    auction_id=auction_id,
+                    award_id=award["id"],
+                    reviewer_id=caller.id,
+                    decision=decision,
+                    reason=reason,
+                ),
+                auction_id,
+            )
+            await record(
+                conn,
+                caller.actor("reviewer", request_id),
+                f"review.{decision}ed",
+                "auction",
+                auction_id,
+                before={"status": "pending_review"},
+                after={
+                    "status": new_status,
+                    "award_id": award["id"],
+                    "reason": reason,
+                    "payment_id": payment_id,
+                },
+                auction_id=auction_id,
+            )
+    if payment_id is not None:
+        await jobs.schedule_release(redis, payment_id, 0, release_after)
+    return Review(
+        id=review_id,
+        auction_id=auction_id,
+        award_id=award["id"],
+        decision=decision,
+        reason=reason,
+        auction_status=new_status,
+        payment_id=payment_id,
+        release_after=release_after,
+    )

@@ -1,0 +1,50 @@
+"""The payment release job and the sweep that re-enqueues releases lost with Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from marketplace import jobs
+from marketplace.payments import queries as payment_queries
+from marketplace.payments import service
+from marketplace.payments.provider import LedgerProvider, PaymentProvider
+
+log = logging.getLogger(__name__)
+
+
+def provider_of(ctx: dict[str, Any]) -> PaymentProvider:
+    provider: PaymentProvider = ctx.setdefault("payment_provider", LedgerProvider())
+    return provider
+
+
+async def release_payment(ctx: dict[str, Any], payment_id: int) -> str:
+    outcome = await service.release(ctx["pool"], payment_id, provider_of(ctx))
+    log.info("payment %s: %s", payment_id, outcome)
+    if outcome == "failed":
+        async with ctx["pool"].acquire() as conn:
+            p = await payment_queries.get_payment(conn, payment_id)
+        await jobs.schedule_release(
+            ctx["redis_client"], payment_id, p["attempts"], p["release_after"]
+        )
+    return outcome
+
+
+async def sweep_payments_once(ctx: dict[str, Any]) -> int:
+    """Enqueue every due release; job ids dedupe what is already queued."""
+    async with ctx["pool"].acquire() as conn:
+        due = await payment_queries.due_payments(conn)
+    for row in due:
+        await jobs.schedule_release(ctx["redis_client"], row["id"], row["attempts"], None)
+    return len(due)
+
+
+async def sweep_payments_forever(ctx: dict[str, Any]) -> None:
+    interval = max(1.0, ctx["settings"].sweep_seconds * 2)
+    while True:
+        try:
+            await sweep_payments_once(ctx)
+        except Exception:
+            log.exception("payment sweep failed; retrying")
+        await asyncio.sleep(interval)
