@@ -19,6 +19,7 @@ from marketplace.accounts import routes as accounts
 from marketplace.auctions import routes as auctions
 from marketplace.audit import routes as audit
 from marketplace.auth import current_caller
+from marketplace.awards import routes as awards
 from marketplace.bids import routes as bids
 from marketplace.bodies import strict_body
 from marketplace.db import create_pool
@@ -90,6 +91,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
             *bids.ROUTES,
             *reviews.ROUTES,
             *payments.ROUTES,
+            *awards.ROUTES,
             *streams.ROUTES,
             *transparency.ROUTES,
             *notifications.ROUTES,

@@ -173,6 +173,71 @@ class PaymentCancelled(Event, frozen=True, kw_only=True, tag="payment.cancelled"
     reason: str
 
 
+class AuctionReawarded(Event, frozen=True, kw_only=True, tag="auction.reawarded"):
+    auction_id: int
+    award_id: int
+    round: int
+    winner_id: int
+    amount_cents: int
+    previous_award_id: int
+
+
+class AwardDeclined(Event, frozen=True, kw_only=True, tag="award.declined"):
+    auction_id: int
+    award_id: int
+    winner_id: int
+    reason: str
+
+
+class DeliveryMissed(Event, frozen=True, kw_only=True, tag="auction.missed_delivery"):
+    auction_id: int
+    award_id: int
+    delivery_due_at: dt.datetime
+
+
+class DeliveryDeadlineExtended(Event, frozen=True, kw_only=True, tag="delivery.deadline_extended"):
+    auction_id: int
+    award_id: int
+    delivery_due_at: dt.datetime
+    reason: str
+
+
+class AuctionRerun(Event, frozen=True, kw_only=True, tag="auction.rerun"):
+    auction_id: int
+    new_auction_id: int
+
+
+class DeliverySubmitted(Event, frozen=True, kw_only=True, tag="delivery.submitted"):
+    auction_id: int
+    award_id: int
+    delivery_id: int
+    winner_id: int
+    pull_request_url: str
+    repo: str
+    pr_number: int
+    resubmission: bool = False
+
+
+class DeliveryVerified(Event, frozen=True, kw_only=True, tag="delivery.verified"):
+    auction_id: int
+    award_id: int
+    delivery_id: int
+    verification_id: int
+    pull_request_url: str
+    merged_at: dt.datetime | None = None
+
+
+class DeliveryVerificationFailed(
+    Event, frozen=True, kw_only=True, tag="delivery.verification_failed"
+):
+    auction_id: int
+    award_id: int
+    delivery_id: int
+    verification_id: int
+    failed_checks: list[str]
+    reasons: list[str]
+
+
 AnyEvent = (
     DepartmentCreated
     | UserCreated
@@ -197,6 +262,14 @@ AnyEvent = (
     | PaymentDisputed
     | DisputeResolved
     | PaymentCancelled
+    | DeliverySubmitted
+    | DeliveryVerified
+    | DeliveryVerificationFailed
+    | AuctionReawarded
+    | AwardDeclined
+    | DeliveryMissed
+    | DeliveryDeadlineExtended
+    | AuctionRerun
 )
 
 _decoder = msgspec.json.Decoder(AnyEvent)

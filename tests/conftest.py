@@ -119,6 +119,16 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[Any]:
+    """An asyncpg pool on the test's database, for calling services and jobs directly."""
+    from marketplace.db import create_pool
+
+    p = await create_pool(database_url, min_size=1, max_size=6)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Any]:
     client = create_redis(redis_url)
     yield client

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -11,19 +10,11 @@ import httpx
 import pytest
 
 from marketplace.auctions import lifecycle
-from marketplace.db import create_pool
 from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider, PaymentOrder, ProviderError, Receipt
 from marketplace.settings import Settings
 from tests.helpers import Api, User, bid, end_auction_now, published_auction
 from workers import payments as payment_jobs
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[Any]:
-    p = await create_pool(database_url, min_size=1, max_size=6)
-    yield p
-    await p.close()
 
 
 async def delivered_for_review(api: Api, db: asyncpg.Connection, pool: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from marketplace import jobs
 from marketplace.db import create_pool
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
-from workers import auctions, consumers, heartbeat, payments, relay
+from workers import auctions, consumers, deadlines, heartbeat, payments, relay
 from workers import github as github_jobs
 
 JOBS: list[Any] = [
@@ -28,6 +28,7 @@ BACKGROUND: list[Any] = [
     auctions.sweep_forever,
     relay.relay_forever,
     payments.sweep_payments_forever,
+    deadlines.sweep_deadlines_forever,
     *consumers.LOOPS,
 ]
 

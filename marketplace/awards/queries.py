@@ -1,0 +1,138 @@
+"""Every SQL statement of awards after the close."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+AWARD_COLUMNS = """w.id, w.auction_id, a.title AS auction_title, a.status AS auction_status,
+    w.round, w.winner_id, w.amount_cents, w.status, w.awarded_at, w.delivery_due_at,
+    w.delivered_at, cardinality(w.runner_up_ids) AS runner_up_count, w.runner_up_ids"""
+
+
+async def active_award(conn: Any, auction_id: int, *, lock: bool = False) -> Any:
+    suffix = " FOR UPDATE OF w" if lock else ""
+    return await conn.fetchrow(
+        f"""SELECT {AWARD_COLUMNS} FROM awards w JOIN auctions a ON a.id = w.auction_id
+            WHERE w.auction_id = $1 AND w.status = 'active'{suffix}""",
+        auction_id,
+    )
+
+
+async def awarded_bidders(conn: Any, auction_id: int) -> list[int]:
+    rows = await conn.fetch("SELECT winner_id FROM awards WHERE auction_id = $1", auction_id)
+    return [r["winner_id"] for r in rows]
+
+
+async def best_bid_of(conn: Any, auction_id: int, bidder_id: int) -> Any:
+    return await conn.fetchrow(
+        """SELECT id, amount_cents FROM bids
+           WHERE auction_id = $1 AND bidder_id = $2 AND status = 'active'
+           ORDER BY amount_cents, id LIMIT 1""",
+        auction_id,
+        bidder_id,
+    )
+
+
+async def end_award(conn: Any, award_id: int, status: str, reason: str | None) -> bool:
+    result: str = await conn.execute(
+        """UPDATE awards SET status = $2, ended_at = now(), declined_reason = $3
+           WHERE id = $1 AND status = 'active'""",
+        award_id,
+        status,
+        reason,
+    )
+    return result.endswith(" 1")
+
+
+async def next_round(conn: Any, auction_id: int) -> int:
+    value: int = await conn.fetchval(
+        "SELECT COALESCE(max(round), 0) + 1 FROM awards WHERE auction_id = $1", auction_id
+    )
+    return value
+
+
+async def set_auction_status(
+    conn: Any, auction_id: int, expected: tuple[str, ...], new: str
+) -> bool:
+    result: str = await conn.execute(
+        "UPDATE auctions SET status = $3, updated_at = now() WHERE id = $1 AND status = ANY ($2)",
+        auction_id,
+        list(expected),
+        new,
+    )
+    return result.endswith(" 1")
+
+
+async def extend_deadline(conn: Any, award_id: int, due_at: dt.datetime) -> Any:
+    return await conn.fetchrow(
+        """UPDATE awards SET delivery_due_at = $2 WHERE id = $1 AND status = 'active'
+           RETURNING delivery_due_at""",
+        award_id,
+        due_at,
+    )
+
+
+async def overdue(conn: Any, limit: int = 200) -> list[Any]:
+    """Active awards past their deadline on auctions still awaiting a merged PR."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT w.id AS award_id, w.auction_id, w.delivery_due_at, a.status
+           FROM awards w JOIN auctions a ON a.id = w.auction_id
+           WHERE w.status = 'active' AND a.status IN ('awarded', 'delivered')
+             AND w.delivery_due_at <= now()
+           ORDER BY w.delivery_due_at LIMIT $1""",
+        limit,
+    )
+    return rows
+
+
+async def merge_evidence(conn: Any, award_id: int, due_at: dt.datetime) -> Any:
+    """What verification learned from GitHub about the award's PR merge.
+
+    in_time: some record saw it merged at or before the deadline. seen_after_due: a
+    record fetched from GitHub after the deadline exists (so "not merged in time" is known,
+    not guessed while GitHub was unreachable).
+    """
+    return await conn.fetchrow(
+        """SELECT bool_or(v.merged_at IS NOT NULL AND v.merged_at <= $2) AS in_time,
+                  bool_or(v.created_at > $2) AS seen_after_due
+           FROM verifications v JOIN deliveries d ON d.id = v.delivery_id
+           WHERE d.award_id = $1""",
+        award_id,
+        due_at,
+    )
+
+
+async def list_my_awards(conn: Any, winner_id: int, before_id: int | None, limit: int) -> list[Any]:
+    rows: list[Any] = await conn.fetch(
+        f"""SELECT {AWARD_COLUMNS} FROM awards w JOIN auctions a ON a.id = w.auction_id
+            WHERE w.winner_id = $1 AND ($2::bigint IS NULL OR w.id < $2)
+            ORDER BY w.id DESC LIMIT $3""",
+        winner_id,
+        before_id,
+        limit,
+    )
+    return rows
+
+
+async def copy_as_draft(conn: Any, auction_id: int, created_by: int) -> int:
+    """A new draft with the task's text and rules, its window moved a day ahead."""
+    new_id: int = await conn.fetchval(
+        """INSERT INTO auctions (department_id, created_by, title, summary, description, repo,
+               repo_id, issue_number, target_branch, type, price_cap_cents, min_decrement_cents,
+               starts_at, ends_at, scheduled_ends_at, delivery_due_at, delivery_business_days,
+               soft_close_seconds, max_extensions, skills, copied_from)
+           SELECT department_id, $2, title, summary, description, repo, repo_id, issue_number,
+               target_branch, type, price_cap_cents, min_decrement_cents,
+               now() + interval '1 day',
+               now() + interval '1 day' + (scheduled_ends_at - starts_at),
+               now() + interval '1 day' + (scheduled_ends_at - starts_at),
+               CASE WHEN delivery_due_at IS NOT NULL
+                    THEN now() + interval '1 day' + (delivery_due_at - starts_at) END,
+               delivery_business_days, soft_close_seconds, max_extensions, skills, id
+           FROM auctions WHERE id = $1
+           RETURNING id""",
+        auction_id,
+        created_by,
+    )
+    return new_id

@@ -1,0 +1,346 @@
+"""What happens to an award after the close: deadlines, missed delivery, re-award, re-run.
+
+Missed delivery is decided by when the pull request merged (``merged_at`` as verification
+read it from GitHub), never by when verification happened to run: an award past its
+deadline on an auction still ``delivered`` is only marked missed once a verification
+record fetched after the deadline shows no merge at or before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from marketplace import outbox
+from marketplace.auctions.service import load_visible, require_department_buyer
+from marketplace.audit.record import SYSTEM, record
+from marketplace.auth import Caller
+from marketplace.awards import queries
+from marketplace.awards.schemas import Award, Rerun
+from marketplace.calendar import add_business_days
+from marketplace.errors import Conflict, Forbidden, Unprocessable
+from marketplace.events import (
+    AuctionAwarded,
+    AuctionReawarded,
+    AuctionRerun,
+    AwardDeclined,
+    DeliveryDeadlineExtended,
+    DeliveryMissed,
+)
+from marketplace.settings import Settings
+
+REAWARDABLE = ("rejected", "missed_delivery")
+RERUNNABLE = ("closed_no_bids", "rejected", "missed_delivery", "cancelled")
+
+
+def present(row: Any) -> Award:
+    return Award(
+        id=row["id"],
+        auction_id=row["auction_id"],
+        auction_title=row["auction_title"],
+        auction_status=row["auction_status"],
+        round=row["round"],
+        winner_id=row["winner_id"],
+        amount_cents=row["amount_cents"],
+        status=row["status"],
+        awarded_at=row["awarded_at"],
+        delivery_due_at=row["delivery_due_at"],
+        delivered_at=row["delivered_at"],
+        runner_up_count=row["runner_up_count"],
+    )
+
+
+async def my_awards(pool: Any, caller: Caller, before_id: int | None, limit: int) -> list[Award]:
+    async with pool.acquire() as conn:
+        rows = await queries.list_my_awards(conn, caller.id, before_id, limit)
+    return [present(r) for r in rows]
+
+
+async def extend_deadline(
+    pool: Any, caller: Caller, auction_id: int, due_at: dt.datetime, reason: str, request_id: str
+) -> Award:
+    """Admins extend a delivery deadline; a missed delivery whose new deadline is ahead reopens."""
+    async with pool.acquire() as conn, conn.transaction():
+        auction = await load_visible(conn, caller, auction_id, lock=True)
+        award = await queries.active_award(conn, auction_id, lock=True)
+        if award is None or auction["status"] not in ("awarded", "delivered", "missed_delivery"):
+            raise Conflict(
+                "no_delivery_pending",
+                f"the auction is {auction['status']}; no delivery deadline to extend",
+                auction_status=auction["status"],
+            )
+        if award["delivery_due_at"] is not None and due_at <= award["delivery_due_at"]:
+            raise Unprocessable(
+                "deadline_not_later",
+                "the new deadline must be later than the current one",
+                field="due_at",
+                delivery_due_at=award["delivery_due_at"].isoformat(),
+            )
+        if due_at <= auction["server_time"]:
+            raise Unprocessable(
+                "deadline_in_past", "the new deadline must be in the future", field="due_at"
+            )
+        await queries.extend_deadline(conn, award["id"], due_at)
+        if auction["status"] == "missed_delivery":
+            reopened = "delivered" if award["delivered_at"] is not None else "awarded"
+            await queries.set_auction_status(conn, auction_id, ("missed_delivery",), reopened)
+        await outbox.emit(
+            conn,
+            DeliveryDeadlineExtended(
+                auction_id=auction_id, award_id=award["id"], delivery_due_at=due_at, reason=reason
+            ),
+            auction_id,
+        )
+        await record(
+            conn,
+            caller.actor("admin", request_id),
+            "delivery.deadline_extended",
+            "award",
+            award["id"],
+            before={"delivery_due_at": _iso(award["delivery_due_at"])},
+            after={"delivery_due_at": due_at.isoformat(), "reason": reason},
+            auction_id=auction_id,
+        )
+        award = await queries.active_award(conn, auction_id)
+    return present(award)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def mark_missed(pool: Any, award_id: int, auction_id: int) -> bool:
+    """awarded|delivered -> missed_delivery when the deadline passed with no merge in time."""
+    async with pool.acquire() as conn, conn.transaction():
+        award = await queries.active_award(conn, auction_id, lock=True)
+        if award is None or award["id"] != award_id:
+            return False
+        due = award["delivery_due_at"]
+        if due is None or due > await conn.fetchval("SELECT now()"):
+            return False
+        if award["auction_status"] == "delivered":
+            evidence = await queries.merge_evidence(conn, award_id, due)
+            if evidence["in_time"] or not evidence["seen_after_due"]:
+                return False  # merged in time, or GitHub not yet read since the deadline
+        if not await queries.set_auction_status(
+            conn, auction_id, ("awarded", "delivered"), "missed_delivery"
+        ):
+            return False
+        await outbox.emit(
+            conn,
+            DeliveryMissed(auction_id=auction_id, award_id=award_id, delivery_due_at=due),
+            auction_id,
+        )
+        await record(
+            conn,
+            SYSTEM,
+            "auction.missed_delivery",
+            "auction",
+            auction_id,
+            before={"status": award["auction_status"]},
+            after={
+                "status": "missed_delivery",
+                "award_id": award_id,
+                "delivery_due_at": due.isoformat(),
+            },
+            auction_id=auction_id,
+        )
+    return True
+
+
+async def decline(
+    pool: Any, caller: Caller, auction_id: int, reason: str, request_id: str
+) -> Award:
+    """The winner declines an award they cannot deliver; the buyer may then re-award."""
+    async with pool.acquire() as conn, conn.transaction():
+        auction = await load_visible(conn, caller, auction_id, lock=True)
+        award = await queries.active_award(conn, auction_id, lock=True)
+        if award is None or award["winner_id"] != caller.id:
+            raise Forbidden("not_the_winner", "only the current winner may decline the award")
+        if auction["status"] != "awarded":
+            raise Conflict(
+                "not_declinable",
+                f"the auction is {auction['status']}; only an award not yet delivered "
+                "can be declined",
+                auction_status=auction["status"],
+            )
+        await queries.set_auction_status(conn, auction_id, ("awarded",), "missed_delivery")
+        await outbox.emit(
+            conn,
+            AwardDeclined(
+                auction_id=auction_id, award_id=award["id"], winner_id=caller.id, reason=reason
+            ),
+            auction_id,
+        )
+        await record(
+            conn,
+            caller.actor("vendor", request_id),
+            "award.declined",
+            "award",
+            award["id"],
+            before={"status": "awarded"},
+            after={"status": "missed_delivery", "reason": reason},
+            auction_id=auction_id,
+        )
+        award = await queries.active_award(conn, auction_id)
+    return present(award)
+
+
+async def reaward(
+    pool: Any, settings: Settings, caller: Caller, auction_id: int, request_id: str
+) -> Award:
+    """After rejected or missed_delivery, award the next runner-up at their best bid."""
+    async with pool.acquire() as conn, conn.transaction():
+        auction = await load_visible(conn, caller, auction_id, lock=True)
+        require_department_buyer(caller, auction)
+        if auction["status"] not in REAWARDABLE:
+            raise Conflict(
+                "not_reawardable",
+                f"the auction is {auction['status']}; re-award follows rejected or missed_delivery",
+                auction_status=auction["status"],
+            )
+        current = await queries.active_award(conn, auction_id, lock=True)
+        if current is None:
+            raise Conflict("no_active_award", "this auction has no award to replace")
+        tried = set(await queries.awarded_bidders(conn, auction_id))
+        remaining = [b for b in current["runner_up_ids"] if b not in tried]
+        nxt = None
+        while remaining and nxt is None:
+            candidate = remaining.pop(0)
+            bid = await queries.best_bid_of(conn, auction_id, candidate)
+            if bid is not None:
+                nxt = (candidate, bid)
+        if nxt is None:
+            raise Conflict(
+                "no_runner_up",
+                "no runner-up remains; re-run the task as a new draft instead",
+                hint=f"POST /api/auctions/{auction_id}/rerun",
+            )
+        winner_id, bid = nxt
+        ended = (
+            "declined"
+            if auction["status"] == "missed_delivery" and current["delivered_at"] is None
+            else "superseded"
+        )
+        await queries.end_award(conn, current["id"], ended, None)
+        now = auction["server_time"]
+        if auction["delivery_business_days"] is not None:
+            due = add_business_days(
+                now, auction["delivery_business_days"], settings.timezone, settings.holidays
+            )
+        else:
+            due = now + (auction["delivery_due_at"] - auction["ends_at"])
+        round_ = await queries.next_round(conn, auction_id)
+        award_id = await _insert_award(conn, auction_id, round_, winner_id, bid, remaining, due)
+        await queries.set_auction_status(conn, auction_id, REAWARDABLE, "awarded")
+        await outbox.emit(
+            conn,
+            AuctionReawarded(
+                auction_id=auction_id,
+                award_id=award_id,
+                round=round_,
+                winner_id=winner_id,
+                amount_cents=bid["amount_cents"],
+                previous_award_id=current["id"],
+            ),
+            auction_id,
+        )
+        # Also announced as an award, so whoever follows awards (mail, webhooks) hears of it.
+        await outbox.emit(
+            conn,
+            AuctionAwarded(
+                auction_id=auction_id,
+                award_id=award_id,
+                winner_id=winner_id,
+                winner_alias="",
+                amount_cents=bid["amount_cents"],
+                runner_up_ids=remaining,
+            ),
+            auction_id,
+        )
+        await record(
+            conn,
+            caller.actor("buyer", request_id),
+            "auction.reawarded",
+            "auction",
+            auction_id,
+            before={
+                "status": auction["status"],
+                "award_id": current["id"],
+                "winner_id": current["winner_id"],
+            },
+            after={
+                "status": "awarded",
+                "award_id": award_id,
+                "round": round_,
+                "winner_id": winner_id,
+                "bid_id": bid["id"],
+                "amount_cents": bid["amount_cents"],
+                "runner_up_ids": remaining,
+                "delivery_due_at": due.isoformat(),
+            },
+            auction_id=auction_id,
+        )
+        award = await queries.active_award(conn, auction_id)
+    return present(award)
+
+
+async def _insert_award(
+    conn: Any,
+    auction_id: int,
+    round_: int,
+    winner_id: int,
+    bid: Any,
+    runner_ups: list[int],
+    due: dt.datetime,
+) -> int:
+    from marketplace.auctions import queries as auction_queries
+
+    return await auction_queries.insert_award(
+        conn, auction_id, round_, winner_id, bid["id"], bid["amount_cents"], runner_ups, due
+    )
+
+
+async def rerun(pool: Any, caller: Caller, auction_id: int, request_id: str) -> Rerun:
+    """Copy a task that found no (remaining) winner into a new draft for the buyer to edit."""
+    async with pool.acquire() as conn, conn.transaction():
+        auction = await load_visible(conn, caller, auction_id, lock=True)
+        require_department_buyer(caller, auction)
+        if auction["status"] not in RERUNNABLE:
+            raise Conflict(
+                "not_rerunnable",
+                f"the auction is {auction['status']}; only a task that ended without a "
+                "delivered result can be re-run",
+                auction_status=auction["status"],
+            )
+        if auction["status"] in REAWARDABLE:
+            current = await queries.active_award(conn, auction_id)
+            tried = set(await queries.awarded_bidders(conn, auction_id))
+            if current is not None and any(b not in tried for b in current["runner_up_ids"]):
+                raise Conflict(
+                    "runner_up_available",
+                    "a runner-up remains; re-award before re-running the task",
+                )
+        new_id = await queries.copy_as_draft(conn, auction_id, caller.id)
+        await outbox.emit(
+            conn, AuctionRerun(auction_id=auction_id, new_auction_id=new_id), auction_id
+        )
+        await record(
+            conn,
+            caller.actor("buyer", request_id),
+            "auction.rerun",
+            "auction",
+            auction_id,
+            after={"new_auction_id": new_id},
+            auction_id=auction_id,
+        )
+        await record(
+            conn,
+            caller.actor("buyer", request_id),
+            "auction.created",
+            "auction",
+            new_id,
+            after={"copied_from": auction_id},
+            auction_id=new_id,
+        )
+    return Rerun(auction_id=new_id, copied_from=auction_id, status="draft")
