@@ -47,12 +47,36 @@ async def strict_body(request: Request[Any, Any, Any]) -> None:
         )
     body = await request.body()
     try:
-        decoder.decode(body)
+        value = decoder.decode(body)
     except msgspec.ValidationError as exc:
         message = str(exc)
         match = _FIELD.search(message)
         extra = {"field": match.group(1)} if match else {}
         code = "unknown_field" if "unknown field" in message else "invalid_request"
         raise BadRequest(code, message, **extra) from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise BadRequest("malformed_json", f"the body is not valid JSON: {exc}") from None
+    if b"\\u0000" in body:  # PostgreSQL cannot store NUL in text: refuse it, naming the field
+        path = _nul_path(value, "")
+        if path is not None:
+            raise BadRequest("invalid_character", f"{path} must not contain NUL", field=path)
+
+
+def _nul_path(value: Any, path: str) -> str | None:
+    """The path of the first string holding a NUL character in a decoded body, if any."""
+    if isinstance(value, str):
+        return (path or "$") if "\x00" in value else None
+    if isinstance(value, msgspec.Struct):
+        items: Any = ((name, getattr(value, name)) for name in value.__struct_fields__)
+    elif isinstance(value, dict):
+        items = ((str(k), v) for k, v in value.items())
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = ((f"[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        sub = f"{path}{key}" if key.startswith("[") else f"{path}.{key}" if path else key
+        found = _nul_path(item, sub)
+        if found is not None:
+            return found
+    return None
