@@ -164,3 +164,27 @@ async def test_health_and_openapi(api: Api, redis: Any) -> None:
     spec = (await c.get("/schema/openapi.json")).json()
     assert "/api/signup" in spec["paths"]
     assert (await c.get("/schema")).status_code == 200
+
+
+async def test_signup_answers_429_with_retry_after(settings: Any) -> None:
+    import msgspec
+    from litestar.testing import AsyncTestClient
+
+    from marketplace.app import create_app
+
+    strict = msgspec.structs.replace(settings, signup_limit_per_minute=2)
+    assert strict.database_url and strict.redis_url
+    app = create_app(strict, strict.database_url, strict.redis_url)
+    async with AsyncTestClient(app=app) as c:
+        codes = [
+            (
+                await c.post("/api/signup", json={"email": f"v{i}@example.com", "name": "V"})
+            ).status_code
+            for i in range(5)
+        ]
+        # Two per minute: even if the minute rolls over mid-test, one of five is refused.
+        assert codes[:2] == [201, 201] and 429 in codes
+        r = await c.post("/api/signup", json={"email": "v9@example.com", "name": "V"})
+        if r.status_code == 429:
+            assert r.json()["code"] == "rate_limited"
+            assert 0 < int(r.headers["retry-after"]) <= 60
