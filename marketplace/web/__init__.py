@@ -22,7 +22,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, ControllerRouterHandler
 
 from marketplace.settings import Settings
-from marketplace.web import admin, buyer, public, session, vendor
+from marketplace.web import admin, buyer, finance, public, reviewer, session, vendor
 from marketplace.web.common import (
     EXCEPTION_HANDLERS,
     cents_to_dollars_input,
@@ -31,7 +31,9 @@ from marketplace.web.common import (
     local_time,
     money,
     provide_viewer,
+    web_link,
 )
+from marketplace.web.reviewer import evidence_items
 
 HERE = Path(__file__).parent
 SESSION_DAYS = 7
@@ -48,6 +50,8 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     env.filters["iso"] = iso_utc
     env.filters["local"] = local_time
     env.filters["dollars"] = cents_to_dollars_input
+    env.filters["link"] = web_link
+    env.filters["evidence"] = evidence_items
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 
@@ -84,6 +88,8 @@ def routes(settings: Settings) -> list[ControllerRouterHandler]:
             *vendor.ROUTES,
             *buyer.ROUTES,
             *admin.ROUTES,
+            *reviewer.ROUTES,
+            *finance.ROUTES,
         ],
         middleware=[session_middleware(settings)],
         guards=[csrf_guard],

@@ -76,6 +76,32 @@ def input_time(value: dt.datetime | None, zone: zoneinfo.ZoneInfo) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
 
 
+def web_link(url: str | None) -> str | None:
+    """An address safe to put in an href: http(s) only, else None."""
+    if isinstance(url, str) and url.startswith(("https://", "http://")):
+        return url
+    return None
+
+
+def sentence(text: str) -> str:
+    """A service's detail as a sentence: capitalised, ending with a full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+
+
+def plain(exc: DomainError, words: dict[str, str] | None = None) -> str:
+    """A refusal in plain words: ``words[code]`` when given, else the service's detail."""
+    return (words or {}).get(exc.code) or sentence(exc.detail)
+
+
+def form_text(form: Any, name: str, max_length: int = 4000) -> str:
+    """A form field as stripped text, "" when absent (lengths are checked by the caller)."""
+    value = form.get(name)
+    return value.strip()[: max_length + 1] if isinstance(value, str) else ""
+
+
 def field_of(error: Exception) -> str | None:
     """The field a msgspec validation message names ("... at `$.price_cap_cents`")."""
     match = _FIELD.search(str(error))
