@@ -9,9 +9,10 @@ from typing import Any
 import asyncpg
 from litestar.testing import AsyncTestClient
 
+from marketplace.auctions import lifecycle
 from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider
-from tests.helpers import Api
+from tests.helpers import Api, bid, end_auction_now, published_auction
 from tests.test_payments import delivered_for_review
 from tests.test_web_pages import csrf_of, sign_in
 
@@ -168,3 +169,90 @@ async def test_buyer_disputes_and_finance_resolves_in_the_pages(
     assert await payments.release(pool, pid, LedgerProvider()) == "released"
     r = await client.get(page)
     assert 'id="payment-status">released<' in r.text
+
+
+# ---- vendor: payment details, awards, payments ------------------------------------------
+
+
+async def test_vendor_saves_payment_details_and_confirms_a_released_payment(
+    api: Api, client: AsyncTestClient[Any], db: asyncpg.Connection, pool: Any
+) -> None:
+    s = await accepted_payment(api, db, pool)
+    pid, winner = s["payment_id"], s["winner"]
+    await sign_in(client, winner)
+    r = await client.get("/me")
+    assert "You have not given payment details yet" in r.text
+
+    r = await form_post(client, "/me", "/me/payment-details", {"method": "cash", "reference": "x"})
+    assert r.status_code == 400
+    assert "Choose how you want to be paid" in r.text and "2 to 200 characters" in r.text
+    r = await form_post(
+        client, "/me", "/me/payment-details", {"method": "transfer", "reference": "DE89 3704 0044"}
+    )
+    assert r.status_code == 303
+    r = await client.get("/me")
+    assert "Your payment details are saved" in r.text and "DE89 3704 0044" in r.text
+    row = await db.fetchrow(
+        "SELECT method, reference FROM payment_details WHERE user_id = $1", winner.id
+    )
+    assert (row["method"], row["reference"]) == ("transfer", "DE89 3704 0044")
+
+    # Pending: listed, but nothing to confirm yet; confirming anyway is refused in plain words.
+    r = await client.get("/me/payments")
+    assert r.status_code == 200 and f'id="payment-{pid}"' in r.text
+    assert "Confirm payment received" not in r.text
+    r = await form_post(client, "/me/payments", f"/payments/{pid}/confirm", {"back": "me"})
+    assert r.status_code == 409 and "has not been released yet" in r.text
+
+    assert await payments.release(pool, pid, LedgerProvider()) == "released"
+    r = await client.get("/me/payments")
+    assert "Confirm payment received" in r.text
+    r = await form_post(client, "/me/payments", f"/payments/{pid}/confirm", {"back": "me"})
+    assert r.status_code == 303 and r.headers["location"] == "/me/payments"
+    r = await client.get("/me/payments")
+    assert "you confirmed receiving $3,900.00" in r.text and "confirmed" in r.text
+    assert await db.fetchval("SELECT status FROM payments WHERE id = $1", pid) == "confirmed"
+    assert await db.fetchval("SELECT status FROM auctions WHERE id = $1", s["auction_id"]) == (
+        "payment_confirmed"
+    )
+
+    # Another vendor cannot see it; finance pages refuse vendors.
+    await sign_in(client, s["loser"])
+    assert f'id="payment-{pid}"' not in (await client.get("/me/payments")).text
+    assert (await client.get("/finance/payments")).status_code == 403
+
+
+async def awarded_auction(api: Api, db: asyncpg.Connection, pool: Any) -> dict[str, Any]:
+    """A closed auction awarded to ``winner`` with ``runner_up`` next in line."""
+    buyer = await api.buyer()
+    winner, runner_up = await api.verified_vendor(), await api.verified_vendor()
+    aid = (await published_auction(api, buyer, price_cap_cents=500_000))["id"]
+    assert (await bid(api, runner_up, aid, 450_000)).status_code == 201
+    assert (await bid(api, winner, aid, 420_000)).status_code == 201
+    await end_auction_now(db, aid)
+    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    return {"auction_id": aid, "buyer": buyer, "winner": winner, "runner_up": runner_up}
+
+
+async def test_vendor_declines_an_award_not_yet_delivered(
+    api: Api, client: AsyncTestClient[Any], db: asyncpg.Connection, pool: Any
+) -> None:
+    s = await awarded_auction(api, db, pool)
+    aid = s["auction_id"]
+    await sign_in(client, s["winner"])
+    r = await client.get("/me/awards")
+    assert r.status_code == 200 and "$4,200.00" in r.text and "Decline this award" in r.text
+    r = await form_post(client, "/me/awards", f"/me/awards/{aid}/decline", {"reason": ""})
+    assert r.status_code == 400 and "Give a reason" in r.text
+    r = await form_post(client, "/me/awards", f"/me/awards/{aid}/decline", {"reason": "I fell ill"})
+    assert r.status_code == 303
+    r = await client.get("/me/awards")
+    assert "You declined the award" in r.text and "Decline this award" not in r.text
+    assert await db.fetchval("SELECT status FROM auctions WHERE id = $1", aid) == "missed_delivery"
+    # The runner-up cannot decline what is not theirs.
+    await sign_in(client, s["runner_up"])
+    r = await form_post(client, "/me/awards", f"/me/awards/{aid}/decline", {"reason": "no"})
+    assert r.status_code == 403 and "Only the current winner" in r.text
+    # Buyers have no awards page.
+    await sign_in(client, s["buyer"])
+    assert (await client.get("/me/awards")).status_code == 403

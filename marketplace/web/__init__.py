@@ -22,7 +22,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, ControllerRouterHandler
 
 from marketplace.settings import Settings
-from marketplace.web import admin, buyer, finance, public, reviewer, session, vendor
+from marketplace.web import admin, buyer, earnings, finance, public, reviewer, session, vendor
 from marketplace.web.common import (
     EXCEPTION_HANDLERS,
     cents_to_dollars_input,
@@ -90,6 +90,7 @@ def routes(settings: Settings) -> list[ControllerRouterHandler]:
             *admin.ROUTES,
             *reviewer.ROUTES,
             *finance.ROUTES,
+            *earnings.ROUTES,
         ],
         middleware=[session_middleware(settings)],
         guards=[csrf_guard],

@@ -13,12 +13,16 @@ from marketplace.accounts.schemas import VerificationRequest
 from marketplace.auth import Caller, request_id
 from marketplace.bids import service as bids
 from marketplace.errors import DomainError
+from marketplace.payments import service as payments
+from marketplace.payments.schemas import PaymentDetails, PaymentDetailsIn
 from marketplace.structs import decode_cursor, encode_cursor
 from marketplace.web.common import (
     dollars_to_cents,
     field_of,
     flash,
+    form_text,
     money,
+    plain,
     render,
     require,
     see_other,
@@ -30,6 +34,11 @@ VERIFICATION_KINDS = {
     "individual": "An individual (tax or identity number)",
     "student": "A student (student id)",
 }
+PAYMENT_METHODS = {
+    "transfer": "Bank transfer (account number or IBAN)",
+    "card": "Purchase card (the card's reference)",
+}
+REFERENCE_HINT = "Enter the account or card reference (2 to 200 characters)."
 
 
 def refusal_message(exc: DomainError) -> str:
@@ -122,6 +131,16 @@ async def my_bids(
     )
 
 
+async def saved_details(pool: Any, caller: Caller) -> PaymentDetails | None:
+    """The vendor's payment details, or None when they have not given any."""
+    try:
+        return await payments.get_details(pool, caller)
+    except DomainError as exc:
+        if exc.code == "no_payment_details":
+            return None
+        raise
+
+
 async def _profile(
     request: Request[Any, Any, Any],
     pool: Any,
@@ -132,6 +151,7 @@ async def _profile(
     values: dict[str, str] | None = None,
 ) -> Template:
     me = await accounts.get_me(pool, caller)
+    details = await saved_details(pool, caller) if caller.has("vendor") else None
     return render(
         request,
         caller,
@@ -139,6 +159,8 @@ async def _profile(
         status=status,
         me=me,
         kinds=VERIFICATION_KINDS,
+        details=details,
+        methods=PAYMENT_METHODS,
         errors=errors or {},
         values=values or {},
     )
@@ -183,4 +205,36 @@ async def ask_verification(
     return see_other("/me")
 
 
-ROUTES = [place_bid, my_bids, profile, ask_verification]
+@post("/me/payment-details", name="web:payment_details")
+async def save_payment_details(
+    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None
+) -> Template | Redirect:
+    """Where payments go (the page's ``PUT /api/me/payment-details``)."""
+    caller = require(viewer, "vendor")
+    form = await request.form()
+    values = {
+        "method": form_text(form, "method", 20),
+        "reference": form_text(form, "reference", 200),
+    }
+    errors: dict[str, str] = {}
+    if values["method"] not in PAYMENT_METHODS:
+        errors["method"] = "Choose how you want to be paid."
+    if not 2 <= len(values["reference"]) <= 200:
+        errors["reference"] = REFERENCE_HINT
+    if not errors:
+        try:
+            data = msgspec.convert(values, PaymentDetailsIn)
+            await payments.set_details(
+                pool, caller, data.method, data.reference, request_id(request)
+            )
+        except msgspec.ValidationError:
+            errors["reference"] = REFERENCE_HINT
+        except DomainError as exc:
+            errors["payment_form"] = plain(exc)
+    if errors:
+        return await _profile(request, pool, caller, status=400, errors=errors, values=values)
+    flash(request, "Your payment details are saved. Payments are sent there.")
+    return see_other("/me")
+
+
+ROUTES = [place_bid, my_bids, profile, ask_verification, save_payment_details]
