@@ -256,3 +256,101 @@ async def test_vendor_declines_an_award_not_yet_delivered(
     # Buyers have no awards page.
     await sign_in(client, s["buyer"])
     assert (await client.get("/me/awards")).status_code == 403
+
+
+# ---- buyer and admin after the award -----------------------------------------------------
+
+
+async def decline_by_api(api: Api, vendor: Any, aid: int) -> None:
+    r = await api.client.post(
+        f"/api/auctions/{aid}/decline", json={"reason": "cannot do it"}, headers=vendor.headers
+    )
+    assert r.status_code == 200, r.text
+
+
+async def test_buyer_reawards_then_reruns_when_no_runner_up_remains(
+    api: Api, client: AsyncTestClient[Any], db: asyncpg.Connection, pool: Any
+) -> None:
+    s = await awarded_auction(api, db, pool)
+    aid, page = s["auction_id"], f"/auctions/{s['auction_id']}"
+    await decline_by_api(api, s["winner"], aid)
+
+    await sign_in(client, s["buyer"])
+    r = await client.get(page)
+    assert "Re-award to the runner-up" in r.text and "Re-run as a new draft" not in r.text
+    r = await form_post(client, page, f"/buyer/tasks/{aid}/reaward", {})
+    assert r.status_code == 303
+    r = await client.get(page)
+    assert "Re-awarded to the next runner-up for $4,500.00" in r.text
+    winner = await db.fetchval(
+        "SELECT winner_id FROM awards WHERE auction_id = $1 AND status = 'active'", aid
+    )
+    assert winner == s["runner_up"].id
+
+    # The runner-up declines too: nobody is left, so the page offers a re-run.
+    await decline_by_api(api, s["runner_up"], aid)
+    r = await form_post(client, page, f"/buyer/tasks/{aid}/reaward", {})
+    assert r.status_code == 409 and "No runner-up remains" in r.text
+    assert "Re-run as a new draft" in r.text
+    r = await client.post(
+        f"/buyer/tasks/{aid}/rerun", data={"csrf_token": csrf_of(r.text)}, follow_redirects=False
+    )
+    assert r.status_code == 303
+    moved = re.fullmatch(r"/buyer/tasks/(\d+)/edit", r.headers["location"])
+    assert moved
+    new_id = int(moved.group(1))
+    assert await db.fetchval("SELECT status FROM auctions WHERE id = $1", new_id) == "draft"
+    assert (await client.get(r.headers["location"])).status_code == 200
+
+    # A vendor cannot re-award.
+    await sign_in(client, s["runner_up"])
+    r = await form_post(client, page, f"/buyer/tasks/{aid}/reaward", {})
+    assert r.status_code == 403
+
+
+async def test_admin_extends_the_delivery_deadline(
+    api: Api, client: AsyncTestClient[Any], db: asyncpg.Connection, pool: Any
+) -> None:
+    s = await awarded_auction(api, db, pool)
+    aid, page = s["auction_id"], f"/auctions/{s['auction_id']}"
+    admin = api.admin
+    await sign_in(client, admin)
+    r = await client.get(page)
+    assert "Extend the delivery deadline" in r.text
+    r = await form_post(
+        client,
+        page,
+        f"/admin/auctions/{aid}/delivery-deadline",
+        {"due_at": "2020-01-01T10:00", "tz": "UTC", "reason": "holidays"},
+    )
+    assert r.status_code == 422 and "later than the current one" in r.text
+    r = await form_post(
+        client,
+        page,
+        f"/admin/auctions/{aid}/delivery-deadline",
+        {"due_at": "2099-03-01T17:30", "tz": "America/New_York", "reason": ""},
+    )
+    assert r.status_code == 400 and "Give a reason" in r.text
+    r = await form_post(
+        client,
+        page,
+        f"/admin/auctions/{aid}/delivery-deadline",
+        {"due_at": "2099-03-01T17:30", "tz": "America/New_York", "reason": "holidays"},
+    )
+    assert r.status_code == 303
+    r = await client.get(page)
+    assert "The delivery deadline is now Mar 1, 2099, 17:30 EST" in r.text
+    due = await db.fetchval(
+        "SELECT delivery_due_at FROM awards WHERE auction_id = $1 AND status = 'active'", aid
+    )
+    assert due.isoformat() == "2099-03-01T22:30:00+00:00"
+    # Buyers do not see the admin's form, and cannot post it.
+    await sign_in(client, s["buyer"])
+    assert "Extend the delivery deadline" not in (await client.get(page)).text
+    r = await form_post(
+        client,
+        page,
+        f"/admin/auctions/{aid}/delivery-deadline",
+        {"due_at": "2099-04-01T17:30", "tz": "UTC", "reason": "x"},
+    )
+    assert r.status_code == 403

@@ -22,7 +22,17 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, ControllerRouterHandler
 
 from marketplace.settings import Settings
-from marketplace.web import admin, buyer, earnings, finance, public, reviewer, session, vendor
+from marketplace.web import (
+    admin,
+    after_award,
+    buyer,
+    earnings,
+    finance,
+    public,
+    reviewer,
+    session,
+    vendor,
+)
 from marketplace.web.common import (
     EXCEPTION_HANDLERS,
     cents_to_dollars_input,
@@ -91,6 +101,7 @@ def routes(settings: Settings) -> list[ControllerRouterHandler]:
             *reviewer.ROUTES,
             *finance.ROUTES,
             *earnings.ROUTES,
+            *after_award.ROUTES,
         ],
         middleware=[session_middleware(settings)],
         guards=[csrf_guard],

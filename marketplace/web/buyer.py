@@ -64,7 +64,7 @@ ATTENTION = (
 )
 
 
-def _zone(form: FormMultiDict, settings: Settings) -> zoneinfo.ZoneInfo:
+def zone_of(form: FormMultiDict, settings: Settings) -> zoneinfo.ZoneInfo:
     """The browser's zone (sent by the page's script), else the deployment's."""
     name = str(form.get("tz") or "")
     if name:
@@ -185,7 +185,7 @@ async def _form_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Template:
-    zone = _zone(form, settings) if form is not None else settings.zone
+    zone = zone_of(form, settings) if form is not None else settings.zone
     return render(
         request,
         caller,
@@ -239,7 +239,7 @@ async def create_task(
 ) -> Template | Redirect:
     caller = require(viewer, "buyer")
     form = await request.form()
-    data, errors = read_task_form(form, _zone(form, settings))
+    data, errors = read_task_form(form, zone_of(form, settings))
     if not errors:
         try:
             body = msgspec.convert(data, AuctionCreate)
@@ -283,7 +283,7 @@ async def update_task(
     caller = require(viewer, "buyer")
     auction = await _draft(pool, caller, auction_id)
     form = await request.form()
-    data, errors = read_task_form(form, _zone(form, settings))
+    data, errors = read_task_form(form, zone_of(form, settings))
     if not errors:
         try:
             patch = msgspec.convert(data, AuctionPatch)

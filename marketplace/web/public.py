@@ -114,6 +114,9 @@ async def auction_page(
     status: int = 200,
     bid_error: str | None = None,
     bid_value: str = "",
+    action_error: str | None = None,
+    offer_rerun: bool = False,
+    deadline_values: dict[str, str] | None = None,
 ) -> Template:
     """The auction page; the bid route re-renders it with a refusal beside the form."""
     auction = await auctions.get(pool, viewer, auction_id)
@@ -137,6 +140,10 @@ async def auction_page(
         is_department_buyer=bool(
             viewer and viewer.has("buyer") and viewer.department_id == auction.department_id
         ),
+        is_admin=bool(viewer and viewer.has("admin")),
+        action_error=action_error,
+        offer_rerun=offer_rerun or auction.status in ("closed_no_bids", "cancelled"),
+        deadline_values=deadline_values or {},
     )
 
 
