@@ -3,6 +3,7 @@ actions after the award, and the auditor's event browser, export and offline ver
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -354,3 +355,73 @@ async def test_admin_extends_the_delivery_deadline(
         {"due_at": "2099-04-01T17:30", "tz": "UTC", "reason": "x"},
     )
     assert r.status_code == 403
+
+
+# ---- auditor -----------------------------------------------------------------------------
+
+
+async def test_auditor_filters_events_exports_and_verifies_uploads(
+    api: Api, client: AsyncTestClient[Any], db: asyncpg.Connection, pool: Any
+) -> None:
+    first = await awarded_auction(api, db, pool)
+    other = await awarded_auction(api, db, pool)
+    aid = first["auction_id"]
+    auditor = await api.user("auditor")
+    await sign_in(client, auditor)
+
+    r = await client.get("/audit", params={"auction": str(aid), "tz": "UTC"})
+    assert r.status_code == 200
+    assert "bid.placed" in r.text and f"auction {aid}<" in r.text
+    assert f'href="/auctions/{other["auction_id"]}"' not in r.text
+    assert re.search(r"<time [^>]*>[^<]+UTC</time>", r.text)
+    r = await client.get("/audit", params={"auction": str(aid), "action": "auction.awarded"})
+    actions = set(re.findall(r"<td><code>([^<]+)</code></td>", r.text))
+    assert actions == {"auction.awarded"}
+    # A period in the viewer's zone: everything happened before 2099, nothing before 2000.
+    r = await client.get(
+        "/audit",
+        params={"until": "2000-01-01T00:00", "tz": "America/New_York", "auction": str(aid)},
+    )
+    assert "No recorded events match" in r.text and "To, not included (America/New_York)" in r.text
+    assert "to=2000-01-01T05%3A00%3A00Z" in r.text  # the export link carries it in UTC
+    r = await client.get("/audit", params={"since": "yesterday", "auction": "x"})
+    assert r.status_code == 200 and "is not a date and time" in r.text
+    assert "must be an auction number" in r.text
+
+    # The export links stream the signed export through the session.
+    r = await client.get("/audit/export", params={"format": "jsonl", "auction_id": str(aid)})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+    jsonl = r.content
+    assert b'"manifest"' in jsonl.splitlines()[-1]
+    r = await client.get("/audit/export", params={"format": "csv", "auction_id": str(aid)})
+    assert r.status_code == 200 and r.text.startswith("id,chain,seq")
+
+    async def verify(content: bytes, name: str = "audit.jsonl") -> Any:
+        page = await client.get("/audit/verify")
+        return await client.post(
+            "/audit/verify",
+            data={"csrf_token": csrf_of(page.text)},
+            files={"export": (name, content, "application/x-ndjson")},
+        )
+
+    r = await verify(jsonl)
+    assert r.status_code == 200 and "<strong>OK:</strong>" in r.text, r.text
+    lines = jsonl.splitlines()
+    at = next(i for i, line in enumerate(lines) if b"420000" in line)  # the winning bid
+    lines[at] = lines[at].replace(b"420000", b"120000")
+    r = await verify(b"\n".join(lines) + b"\n")
+    assert r.status_code == 422 and "Not valid" in r.text
+    assert f"line {at + 1} (row id {row_id(lines[at])})" in r.text
+    page = await client.get("/audit/verify")
+    r = await client.post("/audit/verify", data={"csrf_token": csrf_of(page.text)})
+    assert r.status_code == 400 and "Choose the export file" in r.text
+
+    # Other roles are refused; exports need the auditor role.
+    await sign_in(client, first["buyer"])
+    assert (await client.get("/audit")).status_code == 403
+    assert (await client.get("/audit/export")).status_code == 403
+    assert (await client.get("/audit/verify")).status_code == 403
+
+
+def row_id(line: bytes) -> int:
+    return int(json.loads(line)["id"])

@@ -25,6 +25,7 @@ from marketplace.settings import Settings
 from marketplace.web import (
     admin,
     after_award,
+    auditor,
     buyer,
     earnings,
     finance,
@@ -102,6 +103,7 @@ def routes(settings: Settings) -> list[ControllerRouterHandler]:
             *finance.ROUTES,
             *earnings.ROUTES,
             *after_award.ROUTES,
+            *auditor.ROUTES,
         ],
         middleware=[session_middleware(settings)],
         guards=[csrf_guard],
