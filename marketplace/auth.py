@@ -3,13 +3,16 @@
 Each route lists exactly one of ``anyone``, ``signed_in`` or ``roles(...)`` among its
 guards; the guard resolves the token (401 when present but unknown or revoked) and
 checks the role (403). Token lookups go to PostgreSQL each time, so a revocation
-takes effect on the very next request.
+takes effect on the very next request; the one exception is ``roles_rechecked_in_sql``,
+for routes whose single SQL statement re-checks the token and the caller's standing
+itself (placing a bid), which may answer from a short per-app cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -64,17 +67,49 @@ def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return token.strip()
 
 
-async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller | None:
-    """The caller behind the request's bearer token (cached in the scope), or None."""
+# The per-app cache of roles_rechecked_in_sql: token hash -> (caller, monotonic expiry).
+CACHE_SECONDS = 30.0
+CACHE_MAX = 10_000
+
+
+def _token_cache(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[bytes, Any]:
+    state = connection.app.state
+    cache: dict[bytes, Any] | None = state.get("token_cache")
+    if cache is None:
+        cache = state["token_cache"] = {}
+    return cache
+
+
+def forget_caller(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """Drop the request's token from the cache (its standing was found stale)."""
+    token = _bearer(connection)
+    if token is not None:
+        _token_cache(connection).pop(hash_token(token), None)
+
+
+async def authenticate(
+    connection: ASGIConnection[Any, Any, Any, Any], *, may_cache: bool = False
+) -> Caller | None:
+    """The caller behind the request's bearer token (cached in the scope), or None.
+
+    With ``may_cache`` the answer may come from the per-app token cache; only for routes
+    whose SQL re-checks the token in the statement that acts (see roles_rechecked_in_sql).
+    """
     if "user" in connection.scope:
         cached: Caller | None = connection.scope["user"]
         return cached
     token = _bearer(connection)
     caller = None
     if token is not None:
+        digest = hash_token(token)
+        if may_cache:
+            hit = _token_cache(connection).get(digest)
+            if hit is not None and hit[1] > time.monotonic():
+                connection.scope["user"] = hit[0]
+                return hit[0]
         pool = connection.app.state.pool
         async with pool.acquire() as conn:
-            row = await queries.find_token_user(conn, hash_token(token))
+            row = await queries.find_token_user(conn, digest)
         if row is None:
             raise Unauthorized("invalid_token", "the token is unknown or has been revoked")
         caller = Caller(
@@ -86,6 +121,11 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller
             verification_status=row["verification_status"],
             token_id=row["token_id"],
         )
+        if may_cache:
+            cache = _token_cache(connection)
+            if len(cache) >= CACHE_MAX:
+                cache.clear()
+            cache[digest] = (caller, time.monotonic() + CACHE_SECONDS)
     connection.scope["user"] = caller
     return caller
 
@@ -114,6 +154,27 @@ def roles(*allowed: str) -> Guard:
             raise Forbidden("role_required", f"this needs the role {' or '.join(allowed)}")
 
     guard.__name__ = "roles_" + "_".join(allowed)
+    guard.__qualname__ = guard.__name__
+    guard.allowed_roles = allowed  # type: ignore[attr-defined]
+    return guard
+
+
+def roles_rechecked_in_sql(*allowed: str) -> Guard:
+    """``roles(...)`` answered from a per-app token cache (30 s), for a route whose one SQL
+    statement re-checks, from fresh rows, that the token is unrevoked and what the caller
+    may do, and refuses otherwise (``place_bid()`` in sql/0008_perf.sql). A revocation or a
+    changed role or verification therefore still takes effect on the very next request, in
+    every process. A cached caller the role check would refuse is looked up again."""
+    checked = roles(*allowed)
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        caller = await authenticate(connection, may_cache=True)
+        if caller is None or not caller.roles.intersection(allowed):
+            forget_caller(connection)
+            connection.scope.pop("user", None)  # type: ignore[misc]
+            await checked(connection, _)
+
+    guard.__name__ = "rechecked_roles_" + "_".join(allowed)
     guard.__qualname__ = guard.__name__
     guard.allowed_roles = allowed  # type: ignore[attr-defined]
     return guard

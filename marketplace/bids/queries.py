@@ -1,92 +1,32 @@
-"""Every SQL statement of bids. The guarded UPDATEs are the referee of every race."""
+"""Every SQL statement of bids. The guarded UPDATE inside place_bid() referees every race."""
 
 from __future__ import annotations
 
 from typing import Any
 
-# Soft close: a bid within soft_close_seconds of the end moves the end to now + that many
-# seconds, at most max_extensions times. SET expressions all see the row's old values.
-_EXTENDS = """soft_close_seconds > 0 AND extensions < max_extensions
-              AND ends_at - now() < soft_close_seconds * interval '1 second'"""
 
-
-async def take_reverse_bid(conn: Any, auction_id: int, bidder_id: int, amount: int) -> Any:
-    """Lower the auction's price if the bid beats it; one statement, so races have one winner.
-
-    PostgreSQL re-checks the WHERE clause against the latest committed row after waiting
-    on the row lock, so two bids at the same price cannot both match.
-    """
+# The bid itself is one call of place_bid() (sql/0008_perf.sql): the guarded UPDATE that
+# referees every race, the alias, the bid, its outbox events and audit row, or the refusal's
+# audit row and reason, in one round trip. Its result columns: outcome ('accepted' or a
+# refusal code), detail, bid_id, placed_at, bid_status, alias_number, ends_at, extended,
+# extensions, max_allowed_cents, auction_status.
+async def place_bid(
+    conn: Any,
+    auction_id: int,
+    bidder_id: int,
+    amount: int,
+    token_id: int | None,
+    request_id: str | None,
+) -> Any:
+    """Take the bid if the rules allow it, else audit the refusal; one statement."""
     return await conn.fetchrow(
-        f"""UPDATE auctions
-            SET lowest_cents = $3, low_bidder_id = $2, bid_count = bid_count + 1,
-                ends_at = CASE WHEN {_EXTENDS}
-                          THEN now() + soft_close_seconds * interval '1 second' ELSE ends_at END,
-                extensions = extensions + CASE WHEN {_EXTENDS} THEN 1 ELSE 0 END,
-                last_bid_extended = {_EXTENDS}
-            WHERE id = $1 AND type = 'reverse' AND status = 'open' AND now() < ends_at
-              AND low_bidder_id IS DISTINCT FROM $2
-              AND $3 <= COALESCE(lowest_cents - min_decrement_cents, price_cap_cents)
-            RETURNING ends_at, extensions, last_bid_extended AS extended""",
+        "SELECT * FROM place_bid($1, $2, $3, $4, $5)",
         auction_id,
         bidder_id,
         amount,
+        token_id,
+        request_id,
     )
-
-
-async def take_sealed_bid(conn: Any, auction_id: int, bidder_id: int, amount: int) -> Any:
-    """Count a sealed bid while open and within the cap (one per vendor: unique index)."""
-    return await conn.fetchrow(
-        """UPDATE auctions
-           SET bid_count = bid_count + 1,
-               low_bidder_id = CASE WHEN lowest_cents IS NULL OR $3 < lowest_cents
-                               THEN $2 ELSE low_bidder_id END,
-               lowest_cents = LEAST(lowest_cents, $3)
-           WHERE id = $1 AND type = 'sealed' AND status = 'open' AND now() < ends_at
-             AND $3 <= price_cap_cents
-           RETURNING ends_at, extensions, false AS extended""",
-        auction_id,
-        bidder_id,
-        amount,
-    )
-
-
-async def bidder_alias(conn: Any, auction_id: int, bidder_id: int) -> int:
-    """The bidder's alias number in this auction, assigned on first bid (under the row lock)."""
-    number: int = await conn.fetchval(
-        """WITH existing AS (
-               SELECT alias_number FROM auction_bidders WHERE auction_id = $1 AND bidder_id = $2
-           ), inserted AS (
-               INSERT INTO auction_bidders (auction_id, bidder_id, alias_number)
-               SELECT $1, $2, COALESCE(
-                   (SELECT max(alias_number) FROM auction_bidders WHERE auction_id = $1), 0) + 1
-               WHERE NOT EXISTS (SELECT 1 FROM existing)
-               RETURNING alias_number
-           )
-           SELECT alias_number FROM existing UNION ALL SELECT alias_number FROM inserted""",
-        auction_id,
-        bidder_id,
-    )
-    return number
-
-
-async def insert_bid(conn: Any, auction_id: int, bidder_id: int, amount: int, sealed: bool) -> Any:
-    return await conn.fetchrow(
-        """INSERT INTO bids (auction_id, bidder_id, amount_cents, sealed)
-           VALUES ($1, $2, $3, $4) RETURNING id, placed_at, status""",
-        auction_id,
-        bidder_id,
-        amount,
-        sealed,
-    )
-
-
-async def has_bid(conn: Any, auction_id: int, bidder_id: int) -> bool:
-    found: bool = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM bids WHERE auction_id = $1 AND bidder_id = $2)",
-        auction_id,
-        bidder_id,
-    )
-    return found
 
 
 async def list_bids(

@@ -5,12 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
-from marketplace.auth import Caller, anyone, request_id, roles
+from marketplace.auth import (
+    Caller,
+    anyone,
+    forget_caller,
+    request_id,
+    roles,
+    roles_rechecked_in_sql,
+)
 from marketplace.bids import service
 from marketplace.bids.schemas import Bid, BidCreate, MyBid
-from marketplace.errors import BadRequest
+from marketplace.errors import BadRequest, Forbidden, Unauthorized
 from marketplace.params import Cursor, Limit
 from marketplace.structs import Page, decode_cursor, encode_cursor
 
@@ -27,10 +35,12 @@ IdempotencyKey = Annotated[
 
 @post(
     "/api/auctions/{auction_id:int}/bids",
-    guards=[roles("vendor")],
+    # place_bid() re-checks the token and the vendor's standing, so the guard may cache.
+    guards=[roles_rechecked_in_sql("vendor")],
     tags=["bids"],
     summary="Place a bid",
-    response_description="the accepted bid",
+    # The handler returns the stored answer's bytes (Idempotency-Key replays); document its type.
+    responses={201: ResponseSpec(Bid, description="the accepted bid")},
 )
 async def place_bid(
     request: Request[Any, Any, Any],
@@ -43,9 +53,13 @@ async def place_bid(
 ) -> Response[bytes]:
     if idempotency_key is not None and not idempotency_key.strip():
         raise BadRequest("invalid_idempotency_key", "Idempotency-Key must not be blank")
-    answer = await service.place_bid(
-        pool, redis, caller, auction_id, data.amount_cents, idempotency_key, request_id(request)
-    )
+    try:
+        answer = await service.place_bid(
+            pool, redis, caller, auction_id, data.amount_cents, idempotency_key, request_id(request)
+        )
+    except (Unauthorized, Forbidden):
+        forget_caller(request)  # the cached standing was stale, or is about to be looked at
+        raise
     return Response(answer.body, status_code=answer.status, media_type="application/json")
 
 

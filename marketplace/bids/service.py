@@ -1,9 +1,24 @@
 """The bid rules (DESIGN §4): who may bid, at what price, and what the answer says.
 
-PostgreSQL is the referee: the guarded UPDATE in ``queries.take_reverse_bid`` (or
-``take_sealed_bid``) decides, under the auction's row lock, and the bid, its event and its
-audit row are written in the same transaction. When the guard matches nothing we re-read
-the auction to say why.
+A bid is checked in this order; the first rule it breaks is the answer:
+
+1. the token is still valid (401 ``invalid_token``) and the caller is a vendor (403
+   ``role_required``), judged on the rows as they are now, not as the guard cached them;
+2. the auction exists and the caller may see it (404 ``auction_not_found``);
+3. the vendor is verified (403 ``vendor_not_verified``) and not a member of the buying
+   department (403 ``conflict_of_interest``);
+4. the guarded UPDATE takes the bid: open, before ``ends_at``, and for a reverse auction
+   not from the current low bidder and at most ``lowest - min_decrement`` (or the price
+   cap when there are no bids); for a sealed one at most the cap and the vendor's first;
+5. otherwise the auction is re-read to say why: not open (409 ``auction_not_open``),
+   ended (409 ``auction_closed``), you are the low bidder (409 ``already_low_bidder``),
+   above the maximum (422 ``amount_too_high`` with ``max_allowed_cents``), or you already
+   placed your sealed bid (409 ``already_bid``).
+
+PostgreSQL is the referee and does all of this in one statement, ``place_bid()`` in
+sql/0008_perf.sql (one round trip per bid): the guarded UPDATE decides under the auction's
+row lock, and the bid, its alias, its events (outbox) and its audit row, or the refusal's
+audit row (steps 3 to 5, with the reason), are written in the same transaction.
 """
 
 from __future__ import annotations
@@ -13,15 +28,19 @@ from typing import Any
 
 import msgspec
 
-from marketplace import jobs, outbox
-from marketplace.auctions import queries as auction_queries
-from marketplace.auctions.service import alias, load_visible, max_allowed, revealed
-from marketplace.audit.record import record
+from marketplace import jobs
+from marketplace.auctions.service import alias, load_visible, revealed
 from marketplace.auth import Caller
 from marketplace.bids import queries
 from marketplace.bids.schemas import Bid, MyBid
-from marketplace.errors import Conflict, DomainError, Forbidden, Unprocessable
-from marketplace.events import AuctionExtended, BidPlaced
+from marketplace.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    Unprocessable,
+)
 from marketplace.idempotency import queries as idempotency
 
 _encoder = msgspec.json.Encoder()
@@ -38,38 +57,36 @@ def request_hash(amount: int) -> bytes:
     return hashlib.sha256(_encoder.encode({"amount_cents": amount})).digest()
 
 
-def _check_eligible(caller: Caller, row: Any) -> None:
-    if caller.verification_status != "verified":
-        raise Forbidden(
-            "vendor_not_verified",
-            f"only verified vendors bid; your verification is {caller.verification_status}",
+def _refusal(row: Any) -> DomainError:
+    """The error for a refusal code of place_bid() (its detail is the audited one)."""
+    code, detail = row["outcome"], row["detail"]
+    if code == "invalid_token":
+        return Unauthorized(code, detail)
+    if code == "auction_not_found":
+        return NotFound(code, detail)
+    if code in ("role_required", "vendor_not_verified", "conflict_of_interest"):
+        return Forbidden(code, detail)
+    if code == "amount_too_high":
+        return Unprocessable(
+            code, detail, field="amount_cents", max_allowed_cents=row["max_allowed_cents"]
         )
-    if caller.department_id is not None and caller.department_id == row["department_id"]:
-        raise Forbidden(
-            "conflict_of_interest", "members of the buying department cannot bid on its auctions"
-        )
+    if row["auction_status"] is not None:
+        return Conflict(code, detail, auction_status=row["auction_status"])
+    return Conflict(code, detail)  # already_low_bidder, already_bid
 
 
-async def _why_refused(conn: Any, caller: Caller, auction_id: int, amount: int) -> DomainError:
-    """The guard matched nothing: re-read the auction and say why."""
-    row = await auction_queries.get_auction(conn, auction_id)
-    if row["status"] != "open":
-        return Conflict(
-            "auction_not_open",
-            f"bidding is not open; the auction is {row['status']}",
-            auction_status=row["status"],
-        )
-    if row["ends_at"] <= row["server_time"]:
-        return Conflict("auction_closed", "bidding has ended", auction_status="closing")
-    if row["type"] == "reverse" and row["low_bidder_id"] == caller.id:
-        return Conflict("already_low_bidder", "you are the low bidder; wait until you are outbid")
-    allowed = max_allowed(row)
-    return Unprocessable(
-        "amount_too_high",
-        f"the highest bid allowed now is {allowed} cents",
-        field="amount_cents",
-        max_allowed_cents=allowed,
+def _accepted(caller: Caller, auction_id: int, amount: int, row: Any) -> Answer:
+    bid = Bid(
+        id=row["bid_id"],
+        auction_id=auction_id,
+        amount_cents=amount,
+        bidder_alias=alias(row["alias_number"]),
+        bidder_id=caller.id,
+        placed_at=row["placed_at"],
+        status=row["bid_status"],
+        mine=True,
     )
+    return Answer(201, _encoder.encode(bid))
 
 
 async def place_bid(
@@ -81,142 +98,61 @@ async def place_bid(
     idempotency_key: str | None,
     request_id: str,
 ) -> Answer:
+    """Place a bid; raise the refusal as a domain error. Callers acting without a token
+    (the demo seeder) have ``token_id`` 0."""
+    token_id = caller.token_id or None
+    async with pool.acquire() as conn:
+        if idempotency_key is None:
+            row = await queries.place_bid(conn, auction_id, caller.id, amount, token_id, request_id)
+        else:
+            row = await _place_once(conn, caller, auction_id, amount, idempotency_key, request_id)
+            if isinstance(row, Answer):
+                return row
+    if row["outcome"] != "accepted":
+        raise _refusal(row)
+    if row["extended"]:
+        await jobs.schedule_close(redis, auction_id, row["ends_at"])
+    return _accepted(caller, auction_id, amount, row)
+
+
+async def _place_once(
+    conn: Any, caller: Caller, auction_id: int, amount: int, key: str, request_id: str
+) -> Any:
+    """With an Idempotency-Key: claim the key, bid, and store the answer, in one transaction.
+
+    A retry with the same key and body gets the stored answer (an Answer); the same key with
+    another body is a 409. Accepted bids and 409/422 refusals are stored; other refusals
+    (401, 403, 404) release the key, so a retry after fixing them is judged afresh.
+    """
     endpoint = f"POST /api/auctions/{auction_id}/bids"
     digest = request_hash(amount)
-    async with pool.acquire() as conn:
-        try:
-            async with conn.transaction():
-                if idempotency_key is not None and not await idempotency.claim(
-                    conn, caller.id, endpoint, idempotency_key, digest
-                ):
-                    stored = await idempotency.find(conn, caller.id, endpoint, idempotency_key)
-                    if stored["request_hash"] != digest:
-                        raise _Reused()
-                    return Answer(stored["status_code"], bytes(stored["response"]))
-                answer, ends_at = await _bid_in_transaction(
-                    conn, caller, auction_id, amount, request_id
-                )
-                if idempotency_key is not None:
-                    await idempotency.store(
-                        conn,
-                        caller.id,
-                        endpoint,
-                        idempotency_key,
-                        digest,
-                        answer.status,
-                        answer.body,
-                    )
-        except _Reused:
-            raise Conflict(
-                "idempotency_key_reused",
-                "this Idempotency-Key was used with a different request body",
-            ) from None
-        except DomainError as refusal:
-            await _record_refusal(conn, caller, auction_id, amount, refusal, request_id)
-            if idempotency_key is not None and refusal.status in (409, 422):
-                await idempotency.store(
-                    conn,
-                    caller.id,
-                    endpoint,
-                    idempotency_key,
-                    digest,
-                    refusal.status,
-                    _encoder.encode(refusal.body()),
-                )
-            raise
-    if ends_at is not None:
-        await jobs.schedule_close(redis, auction_id, ends_at)
-    return answer
-
-
-class _Reused(Exception):
-    pass
-
-
-async def _bid_in_transaction(
-    conn: Any, caller: Caller, auction_id: int, amount: int, request_id: str
-) -> tuple[Answer, Any]:
-    row = await load_visible(conn, caller, auction_id)
-    _check_eligible(caller, row)
-    sealed = row["type"] == "sealed"
-    if sealed:
-        took = await queries.take_sealed_bid(conn, auction_id, caller.id, amount)
-        # The guarded UPDATE holds the row lock, so this check cannot race the same vendor.
-        if took is not None and await queries.has_bid(conn, auction_id, caller.id):
-            raise Conflict("already_bid", "you already placed your sealed bid in this auction")
-    else:
-        took = await queries.take_reverse_bid(conn, auction_id, caller.id, amount)
-    if took is None:
-        raise await _why_refused(conn, caller, auction_id, amount)
-    number = await queries.bidder_alias(conn, auction_id, caller.id)
-    bid = await queries.insert_bid(conn, auction_id, caller.id, amount, sealed)
-    name = alias(number)
-    if not sealed:
-        await outbox.emit(
-            conn,
-            BidPlaced(
-                auction_id=auction_id,
-                bid_id=bid["id"],
-                amount_cents=amount,
-                bidder_alias=name,
-                ends_at=took["ends_at"],
-            ),
-            auction_id,
-        )
-        if took["extended"]:
-            await outbox.emit(
-                conn,
-                AuctionExtended(
-                    auction_id=auction_id, ends_at=took["ends_at"], extensions=took["extensions"]
-                ),
-                auction_id,
-            )
-    await record(
-        conn,
-        caller.actor("vendor", request_id),
-        "bid.placed",
-        "bid",
-        bid["id"],
-        after={
-            "amount_cents": amount,
-            "bidder_alias": name,
-            "ends_at": took["ends_at"].isoformat(),
-            "extended": took["extended"],
-        },
-        auction_id=auction_id,
-        sealed=sealed,
-    )
-    answer = Bid(
-        id=bid["id"],
-        auction_id=auction_id,
-        amount_cents=amount,
-        bidder_alias=name,
-        bidder_id=caller.id,
-        placed_at=bid["placed_at"],
-        status=bid["status"],
-        mine=True,
-    )
-    return Answer(201, _encoder.encode(answer)), took["ends_at"] if took["extended"] else None
-
-
-async def _record_refusal(
-    conn: Any, caller: Caller, auction_id: int, amount: int, refusal: DomainError, request_id: str
-) -> None:
-    """Refused bids are audited too, with the reason (sealed amounts stay sealed)."""
-    row = await auction_queries.get_auction(conn, auction_id)
-    if row is None or refusal.code == "auction_not_found":
-        return
     async with conn.transaction():
-        await record(
-            conn,
-            caller.actor("vendor", request_id),
-            "bid.refused",
-            "auction",
-            auction_id,
-            after={"amount_cents": amount, "code": refusal.code, "detail": refusal.detail},
-            auction_id=auction_id,
-            sealed=row["type"] == "sealed",
+        if not await idempotency.claim(conn, caller.id, endpoint, key, digest):
+            stored = await idempotency.find(conn, caller.id, endpoint, key)
+            if stored["request_hash"] != digest:
+                raise Conflict(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used with a different request body",
+                )
+            return Answer(stored["status_code"], bytes(stored["response"]))
+        row = await queries.place_bid(
+            conn, auction_id, caller.id, amount, caller.token_id or None, request_id
         )
+        if row["outcome"] == "accepted":
+            answer = _accepted(caller, auction_id, amount, row)
+            await idempotency.store(
+                conn, caller.id, endpoint, key, digest, answer.status, answer.body
+            )
+        else:
+            refusal = _refusal(row)
+            if refusal.status in (409, 422):
+                body = _encoder.encode(refusal.body())
+                await idempotency.store(
+                    conn, caller.id, endpoint, key, digest, refusal.status, body
+                )
+            else:
+                await idempotency.release(conn, caller.id, endpoint, key)
+    return row
 
 
 async def list_bids(

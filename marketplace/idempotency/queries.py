@@ -63,3 +63,13 @@ async def purge_expired(conn: Any) -> int:
         f"DELETE FROM idempotency_keys WHERE created_at < now() - interval '{KEEP}'"
     )
     return int(status.split()[-1])
+
+
+async def release(conn: Any, user_id: int, endpoint: str, key: str) -> None:
+    """Give up a claimed key (the request was refused in a way not worth replaying)."""
+    await conn.execute(
+        "DELETE FROM idempotency_keys WHERE user_id = $1 AND endpoint = $2 AND key = $3",
+        user_id,
+        endpoint,
+        key,
+    )
