@@ -25,6 +25,7 @@ from marketplace.bodies import strict_body
 from marketplace.db import create_pool
 from marketplace.github import routes as github
 from marketplace.notifications import routes as notifications
+from marketplace.openapi import ProblemJsonRenderPlugin
 from marketplace.payments import routes as payments
 from marketplace.problems import EXCEPTION_HANDLERS
 from marketplace.redis import create_redis
@@ -114,7 +115,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
             version="0.1.0",
             description="Timed reverse auctions for small software tasks under a price cap.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[SwaggerRenderPlugin(), ProblemJsonRenderPlugin()],
         ),
         request_max_body_size=1_000_000,
         debug=False,
