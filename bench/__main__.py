@@ -1,0 +1,451 @@
+"""The benchmark suite: one command, one table.
+
+    python -m bench [--seconds 8] [--vendors 64] [--auctions 100] [--deep-bids 100000]
+                    [--close-auctions 200] [--export-rows 200000] [--procs 1]
+
+On a scratch database (embedded PostgreSQL and Redis in a temporary dir unless
+MARKETPLACE_DATABASE_URL and MARKETPLACE_REDIS_URL are set) it runs `marketplace serve` and
+`marketplace worker` (real processes) next to bench/baseline.py, and measures:
+
+- bids on one hot auction and spread over many, over HTTP, as a ratio to the bare Litestar
+  JSON POST served the same way and driven by the same load generator in the same run;
+- bid latency on an auction with 10 earlier bids against one with 100,000 (seeded by SQL);
+- how late 200 auctions ending at the same instant are closed by the worker (closed_at -
+  ends_at);
+- the audit export's rows/s and peak RSS (bench/export.py, in its own processes);
+- 2 API + 2 worker processes against 1 + 1 on the spread auctions (two load processes in
+  both cases), then the bid invariants re-checked in PostgreSQL (exit status 1 if violated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import msgspec
+
+from bench.bids import (
+    ROOT,
+    Load,
+    Row,
+    check_invariants,
+    free_port,
+    load_process,
+    run_phase,
+    server,
+    setup,
+    with_database,
+)
+
+TARGETS = {
+    "hot": ">= 0.5 x bare, p99 <= 50 ms",
+    "spread": ">= 0.6 x bare",
+    "deep": "<= 1.2 x",
+    "close": "p99 <= 250 ms",
+    "export": ">= 50k rows/s, flat memory",
+    "scale": ">= 1.6 x",
+    "webhook": "-",
+}
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values) or [0.0]
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def rate(row: Row) -> float:
+    return row.load.requests / row.load.elapsed
+
+
+@contextlib.contextmanager
+def worker(env: dict[str, str]) -> Any:
+    """A `marketplace worker` process for the block."""
+    proc = subprocess.Popen([sys.executable, "-m", "marketplace.cli", "worker"], env=env, cwd=ROOT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_split(
+    pool: ProcessPoolExecutor, bases: list[str], tokens: list[str], auctions: list[int], secs: float
+) -> Load:
+    """Two load processes, each on its share of the bidders, each on one base URL in turn."""
+    start = time.time() + 1.0
+    shares = [tokens[i::2] for i in range(2)]
+    futures = [
+        pool.submit(load_process, bases[i % len(bases)], share, auctions, start, secs)
+        for i, share in enumerate(shares)
+    ]
+    parts = [msgspec.msgpack.decode(f.result(), type=Load) for f in futures]
+    total = Load(elapsed=max(p.elapsed for p in parts))
+    for p in parts:
+        total.requests += p.requests
+        total.accepted += p.accepted
+        total.latencies.extend(p.latencies)
+    return total
+
+
+_SEED_BIDS = """
+WITH v AS (SELECT $2::bigint[] AS ids)
+INSERT INTO bids (auction_id, bidder_id, amount_cents, sealed, placed_at)
+SELECT $1, v.ids[1 + (g % cardinality(v.ids))], $3 - g, false, now()
+FROM v, generate_series($4::bigint, $5::bigint) AS g
+"""
+_SEED_AUDIT = """
+SELECT audit_append('auction:' || $1::bigint, $1::bigint, false,
+    '{"action":"bid.placed","note":"seeded ' || g || '"}')
+FROM generate_series(1, $2::bigint) AS g
+"""
+
+
+async def seed_deep(
+    url: str, auction_id: int, cap: int, earlier: int, spare: list[str]
+) -> tuple[int, int]:
+    """Give an auction `earlier` bids (amounts cap, cap-1, ...) from 16 vendors in turn, not
+    those of the `spare` tokens, with aliases and audit rows; returns the low bid and bidder."""
+    from marketplace.auth import hash_token
+
+    conn = await asyncpg.connect(url)
+    try:
+        vendors = [
+            r["id"]
+            for r in await conn.fetch(
+                """SELECT id FROM users WHERE 'vendor' = ANY(roles) AND id NOT IN (
+                       SELECT user_id FROM api_tokens WHERE token_hash = ANY($1::bytea[]))
+                   ORDER BY id LIMIT 16""",
+                [hash_token(t) for t in spare],
+            )
+        ]
+        async with conn.transaction():
+            await conn.execute(
+                """INSERT INTO auction_bidders (auction_id, bidder_id, alias_number)
+                   SELECT $1, id, n FROM unnest($2::bigint[]) WITH ORDINALITY AS u(id, n)""",
+                auction_id,
+                vendors,
+            )
+            for lo in range(0, earlier, 50_000):
+                hi = min(earlier, lo + 50_000) - 1
+                await conn.execute(_SEED_BIDS, auction_id, vendors, cap, lo, hi)
+            low_bidder = vendors[(earlier - 1) % len(vendors)]
+            low = cap - (earlier - 1)
+            await conn.execute(
+                """UPDATE auctions SET lowest_cents = $2, low_bidder_id = $3, bid_count = $4
+                   WHERE id = $1""",
+                auction_id,
+                low,
+                low_bidder,
+                earlier,
+            )
+        for lo in range(0, earlier, 20_000):
+            await conn.execute(_SEED_AUDIT, auction_id, min(20_000, earlier - lo))
+        await conn.execute("ANALYZE bids; ANALYZE audit_log; ANALYZE auction_bidders")
+    finally:
+        await conn.close()
+    return low, low_bidder
+
+
+async def latency_deep(
+    base: str, url: str, buyer: dict[str, str], tokens: list[str], earlier: int, rounds: int
+) -> tuple[float, float]:
+    """p50 bid latency (ms) on an auction with 10 earlier bids and one with `earlier`."""
+    cap = 1_000_000
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        ids = []
+        for _ in range(2):
+            body = {
+                "title": "Deep auction",
+                "summary": "Many earlier bids.",
+                "description": "Acceptance: latency stays flat.",
+                "repo": "bench/tasks",
+                "price_cap_cents": cap,
+                "min_decrement_cents": 1,
+                "starts_at": dt.datetime.now(dt.UTC).isoformat(),
+                "ends_at": (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).isoformat(),
+                "delivery_business_days": 10,
+            }
+            aid = (await client.post("/api/auctions", json=body, headers=buyer)).json()["id"]
+            assert (await client.post(f"/api/auctions/{aid}/publish", headers=buyer)).is_success
+            ids.append(aid)
+        shallow, deep = ids
+        spare = tokens[:2]  # not among the seeded bidders: they alternate freely
+        lows = {shallow: (await seed_deep(url, shallow, cap, 10, spare))[0]}
+        lows[deep] = (await seed_deep(url, deep, cap, earlier, spare))[0]
+        heads = [{"Authorization": f"Bearer {t}"} for t in spare]
+        times: dict[int, list[float]] = {shallow: [], deep: []}
+        for n in range(rounds):
+            for aid in (shallow, deep):
+                lows[aid] -= 1
+                body_bytes = b'{"amount_cents":%d}' % lows[aid]
+                started = time.perf_counter()
+                r = await client.post(
+                    f"/api/auctions/{aid}/bids",
+                    content=body_bytes,
+                    headers={**heads[n % 2], "Content-Type": "application/json"},
+                )
+                times[aid].append(time.perf_counter() - started)
+                if r.status_code != 201:
+                    raise SystemExit(f"deep-latency bid refused: {r.status_code} {r.text}")
+    return statistics.median(times[shallow]) * 1000, statistics.median(times[deep]) * 1000
+
+
+async def close_lateness(
+    base: str, url: str, buyer: dict[str, str], tokens: list[str], count: int
+) -> tuple[float, float, int]:
+    """Auctions all ending at one instant, each with a bid; ms between ends_at and close."""
+    ends = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=12 + count / 25)
+    gate = asyncio.Semaphore(16)
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+
+        async def one(n: int) -> int:
+            body = {
+                "title": f"Closing task {n}",
+                "summary": "Ends with the others.",
+                "description": "Acceptance: closed on time.",
+                "repo": "bench/tasks",
+                "price_cap_cents": 100_000,
+                "starts_at": dt.datetime.now(dt.UTC).isoformat(),
+                "ends_at": ends.isoformat(),
+                "soft_close_seconds": 0,
+                "delivery_business_days": 10,
+            }
+            async with gate:
+                r = await client.post("/api/auctions", json=body, headers=buyer)
+                aid: int = r.json()["id"]
+                await client.post(f"/api/auctions/{aid}/publish", headers=buyer)
+                vendor = {"Authorization": f"Bearer {tokens[n % len(tokens)]}"}
+                r = await client.post(
+                    f"/api/auctions/{aid}/bids", json={"amount_cents": 90_000}, headers=vendor
+                )
+                if r.status_code != 201:
+                    raise SystemExit(f"close-phase bid refused: {r.status_code} {r.text}")
+            return aid
+
+        ids = list(await asyncio.gather(*(one(n) for n in range(count))))
+    if dt.datetime.now(dt.UTC) > ends:
+        raise SystemExit("close phase: setup ran past the common ends_at; raise the lead time")
+    conn = await asyncpg.connect(url)
+    try:
+        deadline = time.time() + (ends - dt.datetime.now(dt.UTC)).total_seconds() + 60
+        while time.time() < deadline:
+            open_left = await conn.fetchval(
+                "SELECT count(*) FROM auctions WHERE id = ANY($1) AND status = 'open'", ids
+            )
+            if open_left == 0:
+                break
+            await asyncio.sleep(0.5)
+        rows = await conn.fetch(
+            """SELECT extract(epoch FROM closed_at - ends_at) * 1000 AS late
+               FROM auctions WHERE id = ANY($1) AND closed_at IS NOT NULL""",
+            ids,
+        )
+    finally:
+        await conn.close()
+    late = [float(r["late"]) for r in rows]
+    return statistics.median(late or [0.0]), pct(late, 0.99), len(late)
+
+
+def export_figures(rows: int) -> tuple[float, float, float]:
+    """bench/export.py in its own processes: export rows/s, its peak RSS and COPY's."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "export.py"), "--rows", str(rows)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    out = {line.split(":")[0]: line for line in done.stdout.splitlines()}
+    export = out["JSONL export"].split()
+    copy = out["COPY baseline"].split()
+    return float(export[2].replace(",", "")), float(export[6]), float(copy[6])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load phase")
+    parser.add_argument("--vendors", type=int, default=64, help="concurrent bidders")
+    parser.add_argument("--auctions", type=int, default=100, help="auctions of the spread phase")
+    parser.add_argument("--procs", type=int, default=1, help="load processes, hot/spread phases")
+    parser.add_argument("--deep-bids", type=int, default=100_000, help="earlier bids, deep auction")
+    parser.add_argument("--deep-rounds", type=int, default=150, help="bids timed per auction")
+    parser.add_argument("--close-auctions", type=int, default=200, help="auctions ending together")
+    parser.add_argument(
+        "--export-rows", type=int, default=200_000, help="audit rows to export (1000000 for 1M)"
+    )
+    args = parser.parse_args()
+    from marketplace.embedded import services
+    from marketplace.migrate import migrate_url
+    from marketplace.settings import load_settings
+
+    data_dir = Path(tempfile.mkdtemp(prefix="mpbench"))
+    settings = msgspec.structs.replace(load_settings(), data_dir=data_dir)
+    figures: dict[str, str] = {}
+    with services(settings) as svc:
+        scratch = f"mp_bench_{os.getpid()}"
+        url = with_database(svc.database_url, scratch)
+
+        async def create() -> None:
+            conn = await asyncpg.connect(svc.database_url)
+            await conn.execute(f"CREATE DATABASE {scratch}")
+            await conn.close()
+            await migrate_url(url)
+
+        asyncio.run(create())
+        env = {
+            **os.environ,
+            "MARKETPLACE_DATABASE_URL": url,
+            "MARKETPLACE_REDIS_URL": svc.redis_url,
+            "MARKETPLACE_DATA_DIR": str(data_dir),
+            "MARKETPLACE_LOG_LEVEL": "warning",
+            "MARKETPLACE_MIN_AUCTION_SECONDS": "1",
+        }
+        ports = [free_port() for _ in range(3)]
+
+        def serve(port: int) -> list[str]:
+            return [sys.executable, "-m", "marketplace.cli", "serve", "--port", str(port)]
+
+        bare_cmd = [sys.executable, str(ROOT / "bench" / "baseline.py"), "--port", str(ports[2])]
+        try:
+            with (
+                server(serve(ports[0]), env, ports[0]) as api,
+                server(bare_cmd, env, ports[2]) as bare,
+                worker(env),
+            ):
+                tokens, hot, spread = asyncio.run(setup(api, url, args.vendors, args.auctions))
+                buyer_token = asyncio.run(_buyer_token(url))
+                buyer = {"Authorization": f"Bearer {buyer_token}"}
+                print(f"setup: {len(tokens)} vendors, {len(spread) + 1} auctions", flush=True)
+                ctx = get_context("spawn")
+                with ProcessPoolExecutor(max(2, args.procs), mp_context=ctx) as pool:
+                    rows = [
+                        run_phase(pool, bare, tokens, [1], args, "bare"),
+                        run_phase(pool, api, tokens, [hot], args, "hot"),
+                        run_phase(pool, api, tokens, spread, args, "spread"),
+                    ]
+                    base = rate(rows[0])
+                    for row in rows[1:]:
+                        figures[row.phase] = (
+                            f"{rate(row) / base:.2f} x bare ({rate(row):.0f} vs {base:.0f} req/s);"
+                            f" p50 {pct(row.load.latencies, 0.5) * 1000:.0f} ms,"
+                            f" p99 {pct(row.load.latencies, 0.99) * 1000:.0f} ms"
+                        )
+                    print("bids: done", flush=True)
+                    shallow, deep = asyncio.run(
+                        latency_deep(api, url, buyer, tokens, args.deep_bids, args.deep_rounds)
+                    )
+                    figures["deep"] = (
+                        f"{deep / shallow:.2f} x (p50 {shallow:.1f} ms with 10,"
+                        f" {deep:.1f} ms with {args.deep_bids:,} earlier bids)"
+                    )
+                    print("deep: done", flush=True)
+                    p50, p99, closed = asyncio.run(
+                        close_lateness(api, url, buyer, tokens, args.close_auctions)
+                    )
+                    figures["close"] = (
+                        f"p50 {p50:.0f} ms, p99 {p99:.0f} ms late"
+                        f" ({closed}/{args.close_auctions} closed, 1 worker)"
+                    )
+                    print("close: done", flush=True)
+                    one = run_split(pool, [api], tokens, spread, args.seconds)
+                    with server(serve(ports[1]), env, ports[1]) as api2, worker(env):
+                        two = run_split(pool, [api, api2], tokens, spread, args.seconds)
+                    r1, r2 = one.requests / one.elapsed, two.requests / two.elapsed
+                    figures["scale"] = (
+                        f"{r2 / r1:.2f} x ({r2:.0f} vs {r1:.0f} req/s;"
+                        f" p99 {pct(two.latencies, 0.99) * 1000:.0f} vs"
+                        f" {pct(one.latencies, 0.99) * 1000:.0f} ms)"
+                    )
+            accepted = sum(r.load.accepted for r in rows[1:]) + one.accepted + two.accepted
+            accepted += 2 * args.deep_rounds + args.close_auctions + args.deep_bids + 10
+            checks = asyncio.run(check_invariants(url, accepted))
+        finally:
+
+            async def drop() -> None:
+                conn = await asyncpg.connect(svc.database_url)
+                await conn.execute(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")
+                await conn.close()
+
+            asyncio.run(drop())
+    figures["scale"] += "; invariants " + ("OK" if "OK" in checks[0] else "VIOLATED")
+    speed, rss, copy_rss = export_figures(args.export_rows)
+    figures["export"] = (
+        f"{speed:,.0f} rows/s, peak RSS {rss:.0f} MiB (COPY {copy_rss:.0f} MiB),"
+        f" {args.export_rows:,} rows"
+    )
+    verification = ROOT / "workers" / "verification.py"
+    figures["webhook"] = (
+        "n/a (verification job not landed)"
+        if not _committed(verification)
+        else "n/a (verification job landed after this suite; not measured yet)"
+    )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print()
+    print(
+        f"{args.seconds:g} s per load phase, {len(tokens)} bidders, {os.cpu_count()} CPUs,"
+        f" load average {load}; uvicorn (uvloop, httptools), one process each"
+    )
+    labels = {
+        "hot": "bids, one hot auction",
+        "spread": f"bids, spread over {args.auctions}",
+        "deep": "bid latency, 100k vs 10 earlier bids",
+        "close": f"close lateness, {args.close_auctions} ending together",
+        "export": "audit export (JSONL)",
+        "scale": "2 API + 2 workers vs 1 + 1 (spread)",
+        "webhook": "signed webhook -> payment released",
+    }
+    width = max(len(v) for v in labels.values())
+    print(f"{'measure':<{width}}  {'target':<28}figure")
+    print("-" * (width + 100))
+    for key, label in labels.items():
+        print(f"{label:<{width}}  {TARGETS[key]:<28}{figures[key]}")
+    print("\n".join(checks))
+    return 0 if "OK" in checks[0] else 1
+
+
+def _committed(path: Path) -> bool:
+    done = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", str(path)], cwd=ROOT, capture_output=True
+    )
+    return done.returncode == 0
+
+
+async def _buyer_token(url: str) -> str:
+    """A token for the bench department's buyer (bench/bids.py made the user)."""
+    from marketplace.auth import new_token
+
+    token, digest = new_token()
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            """INSERT INTO api_tokens (user_id, token_hash)
+               SELECT id, $1 FROM users WHERE email = 'buyer@bench.example.gov'""",
+            digest,
+        )
+    finally:
+        await conn.close()
+    return token
+
+
+if __name__ == "__main__":
+    sys.exit(main())
