@@ -23,6 +23,7 @@ from marketplace.awards import routes as awards
 from marketplace.bids import routes as bids
 from marketplace.bodies import strict_body
 from marketplace.db import create_pool
+from marketplace.deliveries import routes as deliveries
 from marketplace.github import routes as github
 from marketplace.notifications import routes as notifications
 from marketplace.openapi import ProblemJsonRenderPlugin
@@ -90,6 +91,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
             *audit.ROUTES,
             *auctions.ROUTES,
             *bids.ROUTES,
+            *deliveries.ROUTES,
             *reviews.ROUTES,
             *payments.ROUTES,
             *awards.ROUTES,

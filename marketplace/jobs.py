@@ -57,3 +57,25 @@ async def schedule_release(
     await enqueue(
         redis, RELEASE_PAYMENT, payment_id, job_id=release_job_id(payment_id, attempts), at=at
     )
+
+
+VERIFY_DELIVERY = "verify_delivery"
+
+
+def verify_job_id(delivery_id: int, attempts: int) -> str:
+    # ``attempts`` is the number of verification records of the delivery: triggers that arrive
+    # while an attempt is queued share its id; once it records a new state the next gets a new id.
+    return f"verify:{delivery_id}:{attempts}"
+
+
+async def schedule_verification(
+    redis: Any, delivery_id: int, attempts: int, trigger: str, at: dt.datetime | None = None
+) -> None:
+    await enqueue(
+        redis,
+        VERIFY_DELIVERY,
+        delivery_id,
+        trigger,
+        job_id=verify_job_id(delivery_id, attempts),
+        at=at,
+    )

@@ -1,9 +1,9 @@
-"""GitHub jobs: what a stored webhook delivery concerns.
+"""GitHub jobs: a stored webhook delivery triggers verification of what it concerns.
 
 ``github_delivery_received`` runs once per stored delivery (job id ``gh-delivery:<id>``).
-For now it loads the delivery and logs the pull request and commit it concerns; the
-delivery verification job (written later) will be enqueued from here for the deliveries
-of auctions awaiting verification.
+The payload is only an index (repo id and PR number, or a commit SHA): the deliveries of
+auctions awaiting verification that it names are enqueued for verification, which
+re-fetches everything from GitHub. Duplicated webhooks enqueue the same job ids.
 """
 
 from __future__ import annotations
@@ -11,19 +11,39 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from marketplace.deliveries import queries as delivery_queries
 from marketplace.github import queries
+from workers.verification import enqueue_for
 
 log = logging.getLogger(__name__)
 
 
 async def github_delivery_received(ctx: dict[str, Any], delivery_id: str) -> dict[str, Any] | None:
-    """Load a stored delivery and report which repo, pull request and commit it is about."""
+    """Enqueue verification of the deliveries a webhook concerns; report what it was about."""
     async with ctx["pool"].acquire() as conn:
         row = await queries.get_delivery(conn, delivery_id)
-    if row is None:
-        log.warning("GitHub delivery %s is not stored; nothing to do", delivery_id)
-        return None
-    concerns = {
+        if row is None:
+            log.warning("GitHub delivery %s is not stored; nothing to do", delivery_id)
+            return None
+        concerned = []
+        if row["event"] != "ping":
+            concerned = await delivery_queries.deliveries_concerned(
+                conn, row["repo_id"], row["repo_full_name"], row["pr_number"], row["head_sha"]
+            )
+    if concerned:
+        redis = ctx.get("redis_client") or ctx["redis"]
+        await enqueue_for(redis, concerned, f"webhook:{row['event']}")
+    log.info(
+        "GitHub %s/%s delivery %s (repo %s #%s, commit %s): %d deliveries to verify",
+        row["event"],
+        row["action"],
+        delivery_id,
+        row["repo_full_name"],
+        row["pr_number"],
+        row["head_sha"],
+        len(concerned),
+    )
+    return {
         "delivery_id": row["delivery_id"],
         "event": row["event"],
         "action": row["action"],
@@ -31,15 +51,5 @@ async def github_delivery_received(ctx: dict[str, Any], delivery_id: str) -> dic
         "repo": row["repo_full_name"],
         "pr_number": row["pr_number"],
         "head_sha": row["head_sha"],
+        "verifications": [r["id"] for r in concerned],
     }
-    log.info(
-        "GitHub %s/%s delivery %s concerns repo %s (%s) PR #%s commit %s",
-        row["event"],
-        row["action"],
-        delivery_id,
-        row["repo_full_name"],
-        row["repo_id"],
-        row["pr_number"],
-        row["head_sha"],
-    )
-    return concerns

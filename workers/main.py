@@ -13,7 +13,7 @@ from marketplace import jobs
 from marketplace.db import create_pool
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
-from workers import auctions, consumers, deadlines, heartbeat, payments, relay
+from workers import auctions, consumers, deadlines, heartbeat, payments, relay, verification
 from workers import github as github_jobs
 
 JOBS: list[Any] = [
@@ -21,6 +21,12 @@ JOBS: list[Any] = [
     func(auctions.close_auction, name=jobs.CLOSE_AUCTION),
     func(payments.release_payment, name=jobs.RELEASE_PAYMENT),
     github_jobs.github_delivery_received,
+    func(
+        verification.verify_delivery,
+        name=jobs.VERIFY_DELIVERY,
+        max_tries=verification.MAX_TRIES,
+        keep_result=0,  # a finished attempt frees its id at once for the next trigger
+    ),
 ]
 CRON_JOBS: list[Any] = []
 BACKGROUND: list[Any] = [
@@ -28,6 +34,7 @@ BACKGROUND: list[Any] = [
     auctions.sweep_forever,
     relay.relay_forever,
     payments.sweep_payments_forever,
+    verification.recheck_forever,
     deadlines.sweep_deadlines_forever,
     *consumers.LOOPS,
 ]

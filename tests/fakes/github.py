@@ -196,10 +196,11 @@ class FakeGitHub:
             for table in tables:
                 for key in [k for k in table if k[0] == old_key]:
                     table[(new_key, key[1])] = table.pop(key)
-            for (name, _), pull in self._state.pulls.items():
-                if name == new_key:
-                    for attr in ("url", "html_url"):
-                        pull[attr] = pull[attr].replace(f"/{full_name}/", f"/{new_full_name}/")
+            for objects in (self._state.pulls, self._state.issues):
+                for (name, _), obj in objects.items():
+                    if name == new_key:
+                        for attr in ("url", "html_url"):
+                            obj[attr] = obj[attr].replace(f"/{full_name}/", f"/{new_full_name}/")
 
     def _repo(self, full_name: str) -> dict[str, Any]:
         return self._state.repos[full_name.lower()]

@@ -1,0 +1,175 @@
+"""One verification attempt: re-fetch from GitHub, judge every rule, store the record.
+
+GitHub is read outside any transaction; the result is written in one transaction under
+the delivery's row lock, so attempts running twice in parallel store one record per
+observed state and move the auction at most once (compare-and-set). An attempt that sees
+exactly what the latest record of the delivery already says stores nothing new: the
+periodic re-check and duplicated webhooks then cost a few 304s and no rows.
+``GithubUnavailable`` (and any other GitHub trouble but "not found") propagates to the job,
+which retries later: an unreachable GitHub never produces a failing record.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+
+from marketplace import outbox
+from marketplace.audit.record import SYSTEM, record
+from marketplace.deliveries import queries
+from marketplace.deliveries.verify import Observed, Subject, evaluate
+from marketplace.events import DeliveryVerificationFailed, DeliveryVerified
+from marketplace.github.client import GithubClient, GithubNotFound
+from marketplace.github.schemas import Issue, PullRequest, Repo
+
+log = logging.getLogger(__name__)
+
+
+def _subject(row: Any) -> Subject:
+    return Subject(
+        auction_repo=row["repo"],
+        repo_id=row["repo_id"],
+        target_branch=row["target_branch"],
+        issue_number=row["issue_number"],
+        winner_github_id=row["winner_github_id"],
+        awarded_at=row["awarded_at"],
+        delivery_due_at=row["delivery_due_at"],
+        pr_repo=row["repo_full_name"],
+        pr_number=row["pr_number"],
+    )
+
+
+def _awaiting(row: Any) -> bool:
+    return (
+        row is not None
+        and row["status"] == "submitted"
+        and row["award_status"] == "active"
+        and row["auction_status"] == "delivered"
+    )
+
+
+async def observe(github: GithubClient, subject: Subject) -> Observed:
+    """Everything the rules need, fetched from GitHub now."""
+    repo: Repo | None = None
+    repo_error = None
+    try:
+        if subject.repo_id is not None:
+            repo = await github.repository_by_id(subject.repo_id)
+        else:
+            repo = await github.repository(subject.auction_repo)
+    except GithubNotFound as exc:
+        repo_error = str(exc)
+    # The submitted URL first; after a rename or transfer, the repository's current name.
+    names = [subject.pr_repo]
+    if repo is not None and repo.full_name.lower() != subject.pr_repo.lower():
+        names.append(repo.full_name)
+    pull: PullRequest | None = None
+    pull_error = None
+    for name in names:
+        try:
+            pull = await github.pull_request(name, subject.pr_number)
+            break
+        except GithubNotFound as exc:
+            pull_error = str(exc)
+    if pull is None:
+        return Observed(repo=repo, repo_error=repo_error, pull_error=pull_error)
+    try:
+        results = await github.checks(pull.base_repo_full_name, pull.head_sha)
+    except GithubNotFound:
+        results = []  # the head commit is gone (force-pushed away): no checks on it
+    issue: Issue | None = None
+    issue_error = None
+    if subject.issue_number is not None:
+        where = repo.full_name if repo is not None else subject.auction_repo
+        try:
+            issue = await github.issue(where, subject.issue_number)
+        except GithubNotFound as exc:
+            issue_error = str(exc)
+    return Observed(
+        repo=repo,
+        repo_error=repo_error,
+        pull=pull,
+        pull_error=None,
+        checks=results,
+        issue=issue,
+        issue_error=issue_error,
+    )
+
+
+async def run(pool: Any, github: GithubClient, delivery_id: int, trigger: str) -> str:
+    """One attempt; returns 'verified', 'failed', 'unchanged' or 'skipped'."""
+    async with pool.acquire() as conn:
+        row = await queries.verification_subject(conn, delivery_id)
+    if not _awaiting(row):
+        return "skipped"  # superseded, already verified, or the auction moved on
+    subject = _subject(row)
+    observed = await observe(github, subject)
+    checks = evaluate(subject, observed)
+    plain = msgspec.to_builtins(checks)
+    passed = all(c.passed for c in checks)
+    pull = observed.pull
+    merged_at = pull.merged_at if pull is not None else None
+    async with pool.acquire() as conn, conn.transaction():
+        row = await queries.verification_subject(conn, delivery_id, lock=True)
+        if not _awaiting(row):
+            return "skipped"
+        auction_id, award_id = row["auction_id"], row["award_id"]
+        if row["repo_id"] is None and observed.repo is not None:
+            await queries.remember_repo_id(conn, auction_id, observed.repo.id)
+        if pull is not None:
+            await queries.set_shas(conn, delivery_id, pull.head_sha, pull.merge_commit_sha)
+        latest = await queries.latest_verification(conn, delivery_id)
+        if latest is not None and not latest["passed"] and latest["checks"] == plain:
+            return "unchanged"
+        verification_id = await queries.insert_verification(
+            conn, delivery_id, auction_id, passed, plain, trigger, merged_at
+        )
+        failed = [c for c in checks if not c.passed]
+        if passed:
+            if not await queries.mark_verified(conn, auction_id, award_id, delivery_id):
+                raise RuntimeError(f"delivery {delivery_id}: the auction moved under its lock")
+            await outbox.emit(
+                conn,
+                DeliveryVerified(
+                    auction_id=auction_id,
+                    award_id=award_id,
+                    delivery_id=delivery_id,
+                    verification_id=verification_id,
+                    pull_request_url=row["pull_request_url"],
+                    merged_at=merged_at,
+                ),
+                auction_id,
+            )
+        else:
+            await outbox.emit(
+                conn,
+                DeliveryVerificationFailed(
+                    auction_id=auction_id,
+                    award_id=award_id,
+                    delivery_id=delivery_id,
+                    verification_id=verification_id,
+                    failed_checks=[c.name for c in failed],
+                    reasons=[f"{c.name}: {c.detail}" for c in failed],
+                ),
+                auction_id,
+            )
+        await record(
+            conn,
+            SYSTEM,
+            "delivery.verified" if passed else "delivery.verification_failed",
+            "auction",
+            auction_id,
+            before={"status": "delivered"},
+            after={
+                "status": "pending_review" if passed else "delivered",
+                "delivery_id": delivery_id,
+                "verification_id": verification_id,
+                "failed_checks": [c.name for c in failed],
+                "trigger": trigger,
+            },
+            auction_id=auction_id,
+        )
+    log.info("delivery %s verification %s: %s", delivery_id, verification_id, passed)
+    return "verified" if passed else "failed"
