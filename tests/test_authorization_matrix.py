@@ -1,0 +1,608 @@
+"""Who may call what, generated from the route table (DESIGN §2, §4, §10).
+
+``EXPECTED`` states, for every API route, the guard it must carry: ``anyone``, ``signed_in``
+or the roles of ``roles(...)``. A route missing from the table fails the suite, so a new
+route cannot ship without deciding who may call it. Every route is then called by every
+kind of caller on objects of department A (a sealed open auction with a bid, a draft, a
+payment with payee details), and the answers are checked: 401 for anonymous callers on
+protected routes, 403 for a missing role, never a 5xx, never a 2xx for a refused body, and
+nothing sealed, drafted or private in any answer to a caller who may not see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import msgspec
+import pytest
+from litestar.routes import HTTPRoute
+
+from marketplace.app import create_app
+from marketplace.auctions import lifecycle
+from marketplace.auth import anyone, signed_in
+from marketplace.db import create_pool
+from marketplace.redis import WORKER_HEARTBEAT_KEY
+from marketplace.settings import Settings
+from tests.helpers import Api, User, auction_body, bid, end_auction_now, published_auction
+
+ANYONE, SIGNED_IN = "anyone", "signed_in"
+Access = str | tuple[str, ...]
+
+EXPECTED: dict[tuple[str, str], Access] = {
+    ("GET", "/health/live"): ANYONE,
+    ("GET", "/health/ready"): ANYONE,
+    ("GET", "/metrics"): ANYONE,
+    ("GET", "/dev/mailbox"): ANYONE,  # development only: 404 once SMTP is configured
+    ("GET", "/dev/mailbox/{mail_id:int}"): ANYONE,
+    ("POST", "/api/signup"): ANYONE,
+    ("GET", "/api/departments"): ANYONE,
+    ("POST", "/api/departments"): ("admin",),
+    ("GET", "/api/users"): ("admin",),
+    ("POST", "/api/users"): ("admin",),
+    ("GET", "/api/users/{user_id:int}"): ("admin",),
+    ("POST", "/api/users/{user_id:int}/tokens"): SIGNED_IN,  # admin, or the user
+    ("DELETE", "/api/tokens/{token_id:int}"): SIGNED_IN,  # admin, or its owner
+    ("GET", "/api/me"): SIGNED_IN,
+    ("POST", "/api/me/verification"): ("vendor",),
+    ("POST", "/api/vendors/{user_id:int}/verification"): ("admin",),
+    ("POST", "/api/me/github/link"): SIGNED_IN,
+    ("GET", "/auth/github/login"): ANYONE,
+    ("GET", "/auth/github/callback"): ANYONE,
+    ("POST", "/api/github/webhook"): ANYONE,  # signed by GitHub instead
+    ("GET", "/api/audit/public-key"): ANYONE,
+    ("GET", "/api/audit/events"): ("auditor", "admin"),
+    ("GET", "/api/audit/export"): ("auditor",),
+    ("GET", "/api/audit/manifest"): ("auditor",),
+    ("GET", "/api/auctions"): ANYONE,
+    ("POST", "/api/auctions"): ("buyer",),
+    ("GET", "/api/auctions/{auction_id:int}"): ANYONE,
+    ("PATCH", "/api/auctions/{auction_id:int}"): ("buyer",),
+    ("POST", "/api/auctions/{auction_id:int}/publish"): ("buyer",),
+    ("POST", "/api/auctions/{auction_id:int}/cancel"): ("buyer",),
+    ("GET", "/api/auctions/{auction_id:int}/bids"): ANYONE,
+    ("POST", "/api/auctions/{auction_id:int}/bids"): ("vendor",),
+    ("GET", "/api/auctions/{auction_id:int}/events"): ANYONE,
+    ("GET", "/api/me/bids"): ("vendor",),
+    ("POST", "/api/auctions/{auction_id:int}/delivery"): ("vendor",),  # the winner
+    ("GET", "/api/auctions/{auction_id:int}/verification"): SIGNED_IN,
+    ("GET", "/api/reviews"): ("reviewer",),
+    ("POST", "/api/auctions/{auction_id:int}/review"): ("reviewer",),
+    ("GET", "/api/me/awards"): ("vendor",),
+    ("POST", "/api/auctions/{auction_id:int}/delivery-deadline"): ("admin",),
+    ("POST", "/api/auctions/{auction_id:int}/reaward"): ("buyer",),
+    ("POST", "/api/auctions/{auction_id:int}/decline"): ("vendor",),
+    ("POST", "/api/auctions/{auction_id:int}/rerun"): ("buyer",),
+    ("GET", "/api/me/payment-details"): ("vendor",),
+    ("PUT", "/api/me/payment-details"): ("vendor",),
+    ("GET", "/api/payments"): SIGNED_IN,  # finance and admins their scope, payees their own
+    ("GET", "/api/payments/{payment_id:int}"): SIGNED_IN,
+    ("POST", "/api/payments/{payment_id:int}/confirm"): SIGNED_IN,  # the payee
+    ("POST", "/api/payments/{payment_id:int}/dispute"): SIGNED_IN,  # buyer or payee
+    ("POST", "/api/payments/{payment_id:int}/resolve"): ("finance", "admin"),
+    ("GET", "/api/awards"): ANYONE,
+    ("GET", "/api/metrics"): ANYONE,
+    ("GET", "/api/departments/{department_id:int}/spend"): ("buyer", "finance", "auditor", "admin"),
+    ("GET", "/api/departments/{department_id:int}/webhooks"): ("buyer", "admin"),
+    ("POST", "/api/departments/{department_id:int}/webhooks"): ("buyer", "admin"),
+    ("DELETE", "/api/departments/{department_id:int}/webhooks/{webhook_id:int}"): (
+        "buyer",
+        "admin",
+    ),
+    ("POST", "/api/departments/{department_id:int}/webhooks/{webhook_id:int}/redeliver"): (
+        "buyer",
+        "admin",
+    ),
+    ("GET", "/api/admin/dead-letters"): ("admin",),
+    ("POST", "/api/admin/dead-letters/{dead_letter_id:int}/redeliver"): ("admin",),
+}
+# Not API routes: the web pages (their router checks the session and CSRF), static files,
+# and the OpenAPI document.
+OTHER_MODULES = ("marketplace.web.", "litestar.")
+# Writes without a body: a caller the guard admits could really change something, so only
+# refused callers are sent here (object-level refusals are tested one by one below).
+BODYLESS_WRITES = {
+    ("POST", "/api/users/{user_id:int}/tokens"),
+    ("DELETE", "/api/tokens/{token_id:int}"),
+    ("POST", "/api/me/github/link"),
+    ("POST", "/api/auctions/{auction_id:int}/publish"),
+    ("POST", "/api/auctions/{auction_id:int}/reaward"),
+    ("POST", "/api/auctions/{auction_id:int}/decline"),
+    ("POST", "/api/auctions/{auction_id:int}/rerun"),
+    ("POST", "/api/payments/{payment_id:int}/confirm"),
+    ("DELETE", "/api/departments/{department_id:int}/webhooks/{webhook_id:int}"),
+    ("POST", "/api/admin/dead-letters/{dead_letter_id:int}/redeliver"),
+}
+SEALED_AMOUNT = 271_828
+DRAFT_TITLE = "Draft only department A may read Zq"
+IBAN = "SECRET-IBAN-7731-Zq"
+
+
+def api_routes(app: Any) -> list[tuple[str, str, Any]]:
+    """(method, path, handler) of every HTTP route but HEAD/OPTIONS."""
+    found: list[tuple[str, str, Any]] = []
+    for route in app.routes:
+        assert isinstance(route, HTTPRoute), route
+        for handler in route.route_handlers:
+            for method in sorted(handler.http_methods - {"HEAD", "OPTIONS"}):
+                found.append((method, route.path, handler))
+    return found
+
+
+def guard_access(handler: Any) -> list[Access]:
+    access: list[Access] = []
+    for guard in handler.guards or []:
+        if guard is anyone:
+            access.append(ANYONE)
+        elif guard is signed_in:
+            access.append(SIGNED_IN)
+        elif hasattr(guard, "allowed_roles"):
+            access.append(tuple(guard.allowed_roles))
+    return access
+
+
+def test_every_route_has_exactly_one_guard_and_is_in_the_table(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path), "postgresql://x/y", "redis://x")
+    uncovered, wrong = [], []
+    for method, path, handler in api_routes(app):
+        module = handler.fn.__module__
+        if module.startswith(OTHER_MODULES):
+            assert not guard_access(handler), (method, path)
+            continue
+        access = guard_access(handler)
+        if len(access) != 1:
+            wrong.append(f"{method} {path}: guards {access}, want exactly one of ours")
+        elif (method, path) not in EXPECTED:
+            uncovered.append(f"{method} {path} ({access[0]})")
+        elif access[0] != EXPECTED[(method, path)]:
+            wrong.append(f"{method} {path}: {access[0]}, table says {EXPECTED[(method, path)]}")
+    assert not wrong, "\n".join(wrong)
+    assert not uncovered, "routes missing from EXPECTED:\n" + "\n".join(uncovered)
+
+
+@dataclass
+class Who:
+    name: str
+    roles: frozenset[str]
+    user: User | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.user.headers if self.user else {}
+
+
+@dataclass
+class World:
+    client: httpx.AsyncClient
+    people: dict[str, Who]
+    dept_a: int
+    dept_b: int
+    sealed: int
+    draft: int
+    reviewed: int
+    pending: int
+    payment: int
+    webhook: int
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """GitHub sign-in and webhooks configured (unconfigured, they answer 503 on purpose)."""
+    return msgspec.structs.replace(
+        settings,
+        github_client_id="client-id",
+        github_client_secret="client-secret",
+        github_webhook_secret="webhook-secret",
+        github_url="http://127.0.0.1:9",
+        github_api_url="http://127.0.0.1:9",
+    )
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[Any]:
+    p = await create_pool(database_url, min_size=1, max_size=4)
+    yield p
+    await p.close()
+
+
+async def awarded_in_review(
+    api: Api, db: asyncpg.Connection, pool: Any, buyer: User, winner: User, loser: User
+) -> int:
+    """An auction of the buyer's department won by ``winner``, its delivery verified."""
+    aid = (await published_auction(api, buyer, price_cap_cents=500_000))["id"]
+    assert (await bid(api, loser, aid, 400_000)).status_code == 201
+    assert (await bid(api, winner, aid, 390_000)).status_code == 201
+    await end_auction_now(db, aid)
+    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    award_id = await db.fetchval("SELECT id FROM awards WHERE auction_id = $1", aid)
+    delivery = await db.fetchval(
+        """INSERT INTO deliveries (auction_id, award_id, submitted_by, pull_request_url,
+                                   repo_full_name, pr_number)
+           VALUES ($1, $2, $3, 'https://github.com/city-of-x/permits/pull/7',
+                   'city-of-x/permits', 7) RETURNING id""",
+        aid,
+        award_id,
+        winner.id,
+    )
+    await db.execute(
+        """INSERT INTO verifications (delivery_id, auction_id, passed, checks)
+           VALUES ($1, $2, true, '[{"name": "merged", "passed": true, "evidence": {}}]')""",
+        delivery,
+        aid,
+    )
+    await db.execute("UPDATE auctions SET status = 'pending_review' WHERE id = $1", aid)
+    await db.execute(
+        "UPDATE awards SET delivered_at = now(), verified_at = now() WHERE id = $1", award_id
+    )
+    return int(aid)
+
+
+async def verified(api: Api, user: User) -> User:
+    r = await api.client.post(
+        f"/api/vendors/{user.id}/verification",
+        json={"status": "verified", "reason": "registry checked"},
+        headers=api.admin.headers,
+    )
+    assert r.status_code == 201, r.text
+    return user
+
+
+@pytest.fixture
+async def world(
+    live_server: str, database_url: str, db: asyncpg.Connection, pool: Any, redis: Any
+) -> AsyncIterator[World]:
+    await redis.set(WORKER_HEARTBEAT_KEY, "1")  # /health/ready answers 200 without a worker
+    client = httpx.AsyncClient(base_url=live_server, timeout=30)
+    api = await Api.start(client, database_url)
+    dept_a, dept_b = await api.department(), await api.department()
+    buyer_a, buyer_b = await api.buyer(dept_a), await api.buyer(dept_b)
+    winner, loser, bidder = [await api.verified_vendor() for _ in range(3)]
+    people = {
+        "anonymous": Who("anonymous", frozenset(), None),
+        "buyer_a": Who("buyer_a", frozenset({"buyer"}), buyer_a),
+        "buyer_b": Who("buyer_b", frozenset({"buyer"}), buyer_b),
+        "vendor": Who("vendor", frozenset({"vendor"}), bidder),
+        "winner": Who("winner", frozenset({"vendor"}), winner),
+        "unverified": Who("unverified", frozenset({"vendor"}), await api.user("vendor")),
+        "reviewer_a": Who(
+            "reviewer_a", frozenset({"reviewer"}), await api.user("reviewer", department_id=dept_a)
+        ),
+        "reviewer_b": Who(
+            "reviewer_b", frozenset({"reviewer"}), await api.user("reviewer", department_id=dept_b)
+        ),
+        "reviewer_central": Who("reviewer_central", frozenset({"reviewer"}), None),
+        "finance_a": Who(
+            "finance_a", frozenset({"finance"}), await api.user("finance", department_id=dept_a)
+        ),
+        "finance_b": Who(
+            "finance_b", frozenset({"finance"}), await api.user("finance", department_id=dept_b)
+        ),
+        "auditor": Who("auditor", frozenset({"auditor"}), await api.user("auditor")),
+        "admin": Who("admin", frozenset({"admin"}), api.admin),
+    }
+    central = await api.user("reviewer")
+    people["reviewer_central"].user = central
+    reviewed = await awarded_in_review(api, db, pool, buyer_a, winner, loser)
+    r = await client.post(
+        f"/api/auctions/{reviewed}/review",
+        json={"decision": "accept", "reason": "meets the criteria"},
+        headers=central.headers,
+    )
+    assert r.status_code == 200, r.text
+    payment = r.json()["payment_id"]
+    r = await client.put(
+        "/api/me/payment-details",
+        json={"method": "transfer", "reference": IBAN},
+        headers=winner.headers,
+    )
+    assert r.status_code == 200, r.text
+    pending = await awarded_in_review(api, db, pool, buyer_a, winner, loser)
+    sealed = (await published_auction(api, buyer_a, type="sealed"))["id"]
+    r = await client.post(
+        "/api/auctions", json=auction_body(title=DRAFT_TITLE), headers=buyer_a.headers
+    )
+    assert r.status_code == 201, r.text
+    draft = r.json()["id"]
+    r = await client.post(
+        f"/api/departments/{dept_a}/webhooks",
+        json={"url": "https://hooks.example.gov/a"},
+        headers=buyer_a.headers,
+    )
+    assert r.status_code == 201, r.text
+    w = World(
+        client, people, dept_a, dept_b, sealed, draft, reviewed, pending, payment, r.json()["id"]
+    )
+    yield w
+    await client.aclose()
+
+
+def fill(path: str, w: World, auction_id: int) -> str:
+    values = {
+        "auction_id": auction_id,
+        "department_id": w.dept_a,
+        "payment_id": w.payment,
+        "user_id": w.people["winner"].user.id if w.people["winner"].user else 0,
+        "token_id": 1,
+        "webhook_id": w.webhook,
+        "dead_letter_id": 1,
+        "mail_id": 1,
+    }
+    return re.sub(r"\{(\w+):\w+\}", lambda m: str(values[m.group(1)]), path)
+
+
+async def read_sse(base: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
+    """The status and what a feed sends at once (its replay of past events)."""
+    text = ""
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async with client.stream("GET", path, headers=headers) as r:
+            if r.status_code != 200:
+                await r.aread()
+                return r.status_code, r.text
+            try:
+                async with asyncio.timeout(0.3):
+                    async for chunk in r.aiter_text():
+                        text += chunk
+            except TimeoutError:
+                pass
+            return r.status_code, text
+
+
+async def test_matrix_of_routes_callers_and_objects(world: World, live_server: str) -> None:
+    w = world
+    vendor = w.people["vendor"].user
+    assert vendor is not None
+    r = await bid_as(w, vendor, w.sealed, SEALED_AMOUNT)
+    assert r.status_code == 201, r.text
+    app = create_app(Settings(data_dir=Path("/tmp")), "postgresql://x/y", "redis://x")
+    app_routes = [(m, p) for m, p, _ in api_routes(app) if (m, p) in EXPECTED]
+    failures: list[str] = []
+    seen: dict[str, list[str]] = {name: [] for name in w.people}
+
+    async def probe(method: str, template: str, who: Who, auction_id: int) -> None:
+        access = EXPECTED[(method, template)]
+        allowed_by_guard = access == ANYONE or (
+            who.user is not None and (access == SIGNED_IN or bool(who.roles.intersection(access)))
+        )
+        if (method, template) in BODYLESS_WRITES and allowed_by_guard:
+            return
+        path = fill(template, w, auction_id)
+        if template.endswith("/events"):
+            status, text = await read_sse(live_server, path, who.headers)
+        else:
+            body = {"not_a_field": 1} if method in ("POST", "PUT", "PATCH") else None
+            r = await w.client.request(method, path, json=body, headers=who.headers)
+            status, text = r.status_code, r.text
+        label = f"{who.name} {method} {path} -> {status} {text[:160]}"
+        if status >= 500:
+            failures.append("server error: " + label)
+        elif access != ANYONE and who.user is None:
+            if status != 401:
+                failures.append("anonymous not 401: " + label)
+        elif not allowed_by_guard:
+            if status != 403:
+                failures.append("missing role not 403: " + label)
+        elif method != "GET" and template != "/api/github/webhook" and status < 300:
+            failures.append("refused body accepted: " + label)
+        if status < 300:
+            seen[who.name].append(f"{method} {path}: {text}")
+
+    for method, template in app_routes:
+        ids = {w.sealed, w.draft} if method == "GET" else {w.sealed}
+        await asyncio.gather(
+            *(
+                probe(method, template, who, auction_id)
+                for who in w.people.values()
+                for auction_id in (ids if "auction_id" in template else {0})
+            )
+        )
+    assert not failures, "\n".join(failures)
+
+    # Those who may see them do (so the scan below reads real answers) ...
+    assert any(str(SEALED_AMOUNT) in answer for answer in seen["vendor"])
+    assert any(DRAFT_TITLE in answer for answer in seen["buyer_a"])
+    assert any(IBAN in answer for answer in seen["winner"])
+    # ... and nothing about the sealed bid, the draft or the payee's details leaks to others.
+    leaks = []
+    for name, answers in seen.items():
+        for answer in answers:
+            if name != "vendor" and str(SEALED_AMOUNT) in answer:
+                leaks.append(f"sealed amount to {name}: {answer[:200]}")
+            draft_readers = {"buyer_a", "reviewer_a", "finance_a", "admin", "auditor"}
+            if name not in draft_readers and DRAFT_TITLE in answer:
+                leaks.append(f"draft to {name}: {answer[:200]}")
+            if name not in {"winner", "finance_a", "admin", "auditor"} and IBAN in answer:
+                leaks.append(f"payee details to {name}: {answer[:200]}")
+    assert not leaks, "\n".join(leaks)
+
+
+async def bid_as(w: World, user: User, auction_id: int, amount: int) -> httpx.Response:
+    return await w.client.post(
+        f"/api/auctions/{auction_id}/bids", json={"amount_cents": amount}, headers=user.headers
+    )
+
+
+async def test_sealed_bid_tells_nothing_until_close(
+    world: World, live_server: str, db: asyncpg.Connection
+) -> None:
+    w = world
+    c = w.client
+    watchers = [p for n, p in w.people.items() if n != "vendor"]
+
+    async def snapshot() -> dict[str, str]:
+        shot: dict[str, str] = {}
+
+        async def look(who: Who) -> None:
+            for path in (
+                "/api/auctions",
+                f"/api/auctions/{w.sealed}",
+                f"/api/auctions/{w.sealed}/bids",
+                "/api/awards",
+                "/api/metrics",
+                f"/api/audit/events?auction_id={w.sealed}",
+            ):
+                r = await c.get(path, headers=who.headers)
+                assert r.status_code < 500, (path, r.text)
+                shot[f"{who.name} {path}"] = r.text
+            _, text = await read_sse(live_server, f"/api/auctions/{w.sealed}/events", who.headers)
+            shot[f"{who.name} events"] = re.sub(r"(?m)^retry:.*$", "", text)
+
+        await asyncio.gather(*(look(who) for who in watchers))
+        r = await c.get("/metrics")
+        shot["/metrics"] = "\n".join(
+            line for line in r.text.splitlines() if line.startswith("marketplace_bids")
+        )
+        return shot
+
+    before = await snapshot()
+    vendor = w.people["vendor"].user
+    assert vendor is not None
+    r = await bid_as(w, vendor, w.sealed, SEALED_AMOUNT)
+    assert r.status_code == 201, r.text
+    after = await snapshot()
+    changed = [k for k in before if _volatile(before[k]) != _volatile(after[k])]
+    assert not changed, [(k, before[k][:300], after[k][:300]) for k in changed]
+    assert all(str(SEALED_AMOUNT) not in text for text in after.values())
+    # The bidder alone sees their own bid.
+    r = await c.get(f"/api/auctions/{w.sealed}/bids", headers=vendor.headers)
+    assert [b["amount_cents"] for b in r.json()["items"]] == [SEALED_AMOUNT]
+    # After close the bid is revealed to everyone.
+    await end_auction_now(db, w.sealed)
+    assert await lifecycle.close_auction(_pool(db), w.sealed) == "awarded"
+    r = await c.get(f"/api/auctions/{w.sealed}/bids")
+    assert [b["amount_cents"] for b in r.json()["items"]] == [SEALED_AMOUNT]
+
+
+def _volatile(text: str) -> str:
+    """Text without values that change by themselves (clocks, durations)."""
+    return re.sub(
+        r'"(server_time|time_left_seconds|generated_at|as_of)":("[^"]*"|[-0-9.e]+)', "", text
+    )
+
+
+def _pool(conn: asyncpg.Connection) -> Any:
+    class _Ctx:
+        async def __aenter__(self) -> asyncpg.Connection:
+            return conn
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    class _Pool:
+        def acquire(self) -> Any:
+            return _Ctx()
+
+    return _Pool()
+
+
+async def test_drafts_payments_and_audit_by_object(world: World) -> None:
+    w, c, p = world, world.client, world.people
+
+    def h(name: str) -> dict[str, str]:
+        return p[name].headers
+
+    for name in ("anonymous", "buyer_b", "vendor", "reviewer_b", "finance_b", "reviewer_central"):
+        r = await c.get(f"/api/auctions/{w.draft}", headers=h(name))
+        assert r.status_code == 404, (name, r.text)
+        listed = (await c.get("/api/auctions?status=draft", headers=h(name))).text
+        assert DRAFT_TITLE not in listed, name
+    for name in ("buyer_a", "admin", "auditor"):
+        r = await c.get(f"/api/auctions/{w.draft}", headers=h(name))
+        assert r.status_code == 200 and r.json()["title"] == DRAFT_TITLE, name
+    for name in ("buyer_b", "admin"):
+        r = await c.patch(f"/api/auctions/{w.draft}", json={"title": "x"}, headers=h(name))
+        assert r.status_code in (403, 404), (name, r.text)
+        r = await c.post(f"/api/auctions/{w.draft}/publish", headers=h(name))
+        assert r.status_code in (403, 404), (name, r.text)
+        r = await c.post(f"/api/auctions/{w.draft}/cancel", json={"reason": "x"}, headers=h(name))
+        assert r.status_code in (403, 404), (name, r.text)
+    assert (await c.get(f"/api/auctions/{w.draft}")).status_code == 404
+
+    # Payments: the payee, finance of the department (or central), admins, auditors.
+    for name in ("vendor", "unverified", "buyer_b", "finance_b", "reviewer_a", "reviewer_central"):
+        r = await c.get(f"/api/payments/{w.payment}", headers=h(name))
+        assert r.status_code in (403, 404), (name, r.text)
+        r = await c.get("/api/payments", headers=h(name))
+        assert r.status_code in (200, 403) and IBAN not in r.text, (name, r.text)
+        if r.status_code == 200:
+            assert w.payment not in [x["id"] for x in r.json()["items"]], name
+        r = await c.post(f"/api/payments/{w.payment}/confirm", headers=h(name))
+        assert r.status_code in (403, 404), (name, r.text)
+        r = await c.post(
+            f"/api/payments/{w.payment}/dispute", json={"reason": "x"}, headers=h(name)
+        )
+        assert r.status_code in (403, 404), (name, r.text)
+    for name in ("winner", "finance_a", "admin", "auditor"):
+        r = await c.get(f"/api/payments/{w.payment}", headers=h(name))
+        assert r.status_code == 200, (name, r.text)
+    r = await c.post(
+        f"/api/payments/{w.payment}/resolve",
+        json={"outcome": "cancel", "reason": "x"},
+        headers=h("finance_b"),
+    )
+    assert r.status_code in (403, 404), r.text
+    # Payee details: each vendor sees only their own.
+    r = await c.get("/api/me/payment-details", headers=h("vendor"))
+    assert r.status_code == 404 and IBAN not in r.text
+    assert (await c.get("/api/me/payment-details", headers=h("winner"))).json()["reference"] == IBAN
+
+    # Audit rows: auditors (and admins for the browser) only.
+    for path, readers in (
+        ("/api/audit/events", {"auditor", "admin"}),
+        ("/api/audit/export?format=jsonl", {"auditor"}),
+        ("/api/audit/manifest", {"auditor"}),
+    ):
+        for name, who in p.items():
+            r = await c.get(path, headers=who.headers)
+            want = 200 if name in readers else 401 if who.user is None else 403
+            assert r.status_code == want, (name, path, r.status_code)
+
+    # Department webhooks and spend: another department's buyer is refused.
+    for path in (f"/api/departments/{w.dept_a}/webhooks", f"/api/departments/{w.dept_a}/spend"):
+        r = await c.get(path, headers=h("buyer_b"))
+        assert r.status_code in (403, 404), (path, r.text)
+    r = await c.delete(f"/api/departments/{w.dept_a}/webhooks/{w.webhook}", headers=h("buyer_b"))
+    assert r.status_code in (403, 404), r.text
+    # Tokens: a vendor cannot mint one for somebody else.
+    buyer_a = p["buyer_a"].user
+    assert buyer_a is not None
+    r = await c.post(f"/api/users/{buyer_a.id}/tokens", headers=h("vendor"))
+    assert r.status_code in (403, 404), r.text
+
+
+async def test_conflicts_of_interest_are_refused(
+    world: World, db: asyncpg.Connection, pool: Any, database_url: str
+) -> None:
+    w, c = world, world.client
+    api = Api(c, world.people["admin"].user)  # type: ignore[arg-type]
+    # A buyer of department A who is also a verified vendor cannot bid on A's auctions.
+    both = await verified(api, await api.user("buyer", "vendor", department_id=w.dept_a))
+    open_a = (await published_auction(api, w.people["buyer_a"].user))["id"]  # type: ignore[arg-type]
+    r = await bid_as(w, both, open_a, 100_000)
+    assert r.status_code == 403 and r.json()["code"] == "conflict_of_interest", r.text
+    # Neither the winner nor a bidder may review the delivery.
+    winner = await verified(api, await api.user("vendor", "reviewer"))
+    loser = await verified(api, await api.user("vendor", "reviewer"))
+    buyer_a = w.people["buyer_a"].user
+    assert buyer_a is not None
+    aid = await awarded_in_review(api, db, pool, buyer_a, winner, loser)
+    for reviewer in (winner, loser):
+        r = await c.post(
+            f"/api/auctions/{aid}/review",
+            json={"decision": "accept", "reason": "mine"},
+            headers=reviewer.headers,
+        )
+        assert r.status_code == 403 and r.json()["code"] == "conflict_of_interest", r.text
+    # A reviewer of another department cannot see or review it at all.
+    r = await c.post(
+        f"/api/auctions/{aid}/review",
+        json={"decision": "accept", "reason": "x"},
+        headers=w.people["reviewer_b"].headers,
+    )
+    assert r.status_code in (403, 404), r.text
+    assert await db.fetchval("SELECT count(*) FROM reviews WHERE auction_id = $1", aid) == 0
