@@ -140,6 +140,9 @@ EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     HTTPException: _http,
     asyncpg.PostgresError: _postgres,
     asyncpg.InterfaceError: _interface,
+    # Seen when the server shuts down in the middle of a statement ("cannot switch to state
+    # 12; another operation is in progress"): the connection is dropped and the pool reconnects.
+    asyncpg.exceptions.InternalClientError: _unavailable,
     OSError: _os_error,
     Exception: _unexpected,
 }
