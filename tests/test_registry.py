@@ -121,6 +121,16 @@ async def test_registry_verifies_active_rejects_excluded_and_unknown_and_retries
                 return found
 
             users = await eventually(decided, "every registry check decided")
+
+            # The decision commits before the checker marks its check done: wait for both
+            # while the checker still runs.
+            async def checks_done() -> Any:
+                rows = await db.fetch(
+                    "SELECT status, attempts, outcome FROM registry_checks ORDER BY id"
+                )
+                return rows if all(r["status"] == "done" for r in rows) else None
+
+            await eventually(checks_done, "every registry check marked done")
     assert users["ACT-1"]["verification_status"] == "verified"
     assert "ACT-1 (Active Co) is active" in users["ACT-1"]["verification_reason"]
     assert users["EXC-1"]["verification_status"] == "rejected"
