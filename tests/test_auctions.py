@@ -158,6 +158,53 @@ async def test_listing_filters_sorting_and_pages(api: Api) -> None:
     assert [a["id"] for a in (await c.get("/api/auctions?skill=RUST")).json()["items"]] == [made[5]]
     assert [a["id"] for a in (await c.get("/api/auctions?q=accessib")).json()["items"]] == [made[3]]
     assert (await c.get("/api/auctions?q=%25")).json()["items"] == []
+
+
+async def test_ending_soon_lists_open_auctions_before_ended_ones(
+    api: Api, db: asyncpg.Connection
+) -> None:
+    """Open (soonest end first), then scheduled, then ended (most recently ended first),
+    across pages; a forged cursor is a 400, not a 500."""
+    c = api.client
+    buyer = await api.buyer()
+
+    async def make(title: str, **times: Any) -> int:
+        return int((await published_auction(api, buyer, title=title, **times))["id"])
+
+    ended_long_ago = await make("Ended long ago", ends_at=iso_in(60))
+    later = await make("Open, closes later", ends_at=iso_in(7200))
+    ended_recently = await make("Ended recently", ends_at=iso_in(60))
+    upcoming = await make("Scheduled", starts_at=iso_in(3600), ends_at=iso_in(5400))
+    sooner = await make("Open, closes sooner", ends_at=iso_in(3600))
+    for aid, hours_ago in ((ended_long_ago, 48), (ended_recently, 1)):
+        await db.execute(
+            """UPDATE auctions SET status = 'closed_no_bids', closed_at = now(),
+                      starts_at = now() - interval '1 day' * 3,
+                      ends_at = now() - $2 * interval '1 hour'
+               WHERE id = $1""",
+            aid,
+            hours_ago,
+        )
+    ids, cursor = [], None
+    while True:
+        url = "/api/auctions?sort=ending_soon&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = (await c.get(url)).json()
+        ids += [a["id"] for a in page["items"]]
+        cursor = page["next"]
+        if not cursor:
+            break
+    assert ids == [sooner, later, upcoming, ended_recently, ended_long_ago]
+    assert [a["id"] for a in (await c.get("/api/auctions")).json()["items"]] == ids  # default
+
+    from marketplace.structs import encode_cursor
+
+    for forged in (
+        encode_cursor("ending_soon", "2026-01-01T00:00:00+00:00", 1),  # the old shape
+        encode_cursor("ending_soon", [0, "not a time"], 1),
+        encode_cursor("ending_soon", [0, "2026-01-01T00:00:00+00:00"], "x"),
+    ):
+        r = await c.get(f"/api/auctions?cursor={forged}")
+        assert r.status_code == 400 and r.json()["code"] == "invalid_cursor", r.text
     assert (await c.get("/api/auctions?status=open")).json()["items"][0]["status"] == "open"
     assert (await c.get("/api/auctions?status=bogus")).status_code == 400
 

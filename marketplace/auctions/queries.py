@@ -34,9 +34,21 @@ EDITABLE = (
     "skills",
 )
 
+# "ending_soon" lists auctions by phase (open, scheduled, draft, then those that ended),
+# soonest end first within the first three and most recently ended first among the last,
+# so a finished auction never comes before one still taking bids.
+PHASE = "(CASE a.status WHEN 'open' THEN 0 WHEN 'scheduled' THEN 1 WHEN 'draft' THEN 2 ELSE 3 END)"
+ENDED = 3
 # Sort name -> (ORDER BY for the page, keyset comparison for the next page).
 SORTS = {
-    "ending_soon": ("a.ends_at ASC, a.id ASC", "(a.ends_at, a.id) > (k.t, k.id)"),
+    "ending_soon": (
+        f"""{PHASE}, CASE WHEN {PHASE} < {ENDED} THEN a.ends_at END ASC,
+            CASE WHEN {PHASE} < {ENDED} THEN a.id END ASC,
+            CASE WHEN {PHASE} = {ENDED} THEN a.ends_at END DESC,
+            CASE WHEN {PHASE} = {ENDED} THEN a.id END DESC""",
+        f"""({PHASE} > k.phase OR ({PHASE} = k.phase AND CASE WHEN k.phase < {ENDED}
+            THEN (a.ends_at, a.id) > (k.t, k.id) ELSE (a.ends_at, a.id) < (k.t, k.id) END))""",
+    ),
     "newest": ("a.id DESC", "a.id < k.id"),
     "cap_high": ("a.price_cap_cents DESC, a.id DESC", "(a.price_cap_cents, a.id) < (k.cap, k.id)"),
     "cap_low": ("a.price_cap_cents ASC, a.id ASC", "(a.price_cap_cents, a.id) > (k.cap, k.id)"),
@@ -230,18 +242,21 @@ async def list_auctions(
     after: list[Any] | None,
     limit: int,
 ) -> list[Any]:
+    """A page of auctions in ``sort`` order after the keyset ``after``: (phase, ends_at)
+    for ending_soon, the cap for cap_*, nothing for newest; then the id."""
     order, keyset = SORTS[sort]
-    after_time = after_id = after_cap = None
+    after_time = after_id = after_cap = after_phase = None
     if after:
-        after_id = after[1]
+        key, after_id = after
         if sort == "ending_soon":
-            after_time = dt.datetime.fromisoformat(after[0])
+            after_phase, after_time = key
         elif sort.startswith("cap"):
-            after_cap = after[0]
+            after_cap = key
     rows: list[Any] = await conn.fetch(
-        f"""SELECT {COLUMNS}
+        f"""SELECT {COLUMNS}, {PHASE} AS phase
             FROM {FROM}
-            CROSS JOIN (SELECT $1::timestamptz AS t, $2::bigint AS id, $3::bigint AS cap) k
+            CROSS JOIN (SELECT $1::timestamptz AS t, $2::bigint AS id, $3::bigint AS cap,
+                               $11::int AS phase) k
             WHERE (a.status <> 'draft' OR $4::boolean OR a.department_id = $5::bigint)
               AND ($6::text IS NULL OR a.status = $6)
               AND ($7::bigint IS NULL OR a.department_id = $7)
@@ -261,6 +276,7 @@ async def list_auctions(
         skill,
         q,
         limit,
+        after_phase,
     )
     return rows
 

@@ -12,7 +12,7 @@ from marketplace.auctions import queries
 from marketplace.auctions.schemas import Auction, AuctionCreate, AuctionPatch, AwardNotice, Position
 from marketplace.audit.record import record
 from marketplace.auth import Caller
-from marketplace.errors import Conflict, Forbidden, NotFound, Unprocessable
+from marketplace.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from marketplace.events import AuctionCancelled, AuctionCreated, AuctionPublished, AuctionUpdated
 from marketplace.settings import Settings
 
@@ -293,6 +293,7 @@ async def list_page(
     after: list[Any] | None,
     limit: int,
 ) -> tuple[list[Auction], list[Any] | None]:
+    keyset = _keyset(sort, after)
     async with pool.acquire() as conn:
         rows = await queries.list_auctions(
             conn,
@@ -303,7 +304,7 @@ async def list_page(
             skill=skill,
             q=_escape_like(q.strip()) if q and q.strip() else None,
             sort=sort,
-            after=after,
+            after=keyset,
             limit=limit + 1,
         )
     items = [present(r, caller) for r in rows[:limit]]
@@ -311,12 +312,32 @@ async def list_page(
     if len(rows) > limit:
         last = rows[limit - 1]
         if sort == "ending_soon":
-            next_key = [last["ends_at"].isoformat(), last["id"]]
+            next_key = [[last["phase"], last["ends_at"].isoformat()], last["id"]]
         elif sort.startswith("cap"):
             next_key = [last["price_cap_cents"], last["id"]]
         else:
             next_key = [None, last["id"]]
     return items, next_key
+
+
+def _keyset(sort: str, after: list[Any] | None) -> list[Any] | None:
+    """A next-page key from a cursor (``list_page``'s ``next_key``), checked; else a 400."""
+    if after is None:
+        return None
+    try:
+        key, after_id = after
+        if not isinstance(after_id, int) or isinstance(after_id, bool):
+            raise ValueError(after_id)
+        if sort == "ending_soon":
+            phase, at = key
+            if not isinstance(phase, int) or isinstance(phase, bool) or not isinstance(at, str):
+                raise ValueError(key)
+            key = [phase, dt.datetime.fromisoformat(at)]
+        elif sort.startswith("cap") and (not isinstance(key, int) or isinstance(key, bool)):
+            raise ValueError(key)
+    except (TypeError, ValueError):
+        raise BadRequest("invalid_cursor", "the cursor is not one this service issued") from None
+    return [key, after_id]
 
 
 def max_allowed(row: Any) -> int | None:
