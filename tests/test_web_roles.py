@@ -288,8 +288,12 @@ async def test_buyer_reawards_then_reruns_when_no_runner_up_remains(
     )
     assert winner == s["runner_up"].id
 
-    # The runner-up declines too: nobody is left, so the page offers a re-run.
+    # The runner-up declines too: nobody is left, so the page offers a re-run at once
+    # (and no re-award), as the API would accept; a re-award sent anyway is refused.
     await decline_by_api(api, s["runner_up"], aid)
+    r = await client.get(page)
+    assert "Re-run as a new draft" in r.text and "Re-award to the runner-up" not in r.text
+    assert "No runner-up remains to award" in r.text
     r = await form_post(client, page, f"/buyer/tasks/{aid}/reaward", {})
     assert r.status_code == 409 and "No runner-up remains" in r.text
     assert "Re-run as a new draft" in r.text

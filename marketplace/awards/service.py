@@ -202,14 +202,7 @@ async def reaward(
         current = await queries.active_award(conn, auction_id, lock=True)
         if current is None:
             raise Conflict("no_active_award", "this auction has no award to replace")
-        tried = set(await queries.awarded_bidders(conn, auction_id))
-        remaining = [b for b in current["runner_up_ids"] if b not in tried]
-        nxt = None
-        while remaining and nxt is None:
-            candidate = remaining.pop(0)
-            bid = await queries.best_bid_of(conn, auction_id, candidate)
-            if bid is not None:
-                nxt = (candidate, bid)
+        nxt, remaining = await next_runner_up(conn, auction_id, current)
         if nxt is None:
             raise Conflict(
                 "no_runner_up",
@@ -301,6 +294,40 @@ async def _insert_award(
     )
 
 
+async def next_runner_up(
+    conn: Any, auction_id: int, current: Any
+) -> tuple[tuple[int, Any] | None, list[int]]:
+    """The next runner-up not yet awarded who still has an active bid, with that bid, and
+    the runner-ups after them (re-award's order: the close's ranking)."""
+    tried = set(await queries.awarded_bidders(conn, auction_id))
+    remaining = [b for b in current["runner_up_ids"] if b not in tried]
+    while remaining:
+        candidate = remaining.pop(0)
+        bid = await queries.best_bid_of(conn, auction_id, candidate)
+        if bid is not None:
+            return (candidate, bid), remaining
+    return None, remaining
+
+
+async def _runner_up_remains(conn: Any, auction_id: int) -> bool:
+    current = await queries.active_award(conn, auction_id)
+    return current is not None and (await next_runner_up(conn, auction_id, current))[0] is not None
+
+
+async def next_step(pool: Any, caller: Caller, auction_id: int) -> str | None:
+    """What the auction's buyer may do after the award: "reaward" (a runner-up remains),
+    "rerun" (the task ended without a winner left) or None; the same rules as those calls."""
+    if not caller.has("buyer"):
+        return None
+    async with pool.acquire() as conn:
+        auction = await load_visible(conn, caller, auction_id)
+        if caller.department_id != auction["department_id"]:
+            return None
+        if auction["status"] in REAWARDABLE and await _runner_up_remains(conn, auction_id):
+            return "reaward"
+        return "rerun" if auction["status"] in RERUNNABLE else None
+
+
 async def rerun(pool: Any, caller: Caller, auction_id: int, request_id: str) -> Rerun:
     """Copy a task that found no (remaining) winner into a new draft for the buyer to edit."""
     async with pool.acquire() as conn, conn.transaction():
@@ -313,14 +340,11 @@ async def rerun(pool: Any, caller: Caller, auction_id: int, request_id: str) -> 
                 "delivered result can be re-run",
                 auction_status=auction["status"],
             )
-        if auction["status"] in REAWARDABLE:
-            current = await queries.active_award(conn, auction_id)
-            tried = set(await queries.awarded_bidders(conn, auction_id))
-            if current is not None and any(b not in tried for b in current["runner_up_ids"]):
-                raise Conflict(
-                    "runner_up_available",
-                    "a runner-up remains; re-award before re-running the task",
-                )
+        if auction["status"] in REAWARDABLE and await _runner_up_remains(conn, auction_id):
+            raise Conflict(
+                "runner_up_available",
+                "a runner-up remains; re-award before re-running the task",
+            )
         new_id = await queries.copy_as_draft(conn, auction_id, caller.id)
         await outbox.emit(
             conn, AuctionRerun(auction_id=auction_id, new_auction_id=new_id), auction_id

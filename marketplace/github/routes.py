@@ -80,7 +80,7 @@ async def callback(
         page = (
             "<!doctype html><html lang=en><meta charset=utf-8><title>GitHub linked</title>"
             f"<p>Your GitHub account <strong>@{login}</strong> is linked to the marketplace."
-            "</p><p>You can close this page.</p></html>"
+            "</p><p>You can close this page, or go back to <a href=/me>your profile</a>.</p></html>"
         )
         return Response(page, media_type=MediaType.HTML, status_code=200)
     signed = await service.sign_in(pool, identity, request_id(request))

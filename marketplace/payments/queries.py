@@ -8,7 +8,10 @@ PAYMENT_COLUMNS = """p.id, p.award_id, p.auction_id, p.department_id, p.payee_id
     p.status, p.idempotency_key, p.release_after, p.attempts, p.last_error,
     p.provider_reference, p.missing_details, p.created_at, p.released_at, p.confirmed_at,
     EXISTS (SELECT 1 FROM disputes d WHERE d.payment_id = p.id AND d.status = 'open')
-        AS disputed"""
+        AS disputed,
+    (SELECT x.title FROM auctions x WHERE x.id = p.auction_id) AS auction_title,
+    (SELECT u.name FROM users u WHERE u.id = p.payee_id) AS payee_name,
+    (SELECT d.name FROM departments d WHERE d.id = p.department_id) AS department_name"""
 
 
 async def insert_payment(

@@ -61,3 +61,6 @@ class Payment(Response, frozen=True, kw_only=True):
     last_error: str | None
     disputed: bool
     disputes: list[Dispute] = msgspec.field(default_factory=list)
+    auction_title: str | None = None
+    payee_name: str | None = None
+    department_name: str | None = None

@@ -218,6 +218,9 @@ def present(p: Any, disputes: list[Any] | None = None) -> Payment:
         last_error=p["last_error"],
         disputed=p["disputed"],
         disputes=[Dispute(**dict(d)) for d in disputes or []],
+        auction_title=p.get("auction_title"),
+        payee_name=p.get("payee_name"),
+        department_name=p.get("department_name"),
     )
 
 

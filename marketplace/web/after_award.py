@@ -49,7 +49,6 @@ async def _refused(
         auction_id,
         status=exc.status,
         action_error=plain(exc, REFUSALS),
-        offer_rerun=exc.code == "no_runner_up",
         **extra,
     )
 

@@ -13,7 +13,9 @@ from marketplace.auctions import service as auctions
 from marketplace.auctions.routes import Sort
 from marketplace.auctions.schemas import Auction, Status
 from marketplace.auth import Caller
+from marketplace.awards import service as awards
 from marketplace.bids import service as bids
+from marketplace.deliveries.service import may_read
 from marketplace.errors import BadRequest
 from marketplace.structs import decode_cursor, encode_cursor
 from marketplace.web.common import render
@@ -115,7 +117,6 @@ async def auction_page(
     bid_error: str | None = None,
     bid_value: str = "",
     action_error: str | None = None,
-    offer_rerun: bool = False,
     deadline_values: dict[str, str] | None = None,
 ) -> Template:
     """The auction page; the bid route re-renders it with a refusal beside the form."""
@@ -123,6 +124,14 @@ async def auction_page(
     shown = await bids.list_bids(pool, viewer, auction_id, 0, 500)
     shown.sort(key=lambda b: b.id, reverse=True)
     css, label = badge(auction)
+    is_department_buyer = bool(
+        viewer and viewer.has("buyer") and viewer.department_id == auction.department_id
+    )
+    # Offer re-award or re-run exactly where the awards service would accept it.
+    step = None
+    if viewer is not None and is_department_buyer:
+        step = await awards.next_step(pool, viewer, auction_id)
+    winner_id = auction.award.winner_id if auction.award else None
     return render(
         request,
         viewer,
@@ -137,12 +146,17 @@ async def auction_page(
         bid_error=bid_error,
         bid_value=bid_value,
         idempotency_key=secrets.token_urlsafe(16),
-        is_department_buyer=bool(
-            viewer and viewer.has("buyer") and viewer.department_id == auction.department_id
-        ),
+        is_department_buyer=is_department_buyer,
         is_admin=bool(viewer and viewer.has("admin")),
+        is_winner=bool(viewer and winner_id == viewer.id),
+        may_see_delivery=bool(
+            viewer
+            and auction.award
+            and may_read(viewer, {"department_id": auction.department_id}, {"winner_id": winner_id})
+        ),
         action_error=action_error,
-        offer_rerun=offer_rerun or auction.status in ("closed_no_bids", "cancelled"),
+        offer_reaward=step == "reaward",
+        offer_rerun=step == "rerun",
         deadline_values=deadline_values or {},
     )
 

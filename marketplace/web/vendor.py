@@ -26,6 +26,7 @@ from marketplace.web.common import (
     render,
     require,
     see_other,
+    web_settings,
 )
 from marketplace.web.public import auction_page
 
@@ -151,6 +152,7 @@ async def _profile(
     values: dict[str, str] | None = None,
 ) -> Template:
     me = await accounts.get_me(pool, caller)
+    settings = web_settings(request)
     details = await saved_details(pool, caller) if caller.has("vendor") else None
     return render(
         request,
@@ -163,6 +165,7 @@ async def _profile(
         methods=PAYMENT_METHODS,
         errors=errors or {},
         values=values or {},
+        github_ready=bool(settings.github_client_id and settings.github_client_secret),
     )
 
 
