@@ -15,6 +15,7 @@ from marketplace.redis import create_redis
 from marketplace.settings import Settings
 from workers import auctions, consumers, deadlines, heartbeat, payments, relay, verification
 from workers import github as github_jobs
+from workers.resilient import ResilientWorker
 
 JOBS: list[Any] = [
     func(auctions.open_auction, name=jobs.OPEN_AUCTION),
@@ -66,7 +67,7 @@ def build_worker(
         if "pool" in ctx:
             await ctx["pool"].close()
 
-    return Worker(
+    return ResilientWorker(
         functions=JOBS,
         cron_jobs=CRON_JOBS,
         redis_settings=RedisSettings.from_dsn(redis_url),

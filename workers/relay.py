@@ -15,6 +15,8 @@ gone for good. Transactions own their transaction id before taking an event id
 One relay at a time: each batch holds a transaction-level advisory lock. Redis down: the
 rows stay unrelayed and the relay retries with backoff. Redis restarted empty or flushed
 (its cursor key gone): the most recent rows are relayed again, so the streams hold them.
+Redis restarted from an older snapshot (its cursor below what was published): the rows
+above the cursor are relayed again, in order.
 """
 
 from __future__ import annotations
@@ -55,12 +57,21 @@ class Relay:
         self.pool = pool
         self.redis = redis
         self.watermark: tuple[int, int] | None = None
+        # The highest event id known to be on the streams (None: not checked since start).
+        self.published: int | None = None
+
+    async def _redis_lost_events(self) -> bool:
+        """Whether Redis may hold less than was published (a cheap check before the batch's)."""
+        if self.published is None:
+            return True
+        cursor = await self.redis.get(RELAY_CURSOR_KEY)
+        return (0 if cursor is None else int(cursor)) < self.published
 
     async def relay_once(self) -> int:
         """Relay one batch; the number of rows it published (0: nothing ready)."""
         async with self.pool.acquire() as conn:
             if self.watermark is None:
-                if not await queries.any_unrelayed(conn):
+                if not await queries.any_unrelayed(conn) and not await self._redis_lost_events():
                     return 0
                 self.watermark = await queries.take_watermark(conn)
             top, xid = self.watermark
@@ -70,14 +81,26 @@ class Relay:
                     return 0
                 # WATCH: a flush or restart between this check and EXEC aborts the batch.
                 await pipe.watch(RELAY_CURSOR_KEY)
-                if await pipe.get(RELAY_CURSOR_KEY) is None:
+                cursor = await pipe.get(RELAY_CURSOR_KEY)
+                if cursor is None:
                     replayed = await queries.unmark_recent(conn, REPLAY_ROWS)
                     if replayed:
                         log.warning("Redis lost the streams; relaying %s events again", replayed)
+                elif self.published is None or int(cursor) < self.published:
+                    replayed = await queries.unmark_after(conn, int(cursor))
+                    if replayed:
+                        log.warning(
+                            "Redis came back without the events after %s; relaying %s again",
+                            int(cursor),
+                            replayed,
+                        )
+                self.published = 0 if cursor is None else int(cursor)
                 rows = await queries.unrelayed(conn, top, BATCH)
                 if rows:
                     await _publish(pipe, rows)
                     await queries.mark_relayed(conn, [r["id"] for r in rows])
+            if rows:
+                self.published = max(self.published, rows[-1]["id"])
             if len(rows) < BATCH:
                 self.watermark = None  # caught up to it: the next batch takes a new one
             return len(rows)

@@ -74,6 +74,15 @@ async def unmark_recent(conn: Any, rows: int) -> int:
     return int(status.split()[-1])
 
 
+async def unmark_after(conn: Any, cursor: int) -> int:
+    """Queue for relaying again the rows marked relayed above Redis's cursor (Redis came back
+    from an older snapshot and lost them)."""
+    status: str = await conn.execute(
+        "UPDATE outbox SET relayed_at = NULL WHERE id > $1 AND relayed_at IS NOT NULL", cursor
+    )
+    return int(status.split()[-1])
+
+
 async def relayed_backlog(conn: Any, auction_id: int, after: int, limit: int) -> list[Any]:
     """An auction's events already on its stream (so in their final order), after an id."""
     rows: list[Any] = await conn.fetch(
