@@ -21,6 +21,14 @@ async def emit(conn: Any, event: Event, auction_id: int | None = None) -> int:
     return event_id
 
 
+async def emit_many(conn: Any, events: list[tuple[Event, int | None]]) -> None:
+    """Write events (each with its auction id) in the caller's transaction, in list order."""
+    await conn.executemany(
+        "INSERT INTO outbox (auction_id, type, payload) VALUES ($1, $2, $3)",
+        [(aid, type(e).__struct_config__.tag, encode_event(e)) for e, aid in events],
+    )
+
+
 def stamped(event_id: int, created_at: dt.datetime, payload: bytes) -> AnyEvent:
     """The stored event with its id and database time filled in."""
     event = decode_event(payload)

@@ -22,9 +22,15 @@ async def open_auction(ctx: dict[str, Any], auction_id: int) -> bool:
 
 
 async def close_auction(ctx: dict[str, Any], auction_id: int) -> str | None:
+    """Close every auction that is due, in batches, then this one if a bid held it back.
+
+    Auctions tend to end together (on the hour, at the end of a day); the first of their
+    jobs closes them all in a few statements, and the jobs after it find nothing to do.
+    """
+    closed = await lifecycle.close_due(ctx["pool"], ctx["settings"])
     status = await lifecycle.close_auction(ctx["pool"], auction_id, ctx["settings"])
-    if status:
-        log.info("auction %s closed: %s", auction_id, status)
+    if closed or status:
+        log.info("auction %s closed: %s (%d closed in batches)", auction_id, status, closed)
     return status
 
 
@@ -37,8 +43,8 @@ async def sweep_once(ctx: dict[str, Any]) -> int:
     changed = 0
     for auction_id in to_open:
         changed += await lifecycle.open_auction(pool, auction_id)
-    for auction_id in to_close:
-        changed += await lifecycle.close_auction(pool, auction_id, ctx["settings"]) is not None
+    if to_close:
+        changed += await lifecycle.close_due(pool, ctx["settings"])
     return changed
 
 

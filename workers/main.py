@@ -78,5 +78,5 @@ def build_worker(
         max_jobs=20,
         job_timeout=120,
         keep_result=60,
-        poll_delay=0.2,
+        poll_delay=0.05,
     )

@@ -11,13 +11,14 @@ from typing import Any
 from marketplace import outbox
 from marketplace.auctions import queries
 from marketplace.auctions.service import alias
-from marketplace.audit.record import SYSTEM, record
+from marketplace.audit.record import SYSTEM, Row, record, record_many
 from marketplace.calendar import add_business_days
 from marketplace.events import (
     AuctionAwarded,
     AuctionClosedNoBids,
     AuctionOpened,
     BidsRevealed,
+    Event,
     RevealedBid,
 )
 from marketplace.settings import Settings
@@ -55,86 +56,109 @@ def runners_up(ranked: list[Any]) -> list[int]:
 
 
 async def close_auction(pool: Any, auction_id: int, settings: Settings | None = None) -> str | None:
-    """open -> awarded | closed_no_bids once ends_at has passed; the new status, or None.
+    """open -> awarded | closed_no_bids once ends_at has passed; the new status, or None."""
+    closed = await close_auctions(pool, settings, ids=[auction_id])
+    return closed.get(auction_id)
+
+
+async def close_due(pool: Any, settings: Settings | None = None, batch: int = 100) -> int:
+    """Close everything due, ``batch`` auctions per transaction; how many this call closed."""
+    total = 0
+    while closed := await close_auctions(pool, settings, limit=batch):
+        total += len(closed)
+    return total
+
+
+async def close_auctions(
+    pool: Any, settings: Settings | None = None, *, ids: list[int] | None = None, limit: int = 100
+) -> dict[int, str]:
+    """Close due auctions in one transaction (``ids`` only, or any); new status by auction.
 
     The award's delivery deadline is the auction's ``delivery_due_at``, or N business days
     after the close (weekends and holidays skipped in the deployment's zone).
     """
     settings = settings or Settings()
     async with pool.acquire() as conn, conn.transaction():
-        row = await queries.close_auction(conn, auction_id)
-        if row is None:
-            return None
-        status: str = row["status"]
-        if status == "closed_no_bids":
-            await outbox.emit(conn, AuctionClosedNoBids(auction_id=auction_id), auction_id)
-            await record(
-                conn,
-                SYSTEM,
-                "auction.closed_no_bids",
-                "auction",
-                auction_id,
-                before={"status": "open"},
-                after={"status": status},
-                auction_id=auction_id,
+        closed = await queries.close_due(conn, ids, limit)
+        if not closed:
+            return {}
+        awarded = [row["id"] for row in closed if row["status"] == "awarded"]
+        ranked: dict[int, list[Any]] = {aid: [] for aid in awarded}
+        for bid in await queries.ranked_bids_of(conn, awarded) if awarded else []:
+            ranked[bid["auction_id"]].append(bid)
+        awards = []
+        for row in closed:
+            if row["status"] != "awarded":
+                continue
+            winner = ranked[row["id"]][0]
+            due = row["delivery_due_at"] or add_business_days(
+                row["closed_at"],
+                row["delivery_business_days"],
+                settings.timezone,
+                settings.holidays,
             )
-            return status
-        ranked = await queries.ranked_bids(conn, auction_id)
-        winner = ranked[0]
-        others = runners_up(ranked)
-        due = row["delivery_due_at"] or add_business_days(
-            row["closed_at"], row["delivery_business_days"], settings.timezone, settings.holidays
-        )
-        award_id = await queries.insert_award(
-            conn,
-            auction_id,
-            1,
-            winner["bidder_id"],
-            winner["id"],
-            winner["amount_cents"],
-            others,
-            due,
-        )
-        if row["type"] == "sealed":
-            revealed = [
-                RevealedBid(
-                    bid_id=b["id"],
-                    bidder_id=b["bidder_id"],
-                    bidder_alias=alias(b["alias_number"]),
-                    amount_cents=b["amount_cents"],
-                    placed_at=b["placed_at"],
+            others = runners_up(ranked[row["id"]])
+            awards.append(
+                (row["id"], winner["bidder_id"], winner["id"], winner["amount_cents"], others, due)
+            )
+        award_ids = await queries.insert_awards(conn, awards)
+        events: list[tuple[Event, int | None]] = []
+        audit: list[Row] = []
+        for row in closed:
+            aid = row["id"]
+            if row["status"] == "closed_no_bids":
+                events.append((AuctionClosedNoBids(auction_id=aid), aid))
+                audit.append(_closed_row(aid, "auction.closed_no_bids", {"status": row["status"]}))
+                continue
+            bids = ranked[aid]
+            winner, others = bids[0], runners_up(bids)
+            if row["type"] == "sealed":
+                revealed = [
+                    RevealedBid(
+                        bid_id=b["id"],
+                        bidder_id=b["bidder_id"],
+                        bidder_alias=alias(b["alias_number"]),
+                        amount_cents=b["amount_cents"],
+                        placed_at=b["placed_at"],
+                    )
+                    for b in sorted(bids, key=lambda b: b["id"])
+                ]
+                events.append((BidsRevealed(auction_id=aid, bids=revealed), aid))
+            events.append(
+                (
+                    AuctionAwarded(
+                        auction_id=aid,
+                        award_id=award_ids[aid],
+                        winner_id=winner["bidder_id"],
+                        winner_alias=alias(winner["alias_number"]),
+                        amount_cents=winner["amount_cents"],
+                        runner_up_ids=others,
+                    ),
+                    aid,
                 )
-                for b in sorted(ranked, key=lambda b: b["id"])
-            ]
-            await outbox.emit(conn, BidsRevealed(auction_id=auction_id, bids=revealed), auction_id)
-        await outbox.emit(
-            conn,
-            AuctionAwarded(
-                auction_id=auction_id,
-                award_id=award_id,
-                winner_id=winner["bidder_id"],
-                winner_alias=alias(winner["alias_number"]),
-                amount_cents=winner["amount_cents"],
-                runner_up_ids=others,
-            ),
-            auction_id,
-        )
-        await record(
-            conn,
-            SYSTEM,
-            "auction.awarded",
-            "auction",
-            auction_id,
-            before={"status": "open"},
-            after={
-                "status": status,
-                "award_id": award_id,
+            )
+            after = {
+                "status": row["status"],
+                "award_id": award_ids[aid],
                 "winner_id": winner["bidder_id"],
                 "bid_id": winner["id"],
                 "amount_cents": winner["amount_cents"],
                 "runner_up_ids": others,
-                "ranking": [[b["id"], b["bidder_id"], b["amount_cents"]] for b in ranked],
-            },
-            auction_id=auction_id,
-        )
-    return status
+                "ranking": [[b["id"], b["bidder_id"], b["amount_cents"]] for b in bids],
+            }
+            audit.append(_closed_row(aid, "auction.awarded", after))
+        await outbox.emit_many(conn, events)
+        await record_many(conn, audit)
+    return {row["id"]: row["status"] for row in closed}
+
+
+def _closed_row(auction_id: int, action: str, after: dict[str, Any]) -> Row:
+    return Row(
+        actor=SYSTEM,
+        action=action,
+        object_type="auction",
+        object_id=auction_id,
+        before={"status": "open"},
+        after=after,
+        auction_id=auction_id,
+    )

@@ -137,29 +137,71 @@ async def open_auction(conn: Any, auction_id: int) -> Any:
     )
 
 
-async def close_auction(conn: Any, auction_id: int) -> Any:
-    """open -> awarded | closed_no_bids, only once the (possibly extended) end has passed."""
-    return await conn.fetchrow(
-        """UPDATE auctions
-           SET status = CASE WHEN bid_count > 0 THEN 'awarded' ELSE 'closed_no_bids' END,
-               closed_at = now(), updated_at = now()
-           WHERE id = $1 AND status = 'open' AND ends_at <= now()
-           RETURNING status, type, closed_at, delivery_due_at, delivery_business_days""",
-        auction_id,
-    )
+_CLOSE = """
+WITH due AS (
+    SELECT id FROM auctions
+    WHERE status = 'open' AND ends_at <= now() AND ($1::bigint[] IS NULL OR id = ANY($1))
+    ORDER BY ends_at, id
+    LIMIT $2
+    FOR UPDATE {skip}
+)
+UPDATE auctions a
+SET status = CASE WHEN a.bid_count > 0 THEN 'awarded' ELSE 'closed_no_bids' END,
+    closed_at = now(), updated_at = now()
+FROM due
+WHERE a.id = due.id AND a.status = 'open' AND a.ends_at <= now()
+RETURNING a.id, a.status, a.type, a.closed_at, a.delivery_due_at, a.delivery_business_days
+"""
 
 
-async def ranked_bids(conn: Any, auction_id: int) -> list[Any]:
-    """Active bids, best first: lowest amount, then earliest accepted."""
+async def close_due(conn: Any, ids: list[int] | None, limit: int) -> list[Any]:
+    """open -> awarded | closed_no_bids for auctions whose (possibly extended) end has passed.
+
+    With ``ids`` only those, waiting for a bid that holds one's row lock and re-checking its
+    end after it (a soft-close extension then keeps it open). Without, up to ``limit`` of
+    whatever is due, skipping rows another transaction holds: concurrent closers share the
+    work, and a skipped auction is closed by the next pass.
+    """
+    sql = _CLOSE.format(skip="" if ids is not None else "SKIP LOCKED")
+    rows: list[Any] = await conn.fetch(sql, ids, limit)
+    return rows
+
+
+async def ranked_bids_of(conn: Any, auction_ids: list[int]) -> list[Any]:
+    """Active bids of the auctions, each auction's best first: lowest amount, then earliest."""
     rows: list[Any] = await conn.fetch(
-        """SELECT b.id, b.bidder_id, b.amount_cents, b.placed_at, ab.alias_number
+        """SELECT b.auction_id, b.id, b.bidder_id, b.amount_cents, b.placed_at, ab.alias_number
            FROM bids b JOIN auction_bidders ab
              ON ab.auction_id = b.auction_id AND ab.bidder_id = b.bidder_id
-           WHERE b.auction_id = $1 AND b.status = 'active'
-           ORDER BY b.amount_cents ASC, b.id ASC""",
-        auction_id,
+           WHERE b.auction_id = ANY($1::bigint[]) AND b.status = 'active'
+           ORDER BY b.auction_id, b.amount_cents ASC, b.id ASC""",
+        auction_ids,
     )
     return rows
+
+
+async def insert_awards(conn: Any, awards: list[tuple[Any, ...]]) -> dict[int, int]:
+    """First-round awards, each (auction_id, winner_id, bid_id, amount, runner_up_ids,
+    delivery_due_at); returns award ids by auction id."""
+    rows = await conn.fetch(
+        """INSERT INTO awards (auction_id, round, winner_id, bid_id, amount_cents, runner_up_ids,
+                               delivery_due_at)
+           SELECT a.auction_id, 1, a.winner_id, a.bid_id, a.amount_cents,
+                  a.runner_up_ids::bigint[],
+                  a.delivery_due_at
+           FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
+                       $6::timestamptz[])
+                AS a(auction_id, winner_id, bid_id, amount_cents, runner_up_ids, delivery_due_at)
+           RETURNING auction_id, id""",
+        [a[0] for a in awards],
+        [a[1] for a in awards],
+        [a[2] for a in awards],
+        [a[3] for a in awards],
+        # an array of arrays of different lengths: each as a text literal, '{3,9}'
+        ["{" + ",".join(map(str, a[4])) + "}" for a in awards],
+        [a[5] for a in awards],
+    )
+    return {r["auction_id"]: r["id"] for r in rows}
 
 
 async def insert_award(

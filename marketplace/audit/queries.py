@@ -13,6 +13,11 @@ async def append_row(conn: Any, chain: str, auction_id: int | None, sealed: bool
     return row_id
 
 
+async def append_rows(conn: Any, rows: list[tuple[str, int | None, bool, str]]) -> None:
+    """Each (chain, auction_id, sealed, data) appended in order, in one pipelined call."""
+    await conn.executemany("SELECT audit_append($1, $2, $3, $4)", rows)
+
+
 # A sealed row stays hidden while its auction is draft, scheduled or open; so that the
 # count of sealed bids does not show through seq gaps, the rest of that chain waits too.
 # The cutoff is computed in the same statement as the rows, so no bid can slip between.

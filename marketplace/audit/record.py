@@ -26,6 +26,33 @@ def chain_of(auction_id: int | None) -> str:
     return f"auction:{auction_id}" if auction_id is not None else "global"
 
 
+class Row(msgspec.Struct, frozen=True, kw_only=True):
+    """One audit row to append: who did what to which object, before and after."""
+
+    actor: Actor
+    action: str
+    object_type: str
+    object_id: int | str | None
+    before: Any = None
+    after: Any = None
+    auction_id: int | None = None
+    sealed: bool = False
+
+    def data(self) -> str:
+        return _encoder.encode(
+            {
+                "actor_id": self.actor.user_id,
+                "role": self.actor.role,
+                "action": self.action,
+                "object_type": self.object_type,
+                "object_id": self.object_id,
+                "before": self.before,
+                "after": self.after,
+                "request_id": self.actor.request_id,
+            }
+        ).decode()
+
+
 async def record(
     conn: Any,
     actor: Actor,
@@ -39,16 +66,21 @@ async def record(
     sealed: bool = False,
 ) -> int:
     """Append one row to the auction's chain (or the global one); returns the row id."""
-    data = _encoder.encode(
-        {
-            "actor_id": actor.user_id,
-            "role": actor.role,
-            "action": action,
-            "object_type": object_type,
-            "object_id": object_id,
-            "before": before,
-            "after": after,
-            "request_id": actor.request_id,
-        }
-    ).decode()
-    return await queries.append_row(conn, chain_of(auction_id), auction_id, sealed, data)
+    row = Row(
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        before=before,
+        after=after,
+        auction_id=auction_id,
+        sealed=sealed,
+    )
+    return await queries.append_row(conn, chain_of(auction_id), auction_id, sealed, row.data())
+
+
+async def record_many(conn: Any, rows: list[Row]) -> None:
+    """Append rows in list order (each to its auction's chain), in the caller's transaction."""
+    await queries.append_rows(
+        conn, [(chain_of(r.auction_id), r.auction_id, r.sealed, r.data()) for r in rows]
+    )
