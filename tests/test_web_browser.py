@@ -47,8 +47,17 @@ async def browser() -> AsyncIterator[Any]:
             await launched.close()
 
 
-async def signed_in_page(browser: Any, base: str, user: User | None, width: int = 1024) -> Any:
-    context = await browser.new_context(base_url=base, viewport={"width": width, "height": 900})
+async def signed_in_page(
+    browser: Any, base: str, user: User | None, width: int = 1024, zone: str | None = None
+) -> Any:
+    """A new browser window (its own cookies) signed in as ``user``; ``zone`` is the
+    browser's time zone (the machine's when None)."""
+    context = await browser.new_context(
+        base_url=base,
+        viewport={"width": width, "height": 900},
+        locale="en-US",
+        timezone_id=zone,
+    )
     page = await context.new_page()
     if user is not None:
         await page.goto("/signin")

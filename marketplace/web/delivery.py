@@ -42,7 +42,6 @@ TRIGGERS = {
 DELIVERY_STATUSES = {
     "submitted": "Submitted: verification is running",
     "verified": "Verified: waiting for a reviewer",
-    "failed": "Verification failed: see the results below",
     "superseded": "Replaced by a later pull request",
 }
 
