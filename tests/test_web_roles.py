@@ -313,6 +313,39 @@ async def test_buyer_reawards_then_reruns_when_no_runner_up_remains(
     assert r.status_code == 403
 
 
+async def test_buyer_dashboard_lists_overdue_deliveries_and_work_awaiting_payment(
+    api: Api, client: AsyncTestClient[Any], db: asyncpg.Connection, pool: Any
+) -> None:
+    paid = await accepted_payment(api, db, pool)
+    dept = paid["dept"]
+    buyer = paid["buyer"]
+    late = (await published_auction(api, buyer, title="Late delivery"))["id"]
+    on_time = (await published_auction(api, buyer, title="Still on time"))["id"]
+    for aid in (late, on_time):
+        assert (await bid(api, await api.verified_vendor(), aid, 300_000)).status_code == 201
+        await end_auction_now(db, aid)
+        assert await lifecycle.close_auction(pool, aid) == "awarded"
+    await db.execute(
+        "UPDATE awards SET delivery_due_at = now() - interval '1 hour' WHERE auction_id = $1", late
+    )
+    assert await db.fetchval("SELECT department_id FROM auctions WHERE id = $1", late) == dept
+
+    await sign_in(client, buyer)
+    r = await client.get("/buyer")
+    assert r.status_code == 200
+
+    def section(status: str) -> str:
+        match = re.search(rf'<section aria-labelledby="h-{status}">(.*?)</section>', r.text, re.S)
+        return match.group(1) if match else ""
+
+    assert "Late delivery" in section("overdue") and "Still on time" not in section("overdue")
+    assert f'href="/auctions/{late}/delivery"' in section("overdue")
+    assert "Still on time" in section("awarded") and "Late delivery" not in section("awarded")
+    title = await db.fetchval("SELECT title FROM auctions WHERE id = $1", paid["auction_id"])
+    assert title in section("accepted")
+    assert "Accepted, awaiting payment (1)" in r.text
+
+
 async def test_admin_extends_the_delivery_deadline(
     api: Api, client: AsyncTestClient[Any], db: asyncpg.Connection, pool: Any
 ) -> None:

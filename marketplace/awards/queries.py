@@ -86,6 +86,16 @@ async def overdue(conn: Any, limit: int = 200) -> list[Any]:
     return rows
 
 
+async def active_due_dates(conn: Any, auction_ids: list[int]) -> list[Any]:
+    """The active award's delivery deadline of each of these auctions, with the database time."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT w.auction_id, w.delivery_due_at, now() AS server_time FROM awards w
+           WHERE w.auction_id = ANY($1::bigint[]) AND w.status = 'active'""",
+        auction_ids,
+    )
+    return rows
+
+
 async def merge_evidence(conn: Any, award_id: int, due_at: dt.datetime) -> Any:
     """What verification learned from GitHub about the award's PR merge.
 

@@ -56,6 +56,19 @@ async def my_awards(pool: Any, caller: Caller, before_id: int | None, limit: int
     return [present(r) for r in rows]
 
 
+async def overdue_among(pool: Any, auction_ids: list[int]) -> dict[int, dt.datetime]:
+    """Of these auctions, those whose current award's delivery deadline has passed, with it."""
+    if not auction_ids:
+        return {}
+    async with pool.acquire() as conn:
+        rows = await queries.active_due_dates(conn, auction_ids)
+    return {
+        r["auction_id"]: r["delivery_due_at"]
+        for r in rows
+        if r["delivery_due_at"] is not None and r["delivery_due_at"] <= r["server_time"]
+    }
+
+
 async def extend_deadline(
     pool: Any, caller: Caller, auction_id: int, due_at: dt.datetime, reason: str, request_id: str
 ) -> Award:

@@ -18,6 +18,7 @@ from litestar.response import Redirect, Template
 from marketplace.auctions import service as auctions
 from marketplace.auctions.schemas import Auction, AuctionCreate, AuctionPatch
 from marketplace.auth import Caller, request_id
+from marketplace.awards import service as awards
 from marketplace.errors import DomainError, Forbidden
 from marketplace.settings import Settings
 from marketplace.web.common import (
@@ -56,12 +57,16 @@ ATTENTION = (
     ("draft", "Drafts to finish and publish"),
     ("open", "Open for bidding"),
     ("scheduled", "Scheduled to open"),
+    ("overdue", "Delivery overdue: the deadline passed without a verified pull request"),
     ("pending_review", "Delivered and awaiting review"),
     ("rejected", "Rejected work: re-award to the runner-up"),
     ("missed_delivery", "Missed delivery: re-award to the runner-up"),
+    ("accepted", "Accepted, awaiting payment"),
+    ("paid", "Paid, awaiting the vendor's confirmation"),
     ("awarded", "Awarded, waiting for delivery"),
     ("delivered", "Delivered, being verified"),
 )
+OVERDUE_FROM = ("awarded", "delivered")
 
 
 def zone_of(form: FormMultiDict, settings: Settings) -> zoneinfo.ZoneInfo:
@@ -209,8 +214,10 @@ async def _draft(pool: Any, caller: Caller, auction_id: int) -> Auction:
 @get("/buyer", name="web:buyer")
 async def dashboard(request: Request[Any, Any, Any], pool: Any, viewer: Caller | None) -> Template:
     caller = require(viewer, "buyer")
-    sections = []
-    for status, title in ATTENTION:
+    found: dict[str, tuple[list[Auction], bool]] = {}
+    for status, _ in ATTENTION:
+        if status == "overdue":
+            continue
         items, more = await auctions.list_page(
             pool,
             caller,
@@ -222,8 +229,16 @@ async def dashboard(request: Request[Any, Any, Any], pool: Any, viewer: Caller |
             after=None,
             limit=50,
         )
-        sections.append((status, title, items, more is not None))
-    return render(request, caller, "buyer_dashboard.html", sections=sections)
+        found[status] = (items, more is not None)
+    # Awarded or delivered past the award's deadline: listed apart, at the top.
+    waiting = [a for s in OVERDUE_FROM for a in found[s][0]]
+    overdue = await awards.overdue_among(pool, [a.id for a in waiting])
+    found["overdue"] = ([a for a in waiting if a.id in overdue], False)
+    for status in OVERDUE_FROM:
+        items, more = found[status]
+        found[status] = ([a for a in items if a.id not in overdue], more)
+    sections = [(status, title, *found[status]) for status, title in ATTENTION]
+    return render(request, caller, "buyer_dashboard.html", sections=sections, due_dates=overdue)
 
 
 @get("/buyer/tasks/new", name="web:new_task")
