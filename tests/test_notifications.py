@@ -367,3 +367,39 @@ async def test_repeated_failures_are_dead_lettered_and_admins_redeliver_them(
             missing = "/api/admin/dead-letters/999999/redeliver"
             assert (await client.post(missing, headers=api.admin.headers)).status_code == 404
     assert handled == [letter["event_id"]]
+
+
+async def test_a_consumer_acknowledges_types_it_does_not_handle_without_sql(
+    api: Api, settings: Settings, db: asyncpg.Connection
+) -> None:
+    handled: list[str] = []
+
+    async def departments_only(conn: Any, event: StreamEvent) -> None:
+        handled.append(event.type)
+
+    department = await api.department()
+    buyer = await api.buyer(department)
+    vendor = await api.verified_vendor()
+    aid = (await published_auction(api, buyer))["id"]
+    assert (await bid(api, vendor, aid, 300_000)).status_code == 201
+    async with worker_ctx(settings) as ctx:
+        consumer = StreamConsumer(
+            ctx["pool"],
+            ctx["redis_client"],
+            "departments-only",
+            departments_only,
+            block_ms=50,
+            tags=frozenset({"department.created"}),
+        )
+        async with running(lambda: running_relays_forever(ctx), consumer.run_forever):
+            await eventually(
+                lambda: group_caught_up(ctx["redis_client"], db, "departments-only"),
+                "every entry acknowledged",
+            )
+    assert handled and set(handled) == {"department.created"}
+    processed = await db.fetch(
+        """SELECT o.type FROM consumer_processed p JOIN outbox o ON o.id = p.event_id
+           WHERE p.consumer = 'departments-only'""",
+    )
+    assert {r["type"] for r in processed} == {"department.created"}
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE type = 'bid.placed'") >= 1

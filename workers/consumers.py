@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 
 def notifications_consumer(ctx: dict[str, Any]) -> StreamConsumer:
+    mailer = messages.Mailer(ctx["settings"])
     return StreamConsumer(
-        ctx["pool"], ctx["redis_client"], messages.GROUP, messages.Mailer(ctx["settings"])
+        ctx["pool"], ctx["redis_client"], messages.GROUP, mailer, tags=frozenset(mailer.handlers)
     )
 
 
@@ -38,7 +39,9 @@ def webhooks_consumer(ctx: dict[str, Any]) -> StreamConsumer:
 
 
 def registry_consumer(ctx: dict[str, Any]) -> StreamConsumer:
-    return StreamConsumer(ctx["pool"], ctx["redis_client"], registry.GROUP, registry.record_check)
+    return StreamConsumer(
+        ctx["pool"], ctx["redis_client"], registry.GROUP, registry.record_check, tags=registry.TAGS
+    )
 
 
 async def notifications_forever(ctx: dict[str, Any]) -> None:

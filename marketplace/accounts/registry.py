@@ -27,6 +27,7 @@ from marketplace.notifications.consumer import StreamEvent
 log = logging.getLogger(__name__)
 
 GROUP = "vendor-registry"
+TAGS = frozenset({"vendor.verification_requested"})
 TIMEOUT_SECONDS = 10.0
 SYSTEM = Actor(role="system")
 

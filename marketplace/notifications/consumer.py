@@ -76,6 +76,7 @@ class StreamConsumer:
         claim_idle_ms: int = 30_000,
         max_attempts: int = 5,
         stream: str = GLOBAL_STREAM,
+        tags: frozenset[str] | None = None,
     ) -> None:
         self.pool = pool
         self.redis = redis
@@ -87,6 +88,9 @@ class StreamConsumer:
         self.claim_idle_ms = claim_idle_ms
         self.max_attempts = max_attempts
         self.stream = stream
+        # Event types the handler acts on (None: all). Others are acknowledged unread: with
+        # no side effect there is nothing to record, so bids cost this consumer no SQL.
+        self.tags = tags
         self._group_ready = False
 
     async def ensure_group(self) -> None:
@@ -165,6 +169,9 @@ class StreamConsumer:
                 await queries.insert_dead_letter(
                     conn, self.group, number, "unreadable", b"", str(exc), 1
                 )
+            await self._ack(entry_id)
+            return
+        if self.tags is not None and event.type not in self.tags:
             await self._ack(entry_id)
             return
         if await self.apply(event):
