@@ -14,6 +14,7 @@ from marketplace.github.client import (
     GithubNotFound,
     GithubUnavailable,
     parse_pull_url,
+    retry_after,
 )
 from tests.fakes.github import FakeGitHub
 
@@ -237,3 +238,72 @@ def test_cli_github_check_prints_what_github_says(
     assert main(["github", "check", "https://elsewhere.example/acme/site/pull/7"]) == 1
     assert main(["github", "check", f"{merged_pull.web_url}/acme/site/pull/99"]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("status", [403, 429])
+async def test_a_long_retry_after_reaches_the_caller(merged_pull: FakeGitHub, status: int) -> None:
+    """Longer than the client sleeps inside a call: the caller learns how long to wait."""
+    client = GithubClient(merged_pull.api_url, None, timeout=1, retries=3, max_rate_limit_wait=5)
+    merged_pull.set_fault("rate_limit", times=1, status=status, retry_after=90)
+    try:
+        with pytest.raises(GithubUnavailable) as raised:
+            await client.repository("acme/site")
+    finally:
+        client.close()
+    assert raised.value.retry_after == 90
+
+
+@pytest.mark.parametrize("status", [403, 429])
+async def test_retry_after_of_the_last_answer_reaches_the_caller_when_retries_run_out(
+    merged_pull: FakeGitHub, status: int
+) -> None:
+    client = GithubClient(
+        merged_pull.api_url, None, timeout=1, retries=1, backoff=0.01, max_rate_limit_wait=5
+    )
+    merged_pull.set_fault("rate_limit", times=5, status=status, retry_after=1)
+    try:
+        with pytest.raises(GithubUnavailable) as raised:
+            await client.repository("acme/site")
+    finally:
+        client.close()
+    assert [r.status for r in merged_pull.api_requests("/repos/acme/site")] == [status, status]
+    assert raised.value.retry_after == 1
+
+
+async def test_rate_limit_reset_without_retry_after_is_the_wait(merged_pull: FakeGitHub) -> None:
+    """A primary rate limit says when the quota resets (X-RateLimit-Reset), not Retry-After."""
+    client = GithubClient(merged_pull.api_url, None, timeout=1, retries=3, max_rate_limit_wait=5)
+    merged_pull.set_fault("rate_limit", times=1, status=403, retry_after=None, reset_in=600)
+    try:
+        with pytest.raises(GithubUnavailable) as raised:
+            await client.repository("acme/site")
+    finally:
+        client.close()
+    assert raised.value.retry_after is not None and 590 < raised.value.retry_after <= 602
+
+
+async def test_a_502_that_lasts_carries_no_wait(merged_pull: FakeGitHub) -> None:
+    client = GithubClient(merged_pull.api_url, None, timeout=1, retries=1, backoff=0.01)
+    merged_pull.set_fault("502", times=5)
+    try:
+        with pytest.raises(GithubUnavailable) as raised:
+            await client.pull_request("acme/site", 7)
+    finally:
+        client.close()
+    assert raised.value.retry_after is None
+
+
+def test_retry_after_reads_seconds_dates_and_rate_limit_resets() -> None:
+    import email.utils
+    import time
+
+    assert retry_after({"Retry-After": "120"}) == 120
+    soon = email.utils.formatdate(time.time() + 300, usegmt=True)
+    wait = retry_after({"retry-after": soon})
+    assert wait is not None and 290 < wait <= 300
+    reset = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 60)}
+    wait = retry_after(reset)
+    assert wait is not None and 55 < wait <= 61
+    assert retry_after({**reset, "X-RateLimit-Remaining": "10"}) is None
+    assert retry_after({}) is None and retry_after(None) is None
+    assert retry_after({"Retry-After": "soon"}) is None

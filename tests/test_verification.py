@@ -336,6 +336,8 @@ async def test_github_outage_retries_and_never_fails_the_delivery(
         # later tries wait longer (exponential backoff)
         assert raised.value.defer_score is not None
         assert raised.value.defer_score >= 5_000 * attempt
+        if fault == "rate_limit":  # GitHub's Retry-After, longer than the backoff, is kept
+            assert raised.value.defer_score >= 90_000
         assert await records(db, delivery_id) == []
         assert await status(db, s.auction_id) == "delivered"
         assert await events(db, "delivery.verification_failed") == []

@@ -3,8 +3,10 @@
 PyGithub is blocking, so every call runs in ``asyncio.to_thread`` and returns our own
 Structs (``marketplace.github.schemas``). Transient trouble (5xx, timeouts, connection
 errors, rate limits) is retried inside urllib3 with backoff (PyGithub's ``GithubRetry``
-honours Retry-After and X-RateLimit-Reset); what is still failing after that surfaces as
-``GithubUnavailable``, which callers treat as "try again later", never as a verdict.
+honours Retry-After and X-RateLimit-Reset, sleeping up to ``max_rate_limit_wait``); what is
+still failing after that surfaces as ``GithubUnavailable``, which callers treat as "try again
+later", never as a verdict, carrying in ``retry_after`` how long GitHub asked us to wait
+(Retry-After, or the time to X-RateLimit-Reset) when it said so.
 Repositories, pull requests and issues are re-fetched with ``If-None-Match`` once seen, so
 a periodic re-check of an unchanged object costs a 304, which GitHub does not count
 against the rate limit.
@@ -13,7 +15,10 @@ against the rate limit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import email.utils
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -71,7 +76,7 @@ def _translate(exc: Exception, what: str) -> GithubError:
     if isinstance(exc, UnknownObjectException):
         return GithubNotFound(f"{what}: not found on GitHub")
     if isinstance(exc, RateLimitExceededException):
-        wait = getattr(exc, "wait", None)
+        wait = getattr(exc, "wait", None) or retry_after(exc.headers)
         return GithubUnavailable(f"{what}: GitHub rate limit exceeded", retry_after=wait)
     if isinstance(exc, BadCredentialsException):
         return GithubRefused(f"{what}: GitHub refused our token (bad credentials)")
@@ -80,12 +85,31 @@ def _translate(exc: Exception, what: str) -> GithubError:
         if status == 404:
             return GithubNotFound(f"{what}: not found on GitHub")
         if status >= 500 or (status in (403, 429) and _is_rate_limit(exc)):
-            return GithubUnavailable(f"{what}: GitHub answered {status}")
+            return GithubUnavailable(
+                f"{what}: GitHub answered {status}", retry_after=retry_after(exc.headers)
+            )
         return GithubRefused(f"{what}: GitHub answered {status}: {exc.message or exc.data}")
     # requests' exceptions (timeouts, connection and retry errors) are OSErrors.
     if isinstance(exc, OSError):
         return GithubUnavailable(f"{what}: GitHub is unreachable or failing ({exc})")
     raise exc
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds GitHub asks us to wait: ``Retry-After`` (seconds or an HTTP date), else the
+    time until ``X-RateLimit-Reset`` when no requests remain; None when it says nothing."""
+    found = {str(k).lower(): str(v).strip() for k, v in dict(headers or {}).items()}
+    value = found.get("retry-after", "")
+    if value.isdigit():
+        return float(value)
+    if value:
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+    reset = found.get("x-ratelimit-reset", "")
+    if found.get("x-ratelimit-remaining") == "0" and reset.isdigit():
+        return max(0.0, int(reset) - time.time()) + 1.0  # the reset's second is not exact
+    return None
 
 
 def _is_rate_limit(exc: GithubException) -> bool:
@@ -134,6 +158,9 @@ class GithubClient:
             # GithubRetry adds 403 and retries it only when it is a rate limit.
             status_forcelist=[*range(500, 600), 429],
             max_rate_limit_wait=max_rate_limit_wait,
+            # Out of retries, hand back GitHub's last answer (its Retry-After and rate-limit
+            # headers included) rather than urllib3's bare "too many error responses".
+            raise_on_status=False,
         )
         self._github = github.Github(
             auth=github.Auth.Token(token) if token else None,
@@ -149,9 +176,17 @@ class GithubClient:
         self._cache_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings, timeout: int = 10) -> GithubClient:
-        """MARKETPLACE_GITHUB_API_URL and MARKETPLACE_GITHUB_TOKEN."""
-        return cls(settings.github_api_url, settings.github_token, timeout)
+    def from_settings(cls, settings: Settings) -> GithubClient:
+        """MARKETPLACE_GITHUB_API_URL and MARKETPLACE_GITHUB_TOKEN; per-request timeout,
+        retries within one call and the longest rate-limit wait slept inside a call from
+        MARKETPLACE_GITHUB_TIMEOUT_SECONDS, _RETRIES and _MAX_WAIT_SECONDS."""
+        return cls(
+            settings.github_api_url,
+            settings.github_token,
+            settings.github_timeout_seconds,
+            retries=settings.github_retries,
+            max_rate_limit_wait=settings.github_max_wait_seconds,
+        )
 
     def close(self) -> None:
         self._github.close()

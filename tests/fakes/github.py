@@ -39,6 +39,7 @@ class Recorded:
     query: dict[str, list[str]]
     headers: dict[str, str]
     status: int = 0
+    at: float = 0.0  # time.time() when it arrived
 
 
 @dataclass
@@ -46,7 +47,8 @@ class Fault:
     kind: str
     times: int
     status: int
-    retry_after: int
+    retry_after: int | None
+    reset_in: int | None
     delay: float
     path: str | None
 
@@ -376,21 +378,26 @@ class FakeGitHub:
         times: int = 1,
         *,
         status: int | None = None,
-        retry_after: int = 1,
+        retry_after: int | None = 1,
+        reset_in: int | None = None,
         delay: float = 3.0,
         path: str | None = None,
     ) -> None:
         """Fail the next ``times`` API requests (whose path contains ``path``, if given).
 
-        kind '502': a 502 Bad Gateway. kind 'rate_limit': 403 (or ``status=429``) with
-        Retry-After, X-RateLimit-Remaining 0 and GitHub's rate-limit message. kind 'timeout':
-        the answer comes only after ``delay`` seconds.
+        Faults queue up: each request takes the first one with requests left. kind '502': a
+        502 Bad Gateway. kind 'rate_limit': 403 (or ``status=429``) with Retry-After (none
+        when ``retry_after`` is None), X-RateLimit-Remaining 0, X-RateLimit-Reset
+        ``reset_in`` (default: ``retry_after``, else 60) seconds from now, and GitHub's
+        rate-limit message. kind 'timeout': the answer comes only after ``delay`` seconds.
         """
         if kind not in ("502", "rate_limit", "timeout"):
             raise ValueError(f"unknown fault {kind!r}")
         default = {"502": 502, "rate_limit": 403, "timeout": 200}[kind]
         with self._lock:
-            self._faults.append(Fault(kind, times, status or default, retry_after, delay, path))
+            self._faults.append(
+                Fault(kind, times, status or default, retry_after, reset_in, delay, path)
+            )
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -572,6 +579,7 @@ class _Handler(BaseHTTPRequestHandler):
             path=split.path,
             query=urllib.parse.parse_qs(split.query),
             headers={k.lower(): v for k, v in self.headers.items()},
+            at=time.time(),
         )
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -585,12 +593,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(rec, 502, {"message": "Server Error"}, {})
             return
         elif fault is not None and fault.kind == "rate_limit":
+            reset_in = fault.reset_in if fault.reset_in is not None else fault.retry_after or 60
             headers = {
-                "Retry-After": str(fault.retry_after),
                 "X-RateLimit-Limit": "5000",
                 "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": str(int(time.time()) + fault.retry_after),
+                "X-RateLimit-Reset": str(int(time.time()) + reset_in),
             }
+            if fault.retry_after is not None:
+                headers["Retry-After"] = str(fault.retry_after)
             message = {
                 "message": "API rate limit exceeded for user ID 1.",
                 "documentation_url": "https://docs.github.com/rest/rate-limit",
