@@ -72,7 +72,12 @@ def endpoint() -> Iterator[Endpoint]:
 
 def consumer(ctx: dict[str, Any]) -> StreamConsumer:
     return StreamConsumer(
-        ctx["pool"], ctx["redis_client"], delivery.GROUP, delivery.record_deliveries, block_ms=100
+        ctx["pool"],
+        ctx["redis_client"],
+        delivery.GROUP,
+        delivery.record_deliveries,
+        block_ms=100,
+        wanted=delivery.concerns_a_webhook,
     )
 
 

@@ -34,7 +34,11 @@ def notifications_consumer(ctx: dict[str, Any]) -> StreamConsumer:
 
 def webhooks_consumer(ctx: dict[str, Any]) -> StreamConsumer:
     return StreamConsumer(
-        ctx["pool"], ctx["redis_client"], delivery.GROUP, delivery.record_deliveries
+        ctx["pool"],
+        ctx["redis_client"],
+        delivery.GROUP,
+        delivery.record_deliveries,
+        wanted=delivery.concerns_a_webhook,
     )
 
 

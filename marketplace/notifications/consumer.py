@@ -46,6 +46,7 @@ class StreamEvent(msgspec.Struct, frozen=True, kw_only=True):
 # A handler writes its side effect's records with the given connection, inside the
 # transaction that also marks the event processed.
 Handler = Callable[[Any, StreamEvent], Awaitable[None]]
+Wanted = Callable[[Any, StreamEvent], Awaitable[bool]]
 
 
 def parse_entry(fields: dict[bytes, bytes]) -> StreamEvent:
@@ -77,6 +78,7 @@ class StreamConsumer:
         max_attempts: int = 5,
         stream: str = GLOBAL_STREAM,
         tags: frozenset[str] | None = None,
+        wanted: Wanted | None = None,
     ) -> None:
         self.pool = pool
         self.redis = redis
@@ -91,6 +93,9 @@ class StreamConsumer:
         # Event types the handler acts on (None: all). Others are acknowledged unread: with
         # no side effect there is nothing to record, so bids cost this consumer no SQL.
         self.tags = tags
+        # A read-only look at whether the handler would do anything; when not, the entry is
+        # acknowledged without the transaction that records it processed.
+        self.wanted = wanted
         self._group_ready = False
 
     async def ensure_group(self) -> None:
@@ -174,6 +179,11 @@ class StreamConsumer:
         if self.tags is not None and event.type not in self.tags:
             await self._ack(entry_id)
             return
+        if self.wanted is not None:
+            async with self.pool.acquire() as conn:
+                if not await self.wanted(conn, event):
+                    await self._ack(entry_id)
+                    return
         if await self.apply(event):
             await self._ack(entry_id)
 

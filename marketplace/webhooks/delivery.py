@@ -34,6 +34,12 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+async def concerns_a_webhook(conn: Any, event: StreamEvent) -> bool:
+    """Whether the event's auction belongs to a department with a live webhook (read only)."""
+    auction_id = event.int_field("auction_id")
+    return auction_id is not None and await queries.department_has_webhook(conn, auction_id)
+
+
 async def record_deliveries(conn: Any, event: StreamEvent) -> None:
     """Consumer handler: one delivery per webhook of the auction's department."""
     auction_id = event.int_field("auction_id")
