@@ -1,8 +1,11 @@
-"""Faults on a service made of real processes (DESIGN §6, §7, §9).
+"""Faults on a service made of real processes (DESIGN §5, §6, §7, §9).
 
 - The worker (``marketplace worker``) is killed with SIGKILL at random moments while
-  auctions close and payments release, and restarted: every auction ends awarded with one
-  award, every accepted delivery gets exactly one payment and one ledger entry.
+  auctions close, deliveries are verified against the fake GitHub (slowed down so kills land
+  inside verification) and payments release, and restarted: every auction ends awarded with
+  one award, every delivery ends pending review with one passing verification record and
+  one ``delivery.verified`` event, every accepted delivery gets exactly one payment and one
+  ledger entry.
 - PostgreSQL (a private embedded server) is restarted under bidding load against
   ``marketplace serve``: no acknowledged bid is lost, requests during the outage get a
   503 ``database_unavailable`` with Retry-After (no 500, no hang), and the API recovers
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import random
 import signal
@@ -32,9 +36,18 @@ import httpx
 import pytest
 
 from marketplace.accounts.admin import create_user_with_token
+from marketplace.auctions import lifecycle
 from marketplace.migrate import migrate_url
+from marketplace.settings import Settings
+from tests import test_delivery
+from tests.fakes.github import FakeGitHub
 from tests.helpers import Api, User, auction_body, bid, end_auction_now, published_auction
+from tests.test_delivery import REPO, WINNER_LOGIN, submit
+from tests.test_github_oauth import link
 from tests.test_payments import accept, delivered_for_review
+
+gh_settings = test_delivery.gh_settings
+gh_api = test_delivery.gh_api
 
 
 class Processes:
@@ -87,6 +100,7 @@ def processes(database_url: str, redis_url: str) -> Iterator[Processes]:
         MARKETPLACE_MIN_AUCTION_SECONDS="1",
         MARKETPLACE_PAYMENT_HOLD_SECONDS="0",
         MARKETPLACE_LOG_LEVEL="info",
+        MARKETPLACE_BID_LIMIT_PER_MINUTE="1000000",
     )
     procs = Processes(env)
     try:
@@ -119,31 +133,108 @@ async def _open_auction_with_bids(api: Api) -> dict[str, Any]:
     return {"auction_id": aid, "winner": low, "runner_up": high}
 
 
+class Verifying:
+    """Auctions won by one vendor (GitHub account 'ada'), each with a merged, passing pull
+    request on the fake GitHub, ready to be delivered."""
+
+    def __init__(self, api: Api, db: asyncpg.Connection, pool: Any, fake: FakeGitHub) -> None:
+        self.api, self.db, self.pool, self.fake = api, db, pool, fake
+        self.winner: User | None = None
+        self.auctions: list[tuple[int, int]] = []  # (auction id, PR number)
+
+    async def prepare(self, settings: Settings) -> None:
+        fake, api = self.fake, self.api
+        if self.winner is None:
+            fake.add_repo(REPO, id=test_delivery.REPO_ID)
+            fake.add_issue(REPO, 12)
+            fake.add_user(WINNER_LOGIN, id=test_delivery.WINNER_GITHUB_ID)
+            self.winner = await api.verified_vendor()
+            assert (await link(api, fake, self.winner, WINNER_LOGIN)).status_code == 200
+        loser = await api.verified_vendor()
+        aid = (await published_auction(api, await api.buyer(), repo=REPO))["id"]
+        assert (await bid(api, loser, aid, 300_000)).status_code == 201
+        assert (await bid(api, self.winner, aid, 290_000)).status_code == 201
+        await end_auction_now(self.db, aid)
+        assert await lifecycle.close_auction(self.pool, aid, settings) == "awarded"
+        awarded_at = await self.db.fetchval(
+            "SELECT awarded_at FROM awards WHERE auction_id = $1", aid
+        )
+        number = 100 + len(self.auctions)
+        head = f"{number:040x}"
+        fake.add_pull(
+            REPO,
+            number,
+            author=WINNER_LOGIN,
+            body="Fixes #12",
+            head_sha=head,
+            merged_at=awarded_at + dt.timedelta(minutes=5),
+            merged_by="bob",
+        )
+        fake.add_check_run(REPO, head, "tests")
+        self.auctions.append((aid, number))
+
+    async def deliver(self, n: int) -> None:
+        """Submit the n-th auction's pull request: the API enqueues its verification."""
+        assert self.winner is not None
+        aid, number = self.auctions[n]
+        url = f"{self.fake.web_url}/{REPO}/pull/{number}"
+        r = await submit(self.api, self.winner, aid, url)
+        assert r.status_code == 201, r.text
+
+
 async def _worker_kills(
-    api: Api, db: asyncpg.Connection, pool: Any, settings: Any, kills: int, seed: int
+    api: Api,
+    db: asyncpg.Connection,
+    pool: Any,
+    settings: Settings,
+    fake: FakeGitHub,
+    kills: int,
+    seed: int,
 ) -> None:
     rng = random.Random(seed)
     closing = [await _open_auction_with_bids(api) for _ in range(kills)]
+    verifying = Verifying(api, db, pool, fake)
+    for _ in range(kills):
+        await verifying.prepare(settings)
     paying = [await delivered_for_review(api, db, pool) for _ in range(kills)]
     reviewer = await api.user("reviewer")
     assert settings.database_url and settings.redis_url
     with processes(settings.database_url, settings.redis_url) as procs:
+        procs.env.update(
+            MARKETPLACE_GITHUB_API_URL=fake.api_url,
+            MARKETPLACE_GITHUB_URL=fake.web_url,
+            MARKETPLACE_GITHUB_TOKEN="worker-token",
+        )
         try:
             worker = procs.start("worker")
             for n in range(kills):
-                # Fresh work for the worker at each round: one auction to close, one payment
-                # to release; then a kill at a random moment while it works on them.
+                # Fresh work for the worker at each round: one auction to close, one delivery
+                # to verify (GitHub slowed down), one payment to release; then a kill at a
+                # random moment while it works on them.
+                fake.clear_faults()
+                fake.set_fault("timeout", times=8, delay=0.3)
                 await end_auction_now(db, closing[n]["auction_id"])
+                await verifying.deliver(n)
                 r = await accept(api, reviewer, paying[n]["auction_id"])
                 assert r.status_code == 200, r.text
                 await asyncio.sleep(rng.uniform(0.2, 3.0))
                 procs.kill(worker)
                 worker = procs.start("worker")
+            fake.clear_faults()
 
             async def closed() -> bool:
                 ids = [c["auction_id"] for c in closing]
                 n = await db.fetchval(
                     "SELECT count(*) FROM auctions WHERE id = ANY($1) AND status = 'awarded'", ids
+                )
+                return bool(n == len(ids))
+
+            async def verified() -> bool:
+                ids = [aid for aid, _ in verifying.auctions]
+                n = await db.fetchval(
+                    """SELECT count(*) FROM auctions
+                       WHERE id = ANY($1) AND status = 'pending_review'""",
+                    ids,
                 )
                 return bool(n == len(ids))
 
@@ -156,6 +247,7 @@ async def _worker_kills(
                 return bool(n == len(ids))
 
             await eventually(closed, "every auction closed after the kills")
+            await eventually(verified, "every delivery verified after the kills", within=240)
             await eventually(released, "every payment released after the kills")
         except BaseException:
             print(f"seed {seed}\n{procs.logs()}")
@@ -174,6 +266,14 @@ async def _worker_kills(
             c["auction_id"],
         )
         assert events == 1
+    for aid, _ in verifying.auctions:
+        records = await db.fetch("SELECT passed FROM verifications WHERE auction_id = $1", aid)
+        assert [r["passed"] for r in records] == [True], records
+        announced = await db.fetchval(
+            "SELECT count(*) FROM outbox WHERE auction_id = $1 AND type = 'delivery.verified'",
+            aid,
+        )
+        assert announced == 1
     for p in paying:
         payments = await db.fetch(
             "SELECT id, status, provider_reference, amount_cents FROM payments WHERE award_id = $1",
@@ -194,16 +294,26 @@ async def _worker_kills(
 
 
 async def test_worker_killed_at_random_points_pays_each_award_once(
-    api: Api, db: asyncpg.Connection, pool: Any, settings: Any
+    gh_api: Api,
+    db: asyncpg.Connection,
+    pool: Any,
+    gh_settings: Settings,
+    fake_github: FakeGitHub,
 ) -> None:
-    await _worker_kills(api, db, pool, settings, kills=4, seed=random.randrange(1 << 30))
+    seed = random.randrange(1 << 30)
+    await _worker_kills(gh_api, db, pool, gh_settings, fake_github, kills=4, seed=seed)
 
 
 @pytest.mark.slow
 async def test_worker_killed_twenty_times_pays_each_award_once(
-    api: Api, db: asyncpg.Connection, pool: Any, settings: Any
+    gh_api: Api,
+    db: asyncpg.Connection,
+    pool: Any,
+    gh_settings: Settings,
+    fake_github: FakeGitHub,
 ) -> None:
-    await _worker_kills(api, db, pool, settings, kills=20, seed=random.randrange(1 << 30))
+    seed = random.randrange(1 << 30)
+    await _worker_kills(gh_api, db, pool, gh_settings, fake_github, kills=20, seed=seed)
 
 
 # --- c. PostgreSQL restarted under bidding load -------------------------------------------
