@@ -147,7 +147,10 @@ async def test_every_page_at_phone_width_has_labels_and_zoned_times(
         "reviewer": (await api.user("reviewer"), ["/reviews"]),
         "finance": (await api.user("finance"), ["/finance/payments"]),
         "auditor": (await api.user("auditor"), ["/audit", "/audit/verify"]),
-        "admin": (api.admin, ["/admin/vendors", f"/auctions/{aid}"]),
+        "admin": (
+            api.admin,
+            ["/admin/vendors", "/admin/users", "/admin/departments", f"/auctions/{aid}"],
+        ),
     }
     for role, (user, paths) in roles.items():
         page = await signed_in_page(browser, live_server, user, width=375, zone=ZONE)

@@ -65,6 +65,18 @@ async def create_department(pool: Any, actor: Actor, name: str) -> Department:
     return Department(id=row["id"], name=row["name"], created_at=row["created_at"])
 
 
+async def list_departments(pool: Any, after_id: int, limit: int) -> list[Department]:
+    async with pool.acquire() as conn:
+        rows = await queries.list_departments(conn, after_id, limit)
+    return [Department(id=r["id"], name=r["name"], created_at=r["created_at"]) for r in rows]
+
+
+async def list_users(pool: Any, after_id: int, limit: int, role: str | None) -> list[User]:
+    async with pool.acquire() as conn:
+        rows = await queries.list_users(conn, after_id, limit, role)
+    return [user_from_row(r) for r in rows]
+
+
 async def create_user(pool: Any, actor: Actor, data: UserCreate) -> User:
     roles: list[str] = sorted(set(data.roles))
     if data.department_id is not None and not DEPARTMENT_ROLES.intersection(roles):

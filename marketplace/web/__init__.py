@@ -30,6 +30,7 @@ from marketplace.web import (
     delivery,
     earnings,
     finance,
+    people,
     public,
     reviewer,
     session,
@@ -37,6 +38,7 @@ from marketplace.web import (
 )
 from marketplace.web.common import (
     EXCEPTION_HANDLERS,
+    as_time,
     cents_to_dollars_input,
     csrf_guard,
     iso_utc,
@@ -64,6 +66,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     env.filters["dollars"] = cents_to_dollars_input
     env.filters["link"] = web_link
     env.filters["evidence"] = evidence_items
+    env.filters["as_time"] = as_time
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 
@@ -100,6 +103,7 @@ def routes(settings: Settings) -> list[ControllerRouterHandler]:
             *vendor.ROUTES,
             *buyer.ROUTES,
             *admin.ROUTES,
+            *people.ROUTES,
             *reviewer.ROUTES,
             *finance.ROUTES,
             *earnings.ROUTES,

@@ -218,7 +218,7 @@ async def dashboard(request: Request[Any, Any, Any], pool: Any, viewer: Caller |
     for status, _ in ATTENTION:
         if status == "overdue":
             continue
-        items, more = await auctions.list_page(
+        page, next_key = await auctions.list_page(
             pool,
             caller,
             status=status,
@@ -229,14 +229,14 @@ async def dashboard(request: Request[Any, Any, Any], pool: Any, viewer: Caller |
             after=None,
             limit=50,
         )
-        found[status] = (items, more is not None)
+        found[status] = (page, next_key is not None)
     # Awarded or delivered past the award's deadline: listed apart, at the top.
     waiting = [a for s in OVERDUE_FROM for a in found[s][0]]
     overdue = await awards.overdue_among(pool, [a.id for a in waiting])
     found["overdue"] = ([a for a in waiting if a.id in overdue], False)
     for status in OVERDUE_FROM:
-        items, more = found[status]
-        found[status] = ([a for a in items if a.id not in overdue], more)
+        listed, more = found[status]
+        found[status] = ([a for a in listed if a.id not in overdue], more)
     sections = [(status, title, *found[status]) for status, title in ATTENTION]
     return render(request, caller, "buyer_dashboard.html", sections=sections, due_dates=overdue)
 

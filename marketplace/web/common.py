@@ -69,6 +69,17 @@ def local_time(value: dt.datetime | None, zone: zoneinfo.ZoneInfo) -> str:
     return value.astimezone(zone).strftime("%b %-d, %Y, %H:%M %Z")
 
 
+def as_time(value: Any) -> dt.datetime | None:
+    """A zoned ISO 8601 timestamp found in recorded data (evidence), as a time; else None."""
+    if not isinstance(value, str) or len(value) > 40 or "T" not in value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
 def input_time(value: dt.datetime | None, zone: zoneinfo.ZoneInfo) -> str:
     """A time as a datetime-local input value in ``zone``."""
     if value is None:

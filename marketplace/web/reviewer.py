@@ -12,6 +12,7 @@ from marketplace.errors import DomainError
 from marketplace.reviews import service as reviews
 from marketplace.settings import Settings
 from marketplace.web.common import flash, form_text, plain, render, require, see_other
+from marketplace.web.delivery import RULES
 
 QUEUE_LIMIT = 100
 REASON_MAX = 4000
@@ -51,6 +52,7 @@ async def _queue(
         items=items,
         errors=errors or {},
         values=values or {},
+        rules=RULES,
     )
 
 
