@@ -48,6 +48,12 @@ class TooManyRequests(DomainError):
     status = 429
 
 
+class ServiceUnavailable(DomainError):
+    """Something the request needs is not configured or not reachable right now."""
+
+    status = 503
+
+
 # Named constraints in sql/ that a client can trip, mapped to the error they mean.
 CONSTRAINT_ERRORS: dict[str, tuple[type[DomainError], str, str]] = {
     "users_email_key": (Conflict, "email_taken", "an account with this email already exists"),

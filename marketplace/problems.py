@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from redis.exceptions import RedisError
 
 from marketplace.errors import DomainError, from_constraint
 
@@ -129,6 +130,18 @@ def _postgres(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Re
     return _unexpected(request, exc)
 
 
+def _redis_unavailable(request: Request[Any, Any, Any], exc: RedisError) -> Response[Any]:
+    # Redis is restarting or unreachable: what needs it now (a rate limit, an OAuth state)
+    # is a clear, retryable 503; bids and the outbox do not need it.
+    log.warning("Redis unavailable on %s %s: %r", request.method, request.url.path, exc)
+    return problem(
+        503,
+        "redis_unavailable",
+        "a service this request needs is unavailable right now; retry shortly",
+        retry_after=RETRY_AFTER_SECONDS,
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "internal_error", "the service failed; the error was logged")
@@ -144,5 +157,6 @@ EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     # 12; another operation is in progress"): the connection is dropped and the pool reconnects.
     asyncpg.exceptions.InternalClientError: _unavailable,
     OSError: _os_error,
+    RedisError: _redis_unavailable,
     Exception: _unexpected,
 }

@@ -51,6 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     github_timeout_seconds: int = 10
     github_retries: int = 4
     github_max_wait_seconds: int = 60
+    github_webhook_max_age_seconds: int = 3600
     sweep_seconds: float = 2.0
     log_level: str = "info"
 
@@ -165,6 +166,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         github_timeout_seconds=_int(env, "GITHUB_TIMEOUT_SECONDS", 10, minimum=1),
         github_retries=_int(env, "GITHUB_RETRIES", 4),
         github_max_wait_seconds=_int(env, "GITHUB_MAX_WAIT_SECONDS", 60),
+        github_webhook_max_age_seconds=_int(env, "GITHUB_WEBHOOK_MAX_AGE_SECONDS", 3600, minimum=1),
         sweep_seconds=_float(env, "SWEEP_SECONDS", 2.0),
         log_level=level,
     )

@@ -107,6 +107,7 @@ def settings(servers: Servers, database_url: str, redis_url: str) -> Settings:
         data_dir=servers.data_dir,
         min_auction_seconds=1,
         signup_limit_per_minute=1000,
+        bid_limit_per_minute=100_000,
         sweep_seconds=0.5,
     )
 

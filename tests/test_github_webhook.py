@@ -201,3 +201,49 @@ async def test_worker_runs_the_delivery_job(
         7,
         "a" * 40,
     )
+
+
+def _ago(seconds: float) -> str:
+    import datetime as dt
+
+    moment = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_stale_and_replayed_deliveries_change_nothing(
+    hook_client: AsyncTestClient[Any], db: Any, redis: Any
+) -> None:
+    """A correctly signed body captured and replayed: under a new delivery id it is refused
+    as stale once its own event time is over an hour old; under its stored id it is
+    acknowledged and changes nothing."""
+    fresh = {
+        **PULL_REQUEST,
+        "pull_request": {**PULL_REQUEST["pull_request"], "updated_at": _ago(5)},
+    }  # type: ignore[dict-item]
+    stale = {
+        **PULL_REQUEST,
+        "pull_request": {**PULL_REQUEST["pull_request"], "updated_at": _ago(7200)},
+    }  # type: ignore[dict-item]
+    old_check = {
+        "action": "completed",
+        "check_run": {"head_sha": "b" * 40, "started_at": _ago(9000), "completed_at": _ago(8000)},
+        "repository": {"id": 4242, "full_name": "acme/site"},
+    }
+    old_status = {"sha": "c" * 40, "state": "success", "updated_at": _ago(4000)}
+    for event, payload in [
+        ("pull_request", stale),
+        ("check_run", old_check),
+        ("status", old_status),
+    ]:
+        r = await deliver(hook_client, event, payload)
+        assert r.status_code == 401 and r.json()["code"] == "stale_delivery", r.text
+    assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 0
+    assert await queued_job_ids(redis) == []
+
+    delivery = str(uuid.uuid4())
+    assert (await deliver(hook_client, "pull_request", fresh, delivery)).status_code == 202
+    for _ in range(3):  # replayed as is
+        r = await deliver(hook_client, "pull_request", fresh, delivery)
+        assert r.status_code == 202 and r.json()["stored"] is False
+    assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 1
+    assert await queued_job_ids(redis) == [f"gh-delivery:{delivery}"]

@@ -8,6 +8,7 @@ from litestar import Request, Response, get, post
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
+from marketplace import ratelimit
 from marketplace.auth import (
     Caller,
     anyone,
@@ -20,6 +21,7 @@ from marketplace.bids import service
 from marketplace.bids.schemas import Bid, BidCreate, MyBid
 from marketplace.errors import BadRequest, Forbidden, Unauthorized
 from marketplace.params import Cursor, Limit
+from marketplace.settings import Settings
 from marketplace.structs import Page, decode_cursor, encode_cursor
 
 IdempotencyKey = Annotated[
@@ -48,11 +50,14 @@ async def place_bid(
     data: BidCreate,
     pool: Any,
     redis: Any,
+    settings: Settings,
     caller: Caller,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[bytes]:
     if idempotency_key is not None and not idempotency_key.strip():
         raise BadRequest("invalid_idempotency_key", "Idempotency-Key must not be blank")
+    # Per user; with Redis away the bid goes through (PostgreSQL alone decides bids).
+    await ratelimit.limit(redis, f"bid:{caller.id}", settings.bid_limit_per_minute, fail_open=True)
     try:
         answer = await service.place_bid(
             pool, redis, caller, auction_id, data.amount_cents, idempotency_key, request_id(request)

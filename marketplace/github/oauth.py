@@ -15,12 +15,12 @@ import hmac
 import secrets
 import time
 import urllib.parse
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import httpx
 import msgspec
 
-from marketplace.errors import BadRequest, DomainError
+from marketplace.errors import BadRequest, ServiceUnavailable
 from marketplace.redis import KEY_PREFIX
 from marketplace.settings import Settings
 
@@ -29,12 +29,6 @@ STATE_NONCE_PREFIX = KEY_PREFIX + "github:oauth-state:"
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 Purpose = Literal["link", "login"]
-
-
-class ServiceUnavailable(DomainError):
-    """Something the request needs is not configured or not reachable right now."""
-
-    status: ClassVar[int] = 503
 
 
 class OAuthState(msgspec.Struct, frozen=True, kw_only=True):

@@ -3,21 +3,28 @@
 Deliveries are triggers only: the worker re-fetches from GitHub instead of trusting the
 payload (DESIGN §5). Accepted events are stored in ``github_deliveries``; any other event
 is answered 202 and dropped (``ignored``). ``ping`` is stored but enqueues nothing.
+
+Refused with 401, nothing stored: no signature, a wrong one (forged or altered), and a
+stale delivery, whose signed payload says the event happened more than
+``MARKETPLACE_GITHUB_WEBHOOK_MAX_AGE_SECONDS`` ago (a captured delivery replayed under a new
+``X-GitHub-Delivery``; GitHub's own redeliveries keep the original id, which is stored
+once). A replay under a stored id is answered 202 and changes nothing.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import logging
+import time
 from typing import Any
 
 import msgspec
 from arq.connections import ArqRedis
 
-from marketplace.errors import BadRequest, Unauthorized
+from marketplace.errors import BadRequest, ServiceUnavailable, Unauthorized
 from marketplace.github import queries
-from marketplace.github.oauth import ServiceUnavailable
 from marketplace.settings import Settings
 from marketplace.structs import Response
 
@@ -101,6 +108,43 @@ def summarize(event: str, payload: Any) -> DeliverySummary:
     )
 
 
+# Where each event's payload says when it happened (the newest found is the event's time).
+_EVENT_TIMES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "pull_request": (("pull_request", "updated_at"), ("pull_request", "closed_at")),
+    "check_run": (("check_run", "completed_at"), ("check_run", "started_at")),
+    "check_suite": (("check_suite", "updated_at"),),
+    "status": (("updated_at",), ("created_at",)),
+}
+
+
+def event_time(event: str, payload: Any) -> dt.datetime | None:
+    """When the payload says the event happened; None when it does not say."""
+    found = []
+    for path in _EVENT_TIMES.get(event, ()):
+        value = _str(_dig(payload, *path))
+        if value:
+            try:
+                moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if moment.tzinfo is not None:
+                found.append(moment)
+    return max(found, default=None)
+
+
+def refuse_stale(event: str, payload: Any, max_age_seconds: int) -> None:
+    """401 when the signed payload's own time is older than ``max_age_seconds``."""
+    happened = event_time(event, payload)
+    if happened is None:
+        return
+    age = time.time() - happened.timestamp()
+    if age > max_age_seconds:
+        raise Unauthorized(
+            "stale_delivery",
+            f"the delivery's event happened {int(age)} s ago, more than {max_age_seconds} s",
+        )
+
+
 def _header(headers: Any, name: str) -> str:
     value = headers.get(name)
     if not value or len(value) > 100 or not value.isprintable():
@@ -123,6 +167,7 @@ async def receive(
         raise BadRequest("malformed_json", "the delivery's body is not JSON") from None
     if not isinstance(payload, dict):
         raise BadRequest("malformed_json", "the delivery's body is not a JSON object")
+    refuse_stale(event, payload, settings.github_webhook_max_age_seconds)
     s = summarize(event, payload)
     async with pool.acquire() as conn:
         row_id = await queries.insert_delivery(

@@ -273,7 +273,10 @@ def _error_page(request: Request[Any, Any, Any], status: int, detail: str) -> Te
 
 
 def _domain(request: Request[Any, Any, Any], exc: DomainError) -> Any:
-    return _error_page(request, exc.status, exc.detail)
+    page = _error_page(request, exc.status, exc.detail)
+    if "retry_after" in exc.extra:  # a 429 or 503 says when to come back (DESIGN §10)
+        page.headers["Retry-After"] = str(exc.extra["retry_after"])
+    return page
 
 
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Any:

@@ -1,0 +1,137 @@
+"""Request limits (DESIGN §10): sign-up and sign-in per client address, bids per user, each
+answering 429 with Retry-After; and what they do while Redis is unreachable."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+from marketplace.app import create_app
+from marketplace.settings import Settings
+from tests.fakes.github import FakeGitHub
+from tests.helpers import Api, published_auction
+from tests.test_faults import _free_port
+
+LIMIT = 3
+TRIES = 2 * LIMIT + 1  # at least one refusal even if the minute rolls over mid-test
+
+
+@pytest.fixture
+async def strict(settings: Settings) -> AsyncIterator[tuple[AsyncTestClient[Any], Api]]:
+    limited = msgspec.structs.replace(
+        settings, bid_limit_per_minute=LIMIT, signup_limit_per_minute=LIMIT
+    )
+    assert limited.database_url and limited.redis_url
+    app = create_app(limited, limited.database_url, limited.redis_url)
+    async with AsyncTestClient(app=app) as client:
+        yield client, await Api.start(client, limited.database_url)
+
+
+def assert_limited(r: Any) -> None:
+    assert r.status_code == 429, r.text
+    if r.headers["content-type"].startswith("application/json"):
+        assert r.json()["code"] == "rate_limited"
+    else:  # a web page says it in words
+        assert "too many requests" in r.text.lower()
+    assert 0 < int(r.headers["retry-after"]) <= 60
+
+
+async def test_bids_are_limited_per_user_with_retry_after(
+    strict: tuple[AsyncTestClient[Any], Api], db: Any
+) -> None:
+    client, api = strict
+    buyer = await api.buyer()
+    eager, other = await api.verified_vendor(), await api.verified_vendor()
+    aid = (await published_auction(api, buyer, price_cap_cents=1_000_000))["id"]
+    answers = []
+    for n in range(TRIES):
+        r = await client.post(
+            f"/api/auctions/{aid}/bids",
+            json={"amount_cents": 900_000 - 1000 * n},
+            headers=eager.headers,
+        )
+        answers.append(r)
+    codes = [r.status_code for r in answers]
+    assert codes[0] == 201 and 429 in codes, codes
+    for r in answers:
+        if r.status_code == 429:
+            assert_limited(r)
+    # A refused request stored nothing: one bid per 201 (the others were 409 low bidder).
+    stored = await db.fetchval("SELECT count(*) FROM bids WHERE bidder_id = $1", eager.id)
+    assert stored == codes.count(201)
+    # The limit is the user's own: another vendor still bids.
+    r = await client.post(
+        f"/api/auctions/{aid}/bids", json={"amount_cents": 100_000}, headers=other.headers
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_web_sign_in_is_limited_per_address(
+    strict: tuple[AsyncTestClient[Any], Api],
+) -> None:
+    client, _ = strict
+    answers = []
+    for _ in range(TRIES):
+        page = await client.get("/signin")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf, page.text[:500]
+        answers.append(
+            await client.post("/signin", data={"token": "mp_guess", "csrf_token": csrf.group(1)})
+        )
+    codes = [r.status_code for r in answers]
+    assert codes[0] == 401 and 429 in codes, codes
+    assert_limited(next(r for r in answers if r.status_code == 429))
+
+
+async def test_github_sign_in_is_limited_per_address(
+    settings: Settings, fake_github: FakeGitHub
+) -> None:
+    limited = msgspec.structs.replace(
+        settings,
+        signup_limit_per_minute=LIMIT,
+        secret_key="test-secret",
+        github_url=fake_github.web_url,
+        github_api_url=fake_github.api_url,
+        github_client_id=fake_github.client_id,
+        github_client_secret=fake_github.client_secret,
+    )
+    assert limited.database_url and limited.redis_url
+    app = create_app(limited, limited.database_url, limited.redis_url)
+    async with AsyncTestClient(app=app) as client:
+        answers = [
+            await client.get("/auth/github/login", follow_redirects=False) for _ in range(TRIES)
+        ]
+    codes = [r.status_code for r in answers]
+    assert codes[0] == 302 and 429 in codes, codes
+    assert_limited(next(r for r in answers if r.status_code == 429))
+
+
+async def test_with_redis_unreachable_signup_is_503_and_bids_go_through(
+    settings: Settings, api: Api
+) -> None:
+    """Limits on accounts and credentials cannot be checked: 503 with Retry-After, nothing
+    created. Bids need no Redis: accepted (PostgreSQL decides), never a 500."""
+    buyer = await api.buyer()
+    vendor = await api.verified_vendor()
+    aid = (await published_auction(api, buyer))["id"]
+    assert settings.database_url
+    nowhere = f"redis://127.0.0.1:{_free_port()}/0"
+    app = create_app(settings, settings.database_url, nowhere)
+    async with AsyncTestClient(app=app) as client:
+        r = await client.post("/api/signup", json={"email": "new@example.com", "name": "New"})
+        assert r.status_code == 503, r.text
+        assert r.json()["code"] == "rate_limit_unavailable"
+        assert int(r.headers["retry-after"]) > 0
+        r = await client.post(
+            f"/api/auctions/{aid}/bids", json={"amount_cents": 300_000}, headers=vendor.headers
+        )
+        assert r.status_code == 201, r.text
+        r = await client.get("/health/ready")
+        assert r.status_code == 503 and r.json()["checks"]["redis"].startswith("down")
+    users = await api.client.get("/api/users?limit=100", headers=api.admin.headers)
+    assert "new@example.com" not in users.text
