@@ -10,6 +10,7 @@ RATE_PREFIX = KEY_PREFIX + "rate:"
 GLOBAL_STREAM = KEY_PREFIX + "events"
 AUCTION_STREAM_PREFIX = KEY_PREFIX + "auction:"
 RELAY_CURSOR_KEY = KEY_PREFIX + "relay:cursor"
+WEB_SIGNIN_PREFIX = KEY_PREFIX + "web-signin:"  # GitHub sign-in handed to a browser session
 ARQ_QUEUE = "arq:queue"
 
 

@@ -16,7 +16,7 @@ from tests import test_delivery, test_verification
 from tests.fakes.github import FakeGitHub
 from tests.helpers import Api
 from tests.test_delivery import REPO, awarded
-from tests.test_github_oauth import link
+from tests.test_github_oauth import approve_on_github, link
 from tests.test_verification import HEAD, good_pull
 from tests.test_web_pages import csrf_of, sign_in
 from tests.test_web_roles import accepted_payment, form_post
@@ -188,3 +188,33 @@ async def test_finance_list_names_the_task_payee_and_department(
     assert f">{title}</a>" in row.group(1) and department in row.group(1)
     assert f"<td>{payee}</td>" in row.group(1)
     assert f">Auction {s['auction_id']}<" not in row.group(1)
+
+
+async def test_sign_in_with_github_gives_the_browser_a_session(
+    gh_api: Api, fake_github: FakeGitHub, db: asyncpg.Connection
+) -> None:
+    fake_github.add_user("grace", id=777, email=None, name="Grace Hopper")
+    client = gh_api.client
+    r = await client.get("/signin")
+    assert 'href="/auth/github/login"' in r.text
+    r = await client.get("/auth/github/login", follow_redirects=False)
+    assert r.status_code == 302
+    params = await approve_on_github(fake_github, r.headers["location"], "grace")
+    browser = {"Accept": "text/html,application/xhtml+xml"}
+    r = await client.get(
+        "/auth/github/callback", params=params, headers=browser, follow_redirects=False
+    )
+    assert r.status_code == 303, r.text
+    handoff = r.headers["location"]
+    assert handoff.startswith("/signin/github?handoff=") and "mp_" not in handoff
+    r = await client.get(handoff)
+    assert r.status_code == 200 and "Signed in with GitHub as Grace Hopper." in r.text
+    r = await client.get("/me")
+    assert r.status_code == 200 and 'id="github-account">@grace<' in r.text
+    # The hand-off works once: a replayed or made-up one signs nobody in.
+    client.cookies.clear()
+    for attempt in (handoff, "/signin/github?handoff=made-up", "/signin/github"):
+        r = await client.get(attempt)
+        assert r.status_code == 400 and "expired or was already used" in r.text
+    assert (await client.get("/me", follow_redirects=False)).status_code == 303
+    assert await db.fetchval("SELECT count(*) FROM users WHERE github_id = 777") == 1

@@ -15,6 +15,7 @@ from marketplace.errors import BadRequest
 from marketplace.github import oauth, service, webhook
 from marketplace.settings import Settings
 from marketplace.structs import Response as ResponseStruct
+from marketplace.web.session import hand_off
 
 
 class AuthorizeUrl(ResponseStruct, frozen=True, kw_only=True):
@@ -59,11 +60,12 @@ async def callback(
     oauth_state: Annotated[str, Parameter(query="state")] = "",
     code: str = "",
     error: str | None = None,
-) -> Response[Any]:
+) -> Response[Any] | Redirect:
     """Link (state from ``/api/me/github/link``): a small HTML page saying so.
 
-    Sign in (state from ``/auth/github/login``): JSON ``{id, token, token_id, created,
-    github}`` with a new API token, until the web UI sets a session instead.
+    Sign in (state from ``/auth/github/login``): a browser (``Accept: text/html``) is sent
+    to ``/signin/github``, which gives it a session with a new API token; other clients get
+    JSON ``{id, token, token_id, created, github}`` with that token.
     """
     oauth.require_configured(settings)
     verified = oauth.verify_state(settings.secret_key, oauth_state)
@@ -84,6 +86,10 @@ async def callback(
         )
         return Response(page, media_type=MediaType.HTML, status_code=200)
     signed = await service.sign_in(pool, identity, request_id(request))
+    if "text/html" in request.headers.get("accept", ""):
+        # A browser: hand the new token to the web pages' session rather than show it.
+        key = await hand_off(redis, signed.token, signed.token_id)
+        return Redirect(path="/signin/github", query_params={"handoff": key}, status_code=303)
     return Response(signed, status_code=201 if signed.created else 200)
 
 

@@ -8,8 +8,10 @@ cookie stops working once its owner signs out.
 from __future__ import annotations
 
 import contextlib
+import secrets
 from typing import Any
 
+import msgspec
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
@@ -17,6 +19,7 @@ from marketplace import ratelimit
 from marketplace.accounts import service as accounts
 from marketplace.auth import Caller, request_id
 from marketplace.errors import DomainError
+from marketplace.redis import WEB_SIGNIN_PREFIX
 from marketplace.settings import Settings
 from marketplace.web.common import caller_for_token, flash, render, see_other, session_of
 
@@ -62,6 +65,40 @@ async def signin(
     return see_other(target)
 
 
+HANDOFF_SECONDS = 120
+
+
+async def hand_off(redis: Any, token: str, token_id: int) -> str:
+    """Park a token issued by GitHub sign-in for the browser to claim once, shortly: the
+    OAuth callback is served outside the pages' session, so it sends the browser to
+    ``/signin/github?handoff=KEY``, which puts the token in the session."""
+    key = secrets.token_urlsafe(32)
+    body = msgspec.json.encode({"token": token, "token_id": token_id})
+    await redis.set(WEB_SIGNIN_PREFIX + key, body, ex=HANDOFF_SECONDS)
+    return key
+
+
+@get("/signin/github", name="web:signin_github")
+async def signin_github(
+    request: Request[Any, Any, Any], pool: Any, redis: Any, handoff: str = ""
+) -> Template | Redirect:
+    """Finish a GitHub sign-in started at ``/auth/github/login``: a session of its own."""
+    raw = await redis.getdel(WEB_SIGNIN_PREFIX + handoff[:100]) if handoff else None
+    parked = msgspec.json.decode(raw) if raw else {}
+    token, token_id = parked.get("token"), parked.get("token_id")
+    caller = await caller_for_token(pool, token) if isinstance(token, str) else None
+    if caller is None or not isinstance(token_id, int):
+        error = "That GitHub sign-in has expired or was already used. Sign in again."
+        return render(request, None, "signin.html", status=400, next="/", error=error)
+    session = session_of(request)
+    await _revoke_session_token(pool, session, request_id(request))
+    session.clear()
+    session["token"] = token
+    session["token_id"] = token_id
+    flash(request, f"Signed in with GitHub as {caller.name}.")
+    return see_other("/")
+
+
 async def _revoke_session_token(pool: Any, session: dict[str, Any], rid: str) -> None:
     token, token_id = session.get("token"), session.get("token_id")
     if not isinstance(token, str) or not isinstance(token_id, int):
@@ -81,4 +118,4 @@ async def signout(request: Request[Any, Any, Any], pool: Any) -> Redirect:
     return see_other("/")
 
 
-ROUTES = [signin_form, signin, signout]
+ROUTES = [signin_form, signin, signin_github, signout]
