@@ -137,7 +137,7 @@ async def test_every_page_at_phone_width_has_labels_and_zoned_times(
     open_aid = (await published_auction(api, s["buyer"], title="Open task"))["id"]
     assert (await bid(api, s["loser"], open_aid, 300_000)).status_code == 201
     roles = {
-        "anonymous": (None, ["/", f"/auctions/{open_aid}", "/signin"]),
+        "anonymous": (None, ["/", f"/auctions/{open_aid}", "/signin", "/awards", "/insights"]),
         "winner": (
             s["winner"],
             ["/me", "/me/bids", "/me/awards", "/me/payments", f"/auctions/{aid}/delivery"],

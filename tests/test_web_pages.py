@@ -261,3 +261,28 @@ async def test_sealed_auction_pages_tell_nothing_about_bids_until_close(
     await sign_in(client, vendor)
     r = await client.get(f"/auctions/{auction['id']}")
     assert "Your sealed bid of $2,718.00 is in" in r.text
+
+
+async def test_award_notices_and_insights_pages(
+    api: Api, client: AsyncTestClient[Any], db: Any, pool: Any
+) -> None:
+    from tests.test_web_roles import awarded_auction
+
+    r = await client.get("/awards")
+    assert r.status_code == 200 and "No award notices yet." in r.text
+    s = await awarded_auction(api, db, pool)
+    r = await client.get("/awards")
+    row = re.search(r'<tr id="award-\d+">(.*?)</tr>', r.text, re.S)
+    assert row and f'href="/auctions/{s["auction_id"]}"' in row.group(1)
+    assert "$4,200.00" in row.group(1) and "$5,000.00" in row.group(1)
+    assert "$800.00 (16.0%)" in row.group(1)
+    assert re.search(r"<time [^>]*>[^<]+UTC</time>", row.group(1))
+    r = await client.get("/awards", params={"department": "999999"})
+    assert r.status_code == 200 and 'id="award-' in r.text  # unknown department: every one
+    r = await client.get("/awards", params={"cursor": "garbage"})
+    assert r.status_code == 400 and "Back to the auctions" in r.text
+    r = await client.get("/insights")
+    assert r.status_code == 200 and "Platform insights" in r.text
+    figures = re.search(r'<dl class="facts" id="figures">(.*?)</dl>', r.text, re.S)
+    assert figures and "<dt>Awards</dt><dd>1</dd>" in figures.group(1)
+    assert "How each figure is counted" in r.text

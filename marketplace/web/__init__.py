@@ -34,6 +34,7 @@ from marketplace.web import (
     public,
     reviewer,
     session,
+    transparency,
     vendor,
 )
 from marketplace.web.common import (
@@ -99,6 +100,7 @@ def routes(settings: Settings) -> list[ControllerRouterHandler]:
         path="/",
         route_handlers=[
             *public.ROUTES,
+            *transparency.ROUTES,
             *session.ROUTES,
             *vendor.ROUTES,
             *buyer.ROUTES,
