@@ -329,7 +329,8 @@ async def test_github_outage_retries_and_never_fails_the_delivery(
     good_pull(fake_github, awarded_at)
     fake_github.add_check_run(REPO, HEAD, "tests")
     times = 2 if fault == "502" else 1
-    fake_github.set_fault(fault, times=times, retry_after=90)
+    # An attempt reads the repository and the pull request at once: both meet the 502s.
+    fake_github.set_fault(fault, times=2 * times if fault == "502" else times, retry_after=90)
     for attempt in range(1, times + 1):
         with pytest.raises(Retry) as raised:
             await verify_delivery({**ctx, "job_try": attempt}, delivery_id)

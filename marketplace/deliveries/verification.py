@@ -11,8 +11,10 @@ which retries later: an unreachable GitHub never produces a failing record.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -22,9 +24,11 @@ from marketplace.deliveries import queries
 from marketplace.deliveries.verify import Observed, Subject, evaluate
 from marketplace.events import DeliveryVerificationFailed, DeliveryVerified
 from marketplace.github.client import GithubClient, GithubNotFound
-from marketplace.github.schemas import Issue, PullRequest, Repo
+from marketplace.github.schemas import Issue
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 def _subject(row: Any) -> Subject:
@@ -50,49 +54,58 @@ def _awaiting(row: Any) -> bool:
     )
 
 
-async def observe(github: GithubClient, subject: Subject) -> Observed:
-    """Everything the rules need, fetched from GitHub now."""
-    repo: Repo | None = None
-    repo_error = None
+async def _found(call: Awaitable[T]) -> tuple[T | None, str | None]:
+    """The answer, or None and why when GitHub says "not found" (other errors propagate)."""
     try:
-        if subject.repo_id is not None:
-            repo = await github.repository_by_id(subject.repo_id)
-        else:
-            repo = await github.repository(subject.auction_repo)
+        return await call, None
     except GithubNotFound as exc:
-        repo_error = str(exc)
+        return None, str(exc)
+
+
+async def _both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
+    """Two GitHub reads at once; if either fails, the first failure is raised (after both end)."""
+    a, b = await asyncio.gather(first, second, return_exceptions=True)
+    for result in (a, b):
+        if isinstance(result, BaseException):
+            raise result
+    return a, b  # type: ignore[return-value]
+
+
+async def _no_issue() -> tuple[Issue | None, str | None]:
+    return None, None
+
+
+async def observe(github: GithubClient, subject: Subject) -> Observed:
+    """Everything the rules need, fetched from GitHub now (independent reads in parallel)."""
+    repo_call = (
+        github.repository_by_id(subject.repo_id)
+        if subject.repo_id is not None
+        else github.repository(subject.auction_repo)
+    )
     # The submitted URL first; after a rename or transfer, the repository's current name.
-    names = [subject.pr_repo]
-    if repo is not None and repo.full_name.lower() != subject.pr_repo.lower():
-        names.append(repo.full_name)
-    pull: PullRequest | None = None
-    pull_error = None
-    for name in names:
-        try:
-            pull = await github.pull_request(name, subject.pr_number)
-            break
-        except GithubNotFound as exc:
-            pull_error = str(exc)
+    (repo, repo_error), (pull, pull_error) = await _both(
+        _found(repo_call), _found(github.pull_request(subject.pr_repo, subject.pr_number))
+    )
+    if pull is None and repo is not None and repo.full_name.lower() != subject.pr_repo.lower():
+        pull, pull_error = await _found(github.pull_request(repo.full_name, subject.pr_number))
     if pull is None:
         return Observed(repo=repo, repo_error=repo_error, pull_error=pull_error)
-    try:
-        results = await github.checks(pull.base_repo_full_name, pull.head_sha)
-    except GithubNotFound:
-        results = []  # the head commit is gone (force-pushed away): no checks on it
-    issue: Issue | None = None
-    issue_error = None
-    if subject.issue_number is not None:
-        where = repo.full_name if repo is not None else subject.auction_repo
-        try:
-            issue = await github.issue(where, subject.issue_number)
-        except GithubNotFound as exc:
-            issue_error = str(exc)
+    where = repo.full_name if repo is not None else subject.auction_repo
+    issue_call = (
+        _found(github.issue(where, subject.issue_number))
+        if subject.issue_number is not None
+        else _no_issue()
+    )
+    (results, _), (issue, issue_error) = await _both(
+        _found(github.checks(pull.base_repo_full_name, pull.head_sha)), issue_call
+    )
     return Observed(
         repo=repo,
         repo_error=repo_error,
         pull=pull,
         pull_error=None,
-        checks=results,
+        # the head commit gone (force-pushed away) means no checks on it
+        checks=results if results is not None else [],
         issue=issue,
         issue_error=issue_error,
     )

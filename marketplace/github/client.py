@@ -21,6 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import github
@@ -171,6 +172,9 @@ class GithubClient:
             lazy=True,  # objects are fetched when we ask, so each call is one request
             seconds_between_requests=None,
         )
+        # PyGithub blocks: its calls run on threads of their own (as many as requests' pool
+        # keeps connections), not on the loop's default executor shared with everything else.
+        self._threads = ThreadPoolExecutor(max_workers=10, thread_name_prefix="github")
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
         self._cache_lock = threading.Lock()
@@ -190,6 +194,7 @@ class GithubClient:
 
     def close(self) -> None:
         self._github.close()
+        self._threads.shutdown(wait=False)
 
     async def repository(self, full_name: str) -> Repo:
         """The repository ``owner/name`` (numeric id, default branch)."""
@@ -213,7 +218,7 @@ class GithubClient:
 
     async def _run(self, what: str, fn: Callable[..., T], *args: Any) -> T:
         try:
-            return await asyncio.to_thread(fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
         except Exception as exc:
             raise _translate(exc, what) from exc
 
