@@ -351,6 +351,9 @@ def main() -> int:
             "MARKETPLACE_REDIS_URL": svc.redis_url,
             "MARKETPLACE_DATA_DIR": str(data_dir),
             "MARKETPLACE_LOG_LEVEL": "warning",
+            # each simulated bidder bids far faster than a person: the per-user limit is
+            # still counted in Redis on every bid, only set out of reach
+            "MARKETPLACE_BID_LIMIT_PER_MINUTE": "100000000",
         }
         api_port, base_port = free_port(), free_port()
         api_cmd = [sys.executable, "-m", "marketplace.cli", "serve", "--port", str(api_port)]

@@ -444,9 +444,15 @@ async def _collect(
 
 
 async def webhook_to_paid(
-    base: str, database_url: str, env: dict[str, str], fake: FakeGitHub, count: int = 50
+    base: str,
+    database_url: str,
+    env: dict[str, str],
+    fake: FakeGitHub,
+    count: int = 50,
+    spacing: float = 0.0,
 ) -> WebhookFigures:
-    """Measure signed webhook -> payment released for ``count`` auctions in flight together.
+    """Measure signed webhook -> payment released for ``count`` auctions in flight together,
+    their webhooks sent ``spacing`` seconds apart (0: all at once, a burst).
 
     ``base`` is a running `marketplace serve` and a `marketplace worker` runs too, both with
     ``env`` (which must hold ``github_env(fake)``, the database, Redis, a 1 s minimum auction
@@ -467,7 +473,8 @@ async def webhook_to_paid(
             t0: dict[int, float] = {}
             sent: dict[int, float] = {}
 
-            async def hook(c: Case) -> None:
+            async def hook(n: int, c: Case) -> None:
+                await asyncio.sleep(n * spacing)
                 # Merged now; GitHub's times have whole seconds, so one second ahead keeps
                 # merged_at after the award.
                 merged_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
@@ -503,7 +510,7 @@ async def webhook_to_paid(
             mine = {c.auction_id for c in cases}
             review = asyncio.create_task(_reviewer(review_client, reviewer, mine, sent, stop))
             began = time.time()
-            await asyncio.gather(*(hook(c) for c in cases))
+            await asyncio.gather(*(hook(n, c) for n, c in enumerate(cases)))
             ids = list(mine)
             try:
                 await _wait(
@@ -537,6 +544,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--count", type=int, default=50, help="auctions in flight together")
+    parser.add_argument(
+        "--spacing", type=float, default=0.0, help="seconds between two webhooks (0: a burst)"
+    )
     args = parser.parse_args()
     from bench.__main__ import worker
     from marketplace.embedded import services
@@ -575,7 +585,9 @@ def main() -> int:
         serve = [sys.executable, "-m", "marketplace.cli", "serve", "--port", str(port)]
         try:
             with server(serve, env, port) as api, worker(env):
-                figures = asyncio.run(webhook_to_paid(api, url, env, fake, args.count))
+                figures = asyncio.run(
+                    webhook_to_paid(api, url, env, fake, args.count, args.spacing)
+                )
         finally:
             asyncio.run(drop())
     print()
