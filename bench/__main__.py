@@ -56,7 +56,8 @@ from bench.webhook import TimedGitHub, github_env, webhook_to_paid
 
 ROWS = ("bids", "deep", "close", "scale", "export", "webhook")
 TARGETS = {
-    "hot": ">= 0.5 x bare, p99 <= 50 ms",
+    "hot": ">= 0.5 x bare",
+    "paced": "p99 <= 50 ms",
     "spread": ">= 0.6 x bare",
     "deep": "<= 1.2 x",
     "close": "p99 <= 250 ms",
@@ -303,6 +304,9 @@ def main() -> int:
     parser.add_argument(
         "--export-rows", type=int, default=200_000, help="audit rows to export (1000000 for 1M)"
     )
+    parser.add_argument(
+        "--pace", type=float, default=0.5, help="seconds between one bidder's bids, paced row"
+    )
     parser.add_argument("--webhooks", type=int, default=50, help="deliveries, webhook row")
     parser.add_argument(
         "--webhook-rate", type=float, default=5.0, help="webhooks per second, webhook row"
@@ -373,7 +377,19 @@ def main() -> int:
                             run_phase(pool, api, tokens, [hot], args, "hot"),
                             run_phase(pool, api, tokens, spread, args, "spread"),
                         ]
+                        paced = [
+                            run_phase(pool, bare, tokens, [1], args, "bare", args.pace),
+                            run_phase(pool, api, tokens, [hot], args, "hot", args.pace),
+                        ]
                         base = rate(rows[0])
+                        offered = len(tokens) / args.pace
+                        figures["paced"] = (
+                            f"p50 {pct(paced[1].load.latencies, 0.5) * 1000:.0f} ms,"
+                            f" p99 {pct(paced[1].load.latencies, 0.99) * 1000:.0f} ms"
+                            f" ({rate(paced[1]):.0f} bids/s answered of {offered:.0f} offered;"
+                            f" bare POST at the same pace: p99"
+                            f" {pct(paced[0].load.latencies, 0.99) * 1000:.0f} ms)"
+                        )
                         for row in rows[1:]:
                             figures[row.phase] = (
                                 f"{rate(row) / base:.2f} x bare"
@@ -383,6 +399,7 @@ def main() -> int:
                             )
                         print("bids: done", flush=True)
                     accepted = sum(r.load.accepted for r in rows[1:])
+                    accepted += paced[1].load.accepted if rows else 0
                     if "deep" in only:
                         shallow, deep = asyncio.run(
                             latency_deep(api, url, buyer, tokens, args.deep_bids, args.deep_rounds)
@@ -456,6 +473,7 @@ def main() -> int:
     )
     labels = {
         "hot": "bids, one hot auction",
+        "paced": f"bids, hot, {args.vendors} bidders paced",
         "spread": f"bids, spread over {args.auctions}",
         "deep": "bid latency, 100k vs 10 earlier bids",
         "close": f"close lateness, {args.close_auctions} ending together",

@@ -77,10 +77,17 @@ async def bidder(
     deadline: float,
     load: Load,
     rng: random.Random,
+    interval: float = 0.0,
 ) -> None:
+    """Bid until the deadline: back to back, or paced at one bid per ``interval`` seconds
+    (a fixed schedule from a random phase, so a slow answer is not hidden by a late start)."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     believed = dict.fromkeys(auctions, CAP)
+    due = time.perf_counter() + rng.random() * interval
     while time.perf_counter() < deadline:
+        if interval:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            due += interval
         aid = auctions[0] if len(auctions) == 1 else rng.choice(auctions)
         amount = believed[aid] - rng.randrange(0, 3) * DECREMENT
         if amount < 1:
@@ -107,7 +114,12 @@ async def bidder(
 
 
 async def _load(
-    base: str, tokens: list[str], auctions: list[int], start: float, secs: float
+    base: str,
+    tokens: list[str],
+    auctions: list[int],
+    start: float,
+    secs: float,
+    interval: float = 0.0,
 ) -> Load:
     # One client (one keep-alive connection) per bidder: a single httpx pool shared by 64
     # tasks managed ~110 req/s against the baseline here, 64 separate clients ~880 req/s.
@@ -121,7 +133,7 @@ async def _load(
         rng = random.Random(os.getpid())
         await asyncio.gather(
             *(
-                bidder(c, t, auctions, deadline, load, rng)
+                bidder(c, t, auctions, deadline, load, rng, interval)
                 for c, t in zip(clients, tokens, strict=True)
             )
         )
@@ -134,10 +146,16 @@ async def _load(
 
 
 def load_process(
-    base: str, tokens: list[str], auctions: list[int], start: float, secs: float
+    base: str,
+    tokens: list[str],
+    auctions: list[int],
+    start: float,
+    secs: float,
+    interval: float = 0.0,
 ) -> bytes:
     """Entry point of one load process (spawned): returns its Load, msgpack-encoded."""
-    return msgspec.msgpack.encode(asyncio.run(_load(base, tokens, auctions, start, secs)))
+    load = asyncio.run(_load(base, tokens, auctions, start, secs, interval))
+    return msgspec.msgpack.encode(load)
 
 
 class Row(msgspec.Struct, kw_only=True):
@@ -153,10 +171,13 @@ def run_phase(
     auctions: list[int],
     args: Any,
     phase: str,
+    interval: float = 0.0,
 ) -> Row:
     start = time.time() + 1.0  # every process starts together
     shares = [tokens[i :: args.procs] for i in range(args.procs)]
-    futures = [pool.submit(load_process, base, s, auctions, start, args.seconds) for s in shares]
+    futures = [
+        pool.submit(load_process, base, s, auctions, start, args.seconds, interval) for s in shares
+    ]
     parts = [msgspec.msgpack.decode(f.result(), type=Load) for f in futures]
     total = Load(elapsed=max(p.elapsed for p in parts), cpu=sum(p.cpu for p in parts))
     for p in parts:
