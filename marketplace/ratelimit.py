@@ -34,7 +34,7 @@ async def limit(redis: Any, bucket: str, per_minute: int, *, fail_open: bool = F
     key = f"{RATE_PREFIX}{bucket}:{window}"
     try:
         async with asyncio.timeout(REDIS_WAIT_SECONDS):
-            pipe = redis.pipeline()
+            pipe = redis.pipeline(transaction=False)  # INCR then EXPIRE; no MULTI needed
             pipe.incr(key)
             pipe.expire(key, 120)
             count, _ = await pipe.execute()
