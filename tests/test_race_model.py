@@ -408,14 +408,15 @@ async def _check_committed(world: World, jobs: Jobs, auction_id: int, model: Mod
         dt.datetime.fromisoformat(e["ends_at"]) for e in extended
     ), "every extension schedules the close at the new end"
     # No bid was accepted at or after the end in force when it was decided. The decision's
-    # instant is its transaction's now(), which the guard compares and the outbox row keeps
-    # (``placed_at`` is taken after any wait for the auction's row lock).
+    # instant is its transaction's now(), which the guard compares, the outbox row keeps and
+    # the bid's placed_at shows (sql/0010).
     moves = list(model.end_moves)
     end = jobs.closes[0]
     for row, bid_event, at in zip(rows, placed, decided, strict=True):
         while moves and moves[0][0] < row["id"]:
             end = moves.pop(0)[1]
         assert at < end, (row, at, end)
+        assert row["placed_at"] == at, (row, at)
         end = dt.datetime.fromisoformat(bid_event["ends_at"])
 
     # Close: the winner is the lowest amount, earliest on a tie; runners-up by best bid.
