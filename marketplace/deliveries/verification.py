@@ -63,11 +63,12 @@ async def _found(call: Awaitable[T]) -> tuple[T | None, str | None]:
 
 
 async def _both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
-    """Two GitHub reads at once; if either fails, the first failure is raised (after both end)."""
+    """Two GitHub reads at once. If either fails, its failure is raised once both end; if
+    both do, the one asking the longer wait (a rate limit's Retry-After), so it is honoured."""
     a, b = await asyncio.gather(first, second, return_exceptions=True)
-    for result in (a, b):
-        if isinstance(result, BaseException):
-            raise result
+    failures = [r for r in (a, b) if isinstance(r, BaseException)]
+    if failures:
+        raise max(failures, key=lambda exc: getattr(exc, "retry_after", None) or 0.0)
     return a, b  # type: ignore[return-value]
 
 
