@@ -31,7 +31,7 @@ from tests.helpers import (
     end_auction_now,
     published_auction,
 )
-from workers.relay import Relay, relay_forever
+from workers.relay import Relay, relay_forever, wait_woken
 
 DEADLINE = 30.0
 BID_TYPES = {"bid.placed", "auction.extended"}
@@ -232,6 +232,23 @@ async def test_relay_killed_between_xadd_and_marking_publishes_nothing_twice(
     assert [i for i, _, _ in await entries(redis, auction_stream(9))] == ids
     assert [i for i, _, _ in await entries(redis, GLOBAL_STREAM)] == ids
     assert await db.fetchval("SELECT count(*) FROM outbox WHERE relayed_at IS NULL") == 0
+
+
+async def test_relay_stops_when_cancelled_as_a_notify_wakes_it() -> None:
+    """The worker's shutdown cancels the relay; a NOTIFY landing in the same instant must
+    not swallow the cancellation (asyncio.wait_for on Python 3.11 did: the shutdown hung)."""
+    wake = asyncio.Event()
+    waiting = asyncio.create_task(wait_woken(wake, 10))
+    await asyncio.sleep(0)  # now waiting on the event
+    wake.set()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(waiting, 5)
+    # and it still returns on a wake-up or a timeout
+    wake.clear()
+    await wait_woken(wake, 0.01)
+    wake.set()
+    await wait_woken(wake, 10)
 
 
 def _free_port() -> int:

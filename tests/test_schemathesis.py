@@ -211,6 +211,7 @@ async def test_generated_requests_conform(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 async def test_generated_requests_conform_long(
     live_server: str, database_url: str, db: asyncpg.Connection, pool: Any, redis: Any
 ) -> None:

@@ -170,6 +170,18 @@ class _Listener:
             await self.pool.release(conn)
 
 
+async def wait_woken(wake: asyncio.Event, seconds: float) -> None:
+    """Wait until ``wake`` is set or ``seconds`` pass.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives as the
+    event is set (it returns the inner result instead), so a NOTIFY racing the worker's
+    shutdown kept the relay looping and the shutdown waiting on it forever.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await wake.wait()
+
+
 async def relay_forever(ctx: dict[str, Any]) -> None:
     """Background loop of the worker: wakes on NOTIFY, polls as a backstop, never gives up."""
     pool = ctx["pool"]
@@ -192,8 +204,6 @@ async def relay_forever(ctx: dict[str, Any]) -> None:
                 await asyncio.sleep(backoff)
                 continue
             # Waiting for older transactions to finish takes milliseconds: look again soon.
-            timeout = SETTLE_SECONDS if relay.watermark is not None else POLL_SECONDS
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout)
+            await wait_woken(wake, SETTLE_SECONDS if relay.watermark is not None else POLL_SECONDS)
     finally:
         await listener.close()
