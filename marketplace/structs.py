@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Protocol, TypeVar
 
 import msgspec
 
@@ -36,6 +36,21 @@ class Page(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
 
     items: list[T]
     next: str | None
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+H = TypeVar("H", bound=_HasId)
+
+
+def page_by_id(items: list[H], limit: int) -> Page[H]:
+    """A page from ``limit + 1`` fetched items: the first ``limit``, and when there were
+    more, the cursor of the next page (the last item's id)."""
+    shown = items[:limit]
+    return Page(items=shown, next=encode_cursor(shown[-1].id) if len(items) > limit else None)
 
 
 def encode_cursor(*parts: object) -> str:

@@ -23,7 +23,7 @@ from marketplace.accounts.schemas import (
 from marketplace.auth import Caller, anyone, request_id, roles, signed_in
 from marketplace.params import Cursor, Limit
 from marketplace.settings import Settings
-from marketplace.structs import Page, decode_cursor, encode_cursor
+from marketplace.structs import Page, decode_cursor, page_by_id
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
@@ -55,9 +55,7 @@ async def list_departments(pool: Any, limit: Limit = 50, cursor: Cursor = None) 
     async with pool.acquire() as conn:
         rows = await queries.list_departments(conn, after[0] if after else 0, limit + 1)
     items = [Department(id=r["id"], name=r["name"], created_at=r["created_at"]) for r in rows]
-    more = len(items) > limit
-    items = items[:limit]
-    return Page(items=items, next=encode_cursor(items[-1].id) if more else None)
+    return page_by_id(items, limit)
 
 
 @post("/api/users", guards=[roles("admin")], tags=["accounts"])
@@ -80,9 +78,7 @@ async def list_users(
     async with pool.acquire() as conn:
         rows = await queries.list_users(conn, after[0] if after else 0, limit + 1, role)
     items = [service.user_from_row(r) for r in rows]
-    more = len(items) > limit
-    items = items[:limit]
-    return Page(items=items, next=encode_cursor(items[-1].id) if more else None)
+    return page_by_id(items, limit)
 
 
 @get("/api/users/{user_id:int}", guards=[roles("admin")], tags=["accounts"])

@@ -14,7 +14,7 @@ from marketplace.audit.schemas import AuditEvent, PublicKey, SignedManifest
 from marketplace.auth import anyone, roles
 from marketplace.params import Cursor, Limit
 from marketplace.settings import Settings
-from marketplace.structs import Page, decode_cursor, encode_cursor
+from marketplace.structs import Page, decode_cursor, page_by_id
 
 AuctionFilter = Annotated[
     int | None, Parameter(ge=1, le=9_223_372_036_854_775_807, description="one auction's rows")
@@ -56,9 +56,7 @@ async def list_events(
     query = export.Query.parse(auction_id, since, until)
     after = decode_cursor(cursor, list[int])
     items = await export.list_events(pool, query, action, after[0] if after else 0, limit + 1)
-    more = len(items) > limit
-    items = items[:limit]
-    return Page(items=items, next=encode_cursor(items[-1].id) if more else None)
+    return page_by_id(items, limit)
 
 
 @get("/api/audit/export", guards=[roles("auditor")], tags=["audit"])

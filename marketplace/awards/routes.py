@@ -11,7 +11,7 @@ from marketplace.awards import service
 from marketplace.awards.schemas import Award, DeadlineExtension, DeclineIn, Rerun
 from marketplace.params import Cursor, Limit
 from marketplace.settings import Settings
-from marketplace.structs import Page, decode_cursor, encode_cursor
+from marketplace.structs import Page, decode_cursor, page_by_id
 
 
 @get("/api/me/awards", guards=[roles("vendor")], tags=["awards"], summary="Your awards")
@@ -20,9 +20,7 @@ async def my_awards(
 ) -> Page[Award]:
     before = decode_cursor(cursor, list[int])
     items = await service.my_awards(pool, caller, before[0] if before else None, limit + 1)
-    more = len(items) > limit
-    items = items[:limit]
-    return Page(items=items, next=encode_cursor(items[-1].id) if more else None)
+    return page_by_id(items, limit)
 
 
 @post(

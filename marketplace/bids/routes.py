@@ -23,7 +23,7 @@ from marketplace.bids.schemas import Bid, BidCreate, MyBid
 from marketplace.errors import BadRequest, Conflict, Forbidden, Unauthorized, Unprocessable
 from marketplace.params import Cursor, Limit
 from marketplace.settings import Settings
-from marketplace.structs import Page, decode_cursor, encode_cursor
+from marketplace.structs import Page, decode_cursor, page_by_id
 
 IdempotencyKey = Annotated[
     str | None,
@@ -88,9 +88,7 @@ async def list_bids(
 ) -> Page[Bid]:
     after = decode_cursor(cursor, list[int])
     items = await service.list_bids(pool, caller, auction_id, after[0] if after else 0, limit + 1)
-    more = len(items) > limit
-    items = items[:limit]
-    return Page(items=items, next=encode_cursor(items[-1].id) if more else None)
+    return page_by_id(items, limit)
 
 
 @get("/api/me/bids", guards=[roles("vendor")], tags=["bids"], summary="Your bids, newest first")
@@ -99,9 +97,7 @@ async def my_bids(
 ) -> Page[MyBid]:
     before = decode_cursor(cursor, list[int])
     items = await service.my_bids(pool, caller, before[0] if before else None, limit + 1)
-    more = len(items) > limit
-    items = items[:limit]
-    return Page(items=items, next=encode_cursor(items[-1].id) if more else None)
+    return page_by_id(items, limit)
 
 
 ROUTES = [place_bid, list_bids, my_bids]

@@ -14,7 +14,7 @@ from marketplace.notifications import mail, service
 from marketplace.notifications.schemas import DeadLetter
 from marketplace.params import Cursor, Limit
 from marketplace.settings import Settings
-from marketplace.structs import Page, decode_cursor, encode_cursor
+from marketplace.structs import Page, decode_cursor, page_by_id
 
 DeadStatus = Annotated[
     Literal["dead", "requeued", "redelivered"] | None, Parameter(description="filter by status")
@@ -28,9 +28,7 @@ async def list_dead_letters(
     """Events a consumer gave up on after repeated failures."""
     after = decode_cursor(cursor, list[int])
     items = await service.list_dead_letters(pool, after[0] if after else 0, limit + 1, status)
-    more = len(items) > limit
-    items = items[:limit]
-    return Page(items=items, next=encode_cursor(items[-1].id) if more else None)
+    return page_by_id(items, limit)
 
 
 @post(

@@ -16,7 +16,7 @@ from marketplace.payments.schemas import (
     PaymentDetailsIn,
     ResolveIn,
 )
-from marketplace.structs import Page, decode_cursor, encode_cursor
+from marketplace.structs import Page, decode_cursor, page_by_id
 
 PaymentStatus = Literal["pending", "released", "confirmed", "failed", "cancelled"]
 
@@ -53,9 +53,7 @@ async def list_payments(
 ) -> Page[Payment]:
     before = decode_cursor(cursor, list[int])
     items = await service.list_for(pool, caller, status, before[0] if before else None, limit + 1)
-    more = len(items) > limit
-    items = items[:limit]
-    return Page(items=items, next=encode_cursor(items[-1].id) if more else None)
+    return page_by_id(items, limit)
 
 
 @get("/api/payments/{payment_id:int}", guards=[signed_in], tags=["payments"])
