@@ -196,8 +196,8 @@ async def relay_forever(ctx: dict[str, Any]) -> None:
                 wake.clear()
                 moved = await relay.relay_once()
                 backoff = 0.0
-                if moved:
-                    continue
+                if moved and relay.watermark is not None:
+                    continue  # a full batch: more rows are ready below the watermark
             except Exception as exc:
                 backoff = min(max(backoff * 2, POLL_SECONDS), MAX_BACKOFF_SECONDS)
                 log.warning("outbox relay failed (%s); retrying in %.1f s", exc, backoff)

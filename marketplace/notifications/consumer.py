@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,6 +28,8 @@ from marketplace.notifications import queries
 from marketplace.redis import GLOBAL_STREAM
 
 log = logging.getLogger(__name__)
+
+HOUSEKEEPING_SECONDS = 1.0
 
 
 class StreamEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,6 +100,11 @@ class StreamConsumer:
         # acknowledged without the transaction that records it processed.
         self.wanted = wanted
         self._group_ready = False
+        # Requeued dead letters and idle entries are looked for at most this often (a
+        # reclaim can only find entries idle for claim_idle_ms anyway), not on every read:
+        # at a bid per read that was three statements and a Redis call per event.
+        self.housekeeping_seconds = min(claim_idle_ms / 1000, HOUSEKEEPING_SECONDS)
+        self._housekeeping_due = 0.0
 
     async def ensure_group(self) -> None:
         try:
@@ -112,8 +120,12 @@ class StreamConsumer:
         if not self._group_ready:
             await self.ensure_group()
         try:
-            done = await self._redeliver_requeued()
-            done += await self._reclaim()
+            done = 0
+            now = time.monotonic()
+            if now >= self._housekeeping_due:
+                self._housekeeping_due = now + self.housekeeping_seconds
+                done += await self._redeliver_requeued()
+                done += await self._reclaim()
             done += await self._read_new()
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
