@@ -37,10 +37,7 @@ from marketplace.streams.service import feed_data
 log = logging.getLogger(__name__)
 
 BATCH = 500
-# NOTIFY wakes the relay at each commit; the poll is only a backstop (a listener that was
-# reconnecting, a notification lost with its connection).
-POLL_SECONDS = 1.0
-MIN_BACKOFF_SECONDS = 0.2
+POLL_SECONDS = 0.2
 SETTLE_SECONDS = 0.02
 MAX_BACKOFF_SECONDS = 5.0
 AUCTION_MAXLEN = 10_000
@@ -202,7 +199,7 @@ async def relay_forever(ctx: dict[str, Any]) -> None:
                 if moved and relay.watermark is not None:
                     continue  # a full batch: more rows are ready below the watermark
             except Exception as exc:
-                backoff = min(max(backoff * 2, MIN_BACKOFF_SECONDS), MAX_BACKOFF_SECONDS)
+                backoff = min(max(backoff * 2, POLL_SECONDS), MAX_BACKOFF_SECONDS)
                 log.warning("outbox relay failed (%s); retrying in %.1f s", exc, backoff)
                 await asyncio.sleep(backoff)
                 continue
