@@ -183,3 +183,41 @@ async def live_server(settings: Settings) -> AsyncIterator[str]:
         server.should_exit = True
         await task
         sock.close()
+
+
+# --- a hung test says where it hangs -------------------------------------------------
+# pytest-timeout (pyproject.toml) fails a test that runs too long, but its stack of an
+# asyncio test is only the event loop's select(). Shortly before that, print the stack of
+# every pending asyncio task, which names the await that never returns.
+
+TASK_DUMP_BEFORE_TIMEOUT = 20.0
+
+
+def _dump_tasks(name: str) -> None:
+    import gc
+    import sys
+
+    print(f"\n==== {name} is about to time out; pending asyncio tasks: ====", file=sys.stderr)
+    for task in [o for o in gc.get_objects() if isinstance(o, asyncio.Task) and not o.done()]:
+        try:
+            task.print_stack(file=sys.stderr)
+        except Exception as exc:  # it moved on while we read it
+            print(f"(a task not readable: {exc})", file=sys.stderr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    import threading
+
+    marker = item.get_closest_marker("timeout")
+    limit = float(marker.args[0]) if marker and marker.args else float(item.config.getini("timeout") or 0)
+    timer = None
+    if limit > TASK_DUMP_BEFORE_TIMEOUT:
+        timer = threading.Timer(limit - TASK_DUMP_BEFORE_TIMEOUT, _dump_tasks, (item.nodeid,))
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()

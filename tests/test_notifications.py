@@ -67,7 +67,8 @@ def sender(ctx: dict[str, Any]) -> MailSender:
 
 def mailbox(settings: Settings) -> list[email.message.EmailMessage]:
     found = []
-    for path in sorted(mailbox_dir(settings).glob("*.eml")):
+    # Messages only: not the sender's temporary file of a message being written.
+    for path in sorted(mailbox_dir(settings).glob("[0-9]*.eml")):
         msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert isinstance(msg, email.message.EmailMessage)
         found.append(msg)
