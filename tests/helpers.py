@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,3 +128,28 @@ async def end_auction_now(db: Any, auction_id: int, seconds_ago: float = 0.001) 
         auction_id,
         seconds_ago,
     )
+
+
+async def stop_tasks(tasks: list[asyncio.Task[Any]], within: float = 10.0) -> None:
+    """Cancel background loops and wait for them, at most ``within`` seconds.
+
+    A loop cancelled inside an asyncpg call can wait without end in the pool's release for
+    the server to acknowledge the cancelled query (asyncpg shields the release); a test's
+    teardown gives up on such a loop after ``within`` instead of hanging the run.
+    """
+    for task in tasks:
+        task.cancel()
+    _, pending = await asyncio.wait(tasks, timeout=within)
+    for task in pending:
+        print(f"teardown: {task!r} did not stop within {within} s; left behind", file=sys.stderr)
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+async def close_pool(pool: Any, within: float = 10.0) -> None:
+    """Close an asyncpg pool; terminate it when a connection is not back ``within`` s."""
+    try:
+        await asyncio.wait_for(pool.close(), within)
+    except TimeoutError:
+        pool.terminate()

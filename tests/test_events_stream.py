@@ -28,8 +28,10 @@ from tests.helpers import (
     User,
     auction_body,
     bid,
+    close_pool,
     end_auction_now,
     published_auction,
+    stop_tasks,
 )
 from workers.relay import Relay, relay_forever, wait_woken
 
@@ -50,7 +52,7 @@ async def worker_ctx(settings: Settings, redis_url: str | None = None) -> AsyncI
         yield ctx
     finally:
         await ctx["redis_client"].aclose()
-        await ctx["pool"].close()
+        await close_pool(ctx["pool"])
 
 
 @contextlib.asynccontextmanager
@@ -59,11 +61,7 @@ async def running_relays(ctx: dict[str, Any], count: int = 1) -> AsyncIterator[N
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(tasks)
 
 
 async def entries(redis: Any, key: str) -> list[tuple[int, str, dict[str, Any]]]:

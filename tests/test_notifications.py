@@ -22,7 +22,7 @@ from marketplace.notifications.consumer import StreamConsumer, StreamEvent
 from marketplace.notifications.mail import MailSender, list_mailbox, mailbox_dir
 from marketplace.redis import GLOBAL_STREAM
 from marketplace.settings import Settings
-from tests.helpers import Api, bid, end_auction_now, published_auction
+from tests.helpers import Api, bid, end_auction_now, published_auction, stop_tasks
 from tests.test_events_stream import eventually, running_relays, worker_ctx
 
 
@@ -43,11 +43,7 @@ async def running(*loops: Callable[[], Coroutine[Any, Any, None]]) -> AsyncItera
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(tasks)
 
 
 def mail_consumer(ctx: dict[str, Any], **options: Any) -> StreamConsumer:
