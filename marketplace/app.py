@@ -32,6 +32,7 @@ from marketplace.problems import EXCEPTION_HANDLERS
 from marketplace.redis import create_redis
 from marketplace.reviews import routes as reviews
 from marketplace.settings import Settings, with_secret_key
+from marketplace.shutdown import close_pool
 from marketplace.streams import routes as streams
 from marketplace.transparency import routes as transparency
 from marketplace.transparency.prom import prometheus_middleware
@@ -72,7 +73,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
             yield
         finally:
             await app.state.redis.aclose()
-            await app.state.pool.close()
+            await close_pool(app.state.pool)
 
     def provide_pool(request: Request[Any, Any, Any]) -> Any:
         return request.app.state.pool

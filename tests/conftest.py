@@ -210,7 +210,11 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     import threading
 
     marker = item.get_closest_marker("timeout")
-    limit = float(marker.args[0]) if marker and marker.args else float(item.config.getini("timeout") or 0)
+    limit = (
+        float(marker.args[0])
+        if marker and marker.args
+        else float(item.config.getini("timeout") or 0)
+    )
     timer = None
     if limit > TASK_DUMP_BEFORE_TIMEOUT:
         timer = threading.Timer(limit - TASK_DUMP_BEFORE_TIMEOUT, _dump_tasks, (item.nodeid,))
@@ -221,3 +225,26 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     finally:
         if timer is not None:
             timer.cancel()
+
+
+@pytest.fixture(autouse=True)
+async def _no_tasks_left_behind() -> AsyncIterator[None]:
+    """Stop whatever asyncio tasks a test left running.
+
+    The event loop lives for the whole session, so a test that timed out (pytest-timeout
+    interrupts the loop, not the test's coroutine) or forgot a loop leaves its tasks
+    running: a left-behind consumer would go on taking the next tests' events from the
+    shared Redis. This fixture is set up first and torn down last, after every other
+    fixture of the test has cleaned up after itself.
+    """
+    import sys
+
+    from marketplace.shutdown import stop_tasks
+
+    before = asyncio.all_tasks()
+    yield
+    current = asyncio.current_task()
+    left = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
+    if left:
+        print(f"\nteardown: stopping {len(left)} task(s) left running", file=sys.stderr)
+        await stop_tasks(left)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import sys
 from dataclasses import dataclass
 from typing import Any
 
+from marketplace import shutdown
 from marketplace.accounts.admin import create_user_with_token
+from marketplace.shutdown import close_pool as close_pool
 
 _emails = itertools.count(1)
 
@@ -102,7 +103,9 @@ def auction_body(**overrides: Any) -> dict[str, Any]:
 
 
 async def published_auction(api: Api, buyer: User, **overrides: Any) -> dict[str, Any]:
-    r = await api.client.post("/api/auctions", json=auction_body(**overrides), headers=buyer.headers)
+    r = await api.client.post(
+        "/api/auctions", json=auction_body(**overrides), headers=buyer.headers
+    )
     assert r.status_code == 201, r.text
     auction_id = r.json()["id"]
     r = await api.client.post(f"/api/auctions/{auction_id}/publish", headers=buyer.headers)
@@ -131,25 +134,6 @@ async def end_auction_now(db: Any, auction_id: int, seconds_ago: float = 0.001) 
 
 
 async def stop_tasks(tasks: list[asyncio.Task[Any]], within: float = 10.0) -> None:
-    """Cancel background loops and wait for them, at most ``within`` seconds.
-
-    A loop cancelled inside an asyncpg call can wait without end in the pool's release for
-    the server to acknowledge the cancelled query (asyncpg shields the release); a test's
-    teardown gives up on such a loop after ``within`` instead of hanging the run.
-    """
-    for task in tasks:
-        task.cancel()
-    _, pending = await asyncio.wait(tasks, timeout=within)
-    for task in pending:
-        print(f"teardown: {task!r} did not stop within {within} s; left behind", file=sys.stderr)
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
-
-
-async def close_pool(pool: Any, within: float = 10.0) -> None:
-    """Close an asyncpg pool; terminate it when a connection is not back ``within`` s."""
-    try:
-        await asyncio.wait_for(pool.close(), within)
-    except TimeoutError:
-        pool.terminate()
+    """Stop a test's background loops within a bound, re-raising the first that failed."""
+    for exc in await shutdown.stop_tasks(tasks, within):
+        raise exc

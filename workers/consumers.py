@@ -8,7 +8,6 @@ and row leases (``FOR UPDATE SKIP LOCKED``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -20,6 +19,7 @@ from marketplace.notifications.consumer import StreamConsumer
 from marketplace.notifications.mail import MailSender
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
+from marketplace.shutdown import close_pool, stop_tasks
 from marketplace.webhooks import delivery
 
 log = logging.getLogger(__name__)
@@ -93,10 +93,7 @@ async def run_consumers(settings: Settings, database_url: str, redis_url: str) -
     try:
         await asyncio.gather(*tasks)
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for exc in await stop_tasks(tasks):
+            log.error("a consumer loop had failed", exc_info=exc)
         await ctx["redis_client"].aclose()
-        await ctx["pool"].close()
+        await close_pool(ctx["pool"])

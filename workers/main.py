@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from typing import Any
 
 from arq.connections import RedisSettings
@@ -13,9 +13,12 @@ from marketplace import jobs
 from marketplace.db import create_pool
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
+from marketplace.shutdown import close_pool, stop_tasks
 from workers import auctions, consumers, deadlines, heartbeat, payments, relay, verification
 from workers import github as github_jobs
 from workers.resilient import ResilientWorker
+
+log = logging.getLogger(__name__)
 
 JOBS: list[Any] = [
     func(auctions.open_auction, name=jobs.OPEN_AUCTION),
@@ -58,14 +61,12 @@ def build_worker(
         ctx["tasks"] = [asyncio.create_task(loop(ctx)) for loop in BACKGROUND]
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        for task in ctx.get("tasks", []):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for exc in await stop_tasks(ctx.get("tasks", [])):
+            log.error("a background loop had failed", exc_info=exc)
         if "redis_client" in ctx:
             await ctx["redis_client"].aclose()
         if "pool" in ctx:
-            await ctx["pool"].close()
+            await close_pool(ctx["pool"])
 
     return ResilientWorker(
         functions=JOBS,

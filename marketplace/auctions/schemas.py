@@ -59,7 +59,9 @@ class AuctionCreate(Request, kw_only=True):
     delivery_business_days: BusinessDays | None = None
     soft_close_seconds: Seconds = 120
     max_extensions: Extensions = 10
-    skills: Annotated[list[Skill], msgspec.Meta(max_length=20)] = msgspec.field(default_factory=list)
+    skills: Annotated[list[Skill], msgspec.Meta(max_length=20)] = msgspec.field(
+        default_factory=list
+    )
 
 
 class AuctionPatch(Request, kw_only=True):
