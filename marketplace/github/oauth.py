@@ -90,7 +90,12 @@ def sign_state(
 def verify_state(secret_key: str, state: str, now: float | None = None) -> OAuthState:
     """The state's content if we signed it and it has not expired; else a 400."""
     payload, _, mac = state.partition(".")
-    if not payload or not mac or not hmac.compare_digest(mac, _mac(secret_key, payload)):
+    if (
+        not state.isascii()  # ours are base64url; compare_digest refuses other text
+        or not payload
+        or not mac
+        or not hmac.compare_digest(mac.encode(), _mac(secret_key, payload).encode())
+    ):
         raise BadRequest("invalid_oauth_state", "the sign-in state is not one this service issued")
     try:
         decoded = msgspec.json.decode(_unb64(payload), type=OAuthState)
