@@ -42,6 +42,16 @@ async def stop_tasks(
     ]
 
 
+async def close_context(ctx: dict[str, Any]) -> None:
+    """Stop a worker-style context's loops (``tasks``), then its Redis client and pool."""
+    for exc in await stop_tasks(ctx.get("tasks", [])):
+        log.error("a background loop had failed", exc_info=exc)
+    if "redis_client" in ctx:
+        await ctx["redis_client"].aclose()
+    if "pool" in ctx:
+        await close_pool(ctx["pool"])
+
+
 async def close_pool(pool: Any, within: float = STOP_SECONDS) -> None:
     """Close an asyncpg pool; terminate its connections if they are not back in time."""
     try:

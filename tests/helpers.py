@@ -9,7 +9,6 @@ from typing import Any
 
 from marketplace import shutdown
 from marketplace.accounts.admin import create_user_with_token
-from marketplace.shutdown import close_pool as close_pool
 
 _emails = itertools.count(1)
 
@@ -133,7 +132,7 @@ async def end_auction_now(db: Any, auction_id: int, seconds_ago: float = 0.001) 
     )
 
 
-async def stop_tasks(tasks: list[asyncio.Task[Any]], within: float = 10.0) -> None:
+async def stop_tasks(tasks: list[asyncio.Task[Any]], within: float = shutdown.STOP_SECONDS) -> None:
     """Stop a test's background loops within a bound, re-raising the first that failed."""
     for exc in await shutdown.stop_tasks(tasks, within):
         raise exc

@@ -22,13 +22,13 @@ from marketplace.db import create_pool
 from marketplace.events import AuctionUpdated
 from marketplace.redis import GLOBAL_STREAM, auction_stream, create_redis
 from marketplace.settings import Settings
+from marketplace.shutdown import close_pool
 from marketplace.streams import queries, service
 from tests.helpers import (
     Api,
     User,
     auction_body,
     bid,
-    close_pool,
     end_auction_now,
     published_auction,
     stop_tasks,

@@ -19,7 +19,7 @@ from marketplace.notifications.consumer import StreamConsumer
 from marketplace.notifications.mail import MailSender
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
-from marketplace.shutdown import close_pool, stop_tasks
+from marketplace.shutdown import close_context
 from marketplace.webhooks import delivery
 
 log = logging.getLogger(__name__)
@@ -89,11 +89,8 @@ async def run_consumers(settings: Settings, database_url: str, redis_url: str) -
         "pool": await create_pool(database_url, min_size=1, max_size=8),
         "redis_client": create_redis(redis_url),
     }
-    tasks = [asyncio.create_task(loop(ctx)) for loop in LOOPS]
+    ctx["tasks"] = [asyncio.create_task(loop(ctx)) for loop in LOOPS]
     try:
-        await asyncio.gather(*tasks)
+        await asyncio.gather(*ctx["tasks"])
     finally:
-        for exc in await stop_tasks(tasks):
-            log.error("a consumer loop had failed", exc_info=exc)
-        await ctx["redis_client"].aclose()
-        await close_pool(ctx["pool"])
+        await close_context(ctx)

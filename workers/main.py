@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from arq.connections import RedisSettings
@@ -13,12 +12,10 @@ from marketplace import jobs
 from marketplace.db import create_pool
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
-from marketplace.shutdown import close_pool, stop_tasks
+from marketplace.shutdown import close_context
 from workers import auctions, consumers, deadlines, heartbeat, payments, relay, verification
 from workers import github as github_jobs
 from workers.resilient import ResilientWorker
-
-log = logging.getLogger(__name__)
 
 JOBS: list[Any] = [
     func(auctions.open_auction, name=jobs.OPEN_AUCTION),
@@ -60,20 +57,12 @@ def build_worker(
         ctx["redis_client"] = create_redis(redis_url)
         ctx["tasks"] = [asyncio.create_task(loop(ctx)) for loop in BACKGROUND]
 
-    async def shutdown(ctx: dict[str, Any]) -> None:
-        for exc in await stop_tasks(ctx.get("tasks", [])):
-            log.error("a background loop had failed", exc_info=exc)
-        if "redis_client" in ctx:
-            await ctx["redis_client"].aclose()
-        if "pool" in ctx:
-            await close_pool(ctx["pool"])
-
     return ResilientWorker(
         functions=JOBS,
         cron_jobs=CRON_JOBS,
         redis_settings=RedisSettings.from_dsn(redis_url),
         on_startup=startup,
-        on_shutdown=shutdown,
+        on_shutdown=close_context,
         handle_signals=handle_signals,
         burst=burst,
         max_jobs=20,

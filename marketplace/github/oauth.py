@@ -94,7 +94,7 @@ def verify_state(secret_key: str, state: str, now: float | None = None) -> OAuth
         not state.isascii()  # ours are base64url; compare_digest refuses other text
         or not payload
         or not mac
-        or not hmac.compare_digest(mac.encode(), _mac(secret_key, payload).encode())
+        or not hmac.compare_digest(mac, _mac(secret_key, payload))
     ):
         raise BadRequest("invalid_oauth_state", "the sign-in state is not one this service issued")
     try:
