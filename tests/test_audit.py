@@ -476,3 +476,39 @@ async def test_a_selection_that_splits_a_chain_records_its_gaps(
     broken = tmp_path / "broken.jsonl"
     broken.write_bytes(b"".join([*lines[:2], *lines[3:]]))
     _fails(broken, key, "line 3", "chain misc seq 4..5", "deleted")
+
+
+async def test_concurrent_appends_to_a_new_chain_link_without_gaps(
+    pool: Any, db: asyncpg.Connection
+) -> None:
+    """Eight connections append to one chain that does not exist yet (so they race for its
+    first entry, then for its row): every entry gets its own seq, 1..N without a gap, each
+    links to the one before it, and the stored hashes are what verification recomputes."""
+    writers, each = 8, 25
+
+    async def writer(n: int) -> None:
+        async with pool.acquire() as conn:
+            for k in range(each):
+                async with conn.transaction():
+                    await conn.execute(
+                        "SELECT audit_append('race:1', NULL, false, $1)",
+                        f'{{"action":"race.note","writer":{n},"k":{k}}}',
+                    )
+
+    await asyncio.gather(*(writer(n) for n in range(writers)))
+    rows = await db.fetch(
+        """SELECT seq, occurred_at, data, prev_hash, hash FROM audit_log
+           WHERE chain = 'race:1' ORDER BY seq"""
+    )
+    assert [r["seq"] for r in rows] == list(range(1, writers * each + 1))
+    prev = b""
+    for r in rows:
+        assert bytes(r["prev_hash"]) == prev
+        micros = (r["occurred_at"] - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(
+            microseconds=1
+        )
+        body = f"race:1\n{r['seq']}\n{micros}\n{r['data']}".encode()
+        assert bytes(r["hash"]) == hashlib.sha256(prev + body).digest()
+        prev = bytes(r["hash"])
+    head = await db.fetchrow("SELECT seq, head FROM audit_chains WHERE chain = 'race:1'")
+    assert head["seq"] == writers * each and bytes(head["head"]) == prev
