@@ -14,7 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from marketplace import health
+from marketplace import health, ratelimit
 from marketplace.accounts import routes as accounts
 from marketplace.auctions import routes as auctions
 from marketplace.audit import routes as audit
@@ -69,9 +69,12 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await create_pool(database_url)
         app.state.redis = create_redis(redis_url)
+        app.state.settings = settings
+        app.state.bid_counts = ratelimit.BatchedCounts(app.state.redis)
         try:
             yield
         finally:
+            await app.state.bid_counts.flush()
             await app.state.redis.aclose()
             await close_pool(app.state.pool)
 

@@ -4,6 +4,9 @@ Sign-up and sign-in count per client address, bids per user. When Redis cannot b
 in time, a limit that guards credentials or account creation answers 503 (retry shortly);
 the bid limit lets the bid through, because PostgreSQL alone decides bids and a Redis
 outage must not stop an auction's last minutes.
+
+The bid limit is counted in batches (``BatchedCounts``): a Redis round trip per bid was an
+eighth of the API's CPU under bid load (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -48,9 +52,103 @@ async def limit(redis: Any, bucket: str, per_minute: int, *, fail_open: bool = F
             retry_after=UNAVAILABLE_RETRY_AFTER,
         ) from exc
     if count > per_minute:
-        retry_after = 60 - int(time.time() % 60)
-        raise TooManyRequests(
-            "rate_limited",
-            f"too many requests; try again in {retry_after} s",
-            retry_after=retry_after,
-        )
+        raise _too_many()
+
+
+def _too_many() -> TooManyRequests:
+    retry_after = 60 - int(time.time() % 60)
+    return TooManyRequests(
+        "rate_limited", f"too many requests; try again in {retry_after} s", retry_after=retry_after
+    )
+
+
+# A batch of counts goes to Redis at most this often (and with the request that notices).
+FLUSH_SECONDS = 0.1
+
+
+@dataclass
+class _Bucket:
+    total: int  # the count across processes, as Redis last answered it
+    pending: int = 0  # counted here, not yet sent to Redis
+
+
+class BatchedCounts:
+    """A fail-open per-minute limit (the bid limit) counted per process and sent to Redis in
+    batches, with the same windows and keys as ``limit``.
+
+    The first request of a bucket in a minute, and every request once the bucket is past
+    half its limit, is counted in Redis at once, as ``limit`` does. Below that a request is
+    counted here, and a request arriving ``FLUSH_SECONDS`` after the last batch sends every
+    bucket's count in one pipeline, whose answers give each total across processes. A
+    bucket holds at most ``per_minute // 20`` uncounted requests. So one process is exact,
+    and N processes can let through at most N x that many requests more than the limit
+    before each sees the total.
+    """
+
+    def __init__(self, redis: Any) -> None:
+        self._redis = redis
+        self._buckets: dict[str, _Bucket] = {}
+        self._flushed = time.monotonic()
+        self._flushing = False
+
+    async def limit(self, bucket: str, per_minute: int) -> None:
+        """Count one request in ``bucket``; 429 with Retry-After once the minute's quota is
+        spent; with Redis unreachable the request goes through."""
+        key = f"{RATE_PREFIX}{bucket}:{int(time.time() // 60)}"
+        held = self._buckets.get(key)
+        if (
+            held is not None
+            and held.total + held.pending < per_minute // 2
+            and held.pending < per_minute // 20
+        ):
+            held.pending += 1
+            if time.monotonic() - self._flushed >= FLUSH_SECONDS and not self._flushing:
+                await self.flush()
+            return
+        if held is None:
+            held = self._buckets[key] = _Bucket(total=0)
+        count, held.pending = held.pending + 1, 0
+        try:
+            async with asyncio.timeout(REDIS_WAIT_SECONDS):
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.incrby(key, count)
+                pipe.expire(key, 120)
+                total, _ = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            held.pending += count  # counted when Redis answers again
+            log.warning("rate limit %s not counted: Redis unavailable (%r)", bucket, exc)
+            return
+        held.total = max(held.total, total)
+        if total > per_minute:
+            raise _too_many()
+
+    async def flush(self) -> None:
+        """Send every bucket's uncounted requests to Redis in one pipeline; forget buckets of
+        past minutes."""
+        self._flushing = True
+        try:
+            minute = int(time.time() // 60)
+            for key in [k for k, b in self._buckets.items() if not b.pending]:
+                if int(key.rsplit(":", 1)[1]) < minute:
+                    del self._buckets[key]
+            sent = [(key, b, b.pending) for key, b in self._buckets.items() if b.pending]
+            if not sent:
+                return
+            pipe = self._redis.pipeline(transaction=False)
+            for key, held, count in sent:
+                held.pending -= count
+                pipe.incrby(key, count)
+                pipe.expire(key, 120)
+            try:
+                async with asyncio.timeout(REDIS_WAIT_SECONDS):
+                    answers = await pipe.execute()
+            except (RedisError, OSError) as exc:
+                for _, held, count in sent:
+                    held.pending += count
+                log.warning("rate limit counts not sent: Redis unavailable (%r)", exc)
+                return
+            for (_, held, _), total in zip(sent, answers[::2], strict=True):
+                held.total = max(held.total, total)
+        finally:
+            self._flushed = time.monotonic()
+            self._flushing = False

@@ -12,10 +12,14 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from marketplace.app import create_app
+from marketplace.errors import TooManyRequests
+from marketplace.ratelimit import BatchedCounts
 from marketplace.settings import Settings
 from tests.fakes.github import FakeGitHub
 from tests.helpers import Api, published_auction
 from tests.test_faults import _free_port
+from tests.test_web_pages import sign_in
+from tests.test_web_roles import form_post
 
 LIMIT = 3
 TRIES = 2 * LIMIT + 1  # at least one refusal even if the minute rolls over mid-test
@@ -135,3 +139,56 @@ async def test_with_redis_unreachable_signup_is_503_and_bids_go_through(
         assert r.status_code == 503 and r.json()["checks"]["redis"].startswith("down")
     users = await api.client.get("/api/users?limit=100", headers=api.admin.headers)
     assert "new@example.com" not in users.text
+
+
+async def test_the_web_bid_form_counts_against_the_same_limit(
+    strict: tuple[AsyncTestClient[Any], Api], db: Any
+) -> None:
+    client, api = strict
+    buyer = await api.buyer()
+    vendor = await api.verified_vendor()
+    aid = (await published_auction(api, buyer, price_cap_cents=1_000_000))["id"]
+    await sign_in(client, vendor)
+    page = f"/auctions/{aid}"
+    answers = [
+        await form_post(client, page, f"{page}/bid", {"amount": f"{9000 - 10 * n}"})
+        for n in range(TRIES)
+    ]
+    codes = [r.status_code for r in answers]
+    assert codes[0] == 303 and 429 in codes, codes
+    assert_limited(next(r for r in answers if r.status_code == 429))
+    stored = await db.fetchval("SELECT count(*) FROM bids WHERE bidder_id = $1", vendor.id)
+    assert stored == 1  # the rest were 409 (low bidder) or 429
+
+
+async def _passed(counts: BatchedCounts, bucket: str, per_minute: int) -> bool:
+    try:
+        await counts.limit(bucket, per_minute)
+    except TooManyRequests as refused:
+        assert 0 < refused.extra["retry_after"] <= 60
+        return False
+    return True
+
+
+async def test_batched_bid_counts_are_exact_in_one_process_and_bounded_across_two(
+    redis: Any,
+) -> None:
+    """Counted mostly in batches: one process still lets exactly the limit through in a
+    minute; two sharing Redis at most the limit plus each one's unsent share (limit // 20),
+    and once a batch has gone both refuse."""
+    per_minute = 100
+    one = BatchedCounts(redis)
+    passed = [await _passed(one, "bid:1", per_minute) for _ in range(per_minute + 30)]
+    if passed.count(True) < per_minute:  # the minute turned over during the loop: again
+        passed = [await _passed(one, "bid:1", per_minute) for _ in range(per_minute + 30)]
+    assert passed.count(True) == per_minute and not any(passed[per_minute:]), passed
+
+    a, b = BatchedCounts(redis), BatchedCounts(redis)
+    tries = [await _passed(a if n % 2 else b, "bid:2", per_minute) for n in range(300)]
+    if tries.count(True) < per_minute:
+        tries = [await _passed(a if n % 2 else b, "bid:2", per_minute) for n in range(300)]
+    assert per_minute <= tries.count(True) <= per_minute + 2 * (per_minute // 20), tries
+    await a.flush()
+    await b.flush()
+    assert not await _passed(a, "bid:2", per_minute)
+    assert not await _passed(b, "bid:2", per_minute)

@@ -81,6 +81,9 @@ async def place_bid(
             bid_value=raw,
             bid_error="Enter your bid in dollars, for example 3,499.00.",
         )
+    # The same per-user bid limit as the API's (DESIGN §10); a 429 page says when to retry.
+    state = request.app.state
+    await state.bid_counts.limit(f"bid:{caller.id}", state.settings.bid_limit_per_minute)
     try:
         answer = await bids.place_bid(
             pool, redis, caller, auction_id, cents, key, request_id(request)
