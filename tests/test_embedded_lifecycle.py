@@ -9,6 +9,7 @@ data dir.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -266,6 +267,22 @@ def test_up_prints_urls_serves_docs_and_becomes_ready(
     record = json.loads((s.data_dir / "services.json").read_text())
     assert record["database_url"].startswith("postgresql://")
     assert record["redis_url"].startswith("redis://127.0.0.1:")
+    # The embedded PostgreSQL writes its WAL with O_DSYNC (marketplace/embedded.py), and
+    # still flushes it before a commit returns.
+    settings = asyncio.run(_wal_settings(record["database_url"]))
+    assert settings == ("open_datasync", "on", "on"), settings
+
+
+async def _wal_settings(url: str) -> tuple[str, str, str]:
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow(
+            """SELECT current_setting('wal_sync_method'), current_setting('fsync'),
+                      current_setting('synchronous_commit')"""
+        )
+    finally:
+        await conn.close()
+    return row[0], row[1], row[2]
 
 
 def test_users_create_reuses_the_running_servers(
