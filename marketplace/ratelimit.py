@@ -78,7 +78,7 @@ class BatchedCounts:
 
     The first request of a bucket in a minute, and every request once the bucket is past
     half its limit, is counted in Redis at once, as ``limit`` does. Below that a request is
-    counted here, and a request arriving ``FLUSH_SECONDS`` after the last batch sends every
+    counted here, and the first request ``FLUSH_SECONDS`` after the last batch sends every
     bucket's count in one pipeline, whose answers give each total across processes. A
     bucket holds at most ``per_minute // 20`` uncounted requests. So one process is exact,
     and N processes can let through at most N x that many requests more than the limit
@@ -90,10 +90,17 @@ class BatchedCounts:
         self._buckets: dict[str, _Bucket] = {}
         self._flushed = time.monotonic()
         self._flushing = False
+        self._minute = int(time.time() // 60)
+
+    def __len__(self) -> int:
+        """How many buckets this process holds (this minute's and those not yet sent)."""
+        return len(self._buckets)
 
     async def limit(self, bucket: str, per_minute: int) -> None:
         """Count one request in ``bucket``; 429 with Retry-After once the minute's quota is
         spent; with Redis unreachable the request goes through."""
+        if time.monotonic() - self._flushed >= FLUSH_SECONDS and not self._flushing:
+            await self.flush()
         key = f"{RATE_PREFIX}{bucket}:{int(time.time() // 60)}"
         held = self._buckets.get(key)
         if (
@@ -102,8 +109,6 @@ class BatchedCounts:
             and held.pending < per_minute // 20
         ):
             held.pending += 1
-            if time.monotonic() - self._flushed >= FLUSH_SECONDS and not self._flushing:
-                await self.flush()
             return
         if held is None:
             held = self._buckets[key] = _Bucket(total=0)
@@ -128,9 +133,11 @@ class BatchedCounts:
         self._flushing = True
         try:
             minute = int(time.time() // 60)
-            for key in [k for k, b in self._buckets.items() if not b.pending]:
-                if int(key.rsplit(":", 1)[1]) < minute:
-                    del self._buckets[key]
+            if minute != self._minute:  # a new minute: forget the settled buckets of the last
+                self._minute = minute
+                for key in [k for k, b in self._buckets.items() if not b.pending]:
+                    if int(key.rsplit(":", 1)[1]) < minute:
+                        del self._buckets[key]
             sent = [(key, b, b.pending) for key, b in self._buckets.items() if b.pending]
             if not sent:
                 return

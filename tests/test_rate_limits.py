@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
+from marketplace import ratelimit
 from marketplace.app import create_app
 from marketplace.errors import TooManyRequests
 from marketplace.ratelimit import BatchedCounts
@@ -192,3 +193,36 @@ async def test_batched_bid_counts_are_exact_in_one_process_and_bounded_across_tw
     await b.flush()
     assert not await _passed(a, "bid:2", per_minute)
     assert not await _passed(b, "bid:2", per_minute)
+
+
+async def test_batched_counts_send_what_is_left_and_forget_past_minutes(
+    redis: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counts held in the process reach Redis with the next request after the interval, even
+    one over its limit's half; a new minute drops the last minute's buckets from memory."""
+    now = [29_000_000 * 60.0 + 1]  # a second into a minute
+
+    class Clock:
+        @staticmethod
+        def time() -> float:
+            return now[0]
+
+        @staticmethod
+        def monotonic() -> float:
+            return now[0]
+
+    monkeypatch.setattr(ratelimit, "time", Clock)
+    counts = BatchedCounts(redis)
+    for user in range(5):
+        for _ in range(3):  # the first goes to Redis, the next two are held here
+            await counts.limit(f"bid:{user}", 1000)
+    assert len(counts) == 5
+    key = f"mp:rate:bid:0:{int(now[0] // 60)}"
+    assert int(await redis.get(key)) == 1
+    now[0] += 1  # past the flush interval: this request sends the held ones, then is held
+    await counts.limit("bid:0", 1000)
+    assert int(await redis.get(key)) == 3
+    now[0] += 60  # the next minute: bid:1-4 are settled and forgotten; bid:0's last is sent
+    await counts.limit("bid:9", 1000)
+    assert int(await redis.get(key)) == 4
+    assert len(counts) == 2  # bid:0 (forgotten at the next turn of the minute) and bid:9
