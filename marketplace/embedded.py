@@ -100,11 +100,11 @@ def _start_postgres(folder: Path) -> Any:
 
 
 # Every bid on an auction commits through its audit chain's row in turn, so one slow WAL
-# flush holds up every bid behind it. With the default fdatasync, flushes on a disk busy
-# with other writeback sometimes took a few hundred milliseconds (the paced hot-auction
-# p99 was 169-221 ms in four bench runs); writing the WAL with O_DSYNC instead gave
-# 27-71 ms in four runs alternated with them, at the same throughput
-# (docs/performance.md). Still a synchronous flush before every commit returns.
+# flush holds up every bid behind it. With the default fdatasync, flushes on this shared
+# VM's disk often stalled for a few hundred milliseconds under write load: the paced
+# hot-auction p99 was under 50 ms in 2 of 10 bench runs. Writing the WAL with O_DSYNC,
+# it was in 5 of 8, at the same throughput (docs/performance.md). Fewer stalls, not none;
+# and still a synchronous flush before every commit returns.
 WAL_SETTINGS = """
 ALTER SYSTEM SET wal_sync_method = 'open_datasync';
 SELECT pg_reload_conf();
