@@ -34,14 +34,9 @@ async def limit(redis: Any, bucket: str, per_minute: int, *, fail_open: bool = F
 
     Redis unreachable: let the request through when ``fail_open``, else 503 with Retry-After.
     """
-    window = int(time.time() // 60)
-    key = f"{RATE_PREFIX}{bucket}:{window}"
+    key = f"{RATE_PREFIX}{bucket}:{int(time.time() // 60)}"
     try:
-        async with asyncio.timeout(REDIS_WAIT_SECONDS):
-            pipe = redis.pipeline(transaction=False)  # INCR then EXPIRE; no MULTI needed
-            pipe.incr(key)
-            pipe.expire(key, 120)
-            count, _ = await pipe.execute()
+        [count] = await _count(redis, [(key, 1)])
     except (RedisError, OSError) as exc:  # OSError includes TimeoutError
         if fail_open:
             log.warning("rate limit %s not counted: Redis unavailable (%r)", bucket, exc)
@@ -53,6 +48,19 @@ async def limit(redis: Any, bucket: str, per_minute: int, *, fail_open: bool = F
         ) from exc
     if count > per_minute:
         raise _too_many()
+
+
+async def _count(redis: Any, counts: list[tuple[str, int]]) -> list[int]:
+    """Add each count to its key (kept two minutes) in one pipeline; the keys' new totals.
+
+    Raises RedisError or OSError (TimeoutError after ``REDIS_WAIT_SECONDS``)."""
+    async with asyncio.timeout(REDIS_WAIT_SECONDS):
+        pipe = redis.pipeline(transaction=False)  # INCRBY then EXPIRE; no MULTI needed
+        for key, count in counts:
+            pipe.incrby(key, count)
+            pipe.expire(key, 120)
+        answers: list[int] = await pipe.execute()
+    return answers[::2]
 
 
 def _too_many() -> TooManyRequests:
@@ -114,11 +122,7 @@ class BatchedCounts:
             held = self._buckets[key] = _Bucket(total=0)
         count, held.pending = held.pending + 1, 0
         try:
-            async with asyncio.timeout(REDIS_WAIT_SECONDS):
-                pipe = self._redis.pipeline(transaction=False)
-                pipe.incrby(key, count)
-                pipe.expire(key, 120)
-                total, _ = await pipe.execute()
+            [total] = await _count(self._redis, [(key, count)])
         except (RedisError, OSError) as exc:
             held.pending += count  # counted when Redis answers again
             log.warning("rate limit %s not counted: Redis unavailable (%r)", bucket, exc)
@@ -141,20 +145,16 @@ class BatchedCounts:
             sent = [(key, b, b.pending) for key, b in self._buckets.items() if b.pending]
             if not sent:
                 return
-            pipe = self._redis.pipeline(transaction=False)
-            for key, held, count in sent:
+            for _, held, count in sent:
                 held.pending -= count
-                pipe.incrby(key, count)
-                pipe.expire(key, 120)
             try:
-                async with asyncio.timeout(REDIS_WAIT_SECONDS):
-                    answers = await pipe.execute()
+                totals = await _count(self._redis, [(key, count) for key, _, count in sent])
             except (RedisError, OSError) as exc:
                 for _, held, count in sent:
                     held.pending += count
                 log.warning("rate limit counts not sent: Redis unavailable (%r)", exc)
                 return
-            for (_, held, _), total in zip(sent, answers[::2], strict=True):
+            for (_, held, _), total in zip(sent, totals, strict=True):
                 held.total = max(held.total, total)
         finally:
             self._flushed = time.monotonic()

@@ -60,8 +60,7 @@ async def place_bid(
     caller: Caller = request.scope["user"]  # set by the guard
     if idempotency_key is not None and not idempotency_key.strip():
         raise BadRequest("invalid_idempotency_key", "Idempotency-Key must not be blank")
-    # Per user; with Redis away the bid goes through (PostgreSQL alone decides bids).
-    await state.bid_counts.limit(f"bid:{caller.id}", settings.bid_limit_per_minute)
+    await service.count_bid(state.bid_counts, settings.bid_limit_per_minute, caller)
     try:
         answer = await service.place_bid(
             pool, redis, caller, auction_id, data.amount_cents, idempotency_key, request_id(request)

@@ -42,6 +42,7 @@ from marketplace.errors import (
     Unprocessable,
 )
 from marketplace.idempotency import queries as idempotency
+from marketplace.ratelimit import BatchedCounts
 
 _encoder = msgspec.json.Encoder()
 
@@ -87,6 +88,13 @@ def _accepted(caller: Caller, auction_id: int, amount: int, row: Any) -> Answer:
         mine=True,
     )
     return Answer(201, _encoder.encode(bid))
+
+
+async def count_bid(counts: BatchedCounts, per_minute: int, caller: Caller) -> None:
+    """Count one bid against the caller's per-minute bid limit, for the API and the web form
+    alike (DESIGN §10): 429 past it; with Redis away the bid goes through (PostgreSQL alone
+    decides bids)."""
+    await counts.limit(f"bid:{caller.id}", per_minute)
 
 
 async def place_bid(

@@ -83,7 +83,7 @@ async def place_bid(
         )
     # The same per-user bid limit as the API's (DESIGN §10); a 429 page says when to retry.
     state = request.app.state
-    await state.bid_counts.limit(f"bid:{caller.id}", state.settings.bid_limit_per_minute)
+    await bids.count_bid(state.bid_counts, state.settings.bid_limit_per_minute, caller)
     try:
         answer = await bids.place_bid(
             pool, redis, caller, auction_id, cents, key, request_id(request)
