@@ -29,6 +29,7 @@ import httpx
 import pytest
 import redis as redis_sync
 
+from marketplace import embedded
 from marketplace.redis import WORKER_HEARTBEAT_KEY
 from tests.conftest import Servers, with_database
 
@@ -270,19 +271,23 @@ def test_up_prints_urls_serves_docs_and_becomes_ready(
     # The embedded PostgreSQL writes its WAL with O_DSYNC (marketplace/embedded.py), and
     # still flushes it before a commit returns.
     settings = asyncio.run(_wal_settings(record["database_url"]))
-    assert settings == ("open_datasync", "on", "on"), settings
+    assert settings == ("open_datasync", "on", "on", "128MB"), settings
+    # A new cluster starts with its WAL segments written ahead, so no commit waits while
+    # one is created (marketplace/embedded.py).
+    segments = embedded._wal_segments(s.data_dir / "pg")
+    assert len(segments) > embedded.SPARE_WAL_SEGMENTS, segments
 
 
-async def _wal_settings(url: str) -> tuple[str, str, str]:
+async def _wal_settings(url: str) -> tuple[str, str, str, str]:
     conn = await asyncpg.connect(url)
     try:
         row = await conn.fetchrow(
             """SELECT current_setting('wal_sync_method'), current_setting('fsync'),
-                      current_setting('synchronous_commit')"""
+                      current_setting('synchronous_commit'), current_setting('min_wal_size')"""
         )
     finally:
         await conn.close()
-    return row[0], row[1], row[2]
+    return row[0], row[1], row[2], row[3]
 
 
 def test_users_create_reuses_the_running_servers(
