@@ -29,11 +29,9 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -48,6 +46,7 @@ from bench.bids import (
     free_port,
     load_process,
     run_phase,
+    scratch_dir,
     server,
     setup,
     with_database,
@@ -324,7 +323,7 @@ def main() -> int:
     from marketplace.migrate import migrate_url
     from marketplace.settings import load_settings
 
-    data_dir = Path(tempfile.mkdtemp(prefix="mpbench"))
+    data_dir = scratch_dir()
     settings = msgspec.structs.replace(load_settings(), data_dir=data_dir)
     figures: dict[str, str] = {}
     details: list[str] = []  # breakdowns printed under the table

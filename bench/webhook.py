@@ -30,10 +30,8 @@ import hmac
 import os
 import secrets
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -42,7 +40,7 @@ import msgspec
 from arq.connections import RedisSettings, create_pool
 from arq.jobs import Job
 
-from bench.bids import free_port, server, with_database
+from bench.bids import free_port, scratch_dir, server, with_database
 from marketplace.github.webhook import delivery_job_id
 from marketplace.jobs import release_job_id
 from tests.fakes.github import FakeGitHub, Recorded
@@ -553,7 +551,7 @@ def main() -> int:
     from marketplace.migrate import migrate_url
     from marketplace.settings import load_settings
 
-    data_dir = Path(tempfile.mkdtemp(prefix="mpbench"))
+    data_dir = scratch_dir()
     settings = msgspec.structs.replace(load_settings(), data_dir=data_dir)
     with services(settings) as svc, TimedGitHub() as fake:
         scratch = f"mp_bench_webhook_{os.getpid()}"
