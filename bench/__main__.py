@@ -101,12 +101,23 @@ def run_split(
         for i, share in enumerate(shares)
     ]
     parts = [msgspec.msgpack.decode(f.result(), type=Load) for f in futures]
-    total = Load(elapsed=max(p.elapsed for p in parts))
+    total = Load(
+        elapsed=max(p.elapsed for p in parts),
+        cpu=sum(p.cpu for p in parts),
+        busy=max(p.busy for p in parts),  # the same window, seen from each process
+    )
     for p in parts:
         total.requests += p.requests
         total.accepted += p.accepted
         total.latencies.extend(p.latencies)
     return total
+
+
+def service_cpu_ms(load: Load) -> float:
+    """CPU the service spent per request in a phase: the machine's busy time less the load
+    processes' own, per request answered (API, workers, PostgreSQL, Redis and whatever else
+    ran; on a shared machine, an upper bound)."""
+    return 1000 * (load.busy - load.cpu) / max(1, load.requests)
 
 
 _SEED_BIDS = """
@@ -444,7 +455,10 @@ def main() -> int:
                         figures["scale"] = (
                             f"{r2 / r1:.2f} x ({r2:.0f} vs {r1:.0f} req/s;"
                             f" p99 {pct(two.latencies, 0.99) * 1000:.0f} vs"
-                            f" {pct(one.latencies, 0.99) * 1000:.0f} ms)"
+                            f" {pct(one.latencies, 0.99) * 1000:.0f} ms;"
+                            f" service CPU per bid {service_cpu_ms(two):.2f} vs"
+                            f" {service_cpu_ms(one):.2f} ms, CPUs busy"
+                            f" {two.busy / two.elapsed:.2f} vs {one.busy / one.elapsed:.2f})"
                         )
                         accepted += one.accepted + two.accepted
             checks = asyncio.run(check_invariants(url, accepted))

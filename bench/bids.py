@@ -59,7 +59,8 @@ class Load(msgspec.Struct, kw_only=True):
     errors: int = 0
     latencies: list[float] = msgspec.field(default_factory=list)
     elapsed: float = 0.0
-    cpu: float = 0.0
+    cpu: float = 0.0  # this load process's CPU seconds in the window
+    busy: float = 0.0  # the whole machine's busy CPU seconds in the window (/proc/stat)
 
 
 def scratch_dir() -> Path:
@@ -68,6 +69,18 @@ def scratch_dir() -> Path:
     path = Path(tempfile.mkdtemp(prefix="mpbench"))
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
+
+
+def machine_busy() -> float:
+    """CPU seconds all CPUs have spent busy since boot (user, nice, system, irq, softirq;
+    not idle, iowait or steal); 0.0 where /proc/stat is missing."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:8]]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq = fields
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -145,7 +158,7 @@ async def _load(
     ]
     try:
         await asyncio.sleep(max(0.0, start - time.time()))
-        cpu, began = time.process_time(), time.perf_counter()
+        cpu, busy, began = time.process_time(), machine_busy(), time.perf_counter()
         deadline = began + secs
         rng = random.Random(os.getpid())
         await asyncio.gather(
@@ -156,6 +169,7 @@ async def _load(
         )
         load.elapsed = time.perf_counter() - began
         load.cpu = time.process_time() - cpu
+        load.busy = machine_busy() - busy
     finally:
         for client in clients:
             await client.aclose()
