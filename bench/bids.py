@@ -212,7 +212,11 @@ def run_phase(
         pool.submit(load_process, base, s, auctions, start, args.seconds, interval) for s in shares
     ]
     parts = [msgspec.msgpack.decode(f.result(), type=Load) for f in futures]
-    total = Load(elapsed=max(p.elapsed for p in parts), cpu=sum(p.cpu for p in parts))
+    total = Load(
+        elapsed=max(p.elapsed for p in parts),
+        cpu=sum(p.cpu for p in parts),
+        busy=max(p.busy for p in parts),  # the same window, seen from each process
+    )
     for p in parts:
         total.requests += p.requests
         total.accepted += p.accepted
