@@ -110,14 +110,13 @@ def _wal_segments(folder: Path) -> list[str]:
     return [n for n in names if len(n) == 24 and all(c in "0123456789ABCDEF" for c in n)]
 
 
-# Every bid on an auction commits through its audit chain's row in turn, so one slow WAL
-# flush holds up every bid behind it. With the default fdatasync, flushes on this shared
-# VM's disk often stalled for a few hundred milliseconds under write load: the paced
-# hot-auction p99 was under 50 ms in 2 of 10 bench runs. Writing the WAL with O_DSYNC,
-# it was in 5 of 8, at the same throughput (docs/performance.md). Fewer stalls, not none;
-# and still a synchronous flush before every commit returns.
+# The WAL is flushed with PostgreSQL's default method. An earlier version set O_DSYNC
+# (wal_sync_method = open_datasync) against stalls that turned out to be new WAL segments
+# being created (below) and garbage collection; with those gone the two methods gave the
+# same paced p99 and throughput in alternated runs (docs/performance.md), so a data dir
+# made by that version is put back to the default. min_wal_size: see PREALLOCATE_WAL.
 WAL_SETTINGS = """
-ALTER SYSTEM SET wal_sync_method = 'open_datasync';
+ALTER SYSTEM RESET wal_sync_method;
 ALTER SYSTEM SET min_wal_size = '128MB';
 SELECT pg_reload_conf();
 """
