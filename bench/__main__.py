@@ -43,6 +43,7 @@ from bench.bids import (
     Load,
     Row,
     check_invariants,
+    combined,
     free_port,
     load_process,
     run_phase,
@@ -100,17 +101,7 @@ def run_split(
         pool.submit(load_process, bases[i % len(bases)], share, auctions, start, secs)
         for i, share in enumerate(shares)
     ]
-    parts = [msgspec.msgpack.decode(f.result(), type=Load) for f in futures]
-    total = Load(
-        elapsed=max(p.elapsed for p in parts),
-        cpu=sum(p.cpu for p in parts),
-        busy=max(p.busy for p in parts),  # the same window, seen from each process
-    )
-    for p in parts:
-        total.requests += p.requests
-        total.accepted += p.accepted
-        total.latencies.extend(p.latencies)
-    return total
+    return combined(futures)
 
 
 def service_cpu_ms(load: Load) -> float:

@@ -211,6 +211,11 @@ def run_phase(
     futures = [
         pool.submit(load_process, base, s, auctions, start, args.seconds, interval) for s in shares
     ]
+    return Row(phase=phase, load=combined(futures), procs=args.procs)
+
+
+def combined(futures: list[Any]) -> Load:
+    """One Load from the load processes' answers, which ran in the same window."""
     parts = [msgspec.msgpack.decode(f.result(), type=Load) for f in futures]
     total = Load(
         elapsed=max(p.elapsed for p in parts),
@@ -224,7 +229,7 @@ def run_phase(
         total.conflicts += p.conflicts
         total.errors += p.errors
         total.latencies.extend(p.latencies)
-    return Row(phase=phase, load=total, procs=args.procs)
+    return total
 
 
 @contextlib.contextmanager
