@@ -92,3 +92,56 @@ async def test_events_and_audit_rows_are_what_msgspec_writes(
     await end_auction_now(db, aid)
     r = await bid(api, a, aid, 80_000)
     assert r.status_code == 409 and r.json()["code"] == "auction_closed"
+
+
+async def test_a_refusal_commits_without_waiting_for_the_flush_an_accepted_bid_waits(
+    api: Api, db: asyncpg.Connection
+) -> None:
+    """sql/0012: only a refusal's transaction (its audit row, nothing else) turns off
+    synchronous_commit; an accepted bid is on disk before it is answered."""
+    buyer = await api.buyer()
+    a, b = await api.verified_vendor(), await api.verified_vendor()
+    aid = (await published_auction(api, buyer, price_cap_cents=100_000))["id"]
+
+    async def place(vendor_id: int, amount: int) -> tuple[str, str]:
+        async with db.transaction():
+            row = await db.fetchrow(
+                "SELECT * FROM place_bid($1, $2, $3, NULL, 'test')", aid, vendor_id, amount
+            )
+            return row["outcome"], await db.fetchval("SHOW synchronous_commit")
+
+    assert await place(a.id, 100_000) == ("accepted", "on")
+    assert await place(b.id, 100_000) == ("amount_too_high", "off")
+    assert await place(a.id, 90_000) == ("already_low_bidder", "off")
+    assert await place(b.id, 90_000) == ("accepted", "on")
+    # The setting was the refusals' own: the session keeps the server's.
+    assert await db.fetchval("SHOW synchronous_commit") == "on"
+    refusals = await db.fetchval(
+        "SELECT count(*) FROM audit_log WHERE auction_id = $1 AND data LIKE '%bid.refused%'", aid
+    )
+    assert refusals == 2
+
+
+async def test_an_export_signs_only_rows_already_on_disk(
+    api: Api, db: asyncpg.Connection
+) -> None:
+    """A refusal's audit row may reach the disk a moment after its answer; an export that
+    includes it waits for the flush, so no row it signs can vanish in a crash."""
+    buyer = await api.buyer()
+    a, b = await api.verified_vendor(), await api.verified_vendor()
+    auditor = await api.user("auditor")
+    aid = (await published_auction(api, buyer, price_cap_cents=100_000))["id"]
+    assert (await bid(api, a, aid, 100_000)).status_code == 201
+    for _ in range(5):
+        assert (await bid(api, b, aid, 100_000)).status_code == 422
+    written = await db.fetchval("SELECT pg_current_wal_insert_lsn()")
+    params = {"format": "jsonl", "auction_id": aid}
+    r = await api.client.get("/api/audit/export", params=params, headers=auditor.headers)
+    assert r.status_code == 200, r.text
+    assert await db.fetchval("SELECT pg_current_wal_flush_lsn() >= $1", written)
+    lines = [msgspec.json.decode(line) for line in r.text.splitlines()]
+    rows, manifest = lines[:-1], lines[-1]["manifest"]
+    assert sum('"bid.refused"' in row["data"] for row in rows) == 5
+    r = await api.client.get("/api/audit/manifest", params=params, headers=auditor.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["manifest"]["rows"] == manifest["rows"] == len(rows)

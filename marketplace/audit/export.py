@@ -228,6 +228,7 @@ async def export_in_snapshot(
     JSONL ends with the signed manifest line; CSV holds a header and the rows only.
     """
     exported_at = await queries.snapshot_time(conn)
+    await queries.wait_until_durable(conn)
     builder = ManifestBuilder()
     encoder = msgspec.json.Encoder()
     buf = bytearray()
@@ -284,6 +285,7 @@ async def stream_export(
 async def manifest_in_snapshot(conn: Any, query: Query, key: Ed25519PrivateKey) -> SignedManifest:
     """The signed manifest of the rows an export of the selection would hold."""
     exported_at = await queries.snapshot_time(conn)
+    await queries.wait_until_durable(conn)
     builder = ManifestBuilder()
     async for record in queries.cursor_visible(conn, query.auction_id, query.since, query.until):
         builder.add(export_row(record))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from typing import Any
+
+_DURABLE_POLL_SECONDS = 0.005
 
 
 async def append_row(conn: Any, chain: str, auction_id: int | None, sealed: bool, data: str) -> int:
@@ -114,3 +118,25 @@ async def snapshot_time(conn: Any) -> dt.datetime:
     """The database time of the current transaction."""
     at: dt.datetime = await conn.fetchval("SELECT now()")
     return at
+
+
+async def wait_until_durable(conn: Any) -> None:
+    """Return once every commit the transaction's snapshot sees is on disk.
+
+    Refused bids commit without waiting for the WAL flush (sql/0012); an export must not
+    sign a row that a crash a moment later could still take away. Every commit the snapshot
+    sees is in the WAL below the insert position read here, so the wait ends once the flush
+    reaches it (usually at once). The WAL writer flushes every asynchronous commit within
+    3 x wal_writer_delay (PostgreSQL's manual, "Asynchronous Commit"), so past that bound
+    they are all on disk even if other transactions' unfinished WAL keeps the flush below
+    the insert position.
+    """
+    row = await conn.fetchrow(
+        "SELECT pg_current_wal_insert_lsn() AS target,"
+        " extract(epoch FROM current_setting('wal_writer_delay')::interval) AS delay"
+    )
+    deadline = time.monotonic() + 3 * float(row["delay"]) + 0.05
+    while time.monotonic() < deadline and await conn.fetchval(
+        "SELECT pg_current_wal_flush_lsn() < $1", row["target"]
+    ):
+        await asyncio.sleep(_DURABLE_POLL_SECONDS)
