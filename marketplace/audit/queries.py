@@ -136,7 +136,7 @@ async def wait_until_durable(conn: Any) -> None:
         " extract(epoch FROM current_setting('wal_writer_delay')::interval) AS delay"
     )
     deadline = time.monotonic() + 3 * float(row["delay"]) + 0.05
-    while time.monotonic() < deadline and await conn.fetchval(
-        "SELECT pg_current_wal_flush_lsn() < $1", row["target"]
-    ):
+    while time.monotonic() < deadline:
+        if await conn.fetchval("SELECT pg_current_wal_flush_lsn() >= $1", row["target"]):
+            return
         await asyncio.sleep(_DURABLE_POLL_SECONDS)
