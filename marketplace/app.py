@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -35,29 +36,39 @@ from marketplace.settings import Settings, with_secret_key
 from marketplace.shutdown import close_pool
 from marketplace.streams import routes as streams
 from marketplace.transparency import routes as transparency
-from marketplace.transparency.prom import prometheus_middleware
+from marketplace.transparency.prom import observe_request
 from marketplace.web import routes as web_routes
 from marketplace.web import template_config
 from marketplace.webhooks import routes as webhooks
 
 
-def request_id_middleware(app: ASGIApp) -> ASGIApp:
-    """Give each request an id (the client's X-Request-ID if sane) and echo it back."""
+def request_middleware(app: ASGIApp) -> ASGIApp:
+    """Give each HTTP request an id (the client's X-Request-ID if sane) and echo it back;
+    count and time the request for /metrics. One wrapper for both: every layer around
+    ``send`` costs each request a call."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # type: ignore[comparison-overlap]
             await app(scope, receive, send)
             return
-        sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        rid = sent if 0 < len(sent) <= 64 and sent.isprintable() else uuid.uuid4().hex
+        started = time.perf_counter()
+        sent = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+        text = sent.decode("latin-1")
+        rid = text if 0 < len(text) <= 64 and text.isprintable() else uuid.uuid4().hex
         scope["request_id"] = rid  # type: ignore[typeddict-unknown-key]
+        status = 500  # if the app fails before answering, the server answers 500
 
-        async def send_with_id(message: Message) -> None:
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 MutableScopeHeaders.from_message(message)["X-Request-ID"] = rid
             await send(message)
 
-        await app(scope, receive, send_with_id)
+        try:
+            await app(scope, receive, send_and_note)
+        finally:
+            observe_request(scope, status, time.perf_counter() - started)
 
     return middleware
 
@@ -112,7 +123,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
             "settings": Provide(provide_settings, sync_to_thread=False),
             "caller": Provide(current_caller, sync_to_thread=False),
         },
-        middleware=[request_id_middleware, prometheus_middleware],
+        middleware=[request_middleware],
         before_request=strict_body,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         template_config=template_config(),

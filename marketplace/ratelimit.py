@@ -71,7 +71,7 @@ def _too_many() -> TooManyRequests:
 
 
 # A batch of counts goes to Redis at most this often (and with the request that notices).
-FLUSH_SECONDS = 0.1
+FLUSH_SECONDS = 0.5
 
 
 @dataclass

@@ -75,9 +75,10 @@ class Relay:
                     return 0
                 self.watermark = await queries.take_watermark(conn)
             top, xid = self.watermark
+            if not await queries.settled(conn, xid):
+                return 0  # checked before the batch's transaction: it is often not, at first
             async with conn.transaction(), self.redis.pipeline(transaction=True) as pipe:
-                locked, settled = await queries.lock_if_settled(conn, xid)
-                if not locked or not settled:
+                if not await queries.try_relay_lock(conn):
                     return 0
                 # WATCH: a flush or restart between this check and EXEC aborts the batch.
                 await pipe.watch(RELAY_CURSOR_KEY)

@@ -152,12 +152,16 @@ class StreamConsumer:
         reply = await self.redis.xreadgroup(
             self.group, self.name, {self.stream: ">"}, count=self.batch, block=self.block_ms
         )
-        done = 0
+        done: list[Any] = []
+        handled = 0
         for _, entries in reply or []:
             for entry_id, fields in entries:
-                await self._process(entry_id, fields)
-                done += 1
-        return done
+                if await self._process(entry_id, fields):
+                    done.append(entry_id)
+                handled += 1
+        if done:
+            await self._ack(*done)
+        return handled
 
     async def _reclaim(self) -> int:
         """Take over entries pending longer than the idle time (dead consumer, failed try)."""
@@ -165,16 +169,25 @@ class StreamConsumer:
             self.stream, self.group, self.name, self.claim_idle_ms, "0-0", count=self.batch
         )
         entries = reply[1] if reply else []
-        done = 0
+        done: list[Any] = []
+        handled = 0
         for entry_id, fields in entries:
             if fields is None:  # trimmed from the stream meanwhile (Redis 6.2 answers None)
-                await self._ack(entry_id)
+                done.append(entry_id)
                 continue
-            await self._process(entry_id, fields)
-            done += 1
-        return done
+            if await self._process(entry_id, fields):
+                done.append(entry_id)
+            handled += 1
+        if done:
+            await self._ack(*done)
+        return handled
 
-    async def _process(self, entry_id: Any, fields: dict[bytes, bytes]) -> None:
+    async def _process(self, entry_id: Any, fields: dict[bytes, bytes]) -> bool:
+        """Handle one entry; True when it is done with and may be acknowledged (acks are
+        sent once per read, after every entry of it is handled)."""
+        kind = fields.get(b"type")
+        if self.tags is not None and kind is not None and kind.decode() not in self.tags:
+            return True  # not ours: acknowledged unread
         try:
             event = parse_entry(fields)
         except (KeyError, ValueError, msgspec.DecodeError) as exc:
@@ -186,18 +199,12 @@ class StreamConsumer:
                 await queries.insert_dead_letter(
                     conn, self.group, number, "unreadable", b"", str(exc), 1
                 )
-            await self._ack(entry_id)
-            return
-        if self.tags is not None and event.type not in self.tags:
-            await self._ack(entry_id)
-            return
+            return True
         if self.wanted is not None:
             async with self.pool.acquire() as conn:
                 if not await self.wanted(conn, event):
-                    await self._ack(entry_id)
-                    return
-        if await self.apply(event):
-            await self._ack(entry_id)
+                    return True
+        return await self.apply(event)
 
     async def apply(self, event: StreamEvent) -> bool:
         """Handle the event once; True when it is done with (handled, seen, dead-lettered)."""
@@ -246,5 +253,5 @@ class StreamConsumer:
                 await queries.resolve_dead_letter(conn, row["id"])
         return len(rows)
 
-    async def _ack(self, entry_id: Any) -> None:
-        await self.redis.xack(self.stream, self.group, entry_id)
+    async def _ack(self, *entry_ids: Any) -> None:
+        await self.redis.xack(self.stream, self.group, *entry_ids)

@@ -17,27 +17,29 @@ async def any_unrelayed(conn: Any) -> bool:
 
 
 async def take_watermark(conn: Any) -> tuple[int, int]:
-    """The highest event id handed out so far, and a transaction id taken after reading it.
+    """The highest event id handed out so far, and a transaction id taken after reading it
+    (``relay_watermark()``, sql/0013).
 
     Must run in its own transaction: its id must be assigned after the sequence is read.
     """
-    async with conn.transaction():
-        top: int = await conn.fetchval(
-            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM outbox_id_seq"
-        )
-        xid = int(await conn.fetchval("SELECT pg_current_xact_id()::text"))
-    return top, xid
+    assert not conn.is_in_transaction(), "the watermark needs a transaction of its own"
+    row = await conn.fetchrow("SELECT top, xid FROM relay_watermark()")
+    return int(row["top"]), int(row["xid"])
 
 
-async def lock_if_settled(conn: Any, xid: int) -> tuple[bool, bool]:
-    """(got the relay lock, every transaction older than ``xid`` has finished)."""
-    row = await conn.fetchrow(
-        """SELECT pg_try_advisory_xact_lock($1) AS locked,
-                  pg_snapshot_xmin(pg_current_snapshot()) > $2::text::xid8 AS settled""",
-        RELAY_LOCK_ID,
-        str(xid),
+async def settled(conn: Any, xid: int) -> bool:
+    """Whether every transaction older than ``xid`` has finished (once true, always true:
+    no transaction can take an id older than one already handed out)."""
+    done: bool = await conn.fetchval(
+        "SELECT pg_snapshot_xmin(pg_current_snapshot()) > $1::text::xid8", str(xid)
     )
-    return bool(row["locked"]), bool(row["settled"])
+    return done
+
+
+async def try_relay_lock(conn: Any) -> bool:
+    """The relay's lock for the rest of the caller's transaction, if no other relay holds it."""
+    locked: bool = await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK_ID)
+    return locked
 
 
 async def unrelayed(conn: Any, up_to: int, limit: int) -> list[Any]:
