@@ -77,7 +77,7 @@ def consumer(ctx: dict[str, Any]) -> StreamConsumer:
         delivery.GROUP,
         delivery.record_deliveries,
         block_ms=100,
-        wanted=delivery.concerns_a_webhook,
+        wanted=delivery.concerning_a_webhook,
     )
 
 

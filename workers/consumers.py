@@ -38,7 +38,7 @@ def webhooks_consumer(ctx: dict[str, Any]) -> StreamConsumer:
         ctx["redis_client"],
         delivery.GROUP,
         delivery.record_deliveries,
-        wanted=delivery.concerns_a_webhook,
+        wanted=delivery.concerning_a_webhook,
     )
 
 

@@ -98,14 +98,16 @@ async def auction_audience(conn: Any, auction_id: int) -> Any:
     return await conn.fetchrow("SELECT department_id, type FROM auctions WHERE id = $1", auction_id)
 
 
-async def department_has_webhook(conn: Any, auction_id: int) -> bool:
-    found: bool = await conn.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM auctions a JOIN department_webhooks w
-                            ON w.department_id = a.department_id AND w.deleted_at IS NULL
-                          WHERE a.id = $1)""",
-        auction_id,
+async def auctions_with_webhooks(conn: Any, auction_ids: list[int]) -> set[int]:
+    """Those of the auctions whose department has a live webhook."""
+    rows = await conn.fetch(
+        """SELECT a.id FROM auctions a
+           WHERE a.id = ANY($1::bigint[]) AND EXISTS (
+               SELECT 1 FROM department_webhooks w
+               WHERE w.department_id = a.department_id AND w.deleted_at IS NULL)""",
+        auction_ids,
     )
-    return found
+    return {r["id"] for r in rows}
 
 
 async def live_webhook_ids(conn: Any, department_id: int) -> list[int]:
