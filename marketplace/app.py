@@ -78,7 +78,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(database_url)
+        app.state.pool = await create_pool(database_url, name="marketplace-api")
         app.state.redis = create_redis(redis_url)
         app.state.settings = settings
         app.state.bid_counts = ratelimit.BatchedCounts(app.state.redis)

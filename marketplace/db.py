@@ -30,8 +30,12 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
-async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> Any:
-    """A pool whose connections speak JSON through msgspec and use UTC."""
+async def create_pool(
+    url: str, min_size: int = 2, max_size: int = 10, name: str = "marketplace"
+) -> Any:
+    """A pool whose connections speak JSON through msgspec and use UTC; ``name`` is their
+    application_name, which tells the API's, the worker's and the consumers' sessions
+    apart in pg_stat_activity."""
     return await asyncpg.create_pool(
         url,
         min_size=min_size,
@@ -39,5 +43,5 @@ async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> Any:
         init=_init,
         reset=_keep_session,
         command_timeout=30,
-        server_settings={"timezone": "UTC", "application_name": "marketplace"},
+        server_settings={"timezone": "UTC", "application_name": name},
     )

@@ -86,7 +86,9 @@ async def run_consumers(settings: Settings, database_url: str, redis_url: str) -
     """The consumers alone, for a process of their own (``marketplace consumers``)."""
     ctx: dict[str, Any] = {
         "settings": settings,
-        "pool": await create_pool(database_url, min_size=1, max_size=8),
+        "pool": await create_pool(
+            database_url, min_size=1, max_size=8, name="marketplace-consumers"
+        ),
         "redis_client": create_redis(redis_url),
     }
     ctx["tasks"] = [asyncio.create_task(loop(ctx)) for loop in LOOPS]

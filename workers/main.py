@@ -53,7 +53,9 @@ def build_worker(
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["settings"] = settings
-        ctx["pool"] = await create_pool(database_url, min_size=1, max_size=8)
+        ctx["pool"] = await create_pool(
+            database_url, min_size=1, max_size=8, name="marketplace-worker"
+        )
         ctx["redis_client"] = create_redis(redis_url)
         ctx["tasks"] = [asyncio.create_task(loop(ctx)) for loop in BACKGROUND]
 
