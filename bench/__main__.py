@@ -1,6 +1,6 @@
 """The benchmark suite: one command, one table.
 
-    python -m bench [--seconds 8] [--vendors 64] [--auctions 100] [--deep-bids 100000]
+    python -m bench [--seconds 8] [--rounds 4] [--vendors 64] [--auctions 100] [--deep-bids 100000]
                     [--close-auctions 200] [--export-rows 200000] [--procs 1]
 
 On a scratch database (embedded PostgreSQL and Redis in a temporary dir unless
@@ -8,7 +8,8 @@ MARKETPLACE_DATABASE_URL and MARKETPLACE_REDIS_URL are set) it runs `marketplace
 `marketplace worker` (real processes) next to bench/baseline.py, and measures:
 
 - bids on one hot auction and spread over many, over HTTP, as a ratio to the bare Litestar
-  JSON POST served the same way and driven by the same load generator in the same run;
+  JSON POST served the same way and driven by the same load generator in the same run (the
+  three taking turns in --rounds slices, so noise from elsewhere falls on all alike);
 - bid latency on an auction with 10 earlier bids against one with 100,000 (seeded by SQL);
 - how late 200 auctions ending at the same instant are closed by the worker (closed_at -
   ends_at);
@@ -46,6 +47,8 @@ from bench.bids import (
     combined,
     free_port,
     load_process,
+    merged,
+    run_interleaved,
     run_phase,
     scratch_dir,
     server,
@@ -73,7 +76,11 @@ def pct(values: list[float], q: float) -> float:
 
 
 def rate(row: Row) -> float:
-    return row.load.requests / row.load.elapsed
+    return load_rate(row.load)
+
+
+def load_rate(load: Load) -> float:
+    return load.requests / load.elapsed
 
 
 @contextlib.contextmanager
@@ -296,6 +303,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load phase")
+    parser.add_argument("--rounds", type=int, default=4, help="slices the bid phases take turns in")
     parser.add_argument("--vendors", type=int, default=64, help="concurrent bidders")
     parser.add_argument("--auctions", type=int, default=100, help="auctions of the spread phase")
     parser.add_argument("--procs", type=int, default=1, help="load processes, hot/spread phases")
@@ -373,20 +381,27 @@ def main() -> int:
                 with ProcessPoolExecutor(max(2, args.procs), mp_context=ctx) as pool:
                     rows: list[Row] = []
                     if "bids" in only:
-                        # The bare POST before and after the bid phases: its rate moved by up
-                        # to a fifth within one run here (one load process, CPU-bound), so
-                        # the baseline is the mean of the two, bracketing what it is against.
+                        # The bare POST, the hot auction and the spread auctions take turns in
+                        # short slices (run_interleaved): one after the other, a phase's rate
+                        # moved by up to a quarter with load from elsewhere on this machine.
+                        phases = [("bare", bare, [1]), ("hot", api, [hot]), ("spread", api, spread)]
+                        slices = run_interleaved(
+                            pool,
+                            tokens,
+                            args.procs,
+                            phases,
+                            args.rounds,
+                            args.seconds / args.rounds,
+                        )
                         rows = [
-                            run_phase(pool, bare, tokens, [1], args, "bare"),
-                            run_phase(pool, api, tokens, [hot], args, "hot"),
-                            run_phase(pool, api, tokens, spread, args, "spread"),
+                            Row(phase=name, load=merged(slices[name], together=False), procs=1)
+                            for name, _, _ in phases
                         ]
-                        bare_after = run_phase(pool, bare, tokens, [1], args, "bare")
                         paced = [
                             run_phase(pool, bare, tokens, [1], args, "bare", args.pace),
                             run_phase(pool, api, tokens, [hot], args, "hot", args.pace),
                         ]
-                        base = (rate(rows[0]) + rate(bare_after)) / 2
+                        base = rate(rows[0])
                         offered = len(tokens) / args.pace
                         figures["paced"] = (
                             f"p50 {pct(paced[1].load.latencies, 0.5) * 1000:.0f} ms,"
@@ -396,10 +411,14 @@ def main() -> int:
                             f" {pct(paced[0].load.latencies, 0.99) * 1000:.0f} ms)"
                         )
                         for row in rows[1:]:
+                            by_round = ", ".join(
+                                f"{load_rate(x) / load_rate(b):.2f}"
+                                for x, b in zip(slices[row.phase], slices["bare"], strict=True)
+                            )
                             figures[row.phase] = (
                                 f"{rate(row) / base:.2f} x bare"
-                                f" ({rate(row):.0f} vs {base:.0f} req/s, bare"
-                                f" {rate(rows[0]):.0f} before and {rate(bare_after):.0f} after);"
+                                f" ({rate(row):.0f} vs {base:.0f} req/s; slice by slice"
+                                f" {by_round});"
                                 f" p50 {pct(row.load.latencies, 0.5) * 1000:.0f} ms,"
                                 f" p99 {pct(row.load.latencies, 0.99) * 1000:.0f} ms;"
                                 f" service CPU per request {service_cpu_ms(row.load):.2f} ms"
@@ -479,7 +498,8 @@ def main() -> int:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print()
     print(
-        f"{args.seconds:g} s per load phase, {len(tokens)} bidders, {os.cpu_count()} CPUs,"
+        f"{args.seconds:g} s per load phase (bid phases in {args.rounds} interleaved slices),"
+        f" {len(tokens)} bidders, {os.cpu_count()} CPUs,"
         f" load average {load}; uvicorn (uvloop, httptools), one process each"
     )
     labels = {

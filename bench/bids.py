@@ -1,14 +1,15 @@
 """Bid throughput over HTTP, against a bare Litestar POST measured in the same run.
 
-    python bench/bids.py [--vendors 64] [--auctions 100] [--seconds 10] [--procs 1]
+    python bench/bids.py [--vendors 64] [--auctions 100] [--seconds 10] [--rounds 4] [--procs 1]
 
 Starts `marketplace serve` (one uvicorn process) on a scratch database, and bench/baseline.py
 served the same way; embedded PostgreSQL and Redis in a temporary data dir unless
 MARKETPLACE_DATABASE_URL and MARKETPLACE_REDIS_URL are set. One bidder per verified vendor
 loops for a fixed time: it bids just under the highest amount it believes allowed, learns the
 real maximum from each 422 (`max_allowed_cents`), and retries after a 409 (it is the low
-bidder). Phases: the baseline, one hot auction, bids spread over many auctions. Then it
-checks the bid invariants in PostgreSQL and prints one table.
+bidder). Phases: the baseline, one hot auction, bids spread over many auctions, taking
+turns in --rounds slices (run_interleaved). Then it checks the bid invariants in PostgreSQL
+and prints one table.
 
 The load generator is one httpx.AsyncClient per bidder, in --procs processes; the "client
 CPU" column says whether the client, rather than the server, was the limit (near 100% =
@@ -102,11 +103,15 @@ async def bidder(
     load: Load,
     rng: random.Random,
     interval: float = 0.0,
+    believed: dict[int, int] | None = None,
 ) -> None:
     """Bid until the deadline: back to back, or paced at one bid per ``interval`` seconds
-    (a fixed schedule from a random phase, so a slow answer is not hidden by a late start)."""
+    (a fixed schedule from a random phase, so a slow answer is not hidden by a late start).
+    ``believed`` (the highest amount this bidder thinks each auction allows) carries what it
+    learnt from one slice of a phase into the next; by default it starts at the cap."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    believed = dict.fromkeys(auctions, CAP)
+    if believed is None:
+        believed = dict.fromkeys(auctions, CAP)
     due = time.perf_counter() + rng.random() * interval
     while time.perf_counter() < deadline:
         if interval:
@@ -191,6 +196,121 @@ def load_process(
     return msgspec.msgpack.encode(load)
 
 
+class Slice(msgspec.Struct, frozen=True):
+    """One stretch of an interleaved run: a phase's load on one server, from ``start``
+    (time.time(), the same instant in every load process) for ``secs`` seconds."""
+
+    phase: str
+    base: str
+    auctions: list[int]
+    start: float
+    secs: float
+
+
+async def _load_slices(tokens: list[str], slices: list[Slice]) -> list[Load]:
+    # The clients (one per bidder and server) and what each bidder learnt of a phase's
+    # auctions live through the whole run: a slice starts warm, as the phase left off.
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients = {
+        base: [
+            httpx.AsyncClient(base_url=base, limits=limits, timeout=30, verify=False)
+            for _ in tokens
+        ]
+        for base in dict.fromkeys(s.base for s in slices)
+    }
+    beliefs: dict[str, list[dict[int, int]]] = {}
+    rng = random.Random(os.getpid())
+    loads = []
+    try:
+        for piece in slices:
+            believed = beliefs.setdefault(
+                piece.phase, [dict.fromkeys(piece.auctions, CAP) for _ in tokens]
+            )
+            gc.collect()  # the last slice's garbage, collected in the gap between slices
+            await asyncio.sleep(max(0.0, piece.start - time.time()))
+            load = Load()
+            cpu, busy, began = time.process_time(), machine_busy(), time.perf_counter()
+            deadline = began + piece.secs
+            await asyncio.gather(
+                *(
+                    bidder(c, t, piece.auctions, deadline, load, rng, 0.0, b)
+                    for c, t, b in zip(clients[piece.base], tokens, believed, strict=True)
+                )
+            )
+            load.elapsed = time.perf_counter() - began
+            load.cpu = time.process_time() - cpu
+            load.busy = machine_busy() - busy
+            loads.append(load)
+    finally:
+        for group in clients.values():
+            for client in group:
+                await client.aclose()
+        del clients
+        gc.collect()
+    return loads
+
+
+def slices_process(tokens: list[str], slices: list[Slice]) -> bytes:
+    """Entry point of one load process of an interleaved run: its Load per slice."""
+    return msgspec.msgpack.encode(asyncio.run(_load_slices(tokens, slices)))
+
+
+GAP = 0.5  # seconds between slices: the last answers of one arrive before the next begins
+
+
+def run_interleaved(
+    pool: ProcessPoolExecutor,
+    tokens: list[str],
+    procs: int,
+    phases: list[tuple[str, str, list[int]]],
+    rounds: int,
+    secs: float,
+) -> dict[str, list[Load]]:
+    """Each phase (name, base URL, auctions) for ``rounds`` slices of ``secs`` seconds,
+    taking turns (round r starts with phase r mod n), all load processes together; returns
+    each phase's Load per round.
+
+    Phases compared as ratios are measured in alternation rather than one after the other,
+    so a stretch of load from elsewhere on this shared machine (it moved one phase's rate
+    by a quarter within a run) falls on all of them alike instead of on whichever phase it
+    happened to meet."""
+    order = []
+    for r in range(rounds):
+        k = r % len(phases)
+        order.extend(phases[k:] + phases[:k])
+    t0 = time.time() + 1.0
+    slices = [
+        Slice(phase=name, base=base, auctions=auctions, start=t0 + i * (secs + GAP), secs=secs)
+        for i, (name, base, auctions) in enumerate(order)
+    ]
+    shares = [tokens[i::procs] for i in range(procs)]
+    futures = [pool.submit(slices_process, share, slices) for share in shares]
+    parts = [msgspec.msgpack.decode(f.result(), type=list[Load]) for f in futures]
+    out: dict[str, list[Load]] = {name: [] for name, _, _ in phases}
+    for i, piece in enumerate(slices):
+        out[piece.phase].append(merged([p[i] for p in parts], together=True))
+    return out
+
+
+def merged(parts: list[Load], together: bool) -> Load:
+    """One Load from several: load processes in the same window (``together``: elapsed and
+    machine busy time taken once), or one phase's successive slices (summed)."""
+    window = max if together else sum
+    total = Load(
+        elapsed=window(p.elapsed for p in parts),
+        cpu=sum(p.cpu for p in parts),
+        busy=window(p.busy for p in parts),
+    )
+    for p in parts:
+        total.requests += p.requests
+        total.accepted += p.accepted
+        total.too_high += p.too_high
+        total.conflicts += p.conflicts
+        total.errors += p.errors
+        total.latencies.extend(p.latencies)
+    return total
+
+
 class Row(msgspec.Struct, kw_only=True):
     phase: str
     load: Load
@@ -216,20 +336,7 @@ def run_phase(
 
 def combined(futures: list[Any]) -> Load:
     """One Load from the load processes' answers, which ran in the same window."""
-    parts = [msgspec.msgpack.decode(f.result(), type=Load) for f in futures]
-    total = Load(
-        elapsed=max(p.elapsed for p in parts),
-        cpu=sum(p.cpu for p in parts),
-        busy=max(p.busy for p in parts),  # the same window, seen from each process
-    )
-    for p in parts:
-        total.requests += p.requests
-        total.accepted += p.accepted
-        total.too_high += p.too_high
-        total.conflicts += p.conflicts
-        total.errors += p.errors
-        total.latencies.extend(p.latencies)
-    return total
+    return merged([msgspec.msgpack.decode(f.result(), type=Load) for f in futures], True)
 
 
 @contextlib.contextmanager
@@ -387,6 +494,9 @@ def main() -> int:
     parser.add_argument("--vendors", type=int, default=64, help="concurrent bidders (default 64)")
     parser.add_argument("--auctions", type=int, default=100, help="auctions of the spread phase")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each phase")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="slices each phase is split into, taking turns"
+    )
     parser.add_argument("--procs", type=int, default=1, help="load generator processes")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
@@ -430,19 +540,24 @@ def main() -> int:
                     f"setup: {len(tokens)} verified vendors, {len(spread) + 1} open auctions",
                     flush=True,
                 )
+                phases = [
+                    ("baseline (bare POST)", bare, [1]),
+                    ("hot (1 auction)", api, [hot]),
+                    (f"spread ({len(spread)} auctions)", api, spread),
+                ]
                 with ProcessPoolExecutor(args.procs, mp_context=get_context("spawn")) as pool:
-                    rows = [
-                        run_phase(pool, bare, tokens, [1], args, "baseline (bare POST)"),
-                        run_phase(pool, api, tokens, [hot], args, "hot (1 auction)"),
-                        run_phase(
-                            pool, api, tokens, spread, args, f"spread ({len(spread)} auctions)"
-                        ),
-                    ]
+                    loads = run_interleaved(
+                        pool, tokens, args.procs, phases, args.rounds, args.seconds / args.rounds
+                    )
+                rows = [
+                    Row(phase=name, load=merged(loads[name], together=False), procs=args.procs)
+                    for name, _, _ in phases
+                ]
             accepted = sum(r.load.accepted for r in rows[1:])
             print()
             load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
             print(
-                f"{args.seconds:g} s per phase; uvicorn, one process each; one httpx.AsyncClient per bidder; "
+                f"{args.seconds:g} s per phase in {args.rounds} interleaved slices; uvicorn, one process each; one httpx.AsyncClient per bidder; "
                 f"{os.cpu_count()} CPUs, load average {load}"
             )
             print(table(rows, len(tokens)))
