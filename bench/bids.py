@@ -267,14 +267,16 @@ def run_interleaved(
     secs: float,
 ) -> dict[str, list[Load]]:
     """Each phase (name, base URL, auctions) for ``rounds`` slices of ``secs`` seconds,
-    taking turns (round r starts with phase r mod n), all load processes together; returns
-    each phase's Load per round.
+    taking turns (round r starts with phase r mod n), all load processes together, after a
+    warm-up round that is not counted (the servers open their pools' connections and
+    prepare their statements, the bidders learn what each auction allows); returns each
+    phase's Load per counted round.
 
     Phases compared as ratios are measured in alternation rather than one after the other,
     so a stretch of load from elsewhere on this shared machine (it moved one phase's rate
     by a quarter within a run) falls on all of them alike instead of on whichever phase it
     happened to meet."""
-    order = []
+    order = list(phases)  # the warm-up round
     for r in range(rounds):
         k = r % len(phases)
         order.extend(phases[k:] + phases[:k])
@@ -287,7 +289,7 @@ def run_interleaved(
     futures = [pool.submit(slices_process, share, slices) for share in shares]
     parts = [msgspec.msgpack.decode(f.result(), type=list[Load]) for f in futures]
     out: dict[str, list[Load]] = {name: [] for name, _, _ in phases}
-    for i, piece in enumerate(slices):
+    for i, piece in enumerate(slices[len(phases) :], start=len(phases)):
         out[piece.phase].append(merged([p[i] for p in parts], together=True))
     return out
 
