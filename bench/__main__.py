@@ -379,7 +379,7 @@ def main() -> int:
                 print(f"setup: {len(tokens)} vendors, {len(spread) + 1} auctions", flush=True)
                 ctx = get_context("spawn")
                 with ProcessPoolExecutor(max(2, args.procs), mp_context=ctx) as pool:
-                    rows: list[Row] = []
+                    accepted = 0  # 201 answers to bids, checked against the stored bids
                     if "bids" in only:
                         # The bare POST, the hot auction and the spread auctions take turns in
                         # short slices (run_interleaved): one after the other, a phase's rate
@@ -394,7 +394,11 @@ def main() -> int:
                             args.seconds / args.rounds,
                         )
                         rows = [
-                            Row(phase=name, load=merged(slices[name], together=False), procs=1)
+                            Row(
+                                phase=name,
+                                load=merged(slices.rounds[name], together=False),
+                                procs=1,
+                            )
                             for name, _, _ in phases
                         ]
                         paced = [
@@ -413,7 +417,9 @@ def main() -> int:
                         for row in rows[1:]:
                             by_round = ", ".join(
                                 f"{load_rate(x) / load_rate(b):.2f}"
-                                for x, b in zip(slices[row.phase], slices["bare"], strict=True)
+                                for x, b in zip(
+                                    slices.rounds[row.phase], slices.rounds["bare"], strict=True
+                                )
                             )
                             figures[row.phase] = (
                                 f"{rate(row) / base:.2f} x bare"
@@ -424,9 +430,10 @@ def main() -> int:
                                 f" service CPU per request {service_cpu_ms(row.load):.2f} ms"
                                 f" vs bare {service_cpu_ms(rows[0].load):.2f} ms"
                             )
+                        # every 201 is a stored bid, the warm-up's and the paced row's too
+                        accepted += slices.accepted("hot") + slices.accepted("spread")
+                        accepted += paced[1].load.accepted
                         print("bids: done", flush=True)
-                    accepted = sum(r.load.accepted for r in rows[1:])
-                    accepted += paced[1].load.accepted if rows else 0
                     if "deep" in only:
                         shallow, deep = asyncio.run(
                             latency_deep(api, url, buyer, tokens, args.deep_bids, args.deep_rounds)

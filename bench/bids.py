@@ -258,6 +258,17 @@ def slices_process(tokens: list[str], slices: list[Slice]) -> bytes:
 GAP = 0.5  # seconds between slices: the last answers of one arrive before the next begins
 
 
+class Interleaved(msgspec.Struct, kw_only=True):
+    """What an interleaved run saw: each phase's Load per counted round, and its warm-up."""
+
+    rounds: dict[str, list[Load]]
+    warm_up: dict[str, Load]
+
+    def accepted(self, phase: str) -> int:
+        """A phase's 201 answers in all its slices, its warm-up's included (stored too)."""
+        return self.warm_up[phase].accepted + sum(x.accepted for x in self.rounds[phase])
+
+
 def run_interleaved(
     pool: ProcessPoolExecutor,
     tokens: list[str],
@@ -265,12 +276,11 @@ def run_interleaved(
     phases: list[tuple[str, str, list[int]]],
     rounds: int,
     secs: float,
-) -> dict[str, list[Load]]:
+) -> Interleaved:
     """Each phase (name, base URL, auctions) for ``rounds`` slices of ``secs`` seconds,
     taking turns (round r starts with phase r mod n), all load processes together, after a
     warm-up round that is not counted (the servers open their pools' connections and
-    prepare their statements, the bidders learn what each auction allows); returns each
-    phase's Load per counted round.
+    prepare their statements, the bidders learn what each auction allows).
 
     Phases compared as ratios are measured in alternation rather than one after the other,
     so a stretch of load from elsewhere on this shared machine (it moved one phase's rate
@@ -288,9 +298,13 @@ def run_interleaved(
     shares = [tokens[i::procs] for i in range(procs)]
     futures = [pool.submit(slices_process, share, slices) for share in shares]
     parts = [msgspec.msgpack.decode(f.result(), type=list[Load]) for f in futures]
-    out: dict[str, list[Load]] = {name: [] for name, _, _ in phases}
-    for i, piece in enumerate(slices[len(phases) :], start=len(phases)):
-        out[piece.phase].append(merged([p[i] for p in parts], together=True))
+    seen = [merged([p[i] for p in parts], together=True) for i in range(len(slices))]
+    out = Interleaved(rounds={name: [] for name, _, _ in phases}, warm_up={})
+    for piece, load in zip(slices, seen, strict=True):
+        if piece.phase in out.warm_up:
+            out.rounds[piece.phase].append(load)
+        else:
+            out.warm_up[piece.phase] = load  # a phase's first slice is its warm-up
     return out
 
 
@@ -552,10 +566,14 @@ def main() -> int:
                         pool, tokens, args.procs, phases, args.rounds, args.seconds / args.rounds
                     )
                 rows = [
-                    Row(phase=name, load=merged(loads[name], together=False), procs=args.procs)
+                    Row(
+                        phase=name,
+                        load=merged(loads.rounds[name], together=False),
+                        procs=args.procs,
+                    )
                     for name, _, _ in phases
                 ]
-            accepted = sum(r.load.accepted for r in rows[1:])
+            accepted = sum(loads.accepted(name) for name, _, _ in phases[1:])
             print()
             load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
             print(

@@ -26,17 +26,18 @@ def test_phases_take_turns_in_counted_slices_after_a_warm_up() -> None:
         phases = [("first", bare, [1]), ("second", bare, [2, 3])]
         loads = run_interleaved(pool, tokens, 2, phases, rounds=3, secs=0.3)
 
-    assert sorted(loads) == ["first", "second"]
-    for name in loads:
-        assert len(loads[name]) == 3  # the warm-up round is not among them
-        for load in loads[name]:
+    assert sorted(loads.rounds) == sorted(loads.warm_up) == ["first", "second"]
+    for name, rounds in loads.rounds.items():
+        assert len(rounds) == 3  # the warm-up round is not among them
+        assert loads.accepted(name) == sum(x.accepted for x in [*rounds, loads.warm_up[name]])
+        for load in [*rounds, loads.warm_up[name]]:
             assert load.requests > 0 and load.errors == 0
             assert load.accepted == load.requests  # the baseline accepts every bid
             assert 0.3 <= load.elapsed < 1.0  # its own slice, not the whole run
             assert len(load.latencies) == load.requests
-    total = merged(loads["first"], together=False)
-    assert total.requests == sum(x.requests for x in loads["first"])
-    assert abs(total.elapsed - sum(x.elapsed for x in loads["first"])) < 1e-9
+    total = merged(loads.rounds["first"], together=False)
+    assert total.requests == sum(x.requests for x in loads.rounds["first"])
+    assert abs(total.elapsed - sum(x.elapsed for x in loads.rounds["first"])) < 1e-9
 
 
 def test_load_processes_in_one_window_count_it_once() -> None:
