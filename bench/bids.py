@@ -142,47 +142,6 @@ async def bidder(
             load.errors += 1
 
 
-async def _load(
-    base: str,
-    tokens: list[str],
-    auctions: list[int],
-    start: float,
-    secs: float,
-    interval: float = 0.0,
-) -> Load:
-    # One client (one keep-alive connection) per bidder: a single httpx pool shared by 64
-    # tasks managed ~110 req/s against the baseline here, 64 separate clients ~880 req/s.
-    # The servers are plain HTTP on 127.0.0.1. verify=False spares each client loading the
-    # CA bundle into an SSL context of its own: 64 of them took ~1.5 s of CPU to build, and
-    # freeing them, when the collector reached the last phase's clients, stopped this
-    # process for 270-360 ms in the middle of a later phase (a paced p99 of the bench's own).
-    load = Load()
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    clients = [
-        httpx.AsyncClient(base_url=base, limits=limits, timeout=30, verify=False) for _ in tokens
-    ]
-    try:
-        await asyncio.sleep(max(0.0, start - time.time()))
-        cpu, busy, began = time.process_time(), machine_busy(), time.perf_counter()
-        deadline = began + secs
-        rng = random.Random(os.getpid())
-        await asyncio.gather(
-            *(
-                bidder(c, t, auctions, deadline, load, rng, interval)
-                for c, t in zip(clients, tokens, strict=True)
-            )
-        )
-        load.elapsed = time.perf_counter() - began
-        load.cpu = time.process_time() - cpu
-        load.busy = machine_busy() - busy
-    finally:
-        for client in clients:
-            await client.aclose()
-        del clients
-        gc.collect()  # this phase's garbage, collected now rather than during the next phase
-    return load
-
-
 def load_process(
     base: str,
     tokens: list[str],
@@ -192,24 +151,33 @@ def load_process(
     interval: float = 0.0,
 ) -> bytes:
     """Entry point of one load process (spawned): returns its Load, msgpack-encoded."""
-    load = asyncio.run(_load(base, tokens, auctions, start, secs, interval))
+    piece = Slice(phase="", base=base, auctions=auctions, start=start, secs=secs, interval=interval)
+    (load,) = asyncio.run(_load_slices(tokens, [piece]))
     return msgspec.msgpack.encode(load)
 
 
 class Slice(msgspec.Struct, frozen=True):
-    """One stretch of an interleaved run: a phase's load on one server, from ``start``
-    (time.time(), the same instant in every load process) for ``secs`` seconds."""
+    """One stretch of load: a phase's bidders on one server, from ``start`` (time.time(),
+    the same instant in every load process) for ``secs`` seconds, back to back or one bid
+    each per ``interval`` seconds."""
 
     phase: str
     base: str
     auctions: list[int]
     start: float
     secs: float
+    interval: float = 0.0
 
 
 async def _load_slices(tokens: list[str], slices: list[Slice]) -> list[Load]:
-    # The clients (one per bidder and server) and what each bidder learnt of a phase's
-    # auctions live through the whole run: a slice starts warm, as the phase left off.
+    # One client (one keep-alive connection) per bidder and server: a single httpx pool
+    # shared by 64 tasks managed ~110 req/s against the baseline here, 64 separate clients
+    # ~880 req/s. The servers are plain HTTP on 127.0.0.1. verify=False spares each client
+    # loading the CA bundle into an SSL context of its own: 64 of them took ~1.5 s of CPU to
+    # build, and freeing them, when the collector reached the last phase's clients, stopped
+    # this process for 270-360 ms in the middle of a later phase (a paced p99 of the
+    # bench's own). The clients and what each bidder learnt of a phase's auctions live
+    # through all the slices: a slice starts warm, as its phase left off.
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     clients = {
         base: [
@@ -226,14 +194,14 @@ async def _load_slices(tokens: list[str], slices: list[Slice]) -> list[Load]:
             believed = beliefs.setdefault(
                 piece.phase, [dict.fromkeys(piece.auctions, CAP) for _ in tokens]
             )
-            gc.collect()  # the last slice's garbage, collected in the gap between slices
+            gc.collect()  # the last slice's garbage, collected before this one starts
             await asyncio.sleep(max(0.0, piece.start - time.time()))
             load = Load()
             cpu, busy, began = time.process_time(), machine_busy(), time.perf_counter()
             deadline = began + piece.secs
             await asyncio.gather(
                 *(
-                    bidder(c, t, piece.auctions, deadline, load, rng, 0.0, b)
+                    bidder(c, t, piece.auctions, deadline, load, rng, piece.interval, b)
                     for c, t, b in zip(clients[piece.base], tokens, believed, strict=True)
                 )
             )
@@ -246,7 +214,7 @@ async def _load_slices(tokens: list[str], slices: list[Slice]) -> list[Load]:
             for client in group:
                 await client.aclose()
         del clients
-        gc.collect()
+        gc.collect()  # the run's garbage, collected now rather than during the next run
     return loads
 
 
