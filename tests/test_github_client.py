@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -180,6 +182,32 @@ async def test_refetch_uses_etag_and_reuses_unchanged_objects(
     await gh.repository("acme/site")
     await gh.repository("acme/site")
     assert [r.status for r in fake.api_requests("/repos/acme/site")][-2:] == [200, 304]
+
+
+async def test_one_client_answers_many_threads_each_its_own_request(
+    fake_github: FakeGitHub, gh: GithubClient
+) -> None:
+    """The worker's one client serves ten threads at once: each call gets the answer to
+    its own request, never another thread's (PyGithub's shared connection object mixed
+    them up: a check-runs answer read as a combined status, one pull request for another)."""
+    fake_github.add_repo("acme/site")
+    fake_github.add_user("ada")
+    shas = {n: f"{n:040x}" for n in range(1, 61)}
+    for n, sha in shas.items():
+        fake_github.add_pull("acme/site", n, author="ada", title=f"Change {n}", head_sha=sha)
+        fake_github.add_check_run("acme/site", sha, f"tests-{n}")
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch between any two steps of a request
+    try:
+        for _ in range(3):
+            pulls, checks = await asyncio.gather(
+                asyncio.gather(*(gh.pull_request("acme/site", n) for n in shas)),
+                asyncio.gather(*(gh.checks("acme/site", sha) for sha in shas.values())),
+            )
+            assert [(p.number, p.title) for p in pulls] == [(n, f"Change {n}") for n in shas]
+            assert [[c.name for c in found] for found in checks] == [[f"tests-{n}"] for n in shas]
+    finally:
+        sys.setswitchinterval(interval)
 
 
 async def test_repo_found_by_id_after_a_rename(merged_pull: FakeGitHub, gh: GithubClient) -> None:

@@ -1,4 +1,4 @@
-"""The GitHub adapter: the only module that imports PyGithub.
+"""The GitHub adapter: with ``connection.py``, the only module that imports PyGithub.
 
 PyGithub is blocking, so every call runs in ``asyncio.to_thread`` and returns our own
 Structs (``marketplace.github.schemas``). Transient trouble (5xx, timeouts, connection
@@ -33,6 +33,7 @@ from github.GithubException import (
 )
 from github.GithubRetry import GithubRetry
 
+from marketplace.github import connection
 from marketplace.github.schemas import CheckResult, GithubUser, Issue, PullRequest, Repo
 from marketplace.github.urls import parse_pull_url
 from marketplace.settings import Settings
@@ -163,6 +164,7 @@ class GithubClient:
             # headers included) rather than urllib3's bare "too many error responses".
             raise_on_status=False,
         )
+        connection.install()  # one client serves many threads at once
         self._github = github.Github(
             auth=github.Auth.Token(token) if token else None,
             base_url=api_url.rstrip("/"),
@@ -222,8 +224,10 @@ class GithubClient:
         except Exception as exc:
             raise _translate(exc, what) from exc
 
-    def _fresh(self, key: str, make: Callable[[], Any]) -> Any:
-        """The object, completed once and then revalidated with If-None-Match (304 = reuse)."""
+    def _fresh(self, key: str, make: Callable[[], Any], read: Callable[[Any], T]) -> T:
+        """``read`` of the object, which is completed once and then revalidated with
+        If-None-Match (304 = reuse). The object is read under its lock: another thread's
+        revalidation may change its attributes."""
         with self._cache_lock:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
@@ -240,38 +244,18 @@ class GithubClient:
                 while len(self._cache) > _CACHE_SIZE:
                     old, _ = self._cache.popitem(last=False)
                     self._locks.pop(old, None)
-            return obj
+            return read(obj)
 
     def _repository(self, name_or_id: str | int) -> Repo:
-        repo = self._fresh(f"repo:{name_or_id}", lambda: self._github.get_repo(name_or_id))
-        return Repo(
-            id=repo.id,
-            full_name=repo.full_name,
-            default_branch=repo.default_branch,
-            html_url=repo.html_url,
+        return self._fresh(
+            f"repo:{name_or_id}", lambda: self._github.get_repo(name_or_id), _as_repo
         )
 
     def _pull(self, full_name: str, number: int) -> PullRequest:
-        pr = self._fresh(
+        return self._fresh(
             f"pull:{full_name.lower()}#{number}",
             lambda: self._github.get_repo(full_name).get_pull(number),
-        )
-        merged_by = pr.merged_by
-        return PullRequest(
-            number=pr.number,
-            title=pr.title,
-            body=pr.body,
-            html_url=pr.html_url,
-            state=pr.state,
-            author=GithubUser(id=pr.user.id, login=pr.user.login),
-            merged=bool(pr.merged),
-            merged_at=pr.merged_at,
-            merged_by=GithubUser(id=merged_by.id, login=merged_by.login) if merged_by else None,
-            base_ref=pr.base.ref,
-            base_repo_id=pr.base.repo.id,
-            base_repo_full_name=pr.base.repo.full_name,
-            head_sha=pr.head.sha,
-            merge_commit_sha=pr.merge_commit_sha,
+            _as_pull_request,
         )
 
     def _checks(self, full_name: str, sha: str) -> list[CheckResult]:
@@ -306,15 +290,48 @@ class GithubClient:
         return found
 
     def _issue(self, full_name: str, number: int) -> Issue:
-        issue = self._fresh(
+        return self._fresh(
             f"issue:{full_name.lower()}#{number}",
             lambda: self._github.get_repo(full_name).get_issue(number),
+            _as_issue,
         )
-        return Issue(
-            number=issue.number,
-            title=issue.title,
-            body=issue.body,
-            state=issue.state,
-            html_url=issue.html_url,
-            is_pull_request=issue.pull_request is not None,
-        )
+
+
+def _as_repo(repo: Any) -> Repo:
+    return Repo(
+        id=repo.id,
+        full_name=repo.full_name,
+        default_branch=repo.default_branch,
+        html_url=repo.html_url,
+    )
+
+
+def _as_pull_request(pr: Any) -> PullRequest:
+    merged_by = pr.merged_by
+    return PullRequest(
+        number=pr.number,
+        title=pr.title,
+        body=pr.body,
+        html_url=pr.html_url,
+        state=pr.state,
+        author=GithubUser(id=pr.user.id, login=pr.user.login),
+        merged=bool(pr.merged),
+        merged_at=pr.merged_at,
+        merged_by=GithubUser(id=merged_by.id, login=merged_by.login) if merged_by else None,
+        base_ref=pr.base.ref,
+        base_repo_id=pr.base.repo.id,
+        base_repo_full_name=pr.base.repo.full_name,
+        head_sha=pr.head.sha,
+        merge_commit_sha=pr.merge_commit_sha,
+    )
+
+
+def _as_issue(issue: Any) -> Issue:
+    return Issue(
+        number=issue.number,
+        title=issue.title,
+        body=issue.body,
+        state=issue.state,
+        html_url=issue.html_url,
+        is_pull_request=issue.pull_request is not None,
+    )
