@@ -43,9 +43,12 @@ async def stop_tasks(
 
 
 async def close_context(ctx: dict[str, Any]) -> None:
-    """Stop a worker-style context's loops (``tasks``), then its Redis client and pool."""
+    """Stop a worker-style context's loops (``tasks``), then its GitHub client, Redis client
+    and pool."""
     for exc in await stop_tasks(ctx.get("tasks", [])):
         log.error("a background loop had failed", exc_info=exc)
+    if "github" in ctx:
+        ctx["github"].close()
     if "redis_client" in ctx:
         await ctx["redis_client"].aclose()
     if "pool" in ctx:

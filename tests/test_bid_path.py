@@ -122,9 +122,7 @@ async def test_a_refusal_commits_without_waiting_for_the_flush_an_accepted_bid_w
     assert refusals == 2
 
 
-async def test_an_export_signs_only_rows_already_on_disk(
-    api: Api, db: asyncpg.Connection
-) -> None:
+async def test_an_export_signs_only_rows_already_on_disk(api: Api, db: asyncpg.Connection) -> None:
     """A refusal's audit row may reach the disk a moment after its answer; an export that
     includes it waits for the flush, so no row it signs can vanish in a crash."""
     buyer = await api.buyer()

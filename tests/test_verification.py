@@ -15,6 +15,7 @@ import msgspec
 import pytest
 from arq import Retry
 
+from marketplace import jobs
 from marketplace.github.client import GithubClient
 from marketplace.redis import ARQ_QUEUE, create_redis
 from marketplace.settings import Settings
@@ -407,6 +408,31 @@ async def test_five_duplicate_webhooks_one_transition(
     assert len(await records(db, delivery_id)) == 2
     assert len(await events(db, "delivery.verified")) == 1
     assert await verify_delivery(ctx, delivery_id) == "skipped"
+
+
+async def test_one_worker_revalidates_with_etags_across_its_jobs(
+    gh_api: Api,
+    db: Any,
+    pool: Any,
+    gh_settings: Settings,
+    fake_github: FakeGitHub,
+    redis: Any,
+) -> None:
+    """Every job of a worker shares its GitHub client: a later attempt on an unchanged pull
+    request asks with If-None-Match, is answered 304 (free of the rate limit) and stores
+    nothing. (arq hands each job a copy of the worker's context, so a client made inside a
+    job served that job only and each attempt fetched everything afresh.)"""
+    _, delivery_id, awarded_at = await setup(gh_api, db, pool, gh_settings, fake_github)
+    good_pull(fake_github, awarded_at, merged_at=None, merged_by=None)
+    fake_github.add_check_run(REPO, HEAD, "tests")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    await jobs.schedule_verification(redis, delivery_id, 1, "recheck", at=later)
+    worker = await run_worker(gh_settings)  # the submission's attempt, then the re-check
+    assert worker.jobs_complete == 2 and worker.jobs_failed == 0
+    assert [r["trigger"] for r in await records(db, delivery_id)] == ["submission"]
+    pulls = fake_github.api_requests(f"/repos/{REPO}/pulls/7")
+    assert [r.status for r in pulls] == [200, 304]
+    assert pulls[1].headers.get("if-none-match", "").startswith('W/"')
 
 
 async def test_status_webhook_matched_by_head_sha(

@@ -10,6 +10,7 @@ from arq.worker import Worker, func
 
 from marketplace import jobs
 from marketplace.db import create_pool
+from marketplace.github.client import GithubClient
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
 from marketplace.shutdown import close_context
@@ -57,6 +58,7 @@ def build_worker(
             database_url, min_size=1, max_size=8, name="marketplace-worker"
         )
         ctx["redis_client"] = create_redis(redis_url)
+        ctx["github"] = GithubClient.from_settings(settings)
         ctx["tasks"] = [asyncio.create_task(loop(ctx)) for loop in BACKGROUND]
 
     return ResilientWorker(

@@ -31,10 +31,10 @@ RECHECK_ROUNDS = 30
 
 
 def github_of(ctx: dict[str, Any]) -> GithubClient:
-    """The worker's GitHub client (one per process, so its ETag cache is shared)."""
-    client: GithubClient | None = ctx.get("github")
-    if client is None:
-        client = ctx["github"] = GithubClient.from_settings(ctx["settings"])
+    """The worker's GitHub client, made once at start-up (``workers/main.py``), so every job
+    shares its connections and its ETag cache. arq hands each job a copy of the worker's
+    context: a client made here and stored in that copy would serve one job only."""
+    client: GithubClient = ctx["github"]
     return client
 
 
