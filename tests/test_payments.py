@@ -155,7 +155,12 @@ async def test_redis_flushed_between_accept_and_release(
     payment_id = (await accept(api, reviewer, s["auction_id"])).json()["payment_id"]
     assert await redis.zcard("arq:queue") >= 1  # the release job was enqueued
     await redis.flushdb()
-    ctx = {"pool": pool, "redis_client": redis, "settings": settings}
+    ctx = {
+        "pool": pool,
+        "redis_client": redis,
+        "settings": settings,
+        "payment_provider": LedgerProvider(),
+    }
     assert await payment_jobs.sweep_payments_once(ctx) == 1
     queued = await redis.zrange("arq:queue", 0, -1)
     assert any(f"payment:{payment_id}:release".encode() in job for job in queued)

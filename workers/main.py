@@ -11,6 +11,7 @@ from arq.worker import Worker, func
 from marketplace import jobs
 from marketplace.db import create_pool
 from marketplace.github.client import GithubClient
+from marketplace.payments.provider import LedgerProvider
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
 from marketplace.shutdown import close_context
@@ -59,6 +60,7 @@ def build_worker(
         )
         ctx["redis_client"] = create_redis(redis_url)
         ctx["github"] = GithubClient.from_settings(settings)
+        ctx["payment_provider"] = LedgerProvider()
         ctx["tasks"] = [asyncio.create_task(loop(ctx)) for loop in BACKGROUND]
 
     return ResilientWorker(

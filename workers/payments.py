@@ -9,13 +9,15 @@ from typing import Any
 from marketplace import jobs
 from marketplace.payments import queries as payment_queries
 from marketplace.payments import service
-from marketplace.payments.provider import LedgerProvider, PaymentProvider
+from marketplace.payments.provider import PaymentProvider
 
 log = logging.getLogger(__name__)
 
 
 def provider_of(ctx: dict[str, Any]) -> PaymentProvider:
-    provider: PaymentProvider = ctx.setdefault("payment_provider", LedgerProvider())
+    """The worker's provider, made at start-up (``workers/main.py``). Not made here on first
+    use: arq hands each job a copy of the worker's context, so it would last one job."""
+    provider: PaymentProvider = ctx["payment_provider"]
     return provider
 
 
