@@ -115,6 +115,7 @@ class WebhookFigures(msgspec.Struct, kw_only=True):
     load: tuple[float, float, float]
     seconds: float  # wall time of the measured part (webhooks sent -> last payment released)
     github_requests: int | None = None  # API requests the fake answered after the first T0
+    github_not_modified: int | None = None  # ... of which 304s (If-None-Match, no rate cost)
 
     @property
     def paid(self) -> int:
@@ -179,7 +180,8 @@ class WebhookFigures(msgspec.Struct, kw_only=True):
         if self.github_requests is not None:
             lines.append(
                 f"GitHub API requests after T0: {self.github_requests}"
-                f" ({self.github_requests / max(1, self.count):.1f} per delivery)"
+                f" ({self.github_requests / max(1, self.count):.1f} per delivery;"
+                f" {self.github_not_modified} answered 304 Not Modified)"
             )
         lines.append(
             f"{self.paid}/{self.count} paid in {self.seconds:.1f} s; passing verifications by"
@@ -529,11 +531,18 @@ async def webhook_to_paid(
         samples = await _collect(conn, env["MARKETPLACE_REDIS_URL"], fake, cases, t0, sent)
     finally:
         await conn.close()
-    requests = None
+    requests = not_modified = None
     if isinstance(fake, TimedGitHub):
-        requests = fake.count_after(min(t0.values()))
+        first = min(t0.values())
+        requests = fake.count_after(first)
+        not_modified = sum(1 for r in fake.api_requests() if r.at >= first and r.status == 304)
     return WebhookFigures(
-        count=count, samples=samples, load=load, seconds=seconds, github_requests=requests
+        count=count,
+        samples=samples,
+        load=load,
+        seconds=seconds,
+        github_requests=requests,
+        github_not_modified=not_modified,
     )
 
 
