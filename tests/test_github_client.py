@@ -184,6 +184,38 @@ async def test_refetch_uses_etag_and_reuses_unchanged_objects(
     assert [r.status for r in fake.api_requests("/repos/acme/site")][-2:] == [200, 304]
 
 
+async def test_checks_are_revalidated_with_etags_and_read_past_the_first_page(
+    merged_pull: FakeGitHub, gh: GithubClient
+) -> None:
+    """The periodic re-check of an unchanged commit costs two 304s; a commit with more
+    check runs or statuses than one page holds is read to the end."""
+    fake, sha = merged_pull, "a" * 40
+    for n in range(130):  # two pages of check runs (100 a page)
+        fake.add_check_run("acme/site", sha, f"job-{n}")
+    for n in range(3):
+        fake.add_status("acme/site", sha, f"ci/{n}")
+    first = await gh.checks("acme/site", sha)
+    assert sorted(c.name for c in first if c.kind == "check_run") == sorted(
+        f"job-{n}" for n in range(130)
+    )
+    assert sorted(c.name for c in first if c.kind == "status") == ["ci/0", "ci/1", "ci/2"]
+    runs = fake.api_requests(f"/commits/{sha}/check-runs")
+    assert [(r.query["page"], r.status) for r in runs] == [(["1"], 200), (["2"], 200)]
+
+    remaining = fake.rate_limit_remaining
+    assert await gh.checks("acme/site", sha) == first
+    assert [r.status for r in fake.api_requests(f"/commits/{sha}/check-runs")][2:] == [304]
+    statuses = fake.api_requests(f"/commits/{sha}/status")
+    assert [r.status for r in statuses] == [200, 304]
+    assert statuses[1].headers.get("if-none-match", "").startswith('W/"')
+    assert fake.rate_limit_remaining == remaining  # 304s are free
+
+    fake.add_status("acme/site", sha, "ci/3", state="failure")
+    third = await gh.checks("acme/site", sha)
+    assert [c.conclusion for c in third if c.name == "ci/3"] == ["failure"]
+    assert len(third) == len(first) + 1
+
+
 async def test_one_client_answers_many_threads_each_its_own_request(
     fake_github: FakeGitHub, gh: GithubClient
 ) -> None:

@@ -33,7 +33,7 @@ from github.GithubException import (
 )
 from github.GithubRetry import GithubRetry
 
-from marketplace.github import connection
+from marketplace.github import connection, listings
 from marketplace.github.schemas import CheckResult, GithubUser, Issue, PullRequest, Repo
 from marketplace.github.urls import parse_pull_url
 from marketplace.settings import Settings
@@ -224,27 +224,68 @@ class GithubClient:
         except Exception as exc:
             raise _translate(exc, what) from exc
 
-    def _fresh(self, key: str, make: Callable[[], Any], read: Callable[[Any], T]) -> T:
-        """``read`` of the object, which is completed once and then revalidated with
-        If-None-Match (304 = reuse). The object is read under its lock: another thread's
-        revalidation may change its attributes."""
+    def _cached(self, key: str, fetch: Callable[[Any], Any]) -> Any:
+        """``fetch(cached)`` under the key's lock, its answer cached (least recently used
+        out first); ``cached`` is the previous answer, or None."""
         with self._cache_lock:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             with self._cache_lock:
                 cached = self._cache.get(key)
-            if cached is not None:
-                cached.update()  # False on 304: the cached attributes still hold
-                obj = cached
-            else:
-                obj = make().complete()
+            value = fetch(cached)
             with self._cache_lock:
-                self._cache[key] = obj
+                self._cache[key] = value
                 self._cache.move_to_end(key)
                 while len(self._cache) > _CACHE_SIZE:
                     old, _ = self._cache.popitem(last=False)
                     self._locks.pop(old, None)
-            return read(obj)
+            return value
+
+    def _fresh(self, key: str, make: Callable[[], Any], read: Callable[[Any], T]) -> T:
+        """``read`` of a PyGithub object, which is completed once and then revalidated with
+        If-None-Match (304 = reuse). The object is read under its lock: another thread's
+        revalidation would change its attributes."""
+
+        def fetch(cached: tuple[Any, T] | None) -> tuple[Any, T]:
+            if cached is None:
+                obj = make().complete()
+                return obj, read(obj)
+            obj = cached[0]
+            changed = obj.update()  # False on 304: the cached attributes still hold
+            return (obj, read(obj)) if changed else cached
+
+        value: T = self._cached(key, fetch)[1]
+        return value
+
+    def _listing(self, key: str, path: str, kind: type[listings.Page], sha: str) -> list[Any]:
+        """Every item of a paged listing. Page 1 is asked with If-None-Match once seen, and a
+        304 returns the last answer; when it changed, the later pages are fetched too."""
+        requester = self._github.requester
+
+        def get(page: int, etag: str | None) -> tuple[str | None, Any]:
+            headers, data = requester.requestJsonAndCheck(
+                "GET",
+                path,
+                parameters={"per_page": listings.PER_PAGE, "page": page},
+                headers={"If-None-Match": etag} if etag else None,
+            )
+            return headers.get("etag"), data
+
+        def fetch(cached: tuple[str | None, list[Any]] | None) -> tuple[str | None, list[Any]]:
+            etag, data = get(1, cached[0] if cached else None)
+            if data is None and cached is not None:  # 304 Not Modified
+                return cached
+            page = listings.read_page(data, kind)
+            found = page.results(sha)
+            number = 1
+            while len(page) and len(found) < page.total_count:
+                number += 1
+                page = listings.read_page(get(number, None)[1], kind)
+                found.extend(page.results(sha))
+            return etag, found
+
+        items: list[Any] = self._cached(key, fetch)[1]
+        return items
 
     def _repository(self, name_or_id: str | int) -> Repo:
         return self._fresh(
@@ -259,35 +300,11 @@ class GithubClient:
         )
 
     def _checks(self, full_name: str, sha: str) -> list[CheckResult]:
-        commit = self._github.get_repo(full_name).get_commit(sha)
-        found = [
-            CheckResult(
-                kind="check_run",
-                id=run.id,
-                name=run.name,
-                status=run.status,
-                conclusion=run.conclusion,
-                sha=run.head_sha,
-                url=run.html_url,
-                completed_at=run.completed_at,
-            )
-            for run in commit.get_check_runs()
-        ]
-        combined = commit.get_combined_status()
-        found.extend(
-            CheckResult(
-                kind="status",
-                id=status.id,
-                name=status.context,
-                status=status.state,
-                conclusion=status.state,
-                sha=sha,
-                url=status.target_url,
-                completed_at=status.updated_at,
-            )
-            for status in combined.statuses
-        )
-        return found
+        where = f"/repos/{full_name}/commits/{sha}"
+        at = f"{full_name.lower()}@{sha}"
+        runs = self._listing(f"runs:{at}", f"{where}/check-runs", listings.CheckRunsPage, sha)
+        statuses = self._listing(f"status:{at}", f"{where}/status", listings.StatusesPage, sha)
+        return [*runs, *statuses]
 
     def _issue(self, full_name: str, number: int) -> Issue:
         return self._fresh(

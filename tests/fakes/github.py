@@ -487,12 +487,12 @@ class FakeGitHub:
             "pull_request": {"url": pull["url"], "html_url": pull["html_url"]},
         }
 
-    def _check_runs(self, _: Recorded, full_name: str, sha: str) -> dict[str, Any]:
+    def _check_runs(self, rec: Recorded, full_name: str, sha: str) -> dict[str, Any]:
         repo = self._repo(full_name)
         runs = self._state.check_runs.get((repo["full_name"].lower(), sha), [])
-        return {"total_count": len(runs), "check_runs": runs}
+        return {"total_count": len(runs), "check_runs": _page(rec, runs)}
 
-    def _combined_status(self, _: Recorded, full_name: str, sha: str) -> dict[str, Any]:
+    def _combined_status(self, rec: Recorded, full_name: str, sha: str) -> dict[str, Any]:
         repo = self._repo(full_name)
         statuses = self._state.statuses.get((repo["full_name"].lower(), sha), [])
         states = {s["state"] for s in statuses}
@@ -506,7 +506,7 @@ class FakeGitHub:
             "state": overall,
             "sha": sha,
             "total_count": len(statuses),
-            "statuses": statuses,
+            "statuses": _page(rec, statuses),
             "repository": repo,
             "commit_url": f"{repo['url']}/commits/{sha}",
             "url": f"{repo['url']}/commits/{sha}/status",
@@ -552,6 +552,14 @@ class FakeGitHub:
 
 class _Unauthorized(Exception):
     pass
+
+
+def _page(rec: Recorded, items: list[Any]) -> list[Any]:
+    """The page ``page`` (from 1) of ``per_page`` items (30 by default, 100 at most), as
+    GitHub pages its listings."""
+    per_page = min(100, int(rec.query.get("per_page", ["30"])[0]))
+    page = max(1, int(rec.query.get("page", ["1"])[0]))
+    return items[(page - 1) * per_page : page * per_page]
 
 
 def _not_found() -> dict[str, str]:
