@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import github
+import msgspec
 from github.GithubException import (
     BadCredentialsException,
     GithubException,
@@ -275,13 +276,14 @@ class GithubClient:
             etag, data = get(1, cached[0] if cached else None)
             if data is None and cached is not None:  # 304 Not Modified
                 return cached
-            page = listings.read_page(data, kind)
-            found = page.results(sha)
+            # msgspec reads GitHub's parsed JSON into the page's shape, ignoring other fields.
+            first = msgspec.convert(data, kind)
+            found = batch = first.results(sha)
             number = 1
-            while len(page) and len(found) < page.total_count:
+            while batch and len(found) < first.total_count:
                 number += 1
-                page = listings.read_page(get(number, None)[1], kind)
-                found.extend(page.results(sha))
+                batch = msgspec.convert(get(number, None)[1], kind).results(sha)
+                found.extend(batch)
             return etag, found
 
         items: list[Any] = self._cached(key, fetch)[1]

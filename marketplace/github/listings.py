@@ -9,7 +9,6 @@ a commit whose checks did not change costs a 304, free of the rate limit.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import msgspec
 
@@ -64,9 +63,6 @@ class CheckRunsPage(msgspec.Struct):
     total_count: int
     check_runs: list[_CheckRun]
 
-    def __len__(self) -> int:
-        return len(self.check_runs)
-
     def results(self, sha: str) -> list[CheckResult]:
         return [run.result() for run in self.check_runs]
 
@@ -75,16 +71,8 @@ class StatusesPage(msgspec.Struct):
     total_count: int
     statuses: list[_Status]
 
-    def __len__(self) -> int:
-        return len(self.statuses)
-
     def results(self, sha: str) -> list[CheckResult]:
         return [status.result(sha) for status in self.statuses]
 
 
 Page = CheckRunsPage | StatusesPage
-
-
-def read_page(data: Any, kind: type[Page]) -> Page:
-    """One page as GitHub sent it (parsed JSON); unknown fields are ignored."""
-    return msgspec.convert(data, kind)
