@@ -53,8 +53,8 @@ from bench.bids import (
     scratch_dir,
     server,
     setup,
-    with_database,
 )
+from bench.scratch import scratch_database
 from bench.webhook import TimedGitHub, github_env, webhook_to_paid
 
 ROWS = ("bids", "deep", "close", "scale", "export", "webhook")
@@ -334,24 +334,17 @@ def main() -> int:
     if only - set(ROWS):
         parser.error(f"--only: unknown rows {sorted(only - set(ROWS))}; known: {list(ROWS)}")
     from marketplace.embedded import services
-    from marketplace.migrate import migrate_url
     from marketplace.settings import load_settings
 
     data_dir = scratch_dir()
     settings = msgspec.structs.replace(load_settings(), data_dir=data_dir)
     figures: dict[str, str] = {}
     details: list[str] = []  # breakdowns printed under the table
-    with services(settings) as svc, TimedGitHub() as fake:
-        scratch = f"mp_bench_{os.getpid()}"
-        url = with_database(svc.database_url, scratch)
-
-        async def create() -> None:
-            conn = await asyncpg.connect(svc.database_url)
-            await conn.execute(f"CREATE DATABASE {scratch}")
-            await conn.close()
-            await migrate_url(url)
-
-        asyncio.run(create())
+    with (
+        services(settings) as svc,
+        scratch_database(svc.database_url, "mp_bench") as url,
+        TimedGitHub() as fake,
+    ):
         env = {
             **os.environ,
             "MARKETPLACE_DATABASE_URL": url,
@@ -371,141 +364,130 @@ def main() -> int:
             return [sys.executable, "-m", "marketplace.cli", "serve", "--port", str(port)]
 
         bare_cmd = [sys.executable, str(ROOT / "bench" / "baseline.py"), "--port", str(ports[2])]
-        try:
-            with (
-                server(serve(ports[0]), env, ports[0]) as api,
-                server(bare_cmd, env, ports[2]) as bare,
-                worker(env),
-            ):
-                tokens, hot, spread = asyncio.run(setup(api, url, args.vendors, args.auctions))
-                buyer_token = asyncio.run(_buyer_token(url))
-                buyer = {"Authorization": f"Bearer {buyer_token}"}
-                print(f"setup: {len(tokens)} vendors, {len(spread) + 1} auctions", flush=True)
-                ctx = get_context("spawn")
-                with ProcessPoolExecutor(max(2, args.procs), mp_context=ctx) as pool:
-                    accepted = 0  # 201 answers to bids, checked against the stored bids
-                    if "bids" in only:
-                        # The bare POST, the hot auction and the spread auctions take turns in
-                        # short slices (run_interleaved): one after the other, a phase's rate
-                        # moved by up to a quarter with load from elsewhere on this machine.
-                        phases = [("bare", bare, [1]), ("hot", api, [hot]), ("spread", api, spread)]
-                        slices = run_interleaved(
-                            pool,
-                            tokens,
-                            args.procs,
-                            phases,
-                            args.rounds,
-                            args.seconds / args.rounds,
+        with (
+            server(serve(ports[0]), env, ports[0]) as api,
+            server(bare_cmd, env, ports[2]) as bare,
+            worker(env),
+        ):
+            tokens, hot, spread = asyncio.run(setup(api, url, args.vendors, args.auctions))
+            buyer_token = asyncio.run(_buyer_token(url))
+            buyer = {"Authorization": f"Bearer {buyer_token}"}
+            print(f"setup: {len(tokens)} vendors, {len(spread) + 1} auctions", flush=True)
+            ctx = get_context("spawn")
+            with ProcessPoolExecutor(max(2, args.procs), mp_context=ctx) as pool:
+                accepted = 0  # 201 answers to bids, checked against the stored bids
+                if "bids" in only:
+                    # The bare POST, the hot auction and the spread auctions take turns in
+                    # short slices (run_interleaved): one after the other, a phase's rate
+                    # moved by up to a quarter with load from elsewhere on this machine.
+                    phases = [("bare", bare, [1]), ("hot", api, [hot]), ("spread", api, spread)]
+                    slices = run_interleaved(
+                        pool,
+                        tokens,
+                        args.procs,
+                        phases,
+                        args.rounds,
+                        args.seconds / args.rounds,
+                    )
+                    rows = [
+                        Row(
+                            phase=name,
+                            load=merged(slices.rounds[name], together=False),
+                            procs=1,
                         )
-                        rows = [
-                            Row(
-                                phase=name,
-                                load=merged(slices.rounds[name], together=False),
-                                procs=1,
-                            )
-                            for name, _, _ in phases
-                        ]
-                        paced = [
-                            run_phase(pool, bare, tokens, [1], args, "bare", args.pace),
-                            run_phase(pool, api, tokens, [hot], args, "hot", args.pace),
-                        ]
-                        base = rate(rows[0])
-                        offered = len(tokens) / args.pace
-                        figures["paced"] = (
-                            f"p50 {pct(paced[1].load.latencies, 0.5) * 1000:.0f} ms,"
-                            f" p99 {pct(paced[1].load.latencies, 0.99) * 1000:.0f} ms"
-                            f" ({rate(paced[1]):.0f} bids/s answered of {offered:.0f} offered;"
-                            f" bare POST at the same pace: p99"
-                            f" {pct(paced[0].load.latencies, 0.99) * 1000:.0f} ms)"
-                        )
-                        for row in rows[1:]:
-                            by_round = ", ".join(
-                                f"{load_rate(x) / load_rate(b):.2f}"
-                                for x, b in zip(
-                                    slices.rounds[row.phase], slices.rounds["bare"], strict=True
-                                )
-                            )
-                            figures[row.phase] = (
-                                f"{rate(row) / base:.2f} x bare"
-                                f" ({rate(row):.0f} vs {base:.0f} req/s; slice by slice"
-                                f" {by_round});"
-                                f" p50 {pct(row.load.latencies, 0.5) * 1000:.0f} ms,"
-                                f" p99 {pct(row.load.latencies, 0.99) * 1000:.0f} ms;"
-                                f" service CPU per request {service_cpu_ms(row.load):.2f} ms"
-                                f" vs bare {service_cpu_ms(rows[0].load):.2f} ms"
-                            )
-                        # every 201 is a stored bid, the warm-up's and the paced row's too
-                        accepted += slices.accepted("hot") + slices.accepted("spread")
-                        accepted += paced[1].load.accepted
-                        print("bids: done", flush=True)
-                    if "deep" in only:
-                        shallow, deep = asyncio.run(
-                            latency_deep(api, url, buyer, tokens, args.deep_bids, args.deep_rounds)
-                        )
-                        figures["deep"] = (
-                            f"{deep / shallow:.2f} x (p50 {shallow:.1f} ms with 10,"
-                            f" {deep:.1f} ms with {args.deep_bids:,} earlier bids)"
-                        )
-                        accepted += 2 * args.deep_rounds + args.deep_bids + 10
-                        print("deep: done", flush=True)
-                    if "close" in only:
-                        p50, p99, written, closed = asyncio.run(
-                            close_lateness(api, url, buyer, tokens, args.close_auctions)
-                        )
-                        figures["close"] = (
-                            f"p50 {p50:.0f} ms, p99 {p99:.0f} ms late"
-                            f" ({closed}/{args.close_auctions} closed, 1 worker;"
-                            f" award written by p99 {written:.0f} ms)"
-                        )
-                        accepted += args.close_auctions
-                        print("close: done", flush=True)
-                    if "webhook" in only:
-                        steady = asyncio.run(
-                            webhook_to_paid(
-                                api, url, env, fake, args.webhooks, 1 / args.webhook_rate
+                        for name, _, _ in phases
+                    ]
+                    paced = [
+                        run_phase(pool, bare, tokens, [1], args, "bare", args.pace),
+                        run_phase(pool, api, tokens, [hot], args, "hot", args.pace),
+                    ]
+                    base = rate(rows[0])
+                    offered = len(tokens) / args.pace
+                    figures["paced"] = (
+                        f"p50 {pct(paced[1].load.latencies, 0.5) * 1000:.0f} ms,"
+                        f" p99 {pct(paced[1].load.latencies, 0.99) * 1000:.0f} ms"
+                        f" ({rate(paced[1]):.0f} bids/s answered of {offered:.0f} offered;"
+                        f" bare POST at the same pace: p99"
+                        f" {pct(paced[0].load.latencies, 0.99) * 1000:.0f} ms)"
+                    )
+                    for row in rows[1:]:
+                        by_round = ", ".join(
+                            f"{load_rate(x) / load_rate(b):.2f}"
+                            for x, b in zip(
+                                slices.rounds[row.phase], slices.rounds["bare"], strict=True
                             )
                         )
-                        burst = asyncio.run(webhook_to_paid(api, url, env, fake, args.webhooks))
-                        figures["webhook"] = (
-                            f"{args.webhook_rate:g} webhooks/s: {steady.line()};"
-                            f" all {args.webhooks} at once: p99"
-                            f" {pct(burst.total(), 0.99):.0f} ms"
+                        figures[row.phase] = (
+                            f"{rate(row) / base:.2f} x bare"
+                            f" ({rate(row):.0f} vs {base:.0f} req/s; slice by slice"
+                            f" {by_round});"
+                            f" p50 {pct(row.load.latencies, 0.5) * 1000:.0f} ms,"
+                            f" p99 {pct(row.load.latencies, 0.99) * 1000:.0f} ms;"
+                            f" service CPU per request {service_cpu_ms(row.load):.2f} ms"
+                            f" vs bare {service_cpu_ms(rows[0].load):.2f} ms"
                         )
-                        details.append(steady.report())
-                        details.append(burst.report())
-                        accepted += 2 * args.webhooks
-                        print("webhook: done", flush=True)
-                    if "scale" in only:
-                        one = run_split(pool, [api], tokens, spread, args.seconds)
-                        with server(serve(ports[1]), env, ports[1]) as api2, worker(env):
-                            two = run_split(pool, [api, api2], tokens, spread, args.seconds)
-                        r1, r2 = one.requests / one.elapsed, two.requests / two.elapsed
-                        figures["scale"] = (
-                            f"{r2 / r1:.2f} x ({r2:.0f} vs {r1:.0f} req/s;"
-                            f" p99 {pct(two.latencies, 0.99) * 1000:.0f} vs"
-                            f" {pct(one.latencies, 0.99) * 1000:.0f} ms;"
-                            f" service CPU per bid {service_cpu_ms(two):.2f} vs"
-                            f" {service_cpu_ms(one):.2f} ms, CPUs busy"
-                            f" {two.busy / two.elapsed:.2f} vs {one.busy / one.elapsed:.2f})"
-                        )
-                        # Twice the processes do twice the work only with CPUs to spare: at
-                        # the same CPU per bid, the most 2 + 2 can reach is the CPUs there are
-                        # over those 1 + 1 already keeps busy.
-                        cpus = os.cpu_count() or 1
-                        figures["scale"] += (
-                            f"; the most reachable with {cpus} CPUs:"
-                            f" {cpus / (one.busy / one.elapsed):.2f} x"
-                        )
-                        accepted += one.accepted + two.accepted
-            checks = asyncio.run(check_invariants(url, accepted))
-        finally:
-
-            async def drop() -> None:
-                conn = await asyncpg.connect(svc.database_url)
-                await conn.execute(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")
-                await conn.close()
-
-            asyncio.run(drop())
+                    # every 201 is a stored bid, the warm-up's and the paced row's too
+                    accepted += slices.accepted("hot") + slices.accepted("spread")
+                    accepted += paced[1].load.accepted
+                    print("bids: done", flush=True)
+                if "deep" in only:
+                    shallow, deep = asyncio.run(
+                        latency_deep(api, url, buyer, tokens, args.deep_bids, args.deep_rounds)
+                    )
+                    figures["deep"] = (
+                        f"{deep / shallow:.2f} x (p50 {shallow:.1f} ms with 10,"
+                        f" {deep:.1f} ms with {args.deep_bids:,} earlier bids)"
+                    )
+                    accepted += 2 * args.deep_rounds + args.deep_bids + 10
+                    print("deep: done", flush=True)
+                if "close" in only:
+                    p50, p99, written, closed = asyncio.run(
+                        close_lateness(api, url, buyer, tokens, args.close_auctions)
+                    )
+                    figures["close"] = (
+                        f"p50 {p50:.0f} ms, p99 {p99:.0f} ms late"
+                        f" ({closed}/{args.close_auctions} closed, 1 worker;"
+                        f" award written by p99 {written:.0f} ms)"
+                    )
+                    accepted += args.close_auctions
+                    print("close: done", flush=True)
+                if "webhook" in only:
+                    steady = asyncio.run(
+                        webhook_to_paid(api, url, env, fake, args.webhooks, 1 / args.webhook_rate)
+                    )
+                    burst = asyncio.run(webhook_to_paid(api, url, env, fake, args.webhooks))
+                    figures["webhook"] = (
+                        f"{args.webhook_rate:g} webhooks/s: {steady.line()};"
+                        f" all {args.webhooks} at once: p99"
+                        f" {pct(burst.total(), 0.99):.0f} ms"
+                    )
+                    details.append(steady.report())
+                    details.append(burst.report())
+                    accepted += 2 * args.webhooks
+                    print("webhook: done", flush=True)
+                if "scale" in only:
+                    one = run_split(pool, [api], tokens, spread, args.seconds)
+                    with server(serve(ports[1]), env, ports[1]) as api2, worker(env):
+                        two = run_split(pool, [api, api2], tokens, spread, args.seconds)
+                    r1, r2 = one.requests / one.elapsed, two.requests / two.elapsed
+                    figures["scale"] = (
+                        f"{r2 / r1:.2f} x ({r2:.0f} vs {r1:.0f} req/s;"
+                        f" p99 {pct(two.latencies, 0.99) * 1000:.0f} vs"
+                        f" {pct(one.latencies, 0.99) * 1000:.0f} ms;"
+                        f" service CPU per bid {service_cpu_ms(two):.2f} vs"
+                        f" {service_cpu_ms(one):.2f} ms, CPUs busy"
+                        f" {two.busy / two.elapsed:.2f} vs {one.busy / one.elapsed:.2f})"
+                    )
+                    # Twice the processes do twice the work only with CPUs to spare: at
+                    # the same CPU per bid, the most 2 + 2 can reach is the CPUs there are
+                    # over those 1 + 1 already keeps busy.
+                    cpus = os.cpu_count() or 1
+                    figures["scale"] += (
+                        f"; the most reachable with {cpus} CPUs:"
+                        f" {cpus / (one.busy / one.elapsed):.2f} x"
+                    )
+                    accepted += one.accepted + two.accepted
+        checks = asyncio.run(check_invariants(url, accepted))
     if "scale" in figures:
         figures["scale"] += "; invariants " + ("OK" if "OK" in checks[0] else "VIOLATED")
     if "export" in only:

@@ -39,7 +39,6 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -89,10 +88,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
 
 async def bidder(
@@ -485,23 +480,16 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    from bench.scratch import scratch_database
     from marketplace.embedded import services
-    from marketplace.migrate import migrate_url
     from marketplace.settings import load_settings
 
     data_dir = scratch_dir()
     settings = msgspec.structs.replace(load_settings(), data_dir=data_dir)
-    with services(settings) as svc:
-        scratch = f"mp_bench_{os.getpid()}"
-        database_url = with_database(svc.database_url, scratch)
-
-        async def create() -> None:
-            conn = await asyncpg.connect(svc.database_url)
-            await conn.execute(f"CREATE DATABASE {scratch}")
-            await conn.close()
-            await migrate_url(database_url)
-
-        asyncio.run(create())
+    with (
+        services(settings) as svc,
+        scratch_database(svc.database_url, "mp_bench", keep=args.keep) as database_url,
+    ):
         env = {
             **os.environ,
             "MARKETPLACE_DATABASE_URL": database_url,
@@ -515,52 +503,40 @@ def main() -> int:
         api_port, base_port = free_port(), free_port()
         api_cmd = [sys.executable, "-m", "marketplace.cli", "serve", "--port", str(api_port)]
         base_cmd = [sys.executable, str(ROOT / "bench" / "baseline.py"), "--port", str(base_port)]
-        try:
-            with server(api_cmd, env, api_port) as api, server(base_cmd, env, base_port) as bare:
-                tokens, hot, spread = asyncio.run(
-                    setup(api, database_url, args.vendors, args.auctions)
-                )
-                print(
-                    f"setup: {len(tokens)} verified vendors, {len(spread) + 1} open auctions",
-                    flush=True,
-                )
-                phases = [
-                    ("baseline (bare POST)", bare, [1]),
-                    ("hot (1 auction)", api, [hot]),
-                    (f"spread ({len(spread)} auctions)", api, spread),
-                ]
-                with ProcessPoolExecutor(args.procs, mp_context=get_context("spawn")) as pool:
-                    loads = run_interleaved(
-                        pool, tokens, args.procs, phases, args.rounds, args.seconds / args.rounds
-                    )
-                rows = [
-                    Row(
-                        phase=name,
-                        load=merged(loads.rounds[name], together=False),
-                        procs=args.procs,
-                    )
-                    for name, _, _ in phases
-                ]
-            accepted = sum(loads.accepted(name) for name, _, _ in phases[1:])
-            print()
-            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        with server(api_cmd, env, api_port) as api, server(base_cmd, env, base_port) as bare:
+            tokens, hot, spread = asyncio.run(setup(api, database_url, args.vendors, args.auctions))
             print(
-                f"{args.seconds:g} s per phase in {args.rounds} interleaved slices; uvicorn, one process each; one httpx.AsyncClient per bidder; "
-                f"{os.cpu_count()} CPUs, load average {load}"
+                f"setup: {len(tokens)} verified vendors, {len(spread) + 1} open auctions",
+                flush=True,
             )
-            print(table(rows, len(tokens)))
-            lines = asyncio.run(check_invariants(database_url, accepted))
-            print("\n".join(lines))
-            return 0 if "OK" in lines[0] else 1
-        finally:
-            if not args.keep:
-
-                async def drop() -> None:
-                    conn = await asyncpg.connect(svc.database_url)
-                    await conn.execute(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")
-                    await conn.close()
-
-                asyncio.run(drop())
+            phases = [
+                ("baseline (bare POST)", bare, [1]),
+                ("hot (1 auction)", api, [hot]),
+                (f"spread ({len(spread)} auctions)", api, spread),
+            ]
+            with ProcessPoolExecutor(args.procs, mp_context=get_context("spawn")) as pool:
+                loads = run_interleaved(
+                    pool, tokens, args.procs, phases, args.rounds, args.seconds / args.rounds
+                )
+            rows = [
+                Row(
+                    phase=name,
+                    load=merged(loads.rounds[name], together=False),
+                    procs=args.procs,
+                )
+                for name, _, _ in phases
+            ]
+        accepted = sum(loads.accepted(name) for name, _, _ in phases[1:])
+        print()
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(
+            f"{args.seconds:g} s per phase in {args.rounds} interleaved slices; uvicorn, one process each; one httpx.AsyncClient per bidder; "
+            f"{os.cpu_count()} CPUs, load average {load}"
+        )
+        print(table(rows, len(tokens)))
+        lines = asyncio.run(check_invariants(database_url, accepted))
+        print("\n".join(lines))
+        return 0 if "OK" in lines[0] else 1
 
 
 if __name__ == "__main__":

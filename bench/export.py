@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -46,10 +44,6 @@ FROM generate_series($1::bigint, $2::bigint) AS g
 """
 
 
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
 def _peak_rss_mb() -> float:
     # ru_maxrss is in KiB on Linux, bytes on macOS.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -57,11 +51,8 @@ def _peak_rss_mb() -> float:
 
 
 async def _seed(url: str, rows: int) -> None:
-    from marketplace.migrate import migrate
-
     conn = await asyncpg.connect(url)
     try:
-        await migrate(conn)
         batch = 50_000
         for start in range(1, rows + 1, batch):
             await conn.execute(SEED, start, min(rows, start + batch - 1))
@@ -128,6 +119,8 @@ def main() -> int:
         child(args.phase, args.url, work / f"{args.phase}.out", work)
         return 0
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.scratch import scratch_database
     from marketplace.embedded import services
 
     env = load_settings()
@@ -136,27 +129,13 @@ def main() -> int:
         settings = Settings(
             database_url=env.database_url, redis_url=env.redis_url, data_dir=work / "data"
         )
-        with services(settings) as svc:
-            name = f"mp_bench_export_{os.getpid()}"
-
-            async def create() -> None:
-                admin = await asyncpg.connect(svc.database_url)
-                await admin.execute(f"CREATE DATABASE {name}")
-                await admin.close()
-
-            async def drop() -> None:
-                admin = await asyncpg.connect(svc.database_url)
-                await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-                await admin.close()
-
-            asyncio.run(create())
-            try:
-                url = _with_database(svc.database_url, name)
-                asyncio.run(_seed(url, args.rows))
-                base = _run_phase("copy", url, work)
-                exp = _run_phase("export", url, work)
-            finally:
-                asyncio.run(drop())
+        with (
+            services(settings) as svc,
+            scratch_database(svc.database_url, "mp_bench_export") as url,
+        ):
+            asyncio.run(_seed(url, args.rows))
+            base = _run_phase("copy", url, work)
+            exp = _run_phase("export", url, work)
     rows = int(exp["rows"])
     print(f"rows exported:        {rows} (COPY: {int(base['rows'])})")
     print(

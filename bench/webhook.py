@@ -40,7 +40,8 @@ import msgspec
 from arq.connections import RedisSettings, create_pool
 from arq.jobs import Job
 
-from bench.bids import free_port, scratch_dir, server, with_database
+from bench.bids import free_port, scratch_dir, server
+from bench.scratch import scratch_database
 from marketplace.github.webhook import delivery_job_id
 from marketplace.jobs import release_job_id
 from tests.fakes.github import FakeGitHub, Recorded
@@ -557,27 +558,15 @@ def main() -> int:
     args = parser.parse_args()
     from bench.__main__ import worker
     from marketplace.embedded import services
-    from marketplace.migrate import migrate_url
     from marketplace.settings import load_settings
 
     data_dir = scratch_dir()
     settings = msgspec.structs.replace(load_settings(), data_dir=data_dir)
-    with services(settings) as svc, TimedGitHub() as fake:
-        scratch = f"mp_bench_webhook_{os.getpid()}"
-        url = with_database(svc.database_url, scratch)
-
-        async def create() -> None:
-            conn = await asyncpg.connect(svc.database_url)
-            await conn.execute(f"CREATE DATABASE {scratch}")
-            await conn.close()
-            await migrate_url(url)
-
-        async def drop() -> None:
-            conn = await asyncpg.connect(svc.database_url)
-            await conn.execute(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")
-            await conn.close()
-
-        asyncio.run(create())
+    with (
+        services(settings) as svc,
+        scratch_database(svc.database_url, "mp_bench_webhook") as url,
+        TimedGitHub() as fake,
+    ):
         env = {
             **os.environ,
             "MARKETPLACE_DATABASE_URL": url,
@@ -590,13 +579,8 @@ def main() -> int:
         }
         port = free_port()
         serve = [sys.executable, "-m", "marketplace.cli", "serve", "--port", str(port)]
-        try:
-            with server(serve, env, port) as api, worker(env):
-                figures = asyncio.run(
-                    webhook_to_paid(api, url, env, fake, args.count, args.spacing)
-                )
-        finally:
-            asyncio.run(drop())
+        with server(serve, env, port) as api, worker(env):
+            figures = asyncio.run(webhook_to_paid(api, url, env, fake, args.count, args.spacing))
     print()
     print("signed webhook -> payment released (fake GitHub, no hold; target p99 <= 2 s):")
     print(f"  {figures.line()}")
