@@ -1,7 +1,7 @@
 """The benchmark suite: one command, one table.
 
     python -m bench [--seconds 8] [--rounds 4] [--vendors 64] [--auctions 100] [--deep-bids 100000]
-                    [--close-auctions 200] [--export-rows 200000] [--procs 1]
+                    [--close-auctions 200] [--export-rows 1000000] [--procs 1]
 
 On a scratch database (embedded PostgreSQL and Redis in a temporary dir unless
 MARKETPLACE_DATABASE_URL and MARKETPLACE_REDIS_URL are set) it runs `marketplace serve` and
@@ -315,7 +315,7 @@ def main() -> int:
     parser.add_argument("--deep-rounds", type=int, default=150, help="bids timed per auction")
     parser.add_argument("--close-auctions", type=int, default=200, help="auctions ending together")
     parser.add_argument(
-        "--export-rows", type=int, default=200_000, help="audit rows to export (1000000 for 1M)"
+        "--export-rows", type=int, default=1_000_000, help="audit rows to export (the issue: 1M)"
     )
     parser.add_argument(
         "--pace", type=float, default=0.5, help="seconds between one bidder's bids, paced row"
