@@ -79,6 +79,15 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await create_pool(database_url, name="marketplace-api")
+        # Bids have connections of their own, fewer than the general pool's: a bid's work
+        # in PostgreSQL is CPU and the auction's row locks, so sessions beyond what the
+        # CPUs can run only queue on those locks, where waiting costs each of them a sleep
+        # and a wake-up (docs/performance.md, sixth session); here they queue in the pool.
+        # Bids (their token lookups included) never wait for a general connection that an
+        # audit export or a slow page holds.
+        app.state.bid_pool = await create_pool(
+            database_url, min_size=1, max_size=settings.bid_pool_size, name="marketplace-bids"
+        )
         app.state.redis = create_redis(redis_url)
         app.state.settings = settings
         app.state.bid_counts = ratelimit.BatchedCounts(app.state.redis)
@@ -87,6 +96,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
         finally:
             await app.state.bid_counts.flush()
             await app.state.redis.aclose()
+            await close_pool(app.state.bid_pool)
             await close_pool(app.state.pool)
 
     def provide_pool(request: Request[Any, Any, Any]) -> Any:

@@ -107,7 +107,9 @@ async def authenticate(
             if hit is not None and hit[1] > time.monotonic():
                 connection.scope["user"] = hit[0]
                 return hit[0]
-        pool = connection.app.state.pool
+        # Only the bid routes may cache; they look tokens up on the bids' own pool (app.py).
+        state = connection.app.state
+        pool = state.bid_pool if may_cache else state.pool
         async with pool.acquire() as conn:
             row = await queries.find_token_user(conn, digest)
         if row is None:

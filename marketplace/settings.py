@@ -48,6 +48,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Additions beyond the documented contract, for operators and tests.
     signup_limit_per_minute: int = 10
     bid_limit_per_minute: int = 600
+    bid_pool_size: int = 4
     github_timeout_seconds: int = 10
     github_retries: int = 4
     github_max_wait_seconds: int = 60
@@ -163,6 +164,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_url=_url(env, "SMTP_URL", ("smtp", "smtps")),
         signup_limit_per_minute=_int(env, "SIGNUP_LIMIT_PER_MINUTE", 10, minimum=1),
         bid_limit_per_minute=_int(env, "BID_LIMIT_PER_MINUTE", 600, minimum=1),
+        bid_pool_size=_int(env, "BID_POOL_SIZE", 4, minimum=1),
         github_timeout_seconds=_int(env, "GITHUB_TIMEOUT_SECONDS", 10, minimum=1),
         github_retries=_int(env, "GITHUB_RETRIES", 4),
         github_max_wait_seconds=_int(env, "GITHUB_MAX_WAIT_SECONDS", 60),

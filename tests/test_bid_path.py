@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from typing import Any
 
 import asyncpg
@@ -143,3 +146,48 @@ async def test_an_export_signs_only_rows_already_on_disk(api: Api, db: asyncpg.C
     r = await api.client.get("/api/audit/manifest", params=params, headers=auditor.headers)
     assert r.status_code == 200, r.text
     assert r.json()["manifest"]["rows"] == manifest["rows"] == len(rows)
+
+
+async def test_bids_run_on_their_own_bounded_pool(
+    api: Api, settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Bids, token lookups included, use the app's bid pool: with every general connection
+    held (an audit export, slow pages), a vendor's first bid is still answered, and however
+    many bids arrive at once, at most MARKETPLACE_BID_POOL_SIZE sessions serve them."""
+    buyer = await api.buyer()
+    vendors = [await api.verified_vendor() for _ in range(6)]
+    aid = (await published_auction(api, buyer, price_cap_cents=100_000))["id"]
+    # The app runs on the test client's event loop, in its portal thread, and a request
+    # blocks this thread until answered: the general connections are held by a task on
+    # the app's loop, for 20 s at most or until the bid has been answered.
+    portal, general = api.client.blocking_portal, api.client.app.state.pool
+    holding, answered = threading.Event(), threading.Event()
+
+    async def hold_every_general_connection() -> float:
+        conns = [await general.acquire() for _ in range(general.get_max_size())]
+        holding.set()
+        try:
+            await asyncio.to_thread(answered.wait, 20)
+        finally:
+            for conn in conns:
+                await general.release(conn)
+        return time.monotonic()
+
+    released = portal.start_task_soon(hold_every_general_connection)
+    assert await asyncio.to_thread(holding.wait, 20)
+    r = await bid(api, vendors[0], aid, 100_000)
+    at = time.monotonic()
+    answered.set()
+    assert at < await asyncio.wrap_future(released), "the bid waited for a general connection"
+    assert r.status_code == 201, r.text
+
+    answers = await asyncio.gather(
+        *(bid(api, vendors[i % 6], aid, 99_000 - i * 10) for i in range(36))
+    )
+    assert {r.status_code for r in answers} <= {201, 409, 422}
+    assert any(r.status_code == 201 for r in answers)
+    sessions = await db.fetchval(
+        """SELECT count(*) FROM pg_stat_activity
+           WHERE datname = current_database() AND application_name = 'marketplace-bids'"""
+    )
+    assert 1 <= sessions <= settings.bid_pool_size == 4, sessions

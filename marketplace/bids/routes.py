@@ -59,7 +59,8 @@ async def place_bid(
     # with a ready ASGI response, which Litestar passes through, rather than a Response it
     # would convert into one (about 30 us of the ~350 us the route costs in-process).
     state = request.app.state
-    pool, redis, settings = state.pool, state.redis, state.settings
+    # Bids run on a pool of their own, smaller than the general one (app.py says why).
+    pool, redis, settings = state.bid_pool, state.redis, state.settings
     caller: Caller = request.scope["user"]  # set by the guard
     if idempotency_key is not None and not idempotency_key.strip():
         raise BadRequest("invalid_idempotency_key", "Idempotency-Key must not be blank")

@@ -86,7 +86,7 @@ async def place_bid(
     await bids.count_bid(state.bid_counts, state.settings.bid_limit_per_minute, caller)
     try:
         answer = await bids.place_bid(
-            pool, redis, caller, auction_id, cents, key, request_id(request)
+            state.bid_pool, redis, caller, auction_id, cents, key, request_id(request)
         )
     except DomainError as exc:
         if exc.code == "auction_not_found":
