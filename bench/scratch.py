@@ -26,24 +26,20 @@ def scratch_database(admin_url: str, prefix: str, *, keep: bool = False) -> Iter
     name = f"{prefix}_{os.getpid()}"
     url = with_database(admin_url, name)
 
-    async def create() -> None:
+    async def on_server(statement: str) -> None:
         admin = await asyncpg.connect(admin_url)
         try:
-            await admin.execute(f"CREATE DATABASE {name}")
+            await admin.execute(statement)
         finally:
             await admin.close()
-        await migrate_url(url)
 
-    async def drop() -> None:
-        admin = await asyncpg.connect(admin_url)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await admin.close()
+    async def create() -> None:
+        await on_server(f"CREATE DATABASE {name}")
+        await migrate_url(url)
 
     asyncio.run(create())
     try:
         yield url
     finally:
         if not keep:
-            asyncio.run(drop())
+            asyncio.run(on_server(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
