@@ -164,7 +164,7 @@ def roles(*allowed: str) -> Guard:
 def roles_rechecked_in_sql(*allowed: str) -> Guard:
     """``roles(...)`` answered from a per-app token cache (30 s), for a route whose one SQL
     statement re-checks, from fresh rows, that the token is unrevoked and what the caller
-    may do, and refuses otherwise (``place_bid()`` in sql/0008_perf.sql). A revocation or a
+    may do, and refuses otherwise (``place_bid()`` in sql/functions/place_bid.sql). A revocation or a
     changed role or verification therefore still takes effect on the very next request, in
     every process. A cached caller the role check would refuse is looked up again."""
     checked = roles(*allowed)

@@ -1,4 +1,12 @@
-"""Applies sql/NNNN_*.sql in order: one transaction per file, under an advisory lock."""
+"""Applies sql/NNNN_*.sql in order, then sql/functions/*.sql that changed: one transaction
+per file, under an advisory lock.
+
+Numbered migrations are forward-only and never edited once applied (a changed one is
+refused). A function file holds one ``CREATE OR REPLACE FUNCTION``, the one home of that
+function: it is applied after every migration, and again whenever its text changes, so a
+rule written in SQL is read and changed in one place rather than in the latest migration
+that happened to redefine it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ import asyncpg
 # Any constant works; it only has to be the same for every migrating process.
 _LOCK_ID = 7_312_004_118
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_FUNCTION_NAME = re.compile(r"^[a-z0-9_]+\.sql$")
 
 
 class MigrationError(RuntimeError):
@@ -51,9 +60,23 @@ def load_migrations(folder: Path | None = None) -> list[Migration]:
     return found
 
 
+def load_functions(folder: Path | None = None) -> list[Migration]:
+    """The function files of ``folder``/functions, in name order (version 0: unnumbered)."""
+    functions = (folder or sql_dir()) / "functions"
+    if not functions.is_dir():
+        return []
+    return [
+        Migration(0, f"functions/{path.name}", path.read_text())
+        for path in sorted(functions.iterdir())
+        if _FUNCTION_NAME.match(path.name)
+    ]
+
+
 async def migrate(conn: asyncpg.Connection, folder: Path | None = None) -> list[str]:
-    """Apply pending migrations; returns the names applied. Refuses if an applied file changed."""
+    """Apply pending migrations, then new or changed function files; returns the names
+    applied. Refuses if an applied migration changed."""
     migrations = load_migrations(folder)
+    functions = load_functions(folder)
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
     try:
         await conn.execute(
@@ -89,9 +112,36 @@ async def migrate(conn: asyncpg.Connection, folder: Path | None = None) -> list[
                     m.checksum,
                 )
             done.append(m.name)
+        done += await _apply_functions(conn, functions)
         return done
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)
+
+
+async def _apply_functions(conn: asyncpg.Connection, functions: list[Migration]) -> list[str]:
+    await conn.execute(
+        """CREATE TABLE IF NOT EXISTS schema_functions (
+               name       text PRIMARY KEY,
+               checksum   text NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now())"""
+    )
+    rows = await conn.fetch("SELECT name, checksum FROM schema_functions")
+    applied = {r["name"]: r["checksum"] for r in rows}
+    done = []
+    for f in functions:
+        if applied.get(f.name) == f.checksum:
+            continue
+        async with conn.transaction():
+            await conn.execute(f.sql)
+            await conn.execute(
+                """INSERT INTO schema_functions (name, checksum) VALUES ($1, $2)
+                   ON CONFLICT (name) DO UPDATE
+                   SET checksum = excluded.checksum, applied_at = now()""",
+                f.name,
+                f.checksum,
+            )
+        done.append(f.name)
+    return done
 
 
 async def migrate_url(url: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""The one-round-trip bid path (sql/0008_perf.sql): caching, revocation, exact JSON."""
+"""The one-round-trip bid path (sql/functions/place_bid.sql): caching, revocation, exact JSON."""
 
 from __future__ import annotations
 

@@ -21,13 +21,9 @@ import pytest
 
 from tests.helpers import Api, User, bid, iso_in, published_auction
 
-# Each of these fails on place_bid() of sql/0012 with 409 already_low_bidder (issue 29).
-pytestmark = pytest.mark.xfail(
-    strict=True, reason="issue 29: the refusal is explained on a newer row"
-)
-
+# Each of these failed on place_bid() of sql/0012 with 409 already_low_bidder.
 PAUSE_KEY = 29_029
-# Where the pause goes: the first statement after the guard refused a bid.
+# Where the pause goes: after the line that begins the handling of a refused guard.
 ANCHORS = ("-- The guard refused.", "IF v_code IS NULL AND NOT v_taken THEN")
 PLACE_BID = "place_bid(bigint,bigint,bigint,bigint,text)"
 
@@ -41,7 +37,8 @@ async def _pause_after_guard(db: asyncpg.Connection, bidder_id: int) -> None:
         f"\nIF p_bidder_id = {bidder_id} THEN PERFORM pg_advisory_lock_shared({PAUSE_KEY});"
         f" PERFORM pg_advisory_unlock_shared({PAUSE_KEY}); END IF;\n"
     )
-    await db.execute(source.replace(anchor, anchor + pause))
+    at = source.index("\n", source.index(anchor))  # after the anchor's line
+    await db.execute(source[:at] + pause + source[at:])
 
 
 @pytest.fixture
@@ -203,3 +200,65 @@ async def test_the_low_bidder_outbid_meanwhile_is_judged_on_the_newer_version(
         (vendor.id, 8_700),
         (rival.id, 8_600),
     ]
+
+
+async def test_a_bid_after_the_end_stays_closed_when_the_rival_cannot_extend(
+    api: Api,
+    db: asyncpg.Connection,
+    gate: asyncpg.Connection,
+    database_url: str,
+    live_server: str,
+) -> None:
+    """As above with no extensions left: the rival's bid, begun before the end, is taken
+    without moving it, and the vendor's, begun after, is told the auction has ended."""
+    buyer, vendor, rival = (
+        await api.buyer(),
+        await api.verified_vendor(),
+        await api.verified_vendor(),
+    )
+    aid = (await published_auction(api, buyer, price_cap_cents=10_000, max_extensions=0))["id"]
+    await _pause_after_guard(db, vendor.id)
+    slow = await asyncpg.connect(database_url)
+    try:
+        await slow.execute("BEGIN")
+        began: dt.datetime = await slow.fetchval("SELECT now()")
+        await db.execute(
+            "UPDATE auctions SET ends_at = $2::timestamptz + interval '1 millisecond'"
+            " WHERE id = $1",
+            aid,
+            began,
+        )
+        await asyncio.sleep(0.05)
+        vendors_bid = _bid_over_http(live_server, vendor, aid, 9_000)
+        await _wait_until_paused(db, vendors_bid)
+        taken = await _rival_bid(slow, aid, rival, 9_500)
+        assert taken["outcome"] == "accepted" and not taken["extended"], dict(taken)
+    finally:
+        await slow.close()
+    await db.execute("SELECT pg_advisory_unlock($1)", PAUSE_KEY)
+    r = await vendors_bid
+    assert (r.status_code, r.json()["code"]) == (409, "auction_closed"), r.text
+    assert await _stored_bids(db, aid) == [(rival.id, 9_500)]
+
+
+async def test_sealed_bids_of_one_vendor_at_once_take_one(
+    api: Api, db: asyncpg.Connection, live_server: str
+) -> None:
+    """Eight sealed bids of one vendor sent at once: one is taken, every other is told it
+    already bid (or, above the cap, that it is too high), never a reverse-auction reason."""
+    buyer, vendor = await api.buyer(), await api.verified_vendor()
+    aid = (await published_auction(api, buyer, type="sealed", price_cap_cents=10_000))["id"]
+    amounts = [9_000 - n for n in range(7)] + [10_001]
+    answers = await asyncio.gather(*(_bid_over_http(live_server, vendor, aid, a) for a in amounts))
+    codes = sorted((r.status_code, r.json().get("code")) for r in answers)
+    assert codes == [
+        (201, None),
+        (409, "already_bid"),
+        (409, "already_bid"),
+        (409, "already_bid"),
+        (409, "already_bid"),
+        (409, "already_bid"),
+        (409, "already_bid"),
+        (422, "amount_too_high"),
+    ], codes
+    assert len(await _stored_bids(db, aid)) == 1

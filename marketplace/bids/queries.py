@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
-# The bid itself is one call of place_bid() (sql/0008_perf.sql): the guarded UPDATE that
-# referees every race, the alias, the bid, its outbox events and audit row, or the refusal's
-# audit row and reason, in one round trip. Its result columns: outcome ('accepted' or a
+# The bid itself is one call of place_bid() (sql/functions/place_bid.sql): the guarded
+# UPDATE that referees every race, the alias, the bid, its outbox events and audit row, or
+# the refusal's audit row and reason, in one round trip. Its result columns: outcome ('accepted' or a
 # refusal code), detail, bid_id, placed_at, bid_status, alias_number, ends_at, extended,
 # extensions, max_allowed_cents, auction_status.
 async def place_bid(

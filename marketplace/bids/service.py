@@ -7,18 +7,20 @@ A bid is checked in this order; the first rule it breaks is the answer:
 2. the auction exists and the caller may see it (404 ``auction_not_found``);
 3. the vendor is verified (403 ``vendor_not_verified``) and not a member of the buying
    department (403 ``conflict_of_interest``);
-4. the guarded UPDATE takes the bid: open, before ``ends_at``, and for a reverse auction
-   not from the current low bidder and at most ``lowest - min_decrement`` (or the price
-   cap when there are no bids); for a sealed one at most the cap and the vendor's first;
-5. otherwise the auction is re-read to say why: not open (409 ``auction_not_open``),
-   ended (409 ``auction_closed``), you are the low bidder (409 ``already_low_bidder``),
-   above the maximum (422 ``amount_too_high`` with ``max_allowed_cents``), or you already
-   placed your sealed bid (409 ``already_bid``).
+4. the auction's row takes the bid unless, in this order, it is not open (409
+   ``auction_not_open``), it has ended (409 ``auction_closed``), the caller is a reverse
+   auction's low bidder (409 ``already_low_bidder``), the amount is above the maximum
+   (422 ``amount_too_high`` with ``max_allowed_cents``: ``lowest - min_decrement``, or
+   the price cap for a sealed auction or one without bids), or the caller's sealed bid
+   is in (409 ``already_bid``).
 
 PostgreSQL is the referee and does all of this in one statement, ``place_bid()`` in
-sql/0008_perf.sql (one round trip per bid): the guarded UPDATE decides under the auction's
-row lock, and the bid, its alias, its events (outbox) and its audit row, or the refusal's
-audit row (steps 3 to 5, with the reason), are written in the same transaction.
+sql/functions/place_bid.sql (one round trip per bid). Step 4 is ``bid_refusal()``
+(sql/functions/bid_refusal.sql), asked as the guard of the UPDATE that takes the bid and,
+when that takes nothing, of the one version of the row read to say why, so the reason
+given is always true of one version of the auction. The bid, its alias, its events
+(outbox) and its audit row, or the refusal's audit row (steps 3 and 4, with the reason),
+are written in the same transaction.
 """
 
 from __future__ import annotations
