@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from marketplace.migrate import MigrationError, load_migrations, migrate
+from marketplace.migrate import MigrationError, load_functions, load_migrations, migrate
 from marketplace.settings import SettingsError, load_settings
 
 
@@ -60,6 +60,29 @@ async def test_runner_is_idempotent_and_refuses_changed_files(
         (changed / m.name).write_text(m.sql + ("\n-- edited" if m.version == 1 else ""))
     with pytest.raises(MigrationError, match="was changed"):
         await migrate(db, changed)
+
+
+async def test_function_files_are_applied_again_when_changed(
+    db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """sql/functions/*.sql: the one home of each SQL function. The per-test database has
+    them all; a run with one file changed applies that file alone, and the new text is live."""
+    folder = tmp_path / "sql"
+    (folder / "functions").mkdir(parents=True)
+    for m in load_migrations():
+        (folder / m.name).write_text(m.sql)
+    functions = load_functions()
+    assert "functions/place_bid.sql" in [f.name for f in functions]
+    for f in functions:
+        text = f.sql
+        if f.name == "functions/bid_max_allowed.sql":
+            text = text.replace("p_lowest_cents - p_min_decrement_cents", "p_lowest_cents - 7")
+        (folder / f.name).write_text(text)
+    assert await migrate(db, folder) == ["functions/bid_max_allowed.sql"]
+    assert await db.fetchval("SELECT bid_max_allowed('reverse', 100, 1, 500)") == 93
+    assert await migrate(db, folder) == []
+    assert await migrate(db) == ["functions/bid_max_allowed.sql"]
+    assert await db.fetchval("SELECT bid_max_allowed('reverse', 100, 1, 500)") == 99
 
 
 async def test_audit_log_refuses_update_delete_truncate(db: asyncpg.Connection) -> None:
