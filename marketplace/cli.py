@@ -74,6 +74,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from marketplace.app import create_app
+    from marketplace.server import server_options
 
     port = args.port or settings.port
     with services(settings) as svc:
@@ -84,7 +85,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal.
         with _stop_is_success():
             uvicorn.run(
-                app, host=settings.host, port=port, log_level=settings.log_level, access_log=False
+                app,
+                host=settings.host,
+                port=port,
+                log_level=settings.log_level,
+                **server_options(settings),
             )
     return 0
 

@@ -8,6 +8,7 @@ message naming the variable.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import secrets
 import zoneinfo
@@ -45,6 +46,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     payment_hold_seconds: int = 0
     registry_url: str | None = None
     smtp_url: str | None = None
+    # Peers whose X-Forwarded-For is believed: addresses or networks (DESIGN §11).
+    trusted_proxies: tuple[str, ...] = ()
     # Additions beyond the documented contract, for operators and tests.
     signup_limit_per_minute: int = 10
     bid_limit_per_minute: int = 600
@@ -118,6 +121,24 @@ def _holidays(env: Mapping[str, str]) -> tuple[dt.date, ...]:
     return tuple(sorted(set(days)))
 
 
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = _str(env, "TRUSTED_PROXIES")
+    if raw is None:
+        return ()
+    networks = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise SettingsError(
+                f"{PREFIX}TRUSTED_PROXIES must be comma-separated addresses or CIDRs, got {part!r}"
+            ) from None
+    return tuple(dict.fromkeys(networks))
+
+
 def _timezone(env: Mapping[str, str]) -> str:
     name = _str(env, "TIMEZONE") or "UTC"
     try:
@@ -162,6 +183,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         payment_hold_seconds=_int(env, "PAYMENT_HOLD_SECONDS", 0),
         registry_url=_url(env, "REGISTRY_URL", ("http", "https")),
         smtp_url=_url(env, "SMTP_URL", ("smtp", "smtps")),
+        trusted_proxies=_trusted_proxies(env),
         signup_limit_per_minute=_int(env, "SIGNUP_LIMIT_PER_MINUTE", 10, minimum=1),
         bid_limit_per_minute=_int(env, "BID_LIMIT_PER_MINUTE", 600, minimum=1),
         bid_pool_size=_int(env, "BID_POOL_SIZE", 4, minimum=1),

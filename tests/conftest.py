@@ -23,6 +23,7 @@ from marketplace.app import create_app
 from marketplace.embedded import services
 from marketplace.migrate import migrate
 from marketplace.redis import create_redis
+from marketplace.server import server_options
 from marketplace.settings import Settings, load_settings
 from tests.fakes.github import FakeGitHub
 from tests.helpers import Api
@@ -170,7 +171,13 @@ async def live_server(settings: Settings) -> AsyncIterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        **server_options(settings),
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
