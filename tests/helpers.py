@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,3 +137,26 @@ async def stop_tasks(tasks: list[asyncio.Task[Any]], within: float = shutdown.ST
     """Stop a test's background loops within a bound, re-raising the first that failed."""
     for exc in await shutdown.stop_tasks(tasks, within):
         raise exc
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of a page's form."""
+    match = CSRF.search(html)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+async def sign_in(client: Any, user: User) -> None:
+    """Sign ``client``'s browser session in to the web pages with ``user``'s token."""
+    page = await client.get("/signin")
+    assert page.status_code == 200
+    r = await client.post(
+        "/signin",
+        data={"token": user.token, "csrf_token": csrf_of(page.text), "next": "/"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/"

@@ -16,7 +16,7 @@ from marketplace.app import create_app
 from marketplace.github.oauth import sign_state
 from marketplace.settings import Settings
 from tests.fakes.github import FakeGitHub
-from tests.helpers import Api, User
+from tests.helpers import Api, User, csrf_of, sign_in
 
 PUBLIC = "http://marketplace.test"
 
@@ -57,7 +57,10 @@ async def link(api: Api, fake: FakeGitHub, user: User, login: str) -> httpx.Resp
     r = await api.client.post("/api/me/github/link", headers=user.headers)
     assert r.status_code == 200, r.text
     params = await approve_on_github(fake, r.json()["authorize_url"], login)
-    response: httpx.Response = await api.client.get("/auth/github/callback", params=params)
+    # An API client finishes the link with the same credentials it started it with.
+    response: httpx.Response = await api.client.get(
+        "/auth/github/callback", params=params, headers=user.headers
+    )
     return response
 
 
@@ -78,7 +81,7 @@ async def test_link_stores_numeric_id_with_audit_and_event(
     assert query["state"]
 
     params = await approve_on_github(fake_github, r.json()["authorize_url"], "ada-dev")
-    r = await gh_api.client.get("/auth/github/callback", params=params)
+    r = await gh_api.client.get("/auth/github/callback", params=params, headers=vendor.headers)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "@ada-dev" in r.text and "linked" in r.text
 
@@ -92,7 +95,7 @@ async def test_link_stores_numeric_id_with_audit_and_event(
     assert len(token_calls) == 1
 
     # the same callback again: the state is spent
-    r = await gh_api.client.get("/auth/github/callback", params=params)
+    r = await gh_api.client.get("/auth/github/callback", params=params, headers=vendor.headers)
     assert r.status_code == 400 and r.json()["code"] == "used_oauth_state"
 
 
@@ -149,7 +152,9 @@ async def test_bad_code_or_denied_authorization_is_a_clear_400(
     vendor = await gh_api.user("vendor")
     state = sign_state(gh_settings.secret_key, "link", vendor.id)
     r = await gh_api.client.get(
-        "/auth/github/callback", params={"code": "not-a-code", "state": state}
+        "/auth/github/callback",
+        params={"code": "not-a-code", "state": state},
+        headers=vendor.headers,
     )
     assert r.status_code == 400 and r.json()["code"] == "github_oauth_failed"
     state = sign_state(gh_settings.secret_key, "link", vendor.id)
@@ -201,3 +206,155 @@ async def test_unconfigured_oauth_is_a_503_not_a_crash(api: Api) -> None:
     r = await api.client.get("/auth/github/callback", params={"code": "x", "state": "y"})
     assert r.status_code == 503
     assert (await api.client.post("/api/me/github/link")).status_code == 401
+
+
+# ---- issue 21, findings 1 and 2: the callback and the hand-off bound to their starter ----
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml"}
+
+
+async def _linked(db: Any) -> list[tuple[int, int]]:
+    rows = await db.fetch("SELECT id, github_id FROM users WHERE github_id IS NOT NULL")
+    return [(r["id"], r["github_id"]) for r in rows]
+
+
+async def test_an_authorize_url_sent_to_a_victim_links_nothing(
+    gh_api: Api, fake_github: FakeGitHub, db: Any
+) -> None:
+    """Finding 1 replayed: the attacker starts a link and sends its authorize URL to a
+    victim signed in to GitHub; the victim's browser brings GitHub's code back. Whether that
+    browser has no marketplace session, the victim's own session, or the victim's token,
+    nothing is linked (else the attacker is paid for the victim's pull requests)."""
+    fake_github.add_user("victim-gh", id=5001, email=None)
+    client = gh_api.client
+    attacker, victim = await gh_api.verified_vendor(), await gh_api.verified_vendor()
+    r = await client.post("/api/me/github/link", headers=attacker.headers)
+    authorize_url = r.json()["authorize_url"]
+
+    params = await approve_on_github(fake_github, authorize_url, "victim-gh")
+    client.cookies.clear()  # a browser with no marketplace session
+    r = await client.get("/auth/github/callback", params=params, headers=BROWSER)
+    assert r.status_code == 400 and "Nothing was linked" in r.text, r.text
+
+    await sign_in(client, victim)  # the victim's own session
+    r = await client.get("/auth/github/callback", params=params, headers=BROWSER)
+    assert r.status_code == 403, r.text
+    assert "started from another marketplace account" in r.text and "Nothing was linked" in r.text
+
+    client.cookies.clear()  # an API client with the victim's token
+    r = await client.get("/auth/github/callback", params=params, headers=victim.headers)
+    assert r.status_code == 403 and r.json()["code"] == "github_link_not_yours", r.text
+
+    assert await _linked(db) == []
+    assert not [q for q in fake_github.requests if q.path == "/login/oauth/access_token"]
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE type = 'user.github_linked'") == 0
+
+
+async def test_a_browser_link_is_confirmed_by_its_starter_before_anything_is_linked(
+    gh_api: Api, fake_github: FakeGitHub, db: Any
+) -> None:
+    fake_github.add_user("ada-dev", id=9001, email=None, name="Ada Lovelace")
+    client = gh_api.client
+    vendor = await gh_api.verified_vendor()
+    await sign_in(client, vendor)
+    me = await client.get("/me")
+    r = await client.post(
+        "/me/github/link",
+        data={"csrf_token": csrf_of(me.text), "back": "/me"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    params = await approve_on_github(fake_github, r.headers["location"], "ada-dev")
+    r = await client.get(
+        "/auth/github/callback", params=params, headers=BROWSER, follow_redirects=False
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/me/github/confirm?")
+    page = await client.get(r.headers["location"])
+    assert page.status_code == 200, page.text
+    assert "Link GitHub <strong>@ada-dev</strong>" in page.text
+    assert "Ada Lovelace" in page.text and await _linked(db) == []
+
+    # Without the page's CSRF token (a form on another site) nothing happens.
+    r = await client.post("/me/github/confirm", data={"decision": "link"}, follow_redirects=False)
+    assert r.status_code == 403 and await _linked(db) == []
+    r = await client.post(
+        "/me/github/confirm",
+        data={"csrf_token": csrf_of(page.text), "decision": "link"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/me"
+    assert await _linked(db) == [(vendor.id, 9001)]
+    r = await client.get("/me")
+    assert "Your GitHub account @ada-dev is linked" in r.text
+
+    # The confirmation is spent: the same form again changes nothing.
+    r = await client.post(
+        "/me/github/confirm",
+        data={"csrf_token": csrf_of(page.text), "decision": "link"},
+        follow_redirects=True,
+    )
+    assert "expired" in r.text and await _linked(db) == [(vendor.id, 9001)]
+
+
+async def test_cancelling_the_confirmation_links_nothing(
+    gh_api: Api, fake_github: FakeGitHub, db: Any
+) -> None:
+    fake_github.add_user("bob-dev", id=9002, email=None)
+    client = gh_api.client
+    vendor = await gh_api.verified_vendor()
+    await sign_in(client, vendor)
+    r = await client.post("/api/me/github/link", headers=vendor.headers)
+    params = await approve_on_github(fake_github, r.json()["authorize_url"], "bob-dev")
+    page = await client.get("/me/github/confirm", params=params)
+    assert page.status_code == 200 and "@bob-dev" in page.text
+    r = await client.post(
+        "/me/github/confirm",
+        data={"csrf_token": csrf_of(page.text), "decision": "cancel"},
+        follow_redirects=True,
+    )
+    assert "Nothing was linked." in r.text and await _linked(db) == []
+
+
+async def test_a_sign_in_hand_off_or_state_sent_to_a_victim_signs_nobody_in(
+    gh_api: Api, fake_github: FakeGitHub, db: Any
+) -> None:
+    """Finding 2 replayed: the attacker signs in with GitHub in their own browser but stops
+    at the hand-off link, and sends it to a victim; or sends the victim their sign-in's
+    callback. The victim's browser is signed in as nobody."""
+    fake_github.add_user("mallory-gh", id=6001, email=None)
+    client = gh_api.client
+
+    async def attacker_signs_in_up_to(step: str) -> dict[str, str] | str:
+        client.cookies.clear()  # the attacker's browser
+        r = await client.get("/auth/github/login", follow_redirects=False)
+        params = await approve_on_github(fake_github, r.headers["location"], "mallory-gh")
+        if step == "callback":
+            return params
+        r = await client.get(
+            "/auth/github/callback", params=params, headers=BROWSER, follow_redirects=False
+        )
+        assert r.status_code == 303, r.text
+        return r.headers["location"]
+
+    handoff = await attacker_signs_in_up_to("handoff")
+    assert isinstance(handoff, str) and handoff.startswith("/signin/github?handoff=")
+    client.cookies.clear()  # the victim's browser
+    r = await client.get(handoff)
+    assert r.status_code == 400 and "started in another browser" in r.text, r.text
+    r = await client.get("/me", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/signin")
+    # The link is spent: not even the attacker's browser can use it any more.
+    assert (await client.get(handoff)).status_code == 400
+
+    params = await attacker_signs_in_up_to("callback")
+    client.cookies.clear()  # the victim's browser
+    r = await client.get("/auth/github/callback", params=params, headers=BROWSER)
+    assert r.status_code == 400 and r.json()["code"] == "oauth_state_other_browser", r.text
+    r = await client.get("/me", follow_redirects=False)
+    assert r.status_code == 303
+    # One sign-in reached GitHub's code exchange: the attacker's own, in their browser.
+    tokens = await db.fetchval(
+        "SELECT count(*) FROM api_tokens t JOIN users u ON u.id = t.user_id"
+        " WHERE u.github_id = 6001"
+    )
+    assert tokens == 1

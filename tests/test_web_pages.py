@@ -7,27 +7,16 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 
-from tests.helpers import Api, User, auction_body, bid, published_auction
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def csrf_of(html: str) -> str:
-    match = CSRF.search(html)
-    assert match, "the page has no CSRF field"
-    return match.group(1)
-
-
-async def sign_in(client: AsyncTestClient[Any], user: User) -> None:
-    page = await client.get("/signin")
-    assert page.status_code == 200
-    r = await client.post(
-        "/signin",
-        data={"token": user.token, "csrf_token": csrf_of(page.text), "next": "/"},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
-    assert r.headers["location"] == "/"
+from tests.helpers import (  # noqa: F401 (csrf_of and sign_in: other modules import them here)
+    CSRF,
+    Api,
+    User,
+    auction_body,
+    bid,
+    csrf_of,
+    published_auction,
+    sign_in,
+)
 
 
 async def test_pages_render_for_anonymous_users(api: Api, client: AsyncTestClient[Any]) -> None:

@@ -5,6 +5,14 @@ use httpx with short timeouts. The state is ``base64(payload).base64(hmac)``, si
 MARKETPLACE_SECRET_KEY; the payload names the purpose (``link`` or ``login``), the user it is
 bound to (link only), a nonce and an expiry. A state is accepted once: its nonce is claimed
 in Redis at the callback.
+
+A state alone proves only that this service issued it, not that the browser bringing it
+back is the one it was issued to (RFC 6749 §10.12). So each purpose is also bound to its
+starter: a link completes only for a request carrying the starting user's credentials
+(``require_starter``), and a sign-in only in the browser that started it, which holds a
+nonce cookie whose hash the state carries (``require_browser``). Without that, a victim who
+opened an attacker's authorize URL linked their GitHub account to the attacker, whose
+delivery of the victim's pull request then passed every rule.
 """
 
 from __future__ import annotations
@@ -20,12 +28,14 @@ from typing import Any, Literal
 import httpx
 import msgspec
 
-from marketplace.errors import BadRequest, ServiceUnavailable
+from marketplace.errors import BadRequest, Forbidden, ServiceUnavailable
 from marketplace.redis import KEY_PREFIX
 from marketplace.settings import Settings
 
 STATE_TTL_SECONDS = 600
 STATE_NONCE_PREFIX = KEY_PREFIX + "github:oauth-state:"
+# The cookie that ties a GitHub sign-in to the browser that started it.
+BROWSER_COOKIE = "mp_github_signin"
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 Purpose = Literal["link", "login"]
@@ -36,6 +46,7 @@ class OAuthState(msgspec.Struct, frozen=True, kw_only=True):
     user_id: int | None
     nonce: str
     expires_at: int
+    browser: str | None = None  # login: the hash of the starting browser's nonce cookie
 
 
 class GithubIdentity(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,13 +86,38 @@ def _mac(secret_key: str, payload: str) -> str:
     return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
 
 
+def browser_nonce() -> tuple[str, str]:
+    """A nonce for the browser's cookie, and the hash of it that a state or hand-off keeps."""
+    nonce = secrets.token_urlsafe(32)
+    return nonce, browser_hash(nonce)
+
+
+def browser_hash(nonce: str) -> str:
+    return _b64(hashlib.sha256(b"github-signin-browser\x00" + nonce.encode()).digest())
+
+
+def same_browser(expected: str | None, cookie: str | None) -> bool:
+    """Whether ``cookie`` is the nonce whose hash is ``expected``."""
+    if not expected or not cookie or not cookie.isascii():
+        return False
+    return hmac.compare_digest(expected, browser_hash(cookie))
+
+
 def sign_state(
-    secret_key: str, purpose: Purpose, user_id: int | None, now: float | None = None
+    secret_key: str,
+    purpose: Purpose,
+    user_id: int | None,
+    now: float | None = None,
+    browser: str | None = None,
 ) -> str:
     """A fresh state for one authorization round trip."""
     expires = int(now if now is not None else time.time()) + STATE_TTL_SECONDS
     state = OAuthState(
-        purpose=purpose, user_id=user_id, nonce=secrets.token_urlsafe(16), expires_at=expires
+        purpose=purpose,
+        user_id=user_id,
+        nonce=secrets.token_urlsafe(16),
+        expires_at=expires,
+        browser=browser,
     )
     payload = _b64(msgspec.json.encode(state))
     return f"{payload}.{_mac(secret_key, payload)}"
@@ -105,7 +141,33 @@ def verify_state(secret_key: str, state: str, now: float | None = None) -> OAuth
         raise BadRequest("expired_oauth_state", "the sign-in took too long; please start again")
     if (decoded.purpose == "link") != (decoded.user_id is not None):
         raise BadRequest("invalid_oauth_state", "the sign-in state is malformed")
+    if decoded.purpose == "login" and not decoded.browser:
+        raise BadRequest("invalid_oauth_state", "the sign-in state is malformed")
     return decoded
+
+
+def require_starter(state: OAuthState, user_id: int | None) -> None:
+    """A link completes only for the user who started it (their session or token)."""
+    if user_id is None:
+        raise BadRequest(
+            "github_link_needs_sign_in",
+            "sign in as the account that started linking GitHub, then start again; "
+            "nothing was linked",
+        )
+    if state.user_id != user_id:
+        raise Forbidden(
+            "github_link_not_yours",
+            "this GitHub link was started by another account; nothing was linked",
+        )
+
+
+def require_browser(state: OAuthState, cookie: str | None) -> None:
+    """A sign-in completes only in the browser that started it (its nonce cookie)."""
+    if not same_browser(state.browser, cookie):
+        raise BadRequest(
+            "oauth_state_other_browser",
+            "this GitHub sign-in was started in another browser; start again here",
+        )
 
 
 async def claim_state(redis: Any, state: OAuthState) -> None:

@@ -6,11 +6,12 @@ import html
 from typing import Annotated, Any
 
 from litestar import MediaType, Request, Response, get, post
+from litestar.datastructures import Cookie
 from litestar.params import Parameter
 from litestar.response import Redirect
 
 from marketplace import ratelimit
-from marketplace.auth import Caller, anyone, request_id, signed_in
+from marketplace.auth import Caller, anyone, current_caller, request_id, signed_in
 from marketplace.errors import BadRequest
 from marketplace.github import oauth, service, webhook
 from marketplace.settings import Settings
@@ -47,8 +48,18 @@ async def start_login(request: Request[Any, Any, Any], redis: Any, settings: Set
     await ratelimit.limit(
         redis, f"signin:{_client_address(request)}", settings.signup_limit_per_minute
     )
-    state = oauth.sign_state(settings.secret_key, "login", None)
-    return Redirect(path=oauth.authorize_url(settings, state), status_code=302)
+    nonce, browser = oauth.browser_nonce()
+    state = oauth.sign_state(settings.secret_key, "login", None, browser=browser)
+    cookie = Cookie(
+        key=oauth.BROWSER_COOKIE,
+        value=nonce,
+        path="/",
+        max_age=oauth.STATE_TTL_SECONDS,
+        httponly=True,
+        samesite="lax",  # sent on GitHub's top-level redirect back to the callback
+        secure=settings.public_url.startswith("https://"),
+    )
+    return Redirect(path=oauth.authorize_url(settings, state), status_code=302, cookies=[cookie])
 
 
 @get("/auth/github/callback", guards=[anyone], tags=["github"], summary="GitHub OAuth callback")
@@ -61,11 +72,15 @@ async def callback(
     code: str = "",
     error: str | None = None,
 ) -> Response[Any] | Redirect:
-    """Link (state from ``/api/me/github/link``): a small HTML page saying so.
+    """Link (state from ``/api/me/github/link``): only for the user who started it. A
+    request with that user's bearer token links at once (a small HTML page says so); one
+    without is a browser, sent to ``/me/github/confirm``, where its session must be that
+    user's and the user confirms. Anyone else's request links nothing.
 
-    Sign in (state from ``/auth/github/login``): a browser (``Accept: text/html``) is sent
-    to ``/signin/github``, which gives it a session with a new API token; other clients get
-    JSON ``{id, token, token_id, created, github}`` with that token.
+    Sign in (state from ``/auth/github/login``): only in the browser that started it (its
+    nonce cookie). A browser (``Accept: text/html``) is sent to ``/signin/github``, which
+    gives it a session with a new API token; other clients get JSON ``{id, token,
+    token_id, created, github}`` with that token.
     """
     oauth.require_configured(settings)
     verified = oauth.verify_state(settings.secret_key, oauth_state)
@@ -73,11 +88,19 @@ async def callback(
         raise BadRequest("github_authorization_denied", f"GitHub did not authorize: {error}")
     if not code or len(code) > 200:
         raise BadRequest("missing_code", "the callback needs GitHub's code")
-    await oauth.claim_state(redis, verified)
-    identity = await oauth.identify(settings, code)
     if verified.purpose == "link":
-        assert verified.user_id is not None
-        account = await service.link_account(pool, verified.user_id, identity, request_id(request))
+        caller = current_caller(request)
+        if caller is None:
+            # A browser: the pages hold its session, check it is the starter's and confirm.
+            return Redirect(
+                path="/me/github/confirm",
+                query_params={"code": code, "state": oauth_state},
+                status_code=303,
+            )
+        oauth.require_starter(verified, caller.id)
+        await oauth.claim_state(redis, verified)
+        identity = await oauth.identify(settings, code)
+        account = await service.link_account(pool, caller.id, identity, request_id(request))
         login = html.escape(account.login or str(account.id))
         page = (
             "<!doctype html><html lang=en><meta charset=utf-8><title>GitHub linked</title>"
@@ -85,10 +108,15 @@ async def callback(
             "</p><p>You can close this page, or go back to <a href=/me>your profile</a>.</p></html>"
         )
         return Response(page, media_type=MediaType.HTML, status_code=200)
+    oauth.require_browser(verified, request.cookies.get(oauth.BROWSER_COOKIE))
+    await oauth.claim_state(redis, verified)
+    identity = await oauth.identify(settings, code)
     signed = await service.sign_in(pool, identity, request_id(request))
     if "text/html" in request.headers.get("accept", ""):
-        # A browser: hand the new token to the web pages' session rather than show it.
-        key = await hand_off(redis, signed.token, signed.token_id)
+        # A browser: hand the new token to the web pages' session rather than show it; the
+        # hand-off too is claimed only with this browser's nonce cookie.
+        assert verified.browser is not None
+        key = await hand_off(redis, signed.token, signed.token_id, verified.browser)
         return Redirect(path="/signin/github", query_params={"handoff": key}, status_code=303)
     return Response(signed, status_code=201 if signed.created else 200)
 

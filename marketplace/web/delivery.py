@@ -1,7 +1,7 @@
 """Delivery pages: the winner submits the pull request that delivers the work, and everyone
 entitled to (the winner, the department's buyers, reviewers, auditors, admins) reads each
-verification attempt with every rule's verdict and evidence. Also: linking a GitHub
-account from the browser, which delivering needs."""
+verification attempt with every rule's verdict and evidence. Linking the GitHub account
+that delivering needs is in github_link.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from marketplace.auctions import service as auctions
 from marketplace.auth import Caller, request_id
 from marketplace.deliveries import service as deliveries
 from marketplace.errors import DomainError
-from marketplace.github import oauth
 from marketplace.settings import Settings
 from marketplace.structs import decode_cursor
 from marketplace.web.common import flash, form_text, plain, render, require, see_other
@@ -158,20 +157,4 @@ async def deliver(
     return see_other(f"/auctions/{auction_id}/delivery")
 
 
-@post("/me/github/link", name="web:github_link")
-async def link_github(
-    request: Request[Any, Any, Any], settings: Settings, viewer: Caller | None
-) -> Redirect:
-    """Send the browser to GitHub to link the account (the API's ``/api/me/github/link``)."""
-    caller = require(viewer)
-    back = form_text(await request.form(), "back", 200)
-    try:
-        oauth.require_configured(settings)
-    except DomainError:
-        flash(request, "GitHub linking is not set up here. Ask an administrator.", "error")
-        return see_other(back if back.startswith("/") and not back.startswith("//") else "/me")
-    state = oauth.sign_state(settings.secret_key, "link", caller.id)
-    return Redirect(path=oauth.authorize_url(settings, state), status_code=303)
-
-
-ROUTES = [delivery, deliver, link_github]
+ROUTES = [delivery, deliver]

@@ -19,6 +19,7 @@ from marketplace import ratelimit
 from marketplace.accounts import service as accounts
 from marketplace.auth import Caller, request_id
 from marketplace.errors import DomainError
+from marketplace.github import oauth
 from marketplace.redis import WEB_SIGNIN_PREFIX
 from marketplace.settings import Settings
 from marketplace.web.common import caller_for_token, flash, render, see_other, session_of
@@ -68,12 +69,14 @@ async def signin(
 HANDOFF_SECONDS = 120
 
 
-async def hand_off(redis: Any, token: str, token_id: int) -> str:
+async def hand_off(redis: Any, token: str, token_id: int, browser: str) -> str:
     """Park a token issued by GitHub sign-in for the browser to claim once, shortly: the
     OAuth callback is served outside the pages' session, so it sends the browser to
-    ``/signin/github?handoff=KEY``, which puts the token in the session."""
+    ``/signin/github?handoff=KEY``, which puts the token in the session. Only the browser
+    that started the sign-in claims it (``browser``: the hash of its nonce cookie), so a
+    hand-off link sent to someone else signs nobody in."""
     key = secrets.token_urlsafe(32)
-    body = msgspec.json.encode({"token": token, "token_id": token_id})
+    body = msgspec.json.encode({"token": token, "token_id": token_id, "browser": browser})
     await redis.set(WEB_SIGNIN_PREFIX + key, body, ex=HANDOFF_SECONDS)
     return key
 
@@ -83,8 +86,21 @@ async def signin_github(
     request: Request[Any, Any, Any], pool: Any, redis: Any, handoff: str = ""
 ) -> Template | Redirect:
     """Finish a GitHub sign-in started at ``/auth/github/login``: a session of its own."""
-    raw = await redis.getdel(WEB_SIGNIN_PREFIX + handoff[:100]) if handoff else None
+    key = WEB_SIGNIN_PREFIX + handoff[:100]
+    raw = await redis.get(key) if handoff else None
     parked = msgspec.json.decode(raw) if raw else {}
+    if parked and not oauth.same_browser(
+        parked.get("browser"), request.cookies.get(oauth.BROWSER_COOKIE)
+    ):
+        # Someone else's hand-off (a link an attacker sent): sign nobody in, and spend it.
+        await redis.delete(key)
+        error = (
+            "That GitHub sign-in was started in another browser, so it cannot sign you in "
+            "here. Nobody was signed in. To use GitHub, start the sign-in from this page."
+        )
+        return render(request, None, "signin.html", status=400, next="/", error=error)
+    if parked and not await redis.delete(key):
+        parked = {}  # claimed a moment ago by another request of the same browser
     token, token_id = parked.get("token"), parked.get("token_id")
     caller = await caller_for_token(pool, token) if isinstance(token, str) else None
     if caller is None or not isinstance(token_id, int):
@@ -96,7 +112,9 @@ async def signin_github(
     session["token"] = token
     session["token_id"] = token_id
     flash(request, f"Signed in with GitHub as {caller.name}.")
-    return see_other("/")
+    done = see_other("/")
+    done.delete_cookie(oauth.BROWSER_COOKIE, path="/")
+    return done
 
 
 async def _revoke_session_token(pool: Any, session: dict[str, Any], rid: str) -> None:
