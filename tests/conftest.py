@@ -23,10 +23,9 @@ from marketplace.app import create_app
 from marketplace.embedded import services
 from marketplace.migrate import migrate
 from marketplace.redis import create_redis
-from marketplace.server import server_options
 from marketplace.settings import Settings, load_settings
 from tests.fakes.github import FakeGitHub
-from tests.helpers import Api
+from tests.helpers import Api, served
 
 _counter = itertools.count()
 
@@ -162,34 +161,8 @@ def fake_github() -> Iterator[FakeGitHub]:
 async def live_server(settings: Settings) -> AsyncIterator[str]:
     """The app served by uvicorn on a free 127.0.0.1 port (for streaming responses such as
     SSE, which the in-process test client buffers); yields its base URL."""
-    import socket
-
-    import uvicorn
-
-    assert settings.database_url and settings.redis_url
-    app = create_app(settings, settings.database_url, settings.redis_url)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        lifespan="on",
-        timeout_graceful_shutdown=2,
-        **server_options(settings),
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with served(settings) as base:
+        yield base
 
 
 # --- a hung test says where it hangs -------------------------------------------------

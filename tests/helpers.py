@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,3 +163,43 @@ async def sign_in(client: Any, user: User) -> None:
     )
     assert r.status_code == 303, r.text
     assert r.headers["location"] == "/"
+
+
+def loopback_socket() -> socket.socket:
+    """A TCP socket bound to a free 127.0.0.1 port, for a server to serve on."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@asynccontextmanager
+async def served(settings: Any, sock: socket.socket | None = None) -> AsyncIterator[str]:
+    """The app for ``settings`` served by uvicorn, configured as ``marketplace serve`` is
+    (marketplace/server.py), on ``sock`` or a free loopback port; yields its base URL."""
+    import uvicorn
+
+    from marketplace.app import create_app
+    from marketplace.server import server_options
+
+    assert settings.database_url and settings.redis_url
+    app = create_app(settings, settings.database_url, settings.redis_url)
+    sock = sock or loopback_socket()
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        **server_options(settings),
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

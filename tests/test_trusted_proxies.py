@@ -8,42 +8,14 @@ real loopback socket and signs up over HTTP, as a client on the same host would.
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import httpx
 import msgspec
 import pytest
-import uvicorn
 
-from marketplace.app import create_app
-from marketplace.server import server_options
 from marketplace.settings import Settings, SettingsError, load_settings
+from tests.helpers import served
 
 LIMIT = 4
-
-
-@asynccontextmanager
-async def _served(settings: Settings) -> AsyncIterator[str]:
-    assert settings.database_url and settings.redis_url
-    app = create_app(settings, settings.database_url, settings.redis_url)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", **server_options(settings))
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 async def _sign_ups(base: str, forwarded_for: list[str]) -> list[int]:
@@ -67,7 +39,7 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(settings: Setting
     """The attack: one loopback client varies X-Forwarded-For on every sign-up. With no
     trusted proxies (the default) every one counts against the peer's own address."""
     limited = msgspec.structs.replace(settings, signup_limit_per_minute=LIMIT)
-    async with _served(limited) as base:
+    async with served(limited) as base:
         answers = await _sign_ups(base, _addresses(2 * LIMIT + 1))
     # At least LIMIT + 1 refused even if the minute rolls over between two sign-ups.
     assert answers.count(429) >= LIMIT + 1, answers
@@ -80,7 +52,7 @@ async def test_a_trusted_proxy_passes_on_each_clients_address(settings: Settings
     limited = msgspec.structs.replace(
         settings, signup_limit_per_minute=LIMIT, trusted_proxies=("127.0.0.0/8",)
     )
-    async with _served(limited) as base:
+    async with served(limited) as base:
         many = await _sign_ups(base, _addresses(2 * LIMIT + 1))
         one = await _sign_ups(base, ["198.51.100.7"] * (2 * LIMIT + 1))
     assert many == [201] * (2 * LIMIT + 1), many
