@@ -188,6 +188,14 @@ async def insert_dispute(conn: Any, payment_id: int, user_id: int, role: str, re
     )
 
 
+async def open_dispute_opener(conn: Any, payment_id: int) -> int | None:
+    """Who opened the payment's open dispute, if one is open."""
+    opener: int | None = await conn.fetchval(
+        "SELECT opened_by FROM disputes WHERE payment_id = $1 AND status = 'open'", payment_id
+    )
+    return opener
+
+
 async def resolve_dispute(
     conn: Any, payment_id: int, user_id: int, outcome: str, reason: str
 ) -> Any:

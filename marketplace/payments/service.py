@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from marketplace import jobs, outbox
+from marketplace import jobs, outbox, policy
 from marketplace.audit.record import SYSTEM, Actor, record
 from marketplace.auth import Caller
 from marketplace.errors import Conflict, Forbidden, NotFound
@@ -342,12 +342,21 @@ async def resolve_dispute(
     reason: str,
     request_id: str,
 ) -> Payment:
+    """Finance (in scope) or an admin who is neither the payee nor the dispute's opener
+    releases or cancels a disputed payment (policy.py)."""
     role = "admin" if caller.has("admin") else "finance"
     async with pool.acquire() as conn:
         async with conn.transaction():
             p = await _visible(conn, caller, payment_id, lock=True)
             if role == "finance" and not in_scope(caller, p["department_id"]):
                 raise NotFound("payment_not_found", "no such payment")
+            opened_by = await queries.open_dispute_opener(conn, payment_id)
+            policy.refuse_conflicts(
+                policy.Decision.RESOLVE_DISPUTE,
+                policy.relations(
+                    payee=p["payee_id"] == caller.id, dispute_opener=opened_by == caller.id
+                ),
+            )
             dispute = await queries.resolve_dispute(conn, payment_id, caller.id, outcome, reason)
             if dispute is None:
                 raise Conflict("no_open_dispute", "this payment has no open dispute")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from marketplace import jobs, outbox
+from marketplace import jobs, outbox, policy
 from marketplace.auctions.service import load_visible
 from marketplace.audit.record import record
 from marketplace.auth import Caller
-from marketplace.errors import Conflict, Forbidden, NotFound
+from marketplace.errors import Conflict, NotFound
 from marketplace.events import ReviewDecided
 from marketplace.payments import service as payments
 from marketplace.reviews import queries
@@ -56,12 +56,13 @@ async def decide(
             if not payments.in_scope(caller, row["department_id"]):
                 raise NotFound("auction_not_found", "no such auction in your review scope")
             award = await queries.active_award(conn, auction_id)
-            if award is not None and award["winner_id"] == caller.id:
-                raise Forbidden("conflict_of_interest", "you cannot review your own delivery")
-            if caller.has("buyer") and caller.department_id == row["department_id"]:
-                raise Forbidden("conflict_of_interest", "the auction's buyers cannot review it")
-            if await queries.has_bid(conn, auction_id, caller.id):
-                raise Forbidden("conflict_of_interest", "you bid on this auction")
+            parties = policy.relations(
+                winner=award is not None and award["winner_id"] == caller.id,
+                department_buyer=caller.has("buyer")
+                and caller.department_id == row["department_id"],
+                bidder=await queries.has_bid(conn, auction_id, caller.id),
+            )
+            policy.refuse_conflicts(policy.Decision.REVIEW, parties)
             if row["status"] != "pending_review" or award is None:
                 raise Conflict(
                     "not_awaiting_review",

@@ -13,6 +13,7 @@ from typing import Any
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
+from marketplace import policy
 from marketplace.accounts import service as accounts
 from marketplace.auth import Caller, request_id
 from marketplace.errors import DomainError
@@ -98,8 +99,19 @@ async def payment_page(
         payment=payment,
         payee=payee,
         is_payee=is_payee,
-        may_resolve=caller.has("admin")
-        or (caller.has("finance") and payments.in_scope(caller, payment.department_id)),
+        may_resolve=(
+            caller.has("admin")
+            or (caller.has("finance") and payments.in_scope(caller, payment.department_id))
+        )
+        and policy.allows(
+            policy.Decision.RESOLVE_DISPUTE,
+            policy.relations(
+                payee=is_payee,
+                dispute_opener=any(
+                    d.status == "open" and d.opened_by == caller.id for d in payment.disputes
+                ),
+            ),
+        ),
         may_dispute=(is_payee or is_buyer) and payment.status in ("pending", "failed"),
         errors=errors or {},
         values=values or {},
