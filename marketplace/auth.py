@@ -39,12 +39,21 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     department_id: int | None
     verification_status: str
     token_id: int
+    # Who issued the token, when someone other than the user did (an admin acting as them).
+    token_issued_by: int | None = None
 
     def has(self, role: str) -> bool:
         return role in self.roles
 
     def actor(self, role: str, request_id: str | None = None) -> Actor:
-        return Actor(user_id=self.id, role=role, request_id=request_id)
+        """The audit actor of this caller's request: the user, and the token behind it."""
+        return Actor(
+            user_id=self.id,
+            role=role,
+            request_id=request_id,
+            token_id=self.token_id or None,
+            issued_by=self.token_issued_by,
+        )
 
 
 def new_token() -> tuple[str, bytes]:
@@ -122,6 +131,7 @@ async def authenticate(
             department_id=row["department_id"],
             verification_status=row["verification_status"],
             token_id=row["token_id"],
+            token_issued_by=row["token_issued_by"],
         )
         if may_cache:
             cache = _token_cache(connection)

@@ -40,6 +40,14 @@ class VerificationDecided(Event, frozen=True, kw_only=True, tag="vendor.verifica
     reason: str
 
 
+class TokenIssuedForUser(Event, frozen=True, kw_only=True, tag="token.issued_for_user"):
+    """Someone other than the user (an admin) issued an API token that acts as them."""
+
+    user_id: int
+    token_id: int
+    issued_by: int
+
+
 class GithubAccountLinked(Event, frozen=True, kw_only=True, tag="user.github_linked"):
     user_id: int
     github_id: int
@@ -244,6 +252,7 @@ AnyEvent = (
     | VerificationRequested
     | VerificationDecided
     | GithubAccountLinked
+    | TokenIssuedForUser
     | AuctionCreated
     | AuctionUpdated
     | AuctionPublished

@@ -59,11 +59,16 @@ async def list_users(conn: Any, after_id: int, limit: int, role: str | None) -> 
     return rows
 
 
-async def insert_token(conn: Any, user_id: int, token_hash: bytes) -> int:
+async def insert_token(
+    conn: Any, user_id: int, token_hash: bytes, issued_by: int | None = None
+) -> int:
+    """A new token of ``user_id``; ``issued_by`` someone else when they made it for them."""
     token_id: int = await conn.fetchval(
-        "INSERT INTO api_tokens (user_id, token_hash) VALUES ($1, $2) RETURNING id",
+        """INSERT INTO api_tokens (user_id, token_hash, issued_by)
+           VALUES ($1, $2, NULLIF($3::bigint, $1)) RETURNING id""",
         user_id,
         token_hash,
+        issued_by,
     )
     return token_id
 
@@ -71,7 +76,7 @@ async def insert_token(conn: Any, user_id: int, token_hash: bytes) -> int:
 async def find_token_user(conn: Any, token_hash: bytes) -> Any:
     return await conn.fetchrow(
         """SELECT u.id, u.email, u.name, u.roles, u.department_id, u.verification_status,
-                  t.id AS token_id
+                  t.id AS token_id, t.issued_by AS token_issued_by
            FROM api_tokens t JOIN users u ON u.id = t.user_id
            WHERE t.token_hash = $1 AND t.revoked_at IS NULL""",
         token_hash,

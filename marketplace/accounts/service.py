@@ -21,6 +21,7 @@ from marketplace.auth import Caller, new_token
 from marketplace.errors import Conflict, Forbidden, NotFound, Unprocessable
 from marketplace.events import (
     DepartmentCreated,
+    TokenIssuedForUser,
     UserCreated,
     VerificationDecided,
     VerificationRequested,
@@ -117,19 +118,24 @@ async def signup(pool: Any, email: str, name: str, request_id: str) -> SignedUp:
 async def issue_token(pool: Any, caller: Caller, user_id: int, request_id: str) -> TokenIssued:
     if caller.id != user_id and not caller.has("admin"):
         raise NotFound("user_not_found", "no such user")
+    """A new token of ``user_id``. Issued by someone else (an admin, or a session signed in
+    with a token an admin issued) it records who, every audit row made with it carries
+    that, and the user is told by mail (DESIGN §8)."""
     token, token_hash = new_token()
     role = "admin" if caller.id != user_id else "self"
+    issued_by = caller.token_issued_by or caller.id
     async with pool.acquire() as conn, conn.transaction():
         if await queries.get_user(conn, user_id) is None:
             raise NotFound("user_not_found", "no such user")
-        token_id = await queries.insert_token(conn, user_id, token_hash)
+        token_id = await queries.insert_token(conn, user_id, token_hash, issued_by)
+        after: dict[str, int] = {"user_id": user_id}
+        if issued_by != user_id:
+            after["issued_by"] = issued_by
+            await outbox.emit(
+                conn, TokenIssuedForUser(user_id=user_id, token_id=token_id, issued_by=issued_by)
+            )
         await record(
-            conn,
-            caller.actor(role, request_id),
-            "token.created",
-            "token",
-            token_id,
-            after={"user_id": user_id},
+            conn, caller.actor(role, request_id), "token.created", "token", token_id, after=after
         )
     return TokenIssued(id=token_id, token=token)
 

@@ -127,6 +127,8 @@ def event_from_row(row: Any) -> AuditEvent:
         request_id=fields.get("request_id"),
         prev_hash=row["prev_hash"].hex(),
         hash=row["hash"].hex(),
+        token_id=fields.get("token_id"),
+        issued_by=fields.get("issued_by"),
     )
 
 

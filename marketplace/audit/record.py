@@ -15,6 +15,8 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
     user_id: int | None = None
     role: str = "system"
     request_id: str | None = None
+    token_id: int | None = None  # the API token that authorised the request
+    issued_by: int | None = None  # who issued that token, when not its user
 
 
 SYSTEM = Actor()
@@ -39,18 +41,23 @@ class Row(msgspec.Struct, frozen=True, kw_only=True):
     sealed: bool = False
 
     def data(self) -> str:
-        return _encoder.encode(
-            {
-                "actor_id": self.actor.user_id,
-                "role": self.actor.role,
-                "action": self.action,
-                "object_type": self.object_type,
-                "object_id": self.object_id,
-                "before": self.before,
-                "after": self.after,
-                "request_id": self.actor.request_id,
-            }
-        ).decode()
+        """The row's JSON (keys sorted), which its hash covers. ``token_id`` and
+        ``issued_by`` appear when the request had them (DESIGN §8, attribution)."""
+        fields: dict[str, Any] = {
+            "actor_id": self.actor.user_id,
+            "role": self.actor.role,
+            "action": self.action,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "before": self.before,
+            "after": self.after,
+            "request_id": self.actor.request_id,
+        }
+        if self.actor.token_id is not None:
+            fields["token_id"] = self.actor.token_id
+        if self.actor.issued_by is not None:
+            fields["issued_by"] = self.actor.issued_by
+        return _encoder.encode(fields).decode()
 
 
 async def record(

@@ -35,6 +35,8 @@ class AuditEvent(Response, frozen=True, kw_only=True):
     request_id: str | None
     prev_hash: str
     hash: str
+    token_id: int | None = None  # the API token that authorised the change
+    issued_by: int | None = None  # who issued that token, when not the actor
 
 
 class ExportRow(msgspec.Struct, frozen=True, kw_only=True):

@@ -48,6 +48,7 @@ class Mailer:
             "auction.closed_no_bids": self._no_bids,
             "auction.cancelled": self._cancelled,
             "vendor.verification_decided": self._verification,
+            "token.issued_for_user": self._token_issued,
             "delivery.submitted": self._delivered,
             "delivery.verified": self._to_review,
             "auction.pending_review": self._to_review,
@@ -222,6 +223,26 @@ class Mailer:
             user,
             subject,
             f"{body}\nReason: {reason}\n\n{self.link('/auctions')}",
+        )
+
+    async def _token_issued(self, conn: Any, event: StreamEvent) -> None:
+        """Someone issued a token that acts as this user: the user hears of it at once."""
+        user_id, issued_by = event.int_field("user_id"), event.int_field("issued_by")
+        user = None if user_id is None else await queries.get_user_contact(conn, user_id)
+        issuer = None if issued_by is None else await queries.get_user_contact(conn, issued_by)
+        if user is None:
+            return
+        who = f"{issuer['name']} ({issuer['email']})" if issuer is not None else "an administrator"
+        await self._send(
+            conn,
+            f"{event.event_id}:token",
+            event,
+            user,
+            "An API token was issued for your account",
+            f"{who} issued an API token (number {event.int_field('token_id')}) that acts as "
+            "you on the marketplace. Everything done with it is recorded in the audit log as "
+            "done with a token they issued.\n\nIf you did not expect this, tell your "
+            f"department or revoke it from your account: {self.link('/me')}",
         )
 
     async def _delivered(self, conn: Any, event: StreamEvent) -> None:

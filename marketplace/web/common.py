@@ -168,6 +168,7 @@ def caller_from_row(row: Any) -> Caller:
         department_id=row["department_id"],
         verification_status=row["verification_status"],
         token_id=row["token_id"],
+        token_issued_by=row["token_issued_by"],
     )
 
 

@@ -55,12 +55,12 @@ DECLARE
 BEGIN
     -- The caller's standing now (a token revoked a moment ago, a role or verification
     -- changed): fresh rows, whatever the API process cached.
-    SELECT u.roles, u.department_id, u.verification_status INTO v_user
+    -- The token's issuer, when not its user, marks the audit rows (DESIGN §8).
+    SELECT u.roles, u.department_id, u.verification_status, t.issued_by INTO v_user
     FROM users u
-    WHERE u.id = p_bidder_id
-      AND (p_token_id IS NULL OR EXISTS (
-          SELECT 1 FROM api_tokens t
-          WHERE t.id = p_token_id AND t.user_id = u.id AND t.revoked_at IS NULL));
+    LEFT JOIN api_tokens t
+      ON t.id = p_token_id AND t.user_id = u.id AND t.revoked_at IS NULL
+    WHERE u.id = p_bidder_id AND (p_token_id IS NULL OR t.id IS NOT NULL);
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'invalid_token', 'the token is unknown or has been revoked',
             NULL::bigint, NULL::timestamptz, NULL::text, NULL::integer, NULL::timestamptz,
@@ -181,7 +181,7 @@ BEGIN
                 'bid.refused', p_bidder_id,
                 '{"amount_cents":' || p_amount || ',"code":' || to_json(v_code)::text
                     || ',"detail":' || to_json(v_detail)::text || '}',
-                p_auction_id, 'auction', p_request_id));
+                p_auction_id, 'auction', p_request_id, p_token_id, v_user.issued_by));
         RETURN QUERY SELECT v_code, v_detail,
             NULL::bigint, NULL::timestamptz, NULL::text, NULL::integer, NULL::timestamptz,
             NULL::boolean, NULL::integer, v_max, v_status;
@@ -225,7 +225,7 @@ BEGIN
             '{"amount_cents":' || p_amount || ',"bidder_alias":"Bidder ' || v_alias
                 || '","ends_at":"' || bid_time_text(v_took.ends_at, '+00:00')
                 || '","extended":' || v_took.extended::text || '}',
-            v_bid.id, 'bid', p_request_id));
+            v_bid.id, 'bid', p_request_id, p_token_id, v_user.issued_by));
 
     RETURN QUERY SELECT 'accepted', NULL::text, v_bid.id, v_bid.placed_at, v_bid.status,
         v_alias, v_took.ends_at, v_took.extended, v_took.extensions, NULL::bigint, NULL::text;
