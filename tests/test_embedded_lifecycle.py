@@ -144,8 +144,11 @@ class Stack:
         )
         self.env = env
 
-    def start(self, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
-        """Start a long-running command in a new session; output goes to a log file."""
+    def start(
+        self, *args: str, ignoring_sigint: bool = False
+    ) -> tuple[subprocess.Popen[bytes], Path]:
+        """Start a long-running command in a new session; output goes to a log file.
+        ``ignoring_sigint``: as a shell script's background job starts it (SIGINT ignored)."""
         self._logs += 1
         log = self.root / f"{args[0]}{self._logs}.log"
         with open(log, "wb") as out:
@@ -156,6 +159,7 @@ class Stack:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_ignore_sigint if ignoring_sigint else None,
             )
         self.groups.append(proc.pid)
         return proc, log
@@ -369,11 +373,22 @@ def test_up_recovers_from_a_valkey_that_outlived_its_starter(stack: Stack) -> No
     assert_everything_stopped(stack.data_dir, again, log2, watched)
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.mark.parametrize(
-    "how", ["ctrl-c to the process group", "ctrl-c twice", "sigint to up", "sigterm to up"]
+    "how",
+    [
+        "ctrl-c to the process group",
+        "ctrl-c twice",
+        "sigint to up",
+        "sigterm to up",
+        "ctrl-c to up started with ctrl-c ignored",
+    ],
 )
 def test_up_stops_api_worker_and_servers_on_signal(stack: Stack, how: str) -> None:
-    proc, log = stack.start("up")
+    proc, log = stack.start("up", ignoring_sigint=how.endswith("ignored"))
     stack.wait_ready(proc, log)
     api_and_worker = children(proc.pid) - running_in(stack.data_dir)
     assert len(api_and_worker) >= 2
@@ -383,6 +398,8 @@ def test_up_stops_api_worker_and_servers_on_signal(stack: Stack, how: str) -> No
     watched = in_group(proc.pid) | running_in(stack.data_dir) | {postmaster, valkey}
 
     if how == "ctrl-c to the process group":
+        os.killpg(proc.pid, signal.SIGINT)
+    elif how == "ctrl-c to up started with ctrl-c ignored":
         os.killpg(proc.pid, signal.SIGINT)
     elif how == "ctrl-c twice":
         # An impatient second Ctrl-C lands while up is stopping; it must still stop it all.
