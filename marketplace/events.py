@@ -159,6 +159,21 @@ class PaymentConfirmed(Event, frozen=True, kw_only=True, tag="payment.confirmed"
     payment_id: int
 
 
+class PaymentExecuted(Event, frozen=True, kw_only=True, tag="payment.executed"):
+    """Finance recorded that the released order was paid out (card payment or transfer)."""
+
+    auction_id: int
+    payment_id: int
+    payee_id: int
+
+
+class PaymentDetailsProvided(Event, frozen=True, kw_only=True, tag="payment.details_provided"):
+    """The payee gave the payment details an order lacked."""
+
+    auction_id: int
+    payment_id: int
+
+
 class PaymentDisputed(Event, frozen=True, kw_only=True, tag="payment.disputed"):
     auction_id: int
     payment_id: int
@@ -268,6 +283,8 @@ AnyEvent = (
     | PaymentReleased
     | PaymentFailed
     | PaymentConfirmed
+    | PaymentExecuted
+    | PaymentDetailsProvided
     | PaymentDisputed
     | DisputeResolved
     | PaymentCancelled

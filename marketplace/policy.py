@@ -2,8 +2,8 @@
 
 One table, ``CONFLICTS``, says for each decision which relations to its object bar a
 user from taking it, whatever roles they hold: the payee and the dispute's opener cannot
-resolve a dispute; the winner, the department's buyers and anyone who bid cannot review a
-delivery. Services work out the
+resolve a dispute; the payee cannot record that their own payment was made; the winner,
+the department's buyers and anyone who bid cannot review a delivery. Services work out the
 caller's relations to the object (``Parties``) and call ``refuse_conflicts``; pages call
 ``allows`` with the same relations to decide whether to offer the form at all.
 
@@ -30,6 +30,7 @@ class Relation(StrEnum):
 
 class Decision(StrEnum):
     RESOLVE_DISPUTE = "resolve_dispute"
+    RECORD_EXECUTION = "record_execution"
     REVIEW = "review"
 
 
@@ -38,6 +39,9 @@ CONFLICTS: dict[Decision, dict[Relation, str]] = {
     Decision.RESOLVE_DISPUTE: {
         Relation.PAYEE: "you are the payee of this payment, so you cannot resolve its dispute",
         Relation.DISPUTE_OPENER: "you opened this dispute, so someone else must resolve it",
+    },
+    Decision.RECORD_EXECUTION: {
+        Relation.PAYEE: "you are the payee of this payment, so you cannot record its execution",
     },
     Decision.REVIEW: {
         Relation.WINNER: "you cannot review your own delivery",

@@ -86,6 +86,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/api/payments/{payment_id:int}/confirm"): SIGNED_IN,  # the payee
     ("POST", "/api/payments/{payment_id:int}/dispute"): SIGNED_IN,  # buyer or payee
     ("POST", "/api/payments/{payment_id:int}/resolve"): ("finance", "admin"),
+    ("POST", "/api/payments/{payment_id:int}/executed"): ("finance", "admin"),
     ("GET", "/api/awards"): ANYONE,
     ("GET", "/api/metrics"): ANYONE,
     ("GET", "/api/departments/{department_id:int}/spend"): ("buyer", "finance", "auditor", "admin"),

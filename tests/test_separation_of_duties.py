@@ -15,6 +15,8 @@ import asyncpg
 import pytest
 
 from marketplace import policy
+from marketplace.payments import service as payments
+from marketplace.payments.provider import LedgerProvider
 from marketplace.policy import Decision, Relation
 from tests.helpers import Api, User, sign_in
 from tests.test_payments import accept, delivered_for_review
@@ -116,6 +118,23 @@ async def _opener_with_finance_resolves(api: Api, db: asyncpg.Connection, pool: 
     finance = await api.user("finance", department_id=s["dept"])
     r = await _resolve(api, s["payment_id"], finance)
     assert r.status_code == 200 and r.json()["disputed"] is False, r.text
+
+
+@scene(Decision.RECORD_EXECUTION, Relation.PAYEE)
+async def _payee_with_finance_records_own_payout(
+    api: Api, db: asyncpg.Connection, pool: Any
+) -> None:
+    s = await _accepted_payment(api, db, pool)
+    assert await payments.release(pool, s["payment_id"], LedgerProvider()) == "released"
+    await db.execute("UPDATE users SET roles = roles || '{finance}' WHERE id = $1", s["winner"].id)
+    r = await api.client.post(
+        f"/api/payments/{s['payment_id']}/executed",
+        json={"reference": "TRX-SELF"},
+        headers=s["winner"].headers,
+    )
+    assert_conflict(r, Decision.RECORD_EXECUTION, Relation.PAYEE)
+    executed = await db.fetchval("SELECT executed_at FROM payments WHERE id = $1", s["payment_id"])
+    assert executed is None
 
 
 async def _review_refused(

@@ -55,6 +55,7 @@ class Mailer:
             "review.decided": self._reviewed,
             "auction.reviewed": self._reviewed,
             "payment.released": self._paid,
+            "payment.executed": self._executed,
         }
 
     async def __call__(self, conn: Any, event: StreamEvent) -> None:
@@ -284,6 +285,25 @@ class Mailer:
                 f'The delivery for "{a["title"]}" was reviewed: {decision}. '
                 f"{event.data.get('reason', '')}\n\n{self._auction_link(a)}",
             )
+
+    async def _executed(self, conn: Any, event: StreamEvent) -> None:
+        """Finance recorded the payout: the payee can look for the money now."""
+        a = await self._auction(conn, event)
+        payee_id = event.int_field("payee_id")
+        payee = None if payee_id is None else await queries.get_user_contact(conn, payee_id)
+        if payee is None:
+            return
+        title = a["title"] if a is not None else "your award"
+        payment_id = event.int_field("payment_id")
+        await self._send(
+            conn,
+            f"{event.event_id}:payee",
+            event,
+            payee,
+            f"Paid out: {title}",
+            f'Finance has paid out the payment for "{title}". Once it reaches you, please '
+            f"confirm receipt on the payment's page.\n\n{self.link(f'/payments/{payment_id}')}",
+        )
 
     async def _paid(self, conn: Any, event: StreamEvent) -> None:
         a = await self._auction(conn, event)

@@ -7,6 +7,7 @@ from typing import Any
 PAYMENT_COLUMNS = """p.id, p.award_id, p.auction_id, p.department_id, p.payee_id, p.amount_cents,
     p.status, p.idempotency_key, p.release_after, p.attempts, p.last_error,
     p.provider_reference, p.missing_details, p.created_at, p.released_at, p.confirmed_at,
+    p.executed_at, p.executed_by, p.execution_reference,
     EXISTS (SELECT 1 FROM disputes d WHERE d.payment_id = p.id AND d.status = 'open')
         AS disputed,
     (SELECT x.title FROM auctions x WHERE x.id = p.auction_id) AS auction_title,
@@ -117,6 +118,30 @@ async def mark_confirmed(conn: Any, payment_id: int) -> bool:
         payment_id,
     )
     return status.endswith(" 1")
+
+
+async def mark_executed(conn: Any, payment_id: int, user_id: int, reference: str) -> bool:
+    """Record the execution once, on a released (or already confirmed) order."""
+    status: str = await conn.execute(
+        """UPDATE payments SET executed_at = now(), executed_by = $2, execution_reference = $3
+           WHERE id = $1 AND status IN ('released', 'confirmed') AND executed_at IS NULL""",
+        payment_id,
+        user_id,
+        reference,
+    )
+    return status.endswith(" 1")
+
+
+async def clear_missing_details(conn: Any, payee_id: int) -> list[Any]:
+    """The payee gave details: their orders not yet paid out no longer lack them."""
+    rows: list[Any] = await conn.fetch(
+        """UPDATE payments SET missing_details = false
+           WHERE payee_id = $1 AND missing_details AND executed_at IS NULL
+             AND status IN ('pending', 'released', 'failed')
+           RETURNING id, auction_id""",
+        payee_id,
+    )
+    return rows
 
 
 async def mark_cancelled(conn: Any, payment_id: int) -> bool:

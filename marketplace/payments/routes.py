@@ -8,9 +8,10 @@ from litestar import Request, get, post, put
 
 from marketplace.auth import Caller, request_id, roles, signed_in
 from marketplace.params import Cursor, Limit
-from marketplace.payments import service
+from marketplace.payments import execution, service
 from marketplace.payments.schemas import (
     DisputeIn,
+    ExecutedIn,
     Payment,
     PaymentDetails,
     PaymentDetailsIn,
@@ -106,6 +107,21 @@ async def resolve_payment(
     )
 
 
+@post(
+    "/api/payments/{payment_id:int}/executed",
+    guards=[roles("finance", "admin")],
+    tags=["payments"],
+    status_code=200,
+    summary="Finance records that a released order was paid out, with its reference",
+)
+async def record_execution(
+    request: Request[Any, Any, Any], payment_id: int, data: ExecutedIn, pool: Any, caller: Caller
+) -> Payment:
+    return await execution.record_execution(
+        pool, caller, payment_id, data.reference, request_id(request)
+    )
+
+
 ROUTES = [
     put_payment_details,
     get_payment_details,
@@ -114,4 +130,5 @@ ROUTES = [
     confirm_payment,
     dispute_payment,
     resolve_payment,
+    record_execution,
 ]

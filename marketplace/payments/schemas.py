@@ -27,6 +27,10 @@ class DisputeIn(Request, kw_only=True):
     reason: Reason
 
 
+class ExecutedIn(Request, kw_only=True):
+    reference: Annotated[str, msgspec.Meta(min_length=2, max_length=200)]
+
+
 class ResolveIn(Request, kw_only=True):
     outcome: Literal["release", "cancel"]
     reason: Reason
@@ -61,6 +65,8 @@ class Payment(Response, frozen=True, kw_only=True):
     last_error: str | None
     disputed: bool
     disputes: list[Dispute] = msgspec.field(default_factory=list)
+    executed_at: dt.datetime | None = None  # when finance recorded the order as paid out
+    execution_reference: str | None = None  # the card payment's or transfer's reference
     auction_title: str | None = None
     payee_name: str | None = None
     department_name: str | None = None

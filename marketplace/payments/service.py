@@ -21,6 +21,7 @@ from marketplace.events import (
     PaymentCancelled,
     PaymentConfirmed,
     PaymentCreated,
+    PaymentDetailsProvided,
     PaymentDisputed,
     PaymentFailed,
     PaymentReleased,
@@ -218,6 +219,8 @@ def present(p: Any, disputes: list[Any] | None = None) -> Payment:
         last_error=p["last_error"],
         disputed=p["disputed"],
         disputes=[Dispute(**dict(d)) for d in disputes or []],
+        executed_at=p["executed_at"],
+        execution_reference=p["execution_reference"],
         auction_title=p.get("auction_title"),
         payee_name=p.get("payee_name"),
         department_name=p.get("department_name"),
@@ -404,6 +407,13 @@ async def set_details(
 ) -> PaymentDetails:
     async with pool.acquire() as conn, conn.transaction():
         row = await queries.upsert_payment_details(conn, caller.id, method, reference)
+        # Orders released without details no longer lack them; finance is told.
+        for order in await queries.clear_missing_details(conn, caller.id):
+            await outbox.emit(
+                conn,
+                PaymentDetailsProvided(auction_id=order["auction_id"], payment_id=order["id"]),
+                order["auction_id"],
+            )
         # The reference itself stays out of the audit log; the change is recorded.
         await record(
             conn,

@@ -17,6 +17,7 @@ from marketplace import policy
 from marketplace.accounts import service as accounts
 from marketplace.auth import Caller, request_id
 from marketplace.errors import DomainError
+from marketplace.payments import execution
 from marketplace.payments import service as payments
 from marketplace.payments.routes import PaymentStatus
 from marketplace.payments.schemas import Payment
@@ -91,6 +92,9 @@ async def payment_page(
     payee = await accounts.get_user(pool, payment.payee_id)
     is_payee = payment.payee_id == caller.id
     is_buyer = caller.has("buyer") and caller.department_id == payment.department_id
+    in_finance = caller.has("admin") or (
+        caller.has("finance") and payments.in_scope(caller, payment.department_id)
+    )
     return render(
         request,
         caller,
@@ -99,10 +103,11 @@ async def payment_page(
         payment=payment,
         payee=payee,
         is_payee=is_payee,
-        may_resolve=(
-            caller.has("admin")
-            or (caller.has("finance") and payments.in_scope(caller, payment.department_id))
-        )
+        may_execute=in_finance
+        and payment.status in ("released", "confirmed")
+        and payment.executed_at is None
+        and policy.allows(policy.Decision.RECORD_EXECUTION, policy.relations(payee=is_payee)),
+        may_resolve=in_finance
         and policy.allows(
             policy.Decision.RESOLVE_DISPUTE,
             policy.relations(
@@ -214,6 +219,41 @@ async def dispute(
     return see_other(f"/payments/{payment_id}")
 
 
+@post("/payments/{payment_id:int}/executed", name="web:payment_executed")
+async def executed(
+    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, payment_id: int
+) -> Template | Redirect:
+    """Finance records that the released order was paid out, with its reference."""
+    caller = require(viewer, "finance", "admin")
+    reference = form_text(await request.form(), "reference", 200)
+    values = {"reference": reference}
+    problem, status = None, 400
+    if not 2 <= len(reference) <= 200:
+        problem = "Give the reference of the card payment or transfer (2 to 200 characters)."
+    else:
+        try:
+            await execution.record_execution(
+                pool, caller, payment_id, reference, request_id(request)
+            )
+        except DomainError as exc:
+            if exc.code == "payment_not_found":
+                raise
+            problem = plain(exc, REFUSALS)
+            status = exc.status
+    if problem is not None:
+        return await payment_page(
+            request,
+            pool,
+            caller,
+            payment_id,
+            status=status,
+            errors={"executed": problem},
+            values=values,
+        )
+    flash(request, f"Recorded: payment {payment_id} was paid out (reference {reference}).")
+    return see_other(f"/payments/{payment_id}")
+
+
 @post("/payments/{payment_id:int}/confirm", name="web:confirm_payment")
 async def confirm(
     request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, payment_id: int
@@ -238,4 +278,4 @@ async def confirm(
     return see_other(back)
 
 
-ROUTES = [finance_payments, payment, resolve, dispute, confirm]
+ROUTES = [finance_payments, payment, resolve, dispute, executed, confirm]

@@ -1,0 +1,64 @@
+"""After release: finance records that the order was paid out.
+
+A released order is an instruction to the department's finance office (DESIGN §6). Finance
+or an admin (in scope, and not the payee: policy.py) records that it was paid out, with
+the card payment's or transfer's reference, once; the payee is told (payment.executed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marketplace import outbox, policy
+from marketplace.audit.record import record
+from marketplace.auth import Caller
+from marketplace.errors import Conflict, NotFound
+from marketplace.events import PaymentExecuted
+from marketplace.payments import queries
+from marketplace.payments.schemas import Payment
+from marketplace.payments.service import _visible, in_scope, present
+
+
+async def record_execution(
+    pool: Any, caller: Caller, payment_id: int, reference: str, request_id: str
+) -> Payment:
+    role = "admin" if caller.has("admin") else "finance"
+    async with pool.acquire() as conn, conn.transaction():
+        p = await _visible(conn, caller, payment_id, lock=True)
+        if role == "finance" and not in_scope(caller, p["department_id"]):
+            raise NotFound("payment_not_found", "no such payment")
+        policy.refuse_conflicts(
+            policy.Decision.RECORD_EXECUTION, policy.relations(payee=p["payee_id"] == caller.id)
+        )
+        if p["executed_at"] is not None:
+            raise Conflict(
+                "already_executed",
+                f"this order's execution was already recorded (reference "
+                f"{p['execution_reference']})",
+            )
+        if not await queries.mark_executed(conn, payment_id, caller.id, reference):
+            raise Conflict(
+                "not_released",
+                f"the payment is {p['status']}; only a released order can be paid out",
+                payment_status=p["status"],
+            )
+        await outbox.emit(
+            conn,
+            PaymentExecuted(
+                auction_id=p["auction_id"], payment_id=payment_id, payee_id=p["payee_id"]
+            ),
+            p["auction_id"],
+        )
+        await record(
+            conn,
+            caller.actor(role, request_id),
+            "payment.executed",
+            "payment",
+            payment_id,
+            before={"executed": False},
+            after={"executed": True, "reference": reference},
+            auction_id=p["auction_id"],
+        )
+        p = await queries.get_payment(conn, payment_id)
+        disputes = await queries.list_disputes(conn, payment_id)
+    return present(p, disputes)

@@ -1,0 +1,107 @@
+"""Finance records a released order's payout; a payee's late details reach their orders
+(DESIGN §6, §10 POST /api/payments/{id}/executed; issue 21, build item 3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from marketplace.payments import service as payments
+from marketplace.payments.provider import LedgerProvider
+from tests.helpers import Api, User, csrf_of, sign_in
+from tests.test_payments import accept, delivered_for_review
+
+
+async def _released(api: Api, db: asyncpg.Connection, pool: Any) -> dict[str, Any]:
+    s = await delivered_for_review(api, db, pool)
+    reviewer = await api.user("reviewer")
+    s["payment_id"] = (await accept(api, reviewer, s["auction_id"])).json()["payment_id"]
+    return s
+
+
+async def _executed(api: Api, payment_id: int, who: User, reference: Any = "TRX-2026-0042") -> Any:
+    return await api.client.post(
+        f"/api/payments/{payment_id}/executed", json={"reference": reference}, headers=who.headers
+    )
+
+
+async def test_finance_records_the_payout_once_and_the_payee_is_told(
+    api: Api, db: asyncpg.Connection, pool: Any
+) -> None:
+    s = await _released(api, db, pool)
+    pid = s["payment_id"]
+    finance = await api.user("finance", department_id=s["dept"])
+    # Not released yet: nothing was sent, so nothing can be recorded as paid out.
+    r = await _executed(api, pid, finance)
+    assert r.status_code == 409 and r.json()["code"] == "not_released", r.text
+    assert await payments.release(pool, pid, LedgerProvider()) == "released"
+
+    for bad in ("", "x", "y" * 201, 42, None):
+        r = await _executed(api, pid, finance, bad)
+        assert r.status_code == 400, (bad, r.text)
+    other = await api.user("finance", department_id=await api.department())
+    assert (await _executed(api, pid, other)).status_code == 404
+    assert (await _executed(api, pid, s["buyer"])).status_code == 403
+    assert await db.fetchval("SELECT executed_at FROM payments WHERE id = $1", pid) is None
+
+    r = await _executed(api, pid, finance)
+    assert r.status_code == 200, r.text
+    assert r.json()["execution_reference"] == "TRX-2026-0042" and r.json()["executed_at"]
+    again = await _executed(api, pid, finance, "TRX-OTHER")
+    assert again.status_code == 409 and again.json()["code"] == "already_executed"
+    row = await db.fetchrow(
+        "SELECT executed_by, execution_reference FROM payments WHERE id = $1", pid
+    )
+    assert (row["executed_by"], row["execution_reference"]) == (finance.id, "TRX-2026-0042")
+    events = await db.fetch("SELECT payload FROM outbox WHERE type = 'payment.executed'")
+    assert len(events) == 1
+    audit = await db.fetch("SELECT data FROM audit_log WHERE data LIKE '%payment.executed%'")
+    assert len(audit) == 1 and "TRX-2026-0042" in audit[0]["data"]
+    # The payee still confirms receipt afterwards.
+    r = await api.client.post(f"/api/payments/{pid}/confirm", headers=s["winner"].headers)
+    assert r.status_code == 200 and r.json()["status"] == "confirmed"
+
+
+async def test_the_payment_page_offers_finance_the_payout_form(
+    api: Api, db: asyncpg.Connection, pool: Any
+) -> None:
+    s = await _released(api, db, pool)
+    pid = s["payment_id"]
+    assert await payments.release(pool, pid, LedgerProvider()) == "released"
+    await sign_in(api.client, s["winner"])
+    page = await api.client.get(f"/payments/{pid}")
+    assert 'action="/payments/' + str(pid) + '/executed"' not in page.text  # not the payee's
+    finance = await api.user("finance", department_id=s["dept"])
+    await sign_in(api.client, finance)
+    page = await api.client.get(f"/payments/{pid}")
+    assert f'action="/payments/{pid}/executed"' in page.text
+    r = await api.client.post(
+        f"/payments/{pid}/executed",
+        data={"csrf_token": csrf_of(page.text), "reference": "x"},
+    )
+    assert r.status_code == 400 and "2 to 200 characters" in r.text
+    r = await api.client.post(
+        f"/payments/{pid}/executed",
+        data={"csrf_token": csrf_of(page.text), "reference": "CARD-7781"},
+    )
+    assert r.status_code == 200 and "was paid out (reference CARD-7781)" in r.text
+    assert 'id="executed"' in r.text and f'action="/payments/{pid}/executed"' not in r.text
+
+
+async def test_details_given_after_release_clear_the_missing_details_mark(
+    api: Api, db: asyncpg.Connection, pool: Any
+) -> None:
+    s = await _released(api, db, pool)
+    pid = s["payment_id"]
+    assert await db.fetchval("SELECT missing_details FROM payments WHERE id = $1", pid)
+    r = await api.client.put(
+        "/api/me/payment-details",
+        json={"method": "transfer", "reference": "GB33BUKB20201555555555"},
+        headers=s["winner"].headers,
+    )
+    assert r.status_code == 200, r.text
+    r = await api.client.get(f"/api/payments/{pid}", headers=s["winner"].headers)
+    assert r.json()["missing_details"] is False
+    told = await db.fetch("SELECT payload FROM outbox WHERE type = 'payment.details_provided'")
+    assert len(told) == 1
