@@ -13,11 +13,25 @@ from tests.helpers import Api, User, csrf_of, sign_in
 from tests.test_payments import accept, delivered_for_review
 
 
-async def _released(api: Api, db: asyncpg.Connection, pool: Any) -> dict[str, Any]:
+async def _released(
+    api: Api, db: asyncpg.Connection, pool: Any, details: bool = True
+) -> dict[str, Any]:
+    """An accepted award's payment (not released yet); the payee gave details unless not."""
     s = await delivered_for_review(api, db, pool)
+    if details:
+        await _give_details(api, s["winner"])
     reviewer = await api.user("reviewer")
     s["payment_id"] = (await accept(api, reviewer, s["auction_id"])).json()["payment_id"]
     return s
+
+
+async def _give_details(api: Api, payee: User) -> None:
+    r = await api.client.put(
+        "/api/me/payment-details",
+        json={"method": "transfer", "reference": "GB33BUKB20201555555555"},
+        headers=payee.headers,
+    )
+    assert r.status_code == 200, r.text
 
 
 async def _executed(api: Api, payment_id: int, who: User, reference: Any = "TRX-2026-0042") -> Any:
@@ -92,15 +106,16 @@ async def test_the_payment_page_offers_finance_the_payout_form(
 async def test_details_given_after_release_clear_the_missing_details_mark(
     api: Api, db: asyncpg.Connection, pool: Any
 ) -> None:
-    s = await _released(api, db, pool)
+    s = await _released(api, db, pool, details=False)
     pid = s["payment_id"]
+    assert await payments.release(pool, pid, LedgerProvider()) == "released"
     assert await db.fetchval("SELECT missing_details FROM payments WHERE id = $1", pid)
-    r = await api.client.put(
-        "/api/me/payment-details",
-        json={"method": "transfer", "reference": "GB33BUKB20201555555555"},
-        headers=s["winner"].headers,
-    )
-    assert r.status_code == 200, r.text
+    # Finance cannot record a payout that could not have been sent.
+    finance = await api.user("finance", department_id=s["dept"])
+    r = await _executed(api, pid, finance)
+    assert r.status_code == 409 and r.json()["code"] == "payment_details_missing", r.text
+    await _give_details(api, s["winner"])
+    assert (await _executed(api, pid, finance)).status_code == 200
     r = await api.client.get(f"/api/payments/{pid}", headers=s["winner"].headers)
     assert r.json()["missing_details"] is False
     told = await db.fetch("SELECT payload FROM outbox WHERE type = 'payment.details_provided'")

@@ -125,6 +125,7 @@ async def _payee_with_finance_records_own_payout(
     api: Api, db: asyncpg.Connection, pool: Any
 ) -> None:
     s = await _accepted_payment(api, db, pool)
+    await db.execute("UPDATE payments SET missing_details = false WHERE id = $1", s["payment_id"])
     assert await payments.release(pool, s["payment_id"], LedgerProvider()) == "released"
     await db.execute("UPDATE users SET roles = roles || '{finance}' WHERE id = $1", s["winner"].id)
     r = await api.client.post(

@@ -2,7 +2,8 @@
 
 A released order is an instruction to the department's finance office (DESIGN §6). Finance
 or an admin (in scope, and not the payee: policy.py) records that it was paid out, with
-the card payment's or transfer's reference, once; the payee is told (payment.executed).
+the card payment's or transfer's reference, once, and not while the payee's payment
+details are missing (nothing could have been sent); the payee is told (payment.executed).
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ async def record_execution(
                 "already_executed",
                 f"this order's execution was already recorded (reference "
                 f"{p['execution_reference']})",
+            )
+        if p["missing_details"] and p["status"] == "released":
+            raise Conflict(
+                "payment_details_missing",
+                "the payee has not given payment details yet, so nothing can have been paid "
+                "out; they have been asked for them",
             )
         if not await queries.mark_executed(conn, payment_id, caller.id, reference):
             raise Conflict(

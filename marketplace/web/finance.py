@@ -106,6 +106,7 @@ async def payment_page(
         may_execute=in_finance
         and payment.status in ("released", "confirmed")
         and payment.executed_at is None
+        and not payment.missing_details
         and policy.allows(policy.Decision.RECORD_EXECUTION, policy.relations(payee=is_payee)),
         may_resolve=in_finance
         and policy.allows(
