@@ -48,6 +48,12 @@ class TokenIssuedForUser(Event, frozen=True, kw_only=True, tag="token.issued_for
     issued_by: int
 
 
+class EmailConfirmationSent(Event, frozen=True, kw_only=True, tag="user.email_confirmation_sent"):
+    """A self sign-up asked for a new link to confirm its address."""
+
+    user_id: int
+
+
 class GithubAccountLinked(Event, frozen=True, kw_only=True, tag="user.github_linked"):
     user_id: int
     github_id: int
@@ -268,6 +274,7 @@ AnyEvent = (
     | VerificationDecided
     | GithubAccountLinked
     | TokenIssuedForUser
+    | EmailConfirmationSent
     | AuctionCreated
     | AuctionUpdated
     | AuctionPublished

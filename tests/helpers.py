@@ -203,3 +203,22 @@ async def served(settings: Any, sock: socket.socket | None = None) -> AsyncItera
         server.should_exit = True
         await task
         sock.close()
+
+
+async def confirm_address(client: Any, db: Any, email: str) -> None:
+    """Open the confirmation link mailed to a self sign-up at ``email`` and press its button,
+    as its owner would."""
+    body = await db.fetchval(
+        "SELECT body FROM mail_outbox WHERE to_address = $1 AND subject = $2"
+        " ORDER BY id DESC LIMIT 1",
+        email,
+        "Confirm your e-mail address",
+    )
+    match = re.search(r"/confirm-email\?token=([A-Za-z0-9_-]+)", body or "")
+    assert match, f"no confirmation link was mailed to {email}"
+    page = await client.get("/confirm-email", params={"token": match.group(1)})
+    assert page.status_code == 200, page.text
+    r = await client.post(
+        "/confirm-email", data={"token": match.group(1), "csrf_token": csrf_of(page.text)}
+    )
+    assert r.status_code == 200 and "Your e-mail address is confirmed" in r.text, r.text

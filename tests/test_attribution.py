@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from tests.helpers import Api, User, bid, published_auction, sign_in
+from tests.helpers import Api, User, bid, confirm_address, published_auction, sign_in
 
 
 async def _rows(db: asyncpg.Connection, action: str) -> list[dict[str, Any]]:
@@ -28,6 +28,7 @@ async def test_an_admin_acting_with_a_token_it_issued_is_on_every_row(
     assert r.status_code == 201, r.text
     own = r
     vendor = own_token = User(r.json()["id"], r.json()["token"])
+    await confirm_address(api.client, db, "v@example.com")
     r = await api.client.post(
         f"/api/vendors/{vendor.id}/verification",
         json={"status": "verified", "reason": "registry checked"},

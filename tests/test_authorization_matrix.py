@@ -53,6 +53,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/api/me/verification"): ("vendor",),
     ("POST", "/api/vendors/{user_id:int}/verification"): ("admin",),
     ("POST", "/api/me/github/link"): SIGNED_IN,
+    ("POST", "/api/me/email-confirmation"): SIGNED_IN,
     ("GET", "/auth/github/login"): ANYONE,
     ("GET", "/auth/github/callback"): ANYONE,
     ("POST", "/api/github/webhook"): ANYONE,  # signed by GitHub instead

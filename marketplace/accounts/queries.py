@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 USER_COLUMNS = """id, email, name, roles, department_id, verification_status, verification_kind,
-    registry_id, verification_reason, github_id, github_login, created_at"""
+    registry_id, verification_reason, github_id, github_login, created_at,
+    email_confirmed_at IS NOT NULL AS email_confirmed"""
 
 
 async def insert_department(conn: Any, name: str) -> Any:
@@ -31,16 +32,63 @@ async def department_exists(conn: Any, department_id: int) -> bool:
 
 
 async def insert_user(
-    conn: Any, email: str, name: str, roles: list[str], department_id: int | None
+    conn: Any,
+    email: str,
+    name: str,
+    roles: list[str],
+    department_id: int | None,
+    confirmed: bool = True,
 ) -> Any:
+    """A new user; ``confirmed`` False for a self sign-up, whose address is yet unproven."""
     return await conn.fetchrow(
-        f"""INSERT INTO users (email, name, roles, department_id) VALUES ($1, $2, $3, $4)
+        f"""INSERT INTO users (email, name, roles, department_id, email_confirmed_at)
+            VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN now() END)
             RETURNING {USER_COLUMNS}""",
         email,
         name,
         roles,
         department_id,
+        confirmed,
     )
+
+
+async def insert_email_confirmation(
+    conn: Any, user_id: int, email: str, token_hash: bytes, seconds: int
+) -> None:
+    await conn.execute(
+        """INSERT INTO email_confirmations (user_id, email, token_hash, expires_at)
+           VALUES ($1, $2, $3, now() + $4 * interval '1 second')""",
+        user_id,
+        email,
+        token_hash,
+        seconds,
+    )
+
+
+async def find_email_confirmation(conn: Any, token_hash: bytes) -> Any:
+    """The link's user and address, if the link is unused, unexpired and still theirs."""
+    return await conn.fetchrow(
+        """SELECT c.id, c.user_id, c.email, u.name
+           FROM email_confirmations c JOIN users u ON u.id = c.user_id
+           WHERE c.token_hash = $1 AND c.used_at IS NULL AND c.expires_at > now()
+             AND u.email = c.email""",
+        token_hash,
+    )
+
+
+async def use_email_confirmation(conn: Any, token_hash: bytes) -> int | None:
+    """Spend the link and confirm its address, compare-and-set; the user's id, or None."""
+    user_id: int | None = await conn.fetchval(
+        """WITH used AS (
+               UPDATE email_confirmations SET used_at = now()
+               WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+               RETURNING user_id, email)
+           UPDATE users u SET email_confirmed_at = coalesce(u.email_confirmed_at, now())
+           FROM used WHERE u.id = used.user_id AND u.email = used.email
+           RETURNING u.id""",
+        token_hash,
+    )
+    return user_id
 
 
 async def get_user(conn: Any, user_id: int) -> Any:
@@ -117,6 +165,7 @@ async def decide_verification(conn: Any, user_id: int, status: str, reason: str)
                    verification_decided_at = now()
             WHERE id = $1 AND verification_status IN ('unverified', 'pending')
               AND 'vendor' = ANY (roles)
+              AND ($2 <> 'verified' OR email_confirmed_at IS NOT NULL)
             RETURNING {USER_COLUMNS}""",
         user_id,
         status,

@@ -8,7 +8,7 @@ from litestar import Request, delete, get, post
 from litestar.params import Parameter
 
 from marketplace import ratelimit
-from marketplace.accounts import queries, service
+from marketplace.accounts import email_confirmation, queries, service
 from marketplace.accounts.schemas import (
     Department,
     DepartmentCreate,
@@ -37,7 +37,9 @@ async def signup(
     await ratelimit.limit(
         redis, f"signup:{client_address(request)}", settings.signup_limit_per_minute
     )
-    return await service.signup(pool, data.email, data.name, request_id(request))
+    return await service.signup(
+        pool, data.email, data.name, request_id(request), settings.public_url
+    )
 
 
 @post("/api/departments", guards=[roles("admin")], tags=["accounts"])
@@ -124,8 +126,23 @@ async def decide_verification(
     return await service.decide_verification(pool, actor, user_id, data)
 
 
+@post(
+    "/api/me/email-confirmation",
+    guards=[signed_in],
+    tags=["accounts"],
+    status_code=204,
+    summary="Mail yourself a new link to confirm your e-mail address",
+)
+async def send_email_confirmation(
+    request: Request[Any, Any, Any], pool: Any, redis: Any, settings: Settings, caller: Caller
+) -> None:
+    await ratelimit.limit(redis, f"confirm-mail:{caller.id}", 3)
+    await email_confirmation.send_again(pool, caller, settings.public_url, request_id(request))
+
+
 ROUTES = [
     signup,
+    send_email_confirmation,
     create_department,
     list_departments,
     create_user,

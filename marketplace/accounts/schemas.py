@@ -54,6 +54,8 @@ class User(Response, frozen=True, kw_only=True):
     verification_reason: str | None = None
     github: GithubAccount | None = None
     created_at: dt.datetime
+    email_confirmed: bool = True  # a self sign-up: False until it opens the mailed link
+    registry_id: str | None = None  # what the vendor gave when asking to be verified
 
 
 class TokenIssued(Response, frozen=True, kw_only=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from marketplace import outbox
-from marketplace.accounts import queries
+from marketplace.accounts import email_confirmation, queries
 from marketplace.accounts.schemas import (
     Department,
     GithubAccount,
@@ -45,6 +45,8 @@ def user_from_row(row: Any) -> User:
         verification_reason=row["verification_reason"],
         github=github,
         created_at=row["created_at"],
+        email_confirmed=row["email_confirmed"],
+        registry_id=row["registry_id"],
     )
 
 
@@ -102,14 +104,20 @@ async def create_user(pool: Any, actor: Actor, data: UserCreate) -> User:
     return user_from_row(row)
 
 
-async def signup(pool: Any, email: str, name: str, request_id: str) -> SignedUp:
-    """Self-service vendor account with its first token."""
+async def signup(pool: Any, email: str, name: str, request_id: str, public_url: str) -> SignedUp:
+    """Self-service vendor account with its first token; its address is confirmed later,
+    through the link mailed to it (email_confirmation.py)."""
     token, token_hash = new_token()
     async with pool.acquire() as conn, conn.transaction():
-        row = await queries.insert_user(conn, email.strip(), name, ["vendor"], None)
+        row = await queries.insert_user(
+            conn, email.strip(), name, ["vendor"], None, confirmed=False
+        )
         actor = Actor(user_id=row["id"], role="vendor", request_id=request_id)
         token_id = await queries.insert_token(conn, row["id"], token_hash)
-        await outbox.emit(conn, UserCreated(user_id=row["id"], roles=["vendor"], self_signup=True))
+        event_id = await outbox.emit(
+            conn, UserCreated(user_id=row["id"], roles=["vendor"], self_signup=True)
+        )
+        await email_confirmation.mail_link(conn, public_url, row, event_id)
         await record(conn, actor, "user.signed_up", "user", row["id"], after=_public_user(row))
         await record(conn, actor, "token.created", "token", token_id)
     return SignedUp(id=row["id"], token=token, token_id=token_id)
@@ -210,6 +218,12 @@ async def decide_verification(
                 raise NotFound("user_not_found", "no such user")
             if "vendor" not in current["roles"]:
                 raise Unprocessable("not_a_vendor", "this user is not a vendor")
+            if data.status == "verified" and not current["email_confirmed"]:
+                raise Conflict(
+                    "email_not_confirmed",
+                    "this vendor has not confirmed their e-mail address yet; they can be "
+                    "verified once they open the link mailed to them",
+                )
             raise Conflict(
                 "verification_decided",
                 f"verification is already {current['verification_status']}",
