@@ -6,9 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import msgspec
 
+from marketplace.notifications.consumer import StreamEvent
+from marketplace.notifications.messages import Mailer
 from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider
+from marketplace.settings import Settings
 from tests.helpers import Api, User, csrf_of, sign_in
 from tests.test_payments import accept, delivered_for_review
 
@@ -120,3 +124,35 @@ async def test_details_given_after_release_clear_the_missing_details_mark(
     assert r.json()["missing_details"] is False
     told = await db.fetch("SELECT payload FROM outbox WHERE type = 'payment.details_provided'")
     assert len(told) == 1
+
+
+async def test_the_payee_and_finance_are_mailed(
+    api: Api, db: asyncpg.Connection, pool: Any, settings: Settings
+) -> None:
+    """The notifications handler, run on the events themselves: the payee hears of the
+    payout; the department's (and central) finance hear that late details arrived."""
+    s = await _released(api, db, pool, details=False)
+    pid = s["payment_id"]
+    assert await payments.release(pool, pid, LedgerProvider()) == "released"
+    finance = await api.user("finance", department_id=s["dept"])
+    central = await api.user("finance")
+    await _give_details(api, s["winner"])
+    assert (await _executed(api, pid, finance)).status_code == 200
+    handle = Mailer(settings)
+    rows = await db.fetch(
+        "SELECT id, type, payload FROM outbox WHERE type IN"
+        " ('payment.details_provided', 'payment.executed') ORDER BY id"
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        for row in rows:
+            data = {**msgspec.json.decode(row["payload"]), "event_id": row["id"]}
+            await handle(
+                conn, StreamEvent(event_id=row["id"], type=row["type"], data=data, raw=b"")
+            )
+    mails = await db.fetch("SELECT recipient_id, subject FROM mail_outbox ORDER BY id")
+    got = {(m["recipient_id"], m["subject"].split(":")[0]) for m in mails}
+    assert {
+        (finance.id, "Payment details given"),
+        (central.id, "Payment details given"),
+        (s["winner"].id, "Paid out"),
+    } <= got, got

@@ -56,6 +56,7 @@ class Mailer:
             "auction.reviewed": self._reviewed,
             "payment.released": self._paid,
             "payment.executed": self._executed,
+            "payment.details_provided": self._details_provided,
         }
 
     async def __call__(self, conn: Any, event: StreamEvent) -> None:
@@ -304,6 +305,23 @@ class Mailer:
             f'Finance has paid out the payment for "{title}". Once it reaches you, please '
             f"confirm receipt on the payment's page.\n\n{self.link(f'/payments/{payment_id}')}",
         )
+
+    async def _details_provided(self, conn: Any, event: StreamEvent) -> None:
+        """The payee gave the details a released order lacked: finance can pay it now."""
+        a = await self._auction(conn, event)
+        if a is None:
+            return
+        payment_id = event.int_field("payment_id")
+        for person in await queries.list_finance(conn, a["id"]):
+            await self._send(
+                conn,
+                f"{event.event_id}:finance:{person['id']}",
+                event,
+                person,
+                f"Payment details given: {a['title']}",
+                f'The payee of payment {payment_id} for "{a["title"]}" has given their payment '
+                f"details; the order can be paid out.\n\n{self.link(f'/payments/{payment_id}')}",
+            )
 
     async def _paid(self, conn: Any, event: StreamEvent) -> None:
         a = await self._auction(conn, event)

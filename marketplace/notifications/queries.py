@@ -212,3 +212,15 @@ async def list_reviewers(conn: Any, auction_id: int) -> list[Any]:
         auction_id,
     )
     return rows
+
+
+async def list_finance(conn: Any, auction_id: int) -> list[Any]:
+    """Finance users who handle the auction's payments: its department's or central ones."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT u.id, u.email, u.name FROM users u, auctions a
+           WHERE a.id = $1 AND 'finance' = ANY (u.roles)
+             AND (u.department_id IS NULL OR u.department_id = a.department_id)
+           ORDER BY u.id""",
+        auction_id,
+    )
+    return rows
