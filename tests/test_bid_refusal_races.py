@@ -95,23 +95,18 @@ async def _stored_bids(db: asyncpg.Connection, auction_id: int) -> list[tuple[in
     return [(r["bidder_id"], r["amount_cents"]) for r in rows]
 
 
-async def test_a_bid_after_the_end_that_a_slower_rival_extended_is_taken(
-    api: Api,
-    db: asyncpg.Connection,
-    gate: asyncpg.Connection,
-    database_url: str,
-    live_server: str,
-) -> None:
-    """The race model's failure: the vendor's bid starts just after the end and is refused
-    as ended; a rival's bid that began before the end commits and extends it; the vendor
-    was told "you are the low bidder" while holding no bid. At the vendor's instant the
-    auction, extended by a bid placed before its end, is open: the bid is taken."""
+async def _bid_just_after_the_end_a_slow_rival_began_before(
+    api: Api, db: asyncpg.Connection, database_url: str, server: str, **auction: Any
+) -> tuple[httpx.Response, Any, User, User, int]:
+    """The vendor's bid begins just after the end and waits at the pause; a rival's bid,
+    whose transaction began just before the end, then commits; the vendor's bid goes on.
+    Returns the vendor's answer, the rival's place_bid() row, vendor, rival, auction id."""
     buyer, vendor, rival = (
         await api.buyer(),
         await api.verified_vendor(),
         await api.verified_vendor(),
     )
-    aid = (await published_auction(api, buyer, price_cap_cents=10_000, soft_close_seconds=30))["id"]
+    aid = (await published_auction(api, buyer, price_cap_cents=10_000, **auction))["id"]
     await _pause_after_guard(db, vendor.id)
     slow = await asyncpg.connect(database_url)
     try:
@@ -124,14 +119,30 @@ async def test_a_bid_after_the_end_that_a_slower_rival_extended_is_taken(
             began,
         )
         await asyncio.sleep(0.05)
-        vendors_bid = _bid_over_http(live_server, vendor, aid, 9_000)
+        vendors_bid = _bid_over_http(server, vendor, aid, 9_000)
         await _wait_until_paused(db, vendors_bid)
         taken = await _rival_bid(slow, aid, rival, 9_500)
-        assert taken["outcome"] == "accepted" and taken["extended"], dict(taken)
     finally:
         await slow.close()
     await db.execute("SELECT pg_advisory_unlock($1)", PAUSE_KEY)
-    r = await vendors_bid
+    return await vendors_bid, taken, vendor, rival, aid
+
+
+async def test_a_bid_after_the_end_that_a_slower_rival_extended_is_taken(
+    api: Api,
+    db: asyncpg.Connection,
+    gate: asyncpg.Connection,
+    database_url: str,
+    live_server: str,
+) -> None:
+    """The race model's failure: the vendor's bid starts just after the end and is refused
+    as ended; a rival's bid that began before the end commits and extends it; the vendor
+    was told "you are the low bidder" while holding no bid. At the vendor's instant the
+    auction, extended by a bid placed before its end, is open: the bid is taken."""
+    r, taken, vendor, rival, aid = await _bid_just_after_the_end_a_slow_rival_began_before(
+        api, db, database_url, live_server, soft_close_seconds=30
+    )
+    assert taken["outcome"] == "accepted" and taken["extended"], dict(taken)
     assert r.status_code == 201, r.text
     assert await _stored_bids(db, aid) == [(rival.id, 9_500), (vendor.id, 9_000)]
 
@@ -211,32 +222,10 @@ async def test_a_bid_after_the_end_stays_closed_when_the_rival_cannot_extend(
 ) -> None:
     """As above with no extensions left: the rival's bid, begun before the end, is taken
     without moving it, and the vendor's, begun after, is told the auction has ended."""
-    buyer, vendor, rival = (
-        await api.buyer(),
-        await api.verified_vendor(),
-        await api.verified_vendor(),
+    r, taken, _, rival, aid = await _bid_just_after_the_end_a_slow_rival_began_before(
+        api, db, database_url, live_server, max_extensions=0
     )
-    aid = (await published_auction(api, buyer, price_cap_cents=10_000, max_extensions=0))["id"]
-    await _pause_after_guard(db, vendor.id)
-    slow = await asyncpg.connect(database_url)
-    try:
-        await slow.execute("BEGIN")
-        began: dt.datetime = await slow.fetchval("SELECT now()")
-        await db.execute(
-            "UPDATE auctions SET ends_at = $2::timestamptz + interval '1 millisecond'"
-            " WHERE id = $1",
-            aid,
-            began,
-        )
-        await asyncio.sleep(0.05)
-        vendors_bid = _bid_over_http(live_server, vendor, aid, 9_000)
-        await _wait_until_paused(db, vendors_bid)
-        taken = await _rival_bid(slow, aid, rival, 9_500)
-        assert taken["outcome"] == "accepted" and not taken["extended"], dict(taken)
-    finally:
-        await slow.close()
-    await db.execute("SELECT pg_advisory_unlock($1)", PAUSE_KEY)
-    r = await vendors_bid
+    assert taken["outcome"] == "accepted" and not taken["extended"], dict(taken)
     assert (r.status_code, r.json()["code"]) == (409, "auction_closed"), r.text
     assert await _stored_bids(db, aid) == [(rival.id, 9_500)]
 
