@@ -68,3 +68,30 @@ async def test_vendor_links_github_after_confirming_the_account(
     await page.screenshot(path=str(shots / "github-link-done.png"), full_page=True)
     assert await violations(page) == []
     assert await db.fetchval("SELECT github_id FROM users WHERE id = $1", vendor.id) == 501
+
+
+async def test_sign_in_with_github_in_the_browser_that_started_it(
+    fake_github: FakeGitHub, github_server: str, browser: Any, db: Any
+) -> None:
+    """The sign-in's nonce cookie survives GitHub's redirects in a real browser: the
+    browser that started it is signed in; the same hand-off link, spent, signs in nobody
+    elsewhere (one never claimed is refused there too: tests/test_github_oauth.py)."""
+    fake_github.add_user("grace", id=777, email=None, name="Grace Hopper")
+    fake_github.signed_in_login = "grace"
+    page = await signed_in_page(browser, github_server, None)
+    handoffs: list[str] = []
+    page.on(
+        "request",
+        lambda req: handoffs.append(req.url) if "/signin/github?handoff=" in req.url else None,
+    )
+    await page.goto("/signin")
+    await page.get_by_role("link", name="Sign in with GitHub").click()
+    await expect(page.get_by_text("Signed in with GitHub as Grace Hopper.")).to_be_visible()
+    assert await violations(page) == []
+    assert len(handoffs) == 1
+
+    other = await signed_in_page(browser, github_server, None)
+    await other.goto(handoffs[0])
+    await expect(other.get_by_text("expired or was already used")).to_be_visible()
+    await other.goto("/me")
+    await expect(other.get_by_label("API token")).to_be_visible()  # sent to sign in
