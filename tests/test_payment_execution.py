@@ -92,6 +92,8 @@ async def test_the_payment_page_offers_finance_the_payout_form(
     assert 'action="/payments/' + str(pid) + '/executed"' not in page.text  # not the payee's
     finance = await api.user("finance", department_id=s["dept"])
     await sign_in(api.client, finance)
+    listed = await api.client.get("/finance/payments")
+    assert f'href="/payments/{pid}#executed-heading">Record the payout' in listed.text
     page = await api.client.get(f"/payments/{pid}")
     assert f'action="/payments/{pid}/executed"' in page.text
     r = await api.client.post(
@@ -105,6 +107,9 @@ async def test_the_payment_page_offers_finance_the_payout_form(
     )
     assert r.status_code == 200 and "was paid out (reference CARD-7781)" in r.text
     assert 'id="executed"' in r.text and f'action="/payments/{pid}/executed"' not in r.text
+    listed = await api.client.get("/finance/payments")
+    row = listed.text[listed.text.index(f'id="payment-{pid}"') :][:2000]
+    assert "paid out" in row and "Record the payout" not in row
 
 
 async def test_details_given_after_release_clear_the_missing_details_mark(

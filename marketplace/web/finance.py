@@ -70,10 +70,28 @@ async def finance_payments(
         caller,
         "finance_payments.html",
         payments=items,
+        executable={p.id for p in items if may_execute(caller, p)},
         statuses=STATUSES,
         selected=status,
         problems=problems,
         next_cursor=next_cursor,
+    )
+
+
+def may_execute(caller: Caller, payment: Payment) -> bool:
+    """Whether to offer ``caller`` the payout form: the rules execution.py enforces."""
+    in_finance = caller.has("admin") or (
+        caller.has("finance") and payments.in_scope(caller, payment.department_id)
+    )
+    return (
+        in_finance
+        and payment.status in ("released", "confirmed")
+        and payment.executed_at is None
+        and not payment.missing_details
+        and policy.allows(
+            policy.Decision.RECORD_EXECUTION,
+            policy.relations(payee=payment.payee_id == caller.id),
+        )
     )
 
 
@@ -103,11 +121,7 @@ async def payment_page(
         payment=payment,
         payee=payee,
         is_payee=is_payee,
-        may_execute=in_finance
-        and payment.status in ("released", "confirmed")
-        and payment.executed_at is None
-        and not payment.missing_details
-        and policy.allows(policy.Decision.RECORD_EXECUTION, policy.relations(payee=is_payee)),
+        may_execute=may_execute(caller, payment),
         may_resolve=in_finance
         and policy.allows(
             policy.Decision.RESOLVE_DISPUTE,
