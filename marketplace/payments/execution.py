@@ -17,7 +17,7 @@ from marketplace.errors import Conflict, NotFound
 from marketplace.events import PaymentExecuted
 from marketplace.payments import queries
 from marketplace.payments.schemas import Payment
-from marketplace.payments.service import _visible, in_scope, present
+from marketplace.payments.service import in_scope, load_visible, present
 
 
 async def record_execution(
@@ -25,7 +25,7 @@ async def record_execution(
 ) -> Payment:
     role = "admin" if caller.has("admin") else "finance"
     async with pool.acquire() as conn, conn.transaction():
-        p = await _visible(conn, caller, payment_id, lock=True)
+        p = await load_visible(conn, caller, payment_id, lock=True)
         if role == "finance" and not in_scope(caller, p["department_id"]):
             raise NotFound("payment_not_found", "no such payment")
         policy.refuse_conflicts(

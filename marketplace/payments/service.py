@@ -190,7 +190,7 @@ def _may_see(caller: Caller, p: Any) -> bool:
     return caller.has("finance") and in_scope(caller, p["department_id"])
 
 
-async def _visible(conn: Any, caller: Caller, payment_id: int, *, lock: bool = False) -> Any:
+async def load_visible(conn: Any, caller: Caller, payment_id: int, *, lock: bool = False) -> Any:
     p = await queries.get_payment(conn, payment_id, lock=lock)
     if p is None:
         raise NotFound("payment_not_found", "no such payment")
@@ -229,7 +229,7 @@ def present(p: Any, disputes: list[Any] | None = None) -> Payment:
 
 async def get(pool: Any, caller: Caller, payment_id: int) -> Payment:
     async with pool.acquire() as conn:
-        p = await _visible(conn, caller, payment_id)
+        p = await load_visible(conn, caller, payment_id)
         disputes = await queries.list_disputes(conn, payment_id)
     return present(p, disputes)
 
@@ -261,7 +261,7 @@ async def list_for(
 
 async def confirm(pool: Any, caller: Caller, payment_id: int, request_id: str) -> Payment:
     async with pool.acquire() as conn, conn.transaction():
-        p = await _visible(conn, caller, payment_id, lock=True)
+        p = await load_visible(conn, caller, payment_id, lock=True)
         if p["payee_id"] != caller.id:
             raise Forbidden("not_the_payee", "only the payee confirms receipt")
         if not await queries.mark_confirmed(conn, payment_id):
@@ -295,7 +295,7 @@ async def open_dispute(
 ) -> Payment:
     """The buyer's department or the payee freezes release until finance or an admin decides."""
     async with pool.acquire() as conn, conn.transaction():
-        p = await _visible(conn, caller, payment_id, lock=True)
+        p = await load_visible(conn, caller, payment_id, lock=True)
         if p["payee_id"] == caller.id:
             role = "payee"
         elif caller.has("buyer") and caller.department_id == p["department_id"]:
@@ -350,7 +350,7 @@ async def resolve_dispute(
     role = "admin" if caller.has("admin") else "finance"
     async with pool.acquire() as conn:
         async with conn.transaction():
-            p = await _visible(conn, caller, payment_id, lock=True)
+            p = await load_visible(conn, caller, payment_id, lock=True)
             if role == "finance" and not in_scope(caller, p["department_id"]):
                 raise NotFound("payment_not_found", "no such payment")
             opened_by = await queries.open_dispute_opener(conn, payment_id)

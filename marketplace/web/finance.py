@@ -78,13 +78,17 @@ async def finance_payments(
     )
 
 
-def may_execute(caller: Caller, payment: Payment) -> bool:
-    """Whether to offer ``caller`` the payout form: the rules execution.py enforces."""
-    in_finance = caller.has("admin") or (
+def _handles(caller: Caller, payment: Payment) -> bool:
+    """Whether ``caller`` is finance for this payment: an admin, or finance in its scope."""
+    return caller.has("admin") or (
         caller.has("finance") and payments.in_scope(caller, payment.department_id)
     )
+
+
+def may_execute(caller: Caller, payment: Payment) -> bool:
+    """Whether to offer ``caller`` the payout form: the rules execution.py enforces."""
     return (
-        in_finance
+        _handles(caller, payment)
         and payment.status in ("released", "confirmed")
         and payment.executed_at is None
         and not payment.missing_details
@@ -110,9 +114,6 @@ async def payment_page(
     payee = await accounts.get_user(pool, payment.payee_id)
     is_payee = payment.payee_id == caller.id
     is_buyer = caller.has("buyer") and caller.department_id == payment.department_id
-    in_finance = caller.has("admin") or (
-        caller.has("finance") and payments.in_scope(caller, payment.department_id)
-    )
     return render(
         request,
         caller,
@@ -122,7 +123,7 @@ async def payment_page(
         payee=payee,
         is_payee=is_payee,
         may_execute=may_execute(caller, payment),
-        may_resolve=in_finance
+        may_resolve=_handles(caller, payment)
         and policy.allows(
             policy.Decision.RESOLVE_DISPUTE,
             policy.relations(
