@@ -12,7 +12,6 @@ from litestar import Litestar, Request
 from litestar.datastructures import MutableScopeHeaders
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from marketplace import health, ratelimit
@@ -28,13 +27,16 @@ from marketplace.deliveries import routes as deliveries
 from marketplace.github import routes as github
 from marketplace.notifications import routes as notifications
 from marketplace.openapi import ProblemJsonRenderPlugin
+from marketplace.openapi_ui import LocalSwaggerRenderPlugin
 from marketplace.payments import routes as payments
 from marketplace.problems import EXCEPTION_HANDLERS
 from marketplace.redis import create_redis
 from marketplace.reviews import routes as reviews
+from marketplace.security_headers import security_headers_hook
 from marketplace.settings import Settings, with_secret_key
 from marketplace.shutdown import close_pool
 from marketplace.streams import routes as streams
+from marketplace.streams.hub import Hub
 from marketplace.transparency import routes as transparency
 from marketplace.transparency.prom import observe_request
 from marketplace.web import routes as web_routes
@@ -91,9 +93,12 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
         app.state.redis = create_redis(redis_url)
         app.state.settings = settings
         app.state.bid_counts = ratelimit.BatchedCounts(app.state.redis)
+        app.state.hub = Hub(app.state.redis)  # one Redis reader for all live feeds
+        await app.state.hub.start()
         try:
             yield
         finally:
+            await app.state.hub.stop()
             await app.state.bid_counts.flush()
             await app.state.redis.aclose()
             await close_pool(app.state.bid_pool)
@@ -104,6 +109,9 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
 
     def provide_redis(request: Request[Any, Any, Any]) -> Any:
         return request.app.state.redis
+
+    def provide_hub(request: Request[Any, Any, Any]) -> Any:
+        return request.app.state.hub
 
     def provide_settings() -> Settings:
         return settings
@@ -130,10 +138,13 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
         dependencies={
             "pool": Provide(provide_pool, sync_to_thread=False),
             "redis": Provide(provide_redis, sync_to_thread=False),
+            "hub": Provide(provide_hub, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "caller": Provide(current_caller, sync_to_thread=False),
         },
         middleware=[request_middleware],
+        # App-wide, so routing's own 404 and 405 answers carry the headers too.
+        before_send=[security_headers_hook(settings)],
         before_request=strict_body,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         template_config=template_config(),
@@ -142,7 +153,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
             version="0.1.0",
             description="Timed reverse auctions for small software tasks under a price cap.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin(), ProblemJsonRenderPlugin()],
+            render_plugins=[LocalSwaggerRenderPlugin(), ProblemJsonRenderPlugin()],
         ),
         request_max_body_size=1_000_000,
         debug=False,

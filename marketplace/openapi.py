@@ -44,7 +44,7 @@ DESCRIPTIONS = {
     422: "a business rule refuses the value",
     429: "too many requests; see Retry-After",
 }
-RATE_LIMITED = {("/api/signup", "post"), ("/auth/github/login", "get")}
+RATE_LIMITED = {("/api/signup", "post"), ("/auth/github/login", "get"), ("/api/auctions", "get")}
 WRITES = {"post", "put", "patch", "delete"}
 _PARAM = re.compile(r"\{(\w+):\w+\}")
 _DONE = "x-problems-documented"

@@ -16,6 +16,7 @@ RATE_PREFIX = KEY_PREFIX + "rate:"
 GLOBAL_STREAM = KEY_PREFIX + "events"
 AUCTION_STREAM_PREFIX = KEY_PREFIX + "auction:"
 RELAY_CURSOR_KEY = KEY_PREFIX + "relay:cursor"
+HUB_WAKE_PREFIX = KEY_PREFIX + "sse-hub:"  # + a process's id: wakes its live feed reader
 WEB_SIGNIN_PREFIX = KEY_PREFIX + "web-signin:"  # GitHub sign-in handed to a browser session
 ARQ_QUEUE = "arq:queue"
 

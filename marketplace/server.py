@@ -6,12 +6,16 @@ address must be the peer's own unless the peer is a proxy the operator named in
 from any loopback peer, which let one client on the same host pass as any number of
 addresses. With no trusted proxies its proxy-header handling is off altogether; with some,
 only those peers' X-Forwarded-For (and X-Forwarded-Proto) are believed.
+
+Limits: uvicorn's httptools protocol with a header budget, a header-read deadline and a
+connection cap (marketplace/http_limits.py); the keep-alive timeout is uvicorn's own.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from marketplace.http_limits import limited_protocol
 from marketplace.settings import Settings
 
 
@@ -23,4 +27,6 @@ def server_options(settings: Settings) -> dict[str, Any]:
         # An explicit list, never None: None makes uvicorn read FORWARDED_ALLOW_IPS.
         "forwarded_allow_ips": list(settings.trusted_proxies),
         "access_log": False,
+        "http": limited_protocol(settings),
+        "timeout_keep_alive": settings.http_keepalive_seconds,
     }

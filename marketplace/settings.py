@@ -48,9 +48,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_url: str | None = None
     # Peers whose X-Forwarded-For is believed: addresses or networks (DESIGN §11).
     trusted_proxies: tuple[str, ...] = ()
+    # The bearer token a Prometheus scrape of /metrics must send; unset, only clients on
+    # this host are answered (the counters tell who bid when).
+    metrics_token: str | None = None
+    # Concurrent live feeds (SSE) per client address, counted per API process (DESIGN §11).
+    sse_per_client: int = 20
     # Additions beyond the documented contract, for operators and tests.
     signup_limit_per_minute: int = 10
     bid_limit_per_minute: int = 600
+    list_limit_per_minute: int = 120
+    search_limit_per_minute: int = 30
     bid_pool_size: int = 4
     github_timeout_seconds: int = 10
     github_retries: int = 4
@@ -58,6 +65,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     github_webhook_max_age_seconds: int = 3600
     sweep_seconds: float = 2.0
     log_level: str = "info"
+    # The API's HTTP limits (marketplace/http_limits.py).
+    http_max_header_bytes: int = 32 * 1024
+    http_max_headers: int = 100
+    http_header_timeout_seconds: float = 10.0
+    http_keepalive_seconds: float = 5.0
+    http_max_connections: int = 1000
+    # Department webhooks may use http:// and private or loopback addresses (dev, tests).
+    webhook_allow_private: bool = False
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -88,6 +103,15 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise SettingsError(f"{PREFIX}{name} must be positive, got {raw!r}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(PREFIX + name) or "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise SettingsError(f"{PREFIX}{name} must be 1 or 0, got {raw!r}")
 
 
 def _str(env: Mapping[str, str], name: str) -> str | None:
@@ -184,8 +208,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         registry_url=_url(env, "REGISTRY_URL", ("http", "https")),
         smtp_url=_url(env, "SMTP_URL", ("smtp", "smtps")),
         trusted_proxies=_trusted_proxies(env),
+        metrics_token=_str(env, "METRICS_TOKEN"),
+        sse_per_client=_int(env, "SSE_PER_CLIENT", 20, minimum=1),
         signup_limit_per_minute=_int(env, "SIGNUP_LIMIT_PER_MINUTE", 10, minimum=1),
         bid_limit_per_minute=_int(env, "BID_LIMIT_PER_MINUTE", 600, minimum=1),
+        list_limit_per_minute=_int(env, "LIST_LIMIT_PER_MINUTE", 120, minimum=1),
+        search_limit_per_minute=_int(env, "SEARCH_LIMIT_PER_MINUTE", 30, minimum=1),
         bid_pool_size=_int(env, "BID_POOL_SIZE", 4, minimum=1),
         github_timeout_seconds=_int(env, "GITHUB_TIMEOUT_SECONDS", 10, minimum=1),
         github_retries=_int(env, "GITHUB_RETRIES", 4),
@@ -193,6 +221,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         github_webhook_max_age_seconds=_int(env, "GITHUB_WEBHOOK_MAX_AGE_SECONDS", 3600, minimum=1),
         sweep_seconds=_float(env, "SWEEP_SECONDS", 2.0),
         log_level=level,
+        http_max_header_bytes=_int(env, "HTTP_MAX_HEADER_BYTES", 32 * 1024, minimum=1024),
+        http_max_headers=_int(env, "HTTP_MAX_HEADERS", 100, minimum=1),
+        http_header_timeout_seconds=_float(env, "HTTP_HEADER_TIMEOUT_SECONDS", 10.0),
+        http_keepalive_seconds=_float(env, "HTTP_KEEPALIVE_SECONDS", 5.0),
+        http_max_connections=_int(env, "HTTP_MAX_CONNECTIONS", 1000, minimum=1),
+        webhook_allow_private=_flag(env, "WEBHOOK_ALLOW_PRIVATE"),
     )
 
 

@@ -108,7 +108,12 @@ def settings(servers: Servers, database_url: str, redis_url: str) -> Settings:
         min_auction_seconds=1,
         signup_limit_per_minute=1000,
         bid_limit_per_minute=100_000,
+        list_limit_per_minute=100_000,
+        search_limit_per_minute=100_000,
+        sse_per_client=1000,  # tests open many feeds from 127.0.0.1 at once
         sweep_seconds=0.5,
+        # Tests' webhook receivers listen on loopback; tests/test_webhook_ssrf.py unsets it.
+        webhook_allow_private=True,
     )
 
 

@@ -30,6 +30,8 @@ TABLES = (
     "ledger_entries disputes department_webhooks"
 ).split()
 UNICODE = "Ĳssel ‏עברית‎ 🦄 👩‍💻 𝔘𝔫𝔦 \u202e!\u202c \t tab \x01 ctrl"
+# Names are single-line fields: no control characters (tests/test_service_edges.py).
+NAME = UNICODE.replace(" \t tab \x01 ctrl", "")
 HUGE = (2**63, 2**64, 10**100, -(2**63) - 1)
 
 
@@ -286,17 +288,17 @@ async def test_nul_in_query_and_headers_is_not_a_server_error(api: Api) -> None:
 
 async def test_unicode_stored_and_returned_intact(api: Api, db: asyncpg.Connection) -> None:
     r = await api.client.post("/api/departments", json={"name": UNICODE}, headers=api.admin.headers)
+    assert r.status_code == 400 and r.json()["code"] == "control_characters", r.text
+    r = await api.client.post("/api/departments", json={"name": NAME}, headers=api.admin.headers)
     assert r.status_code == 201, r.text
-    assert r.json()["name"] == UNICODE
-    assert (
-        await db.fetchval("SELECT name FROM departments WHERE id = $1", r.json()["id"]) == UNICODE
-    )
+    assert r.json()["name"] == NAME
+    assert await db.fetchval("SELECT name FROM departments WHERE id = $1", r.json()["id"]) == NAME
     dept = r.json()["id"]
 
-    r = await api.client.post("/api/signup", json={"email": "ünï@exämple.org", "name": UNICODE})
+    r = await api.client.post("/api/signup", json={"email": "ünï@exämple.org", "name": NAME})
     assert r.status_code == 201, r.text
     me = await api.client.get("/api/me", headers={"Authorization": f"Bearer {r.json()['token']}"})
-    assert me.json()["name"] == UNICODE and me.json()["email"] == "ünï@exämple.org"
+    assert me.json()["name"] == NAME and me.json()["email"] == "ünï@exämple.org"
 
     buyer = await api.buyer(dept)
     title = "🦄" * 200  # 200 characters, 800 bytes: the limit counts characters
@@ -398,3 +400,111 @@ async def test_huge_query_integers_are_4xx(api: Api) -> None:
     ):
         r = await api.client.get(path, headers=auditor.headers)
         assert_problem(r, (400, 404), path)
+
+
+# --- every role ------------------------------------------------------------------------
+# The same hostile input from an anonymous caller and from a token of every role: what a
+# role may not do is a 401/403/404, what it may do refuses the input, never a 5xx.
+
+ROLES = ("vendor", "buyer", "reviewer", "finance", "auditor", "admin")
+OUT_OF_RANGE = ("0001-01-01T00:00:00%2B14:00", "9999-12-31T23:59:59-10:00", "%00", "x" * 64)
+HOSTILE_QUERIES = (
+    "q={}".format("x" * 101),
+    "q=%25%5F%5C",
+    "q=%00",
+    "cursor=AAAA",
+    "cursor=WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzE0OjAwIiwgMV0",  # an award page's key before year 1 in UTC
+    "cursor=WyJlbmRpbmdfc29vbiIsIFswLCAiOTk5OS0xMi0zMVQyMzo1OTo1OS0xMDowMCJdLCAxXQ",  # an auction page's key after 9999
+    "limit=0",
+    "limit=201",
+    "limit=-1",
+    "status=nope",
+    "sort=nope",
+    "department_id=0",
+    "auction_id=99999999999999999999",
+    "include_history=maybe",
+    "period=decade",
+    "format=xml",
+    *(f"from={v}" for v in OUT_OF_RANGE),
+    *(f"to={v}" for v in OUT_OF_RANGE),
+    "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+)
+
+
+async def role_headers(api: Api, dept: int) -> dict[str, dict[str, str]]:
+    callers: dict[str, dict[str, str]] = {"anonymous": {}}
+    for role in ROLES:
+        if role == "admin":
+            callers[role] = api.admin.headers
+        elif role in ("buyer", "finance"):
+            callers[role] = (await api.user(role, department_id=dept)).headers
+        else:
+            callers[role] = (await api.user(role)).headers
+    return callers
+
+
+async def test_hostile_queries_from_every_role_are_4xx(api: Api, db: asyncpg.Connection) -> None:
+    dept = await api.department()
+    buyer = await api.buyer(dept)
+    aid = (await published_auction(api, buyer))["id"]
+    callers = await role_headers(api, dept)
+    paths = (
+        "/api/auctions",
+        f"/api/auctions/{aid}/bids",
+        "/api/awards",
+        f"/api/departments/{dept}/spend",
+        "/api/audit/events",
+        "/api/audit/export",
+        "/api/audit/manifest",
+        "/api/payments",
+        "/api/reviews",
+        "/api/users",
+        "/api/departments",
+        "/api/admin/dead-letters",
+        "/api/me/awards",
+        "/api/me/bids",
+        "/",
+        "/awards",
+        "/audit",
+    )
+    before = await row_counts(db)
+    failures = []
+    for who, headers in callers.items():
+        for path in paths:
+            for query in HOSTILE_QUERIES:
+                r = await api.client.get(f"{path}?{query}", headers=headers)
+                if r.status_code >= 500:
+                    failures.append(f"{who} GET {path}?{query}: {r.status_code} {r.text[:200]}")
+                elif r.status_code >= 400 and path.startswith("/api"):
+                    try:
+                        assert_problem(r, (r.status_code,), f"{who} {path}?{query}")
+                    except (AssertionError, ValueError) as exc:
+                        failures.append(str(exc))
+    assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:40])
+    after = await row_counts(db)
+    assert after["auctions"] == before["auctions"] and after["bids"] == before["bids"]
+
+
+@pytest.mark.parametrize("name", ["auction", "bid", "review", "dispute", "webhook", "user"])
+async def test_hostile_bodies_from_every_role_are_4xx(
+    api: Api, db: asyncpg.Connection, pool: Any, name: str
+) -> None:
+    t = (await targets(api, db, pool))[name]
+    callers = await role_headers(api, await api.department())
+    before = await row_counts(db)
+    kept = {"nested arrays", "NUL in text", "unknown field", "invalid UTF-8", "array", "no body"}
+    failures = []
+    for who, headers in callers.items():
+        for what, body, ctype, _ in hostile_bodies(t):
+            if what not in kept and not what.startswith(f"{t.int_field}="):
+                continue
+            r = await api.client.request(
+                t.method, t.path, content=body, headers={**headers, "Content-Type": ctype}
+            )
+            try:
+                assert_problem(r, (400, 401, 403, 404, 409, 413, 415, 422), f"{who}: {what}")
+            except (AssertionError, ValueError) as exc:
+                failures.append(str(exc))
+    assert not failures, "\n".join(failures[:40])
+    after = await row_counts(db)
+    assert after == before, {k: (before[k], after[k]) for k in before if before[k] != after[k]}

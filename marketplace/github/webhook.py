@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 from arq.connections import ArqRedis
 
+from marketplace.bodies import decode_any
 from marketplace.errors import BadRequest, ServiceUnavailable, Unauthorized
 from marketplace.github import queries
 from marketplace.settings import Settings
@@ -161,10 +162,7 @@ async def receive(
     delivery_id = _header(headers, "x-github-delivery")
     if event not in ACCEPTED_EVENTS:
         return WebhookReceived(delivery_id=delivery_id, event=event, stored=False, ignored=True)
-    try:
-        payload = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        raise BadRequest("malformed_json", "the delivery's body is not JSON") from None
+    payload = decode_any(body)  # 400 if not JSON or nested deeper than bodies.MAX_DEPTH
     if not isinstance(payload, dict):
         raise BadRequest("malformed_json", "the delivery's body is not a JSON object")
     refuse_stale(event, payload, settings.github_webhook_max_age_seconds)

@@ -1,7 +1,8 @@
 """The live feed of one auction: the outbox backlog, then the auction's Redis stream.
 
 Event ids are outbox ids, so a reader resumes after the last id it saw. The backlog comes
-from PostgreSQL (the record); the tail comes from the stream, and every stream entry names
+from PostgreSQL (the record); the tail comes from the stream through the process's hub
+(hub.py: one Redis reader for every feed of the process), and every stream entry names
 the previous event of its auction (``prev``), so entries Redis lost (a flush, a restart
 without persistence, trimming) are noticed and read back from the outbox: no gap, no
 duplicate, always in id order.
@@ -10,30 +11,24 @@ duplicate, always in id order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-from redis.exceptions import RedisError
 
 from marketplace import outbox
 from marketplace.auctions.service import load_visible
 from marketplace.auth import Caller
+from marketplace.events import SEALED_HIDDEN, sealed_view
 from marketplace.redis import auction_stream
 from marketplace.streams import queries
-
-log = logging.getLogger(__name__)
+from marketplace.streams.hub import Closed, Hub, Subscription
 
 KEEPALIVE_SECONDS = 15.0
-# Below the Redis client's socket timeout (10 s), so a quiet stream is not an error.
-BLOCK_MS = 5_000
 RETRY_MS = 3_000
 PAGE = 500
-# Never on a sealed auction's feed before close (none are emitted; this is a second lock).
-SEALED_HIDDEN = frozenset({"bid.placed", "auction.extended"})
 
 _encoder = msgspec.json.Encoder()
 
@@ -51,15 +46,13 @@ def feed_data(
 ) -> bytes | None:
     """The event's JSON as the auction's public feed shows it, or None to leave it out.
 
-    Sealed auctions say nothing about bids until ``bids.revealed``: a cancellation does not
-    tell how many sealed bids it voided.
+    Sealed auctions say nothing about bids until ``bids.revealed`` (events.sealed_view).
     """
     if sealed and event_type in SEALED_HIDDEN:
         return None
-    event = outbox.stamped(event_id, created_at, payload)
-    data = msgspec.to_builtins(event)
-    if sealed and event_type == "auction.cancelled":
-        data.pop("voided_bids", None)
+    data = msgspec.to_builtins(outbox.stamped(event_id, created_at, payload))
+    if sealed:
+        data = sealed_view(event_type, data)
     return _encoder.encode(data)
 
 
@@ -75,55 +68,76 @@ async def open_feed(pool: Any, caller: Caller | None, auction_id: int) -> bool:
     return bool(row["type"] == "sealed")
 
 
-async def follow(
-    pool: Any, redis: Any, auction_id: int, sealed: bool, after: int
-) -> AsyncIterator[FeedItem | None]:
-    """The auction's events after ``after``, forever; None now and then as a keep-alive."""
-    last = after  # the highest id dealt with (sent, or deliberately left out)
-    while True:
-        async with pool.acquire() as conn:
-            rows = await queries.relayed_backlog(conn, auction_id, last, PAGE)
-        for row in rows:
-            last = row["id"]
-            item = _item(row, sealed)
-            if item is not None:
-                yield item
-        if len(rows) < PAGE:
-            break
+def subscribe(hub: Hub, auction_id: int, client: str | None, cap: int) -> Subscription:
+    """The feed's place in the process's hub; 429 (``too_many_streams``) past ``cap`` feeds
+    of one client address in this process."""
+    return hub.subscribe(auction_stream(auction_id), client, cap)
 
-    stream = auction_stream(auction_id)
-    quiet_since = time.monotonic()
-    backoff = 0.0
-    while True:
-        try:
-            answer = await redis.xread({stream: f"{last}-0"}, count=200, block=BLOCK_MS)
-            backoff = 0.0
-        except (RedisError, OSError) as exc:
-            # Redis is away: wait for it (the relay catches up from PostgreSQL meanwhile).
-            log.warning("live feed of auction %s cannot read Redis: %s", auction_id, exc)
-            backoff = min(max(backoff * 2, 0.2), 5.0)
-            await asyncio.sleep(backoff)
-            answer = []
-        for _, entries in answer or []:
-            for raw_id, fields in entries:
-                event_id = int(raw_id.split(b"-", 1)[0])
-                if event_id <= last:
-                    continue
-                prev = int(fields.get(b"prev", b"0") or 0)
-                if prev > last:
-                    # Redis lost something between what we sent and this entry.
-                    async with pool.acquire() as conn:
-                        missed = await queries.auction_events_between(
-                            conn, auction_id, last, event_id
-                        )
-                    for row in missed:
-                        last = row["id"]
-                        item = _item(row, sealed)
-                        if item is not None:
-                            yield item
-                last = event_id
-                yield FeedItem(id=event_id, type=fields[b"type"].decode(), data=fields[b"data"])
-                quiet_since = time.monotonic()
-        if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
-            quiet_since = time.monotonic()
-            yield None
+
+async def follow(
+    pool: Any, feed: Subscription, auction_id: int, sealed: bool, after: int
+) -> AsyncIterator[FeedItem | None]:
+    """The auction's events after ``after`` until the hub closes ``feed``; None now and then
+    as a keep-alive. Closes ``feed`` when done.
+
+    The hub queues every entry after ``feed.armed_at`` from the moment of subscribing, so
+    the events up to it come from PostgreSQL (first what is relayed, then, once it is
+    known, up to ``armed_at``) and the queue's entries at or below the last id sent are
+    skipped: no gap and no duplicate across the hand-off.
+    """
+    last = after  # the highest id dealt with (sent, or deliberately left out)
+    try:
+        while True:
+            async with pool.acquire() as conn:
+                rows = await queries.relayed_backlog(conn, auction_id, last, PAGE)
+            for row in rows:
+                last = row["id"]
+                item = _item(row, sealed)
+                if item is not None:
+                    yield item
+            if len(rows) < PAGE:
+                break
+
+        while not feed.ready.is_set():  # Redis away: the hub arms the stream when it is back
+            if feed.closed:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(KEEPALIVE_SECONDS):
+                    await feed.ready.wait()
+            if not feed.ready.is_set():
+                yield None
+        if feed.armed_at > last:
+            async for item in _between(pool, auction_id, sealed, last, feed.armed_at + 1):
+                yield item
+            last = feed.armed_at
+
+        while True:
+            try:
+                entry = await feed.get(KEEPALIVE_SECONDS)
+            except Closed:
+                return  # the client reconnects with Last-Event-ID
+            if entry is None:
+                yield None
+                continue
+            if entry.id <= last:
+                continue
+            if entry.prev > last:
+                # Redis lost something between what we sent and this entry.
+                async for item in _between(pool, auction_id, sealed, last, entry.id):
+                    yield item
+            last = entry.id
+            yield FeedItem(id=entry.id, type=entry.type, data=entry.data)
+    finally:
+        feed.close()
+
+
+async def _between(
+    pool: Any, auction_id: int, sealed: bool, after: int, before: int
+) -> AsyncIterator[FeedItem]:
+    """The auction's events strictly between two ids, from the outbox, as the feed shows them."""
+    async with pool.acquire() as conn:
+        rows = await queries.auction_events_between(conn, auction_id, after, before)
+    for row in rows:
+        item = _item(row, sealed)
+        if item is not None:
+            yield item

@@ -8,14 +8,14 @@ from typing import Annotated, Any
 from litestar import Response, get
 from litestar.params import Parameter
 
-from marketplace.audit.export import parse_time
 from marketplace.auth import Caller, anyone, roles
 from marketplace.errors import BadRequest
-from marketplace.params import Cursor, Limit
+from marketplace.params import Cursor, Limit, parse_time
 from marketplace.settings import Settings
 from marketplace.structs import Page, ZonedTime, decode_cursor, encode_cursor
 from marketplace.transparency import prom, service
 from marketplace.transparency.schemas import Metrics, PeriodUnit, PublicAward, Spend
+from marketplace.transparency.scrape import metrics_scraper
 
 DepartmentFilter = Annotated[
     int | None, Parameter(ge=1, le=9_223_372_036_854_775_807, description="one department's")
@@ -97,9 +97,16 @@ async def department_spend(
     return await service.spend(pool, settings, caller, department_id, period, start, end)
 
 
-@get("/metrics", guards=[anyone], tags=["health"], summary="Prometheus metrics (text 0.0.4)")
+@get(
+    "/metrics",
+    guards=[metrics_scraper],
+    tags=["health"],
+    summary="Prometheus metrics (text 0.0.4): the metrics token, or this host only",
+)
 async def prometheus_metrics(pool: Any, redis: Any) -> Response[str]:
-    """HTTP counters of the answering process and marketplace gauges read at scrape time."""
+    """HTTP counters of the answering process and marketplace gauges read at scrape time.
+    With MARKETPLACE_METRICS_TOKEN set it needs ``Authorization: Bearer <that token>``;
+    unset, it answers clients on this host only."""
     text = await prom.scrape(pool, redis)
     return Response(text, media_type=prom.CONTENT_TYPE)
 

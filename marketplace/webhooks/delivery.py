@@ -6,6 +6,10 @@ The consumer turns each event of a department's auction into one delivery row pe
 dedupe retries) and ``X-Marketplace-Signature-256: sha256=<HMAC-SHA256 of the body>``,
 retries failures with exponential backoff and disables a webhook after
 ``disable_after`` failures in a row; a buyer re-enables it with a redelivery.
+
+Every connection goes through ``egress`` (vetted public addresses only, no redirects), and
+a failure is stored as its status code or a generic class (``connect_error``, ``timeout``,
+``tls_error``, ...), never the exception's text.
 """
 
 from __future__ import annotations
@@ -14,20 +18,21 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import ssl
 from typing import Any
 
 import httpx
+import msgspec
 
+from marketplace.events import sealed_view
 from marketplace.notifications.consumer import StreamEvent
-from marketplace.webhooks import queries
+from marketplace.webhooks import egress, queries
 
 log = logging.getLogger(__name__)
 
 GROUP = "department-webhooks"
 TIMEOUT_SECONDS = 10.0
 USER_AGENT = "marketplace-webhooks/1"
-# Bid details of sealed auctions never leave before close (the outbox holds none anyway).
-SEALED_SKIP = {"bid.placed", "auction.extended"}
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -50,10 +55,17 @@ async def record_deliveries(conn: Any, event: StreamEvent) -> None:
     if auction_id is None:
         return
     auction = await queries.auction_audience(conn, auction_id)
-    if auction is None or (auction["type"] == "sealed" and event.type in SEALED_SKIP):
+    if auction is None:
         return
+    body = event.raw
+    if auction["type"] == "sealed":
+        # The department's own endpoint learns no more of sealed bids than the public.
+        view = sealed_view(event.type, dict(event.data))
+        if view is None:
+            return
+        body = msgspec.json.encode(view)
     for webhook_id in await queries.live_webhook_ids(conn, auction["department_id"]):
-        await queries.insert_delivery(conn, webhook_id, event.event_id, event.type, event.raw)
+        await queries.insert_delivery(conn, webhook_id, event.event_id, event.type, body)
 
 
 class WebhookSender:
@@ -71,6 +83,8 @@ class WebhookSender:
         disable_after: int = 8,
         poll_seconds: float = 0.5,
         timeout: float = TIMEOUT_SECONDS,
+        allow_private: bool = False,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.pool = pool
         self.batch = batch
@@ -81,6 +95,12 @@ class WebhookSender:
         self.disable_after = disable_after
         self.poll_seconds = poll_seconds
         self.timeout = timeout
+        self.allow_private = allow_private
+        self.verify = verify
+
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client sends go through: vetted addresses, no redirects."""
+        return egress.client(self.allow_private, self.timeout, self.verify)
 
     async def send_once(self, client: httpx.AsyncClient) -> int:
         async with self.pool.acquire() as conn:
@@ -98,12 +118,13 @@ class WebhookSender:
             "X-Marketplace-Signature-256": signature(row["secret"], body),
         }
         code: int | None = None
+        detail = ""  # the exception's text: for the operator's log only
         try:
             response = await client.post(row["url"], content=body, headers=headers)
             code = response.status_code
             error = "" if 200 <= code < 300 else f"HTTP {code}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}" or type(exc).__name__
+        except Exception as exc:  # any failure is one attempt; the next is backed off
+            error, detail = egress.failure(exc), f"{type(exc).__name__}: {exc}"
         async with self.pool.acquire() as conn, conn.transaction():
             if not error:
                 assert code is not None
@@ -121,16 +142,17 @@ class WebhookSender:
                 self.disable_after,
             )
         log.warning(
-            "webhook %s delivery %s failed (%s); webhook %s after %s failures in a row",
+            "webhook %s delivery %s failed (%s %s); webhook %s after %s failures in a row",
             row["webhook_id"],
             row["id"],
             error,
+            detail,
             state["status"],
             state["consecutive_failures"],
         )
 
     async def run_forever(self) -> None:
-        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+        async with self.client() as client:
             while True:
                 try:
                     if await self.send_once(client):

@@ -182,7 +182,11 @@ async def mark_failed(
     give_up: bool,
     disable_after: int,
 ) -> Any:
-    """One failed attempt; the webhook is disabled after ``disable_after`` in a row."""
+    """One failed attempt; the webhook is disabled after ``disable_after`` in a row.
+
+    Deliveries are posted concurrently, so a send already under way when the webhook is
+    disabled can fail after it: that failure is recorded on the delivery but no longer
+    counted (the count says what disabled it)."""
     await conn.execute(
         """UPDATE webhook_deliveries SET claimed_until = NULL, last_status_code = $2,
                   last_error = $3, next_attempt_at = now() + $4 * interval '1 second',
@@ -195,10 +199,11 @@ async def mark_failed(
         give_up,
     )
     return await conn.fetchrow(
-        """UPDATE department_webhooks SET consecutive_failures = consecutive_failures + 1,
+        """UPDATE department_webhooks
+              SET consecutive_failures = consecutive_failures + (status = 'active')::integer,
                   last_delivery_at = now(), last_status_code = $2, last_error = $3,
-                  status = CASE WHEN consecutive_failures + 1 >= $4 THEN 'disabled'
-                                ELSE status END,
+                  status = CASE WHEN status = 'active' AND consecutive_failures + 1 >= $4
+                                THEN 'disabled' ELSE status END,
                   disabled_at = CASE WHEN consecutive_failures + 1 >= $4 AND status = 'active'
                                      THEN now() ELSE disabled_at END
            WHERE id = $1 RETURNING status, consecutive_failures""",

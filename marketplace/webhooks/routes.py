@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Request, delete, get, post
 
 from marketplace.auth import Caller, request_id, roles
+from marketplace.settings import Settings
 from marketplace.structs import Page
 from marketplace.webhooks import service
 from marketplace.webhooks.schemas import (
@@ -27,9 +28,13 @@ async def create_webhook(
     data: WebhookCreate,
     pool: Any,
     caller: Caller,
+    settings: Settings,
 ) -> WebhookCreated:
-    """Register an endpoint; the answer holds the signing secret, shown this once."""
-    return await service.create(pool, caller, department_id, data.url, request_id(request))
+    """Register an endpoint; the answer holds the signing secret, shown this once.
+    The URL must be https:// to a public address (422 ``webhook_url_not_allowed``)."""
+    return await service.create(
+        pool, caller, department_id, data.url, request_id(request), settings.webhook_allow_private
+    )
 
 
 @get("/api/departments/{department_id:int}/webhooks", guards=GUARD, tags=["webhooks"])

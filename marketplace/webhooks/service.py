@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 from marketplace import outbox
 from marketplace.audit.record import record
 from marketplace.auth import Caller
-from marketplace.errors import BadRequest, Forbidden, NotFound
+from marketplace.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from marketplace.events import encode_event
-from marketplace.webhooks import queries
+from marketplace.webhooks import egress, queries
 from marketplace.webhooks.schemas import Redelivered, Webhook, WebhookCreated
 
 SECRET_PREFIX = "whsec_"
@@ -28,7 +28,7 @@ def webhook_from_row(row: Any) -> Webhook:
         disabled_at=row["disabled_at"],
         last_delivery_at=row["last_delivery_at"],
         last_status_code=row["last_status_code"],
-        last_error=row["last_error"],
+        last_error=egress.shown_error(row["last_error"]),
         pending_deliveries=row["pending_deliveries"],
         failed_deliveries=row["failed_deliveries"],
     )
@@ -69,10 +69,28 @@ async def _allowed(conn: Any, caller: Caller, department_id: int) -> str:
     )
 
 
+async def check_destination(url: str, allow_private: bool) -> None:
+    """422 unless the URL is https:// to a host whose every address is public (egress.py)."""
+    try:
+        await egress.check_destination(url, allow_private)
+    except egress.NotAllowed as exc:
+        raise Unprocessable("webhook_url_not_allowed", str(exc), field="url") from None
+
+
 async def create(
-    pool: Any, caller: Caller, department_id: int, url: str, request_id: str
+    pool: Any,
+    caller: Caller,
+    department_id: int,
+    url: str,
+    request_id: str,
+    allow_private: bool = False,
 ) -> WebhookCreated:
     url = check_url(url)
+    # Who asks is checked before the host is looked up (outsiders learn nothing of DNS),
+    # and the lookup holds no transaction open.
+    async with pool.acquire() as conn:
+        await _allowed(conn, caller, department_id)
+    await check_destination(url, allow_private)
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     async with pool.acquire() as conn, conn.transaction():
         role = await _allowed(conn, caller, department_id)
