@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from redis.exceptions import RedisError
 
 from marketplace.errors import DomainError, from_constraint
+from marketplace.structs import control_words
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,10 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
             detail = f"{field}: {detail}"
     elif exc.detail:
         detail = exc.detail
-    if "JSON is malformed" in detail or "malformed" in detail.lower():
+    control = control_words(detail)
+    if control is not None:
+        code, detail = "control_characters", f"{field}: {control}"
+    elif "JSON is malformed" in detail or "malformed" in detail.lower():
         code = "malformed_json"
     elif "unknown field" in detail:
         code = "unknown_field"

@@ -12,6 +12,7 @@ import msgspec
 from litestar.testing import AsyncTestClient
 
 from marketplace.app import create_app
+from marketplace.auctions import lifecycle
 from marketplace.events import decode_event, encode_event
 from marketplace.settings import Settings
 from tests.helpers import Api, bid, end_auction_now, published_auction
@@ -125,7 +126,9 @@ async def test_a_refusal_commits_without_waiting_for_the_flush_an_accepted_bid_w
     assert refusals == 2
 
 
-async def test_an_export_signs_only_rows_already_on_disk(api: Api, db: asyncpg.Connection) -> None:
+async def test_an_export_signs_only_rows_already_on_disk(
+    api: Api, db: asyncpg.Connection, pool: Any
+) -> None:
     """A refusal's audit row may reach the disk a moment after its answer; an export that
     includes it waits for the flush, so no row it signs can vanish in a crash."""
     buyer = await api.buyer()
@@ -133,8 +136,11 @@ async def test_an_export_signs_only_rows_already_on_disk(api: Api, db: asyncpg.C
     auditor = await api.user("auditor")
     aid = (await published_auction(api, buyer, price_cap_cents=100_000))["id"]
     assert (await bid(api, a, aid, 100_000)).status_code == 201
+    # Bid rows enter exports once their auction has closed; refusals after it still come.
+    await end_auction_now(db, aid)
+    assert await lifecycle.close_auction(pool, aid) == "awarded"
     for _ in range(5):
-        assert (await bid(api, b, aid, 100_000)).status_code == 422
+        assert (await bid(api, b, aid, 90_000)).status_code == 409
     written = await db.fetchval("SELECT pg_current_wal_insert_lsn()")
     params = {"format": "jsonl", "auction_id": aid}
     r = await api.client.get("/api/audit/export", params=params, headers=auditor.headers)

@@ -83,7 +83,12 @@ def consumer(ctx: dict[str, Any]) -> StreamConsumer:
 
 def sender(ctx: dict[str, Any]) -> delivery.WebhookSender:
     return delivery.WebhookSender(
-        ctx["pool"], base_delay=0.01, max_delay=0.05, poll_seconds=0.02, timeout=5
+        ctx["pool"],
+        base_delay=0.01,
+        max_delay=0.05,
+        poll_seconds=0.02,
+        timeout=5,
+        allow_private=ctx["settings"].webhook_allow_private,  # the receivers are on loopback
     )
 
 

@@ -24,6 +24,7 @@ from marketplace.redis import GLOBAL_STREAM, auction_stream, create_redis
 from marketplace.settings import Settings
 from marketplace.shutdown import close_pool
 from marketplace.streams import queries, service
+from marketplace.streams.hub import Hub
 from tests.helpers import (
     Api,
     User,
@@ -273,9 +274,12 @@ async def test_redis_outage_during_bidding_loses_no_bid_on_stream_or_feed(
             vendors = [await api.verified_vendor() for _ in range(2)]
             aid = (await published_auction(api, buyer))["id"]
             feed: list[service.FeedItem] = []
+            hub = Hub(ctx["redis_client"])
+            await hub.start()
 
             async def read_feed() -> None:
-                async for item in service.follow(ctx["pool"], ctx["redis_client"], aid, False, 0):
+                subscription = service.subscribe(hub, aid, None, 0)
+                async for item in service.follow(ctx["pool"], subscription, aid, False, 0):
                     if item is not None:
                         feed.append(item)
 
@@ -297,6 +301,7 @@ async def test_redis_outage_during_bidding_loses_no_bid_on_stream_or_feed(
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
+            await hub.stop()
     finally:
         own.stop()
     assert bid_ids(found) == accepted

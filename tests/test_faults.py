@@ -38,6 +38,7 @@ import pytest
 
 from marketplace.accounts.admin import create_user_with_token
 from marketplace.auctions import lifecycle
+from marketplace.db import create_pool
 from marketplace.migrate import migrate_url
 from marketplace.settings import Settings
 from tests import test_delivery
@@ -442,7 +443,7 @@ async def _postgres_restart(outage: float, rounds: int) -> None:
             stored = {
                 r["id"]: r["amount_cents"]
                 for r in await conn.fetch(
-                    "SELECT id, amount_cents FROM bids WHERE auction_id = $1", aid
+                    "SELECT public_id AS id, amount_cents FROM bids WHERE auction_id = $1", aid
                 )
             }
         finally:
@@ -559,7 +560,7 @@ async def test_a_postgres_crash_keeps_every_accepted_bid_and_a_whole_audit_chain
 
         conn = await asyncpg.connect(url)
         try:
-            stored = await conn.fetch("SELECT id FROM bids WHERE auction_id = $1", aid)
+            stored = await conn.fetch("SELECT public_id AS id FROM bids WHERE auction_id = $1", aid)
             rows = await conn.fetch(
                 "SELECT data FROM audit_log WHERE auction_id = $1 AND data LIKE '%bid.refused%'"
                 " ORDER BY seq",
@@ -573,6 +574,17 @@ async def test_a_postgres_crash_keeps_every_accepted_bid_and_a_whole_audit_chain
         assert len(kept) >= durable  # that commit's flush made every earlier one durable
         print(f"refusals answered {refusals}, audited after the crash {len(kept)}")
 
+        # Bid rows enter exports once bidding has closed (DESIGN §8): close it, then export.
+        conn = await asyncpg.connect(url)
+        try:
+            await end_auction_now(conn, aid)
+        finally:
+            await conn.close()
+        closer = await create_pool(url, min_size=1, max_size=2)
+        try:
+            assert await lifecycle.close_auction(closer, aid) == "awarded"
+        finally:
+            await closer.close()
         key = signing.signing_key(settings)
         path = tmp_path / "auction.jsonl"
         with path.open("wb") as out:

@@ -165,6 +165,28 @@ async def test_malformed_deliveries_are_400(hook_client: AsyncTestClient[Any], d
     assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 0
 
 
+async def test_deeply_nested_signed_delivery_is_400_not_500(
+    hook_client: AsyncTestClient[Any], db: Any
+) -> None:
+    """A correctly signed body 5,000 levels deep: msgspec would raise RecursionError."""
+    for n, body in enumerate(
+        (
+            b'{"action":' + b"[" * 5000 + b"]" * 5000 + b"}",
+            b'{"a":' * 5000 + b"1" + b"}" * 5000,
+            b'{"x":' + b"[" * 65 + b"]" * 65 + b"}",  # one past the limit
+        )
+    ):
+        r = await hook_client.post(
+            "/api/github/webhook", content=body, headers=signed(body, "pull_request", f"deep-{n}")
+        )
+        assert r.status_code == 400, (n, r.text)
+        assert r.json()["code"] == "body_too_deep" and r.json()["detail"]
+    # Brackets inside strings do not nest; 64 levels is within the limit.
+    fine = {**PULL_REQUEST, "note": "[" * 5000 + '\\"{', "deep": json.loads("[" * 63 + "]" * 63)}
+    assert (await deliver(hook_client, "pull_request", fine)).status_code == 202
+    assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 1
+
+
 async def test_without_a_secret_every_delivery_is_refused_with_503(
     client: AsyncTestClient[Any], db: Any
 ) -> None:

@@ -22,7 +22,7 @@ from marketplace.notifications.consumer import StreamConsumer, StreamEvent
 from marketplace.notifications.mail import MailSender, list_mailbox, mailbox_dir
 from marketplace.redis import GLOBAL_STREAM
 from marketplace.settings import Settings
-from tests.helpers import Api, bid, end_auction_now, published_auction, stop_tasks
+from tests.helpers import Api, bid, end_auction_now, published_auction, sign_in, stop_tasks
 from tests.test_events_stream import eventually, running_relays, worker_ctx
 
 
@@ -156,6 +156,8 @@ async def test_winner_and_each_losing_bidder_get_exactly_one_mail(
     assert not inbox(settings, winner, "Auction closed")
     assert len(mailbox(settings)) == await db.fetchval("SELECT count(*) FROM mail_outbox")
 
+    # The mailbox pages are for admins (tests/test_service_edges.py has who else is refused).
+    await sign_in(client, api.admin)
     page = await client.get("/dev/mailbox")
     assert page.status_code == 200
     assert "development tool" in page.text and "You won" in page.text

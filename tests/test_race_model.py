@@ -236,11 +236,14 @@ def _check_sequential(model: Model, got: Outcome) -> None:
 
 
 async def _new_bids(world: World, auction_id: int, after: int) -> tuple[list[Any], int]:
-    """Bids accepted after ``after``, in acceptance order, and the auction's extensions."""
+    """Bids accepted after the bid whose public id is ``after`` (0: all), in acceptance
+    order, with their public ids, and the auction's extensions."""
     async with world.pool.acquire() as conn:
         rows: list[Any] = await conn.fetch(
-            "SELECT id, bidder_id, amount_cents FROM bids WHERE auction_id = $1 AND id > $2"
-            " ORDER BY id",
+            "SELECT b.public_id AS id, b.bidder_id, b.amount_cents FROM bids b"
+            " WHERE b.auction_id = $1"
+            " AND b.id > coalesce((SELECT c.id FROM bids c WHERE c.public_id = $2), 0)"
+            " ORDER BY b.id",
             auction_id,
             after,
         )
@@ -374,8 +377,8 @@ async def _check_committed(world: World, jobs: Jobs, auction_id: int, model: Mod
     async with world.pool.acquire() as conn:
         auction = await conn.fetchrow("SELECT * FROM auctions WHERE id = $1", auction_id)
         rows = await conn.fetch(
-            "SELECT id, bidder_id, amount_cents, placed_at FROM bids WHERE auction_id = $1"
-            " ORDER BY id",
+            "SELECT b.public_id AS id, b.id AS seq, b.bidder_id, b.amount_cents, b.placed_at"
+            " FROM bids b WHERE b.auction_id = $1 ORDER BY b.id",
             auction_id,
         )
         events = await conn.fetch(
@@ -385,6 +388,8 @@ async def _check_committed(world: World, jobs: Jobs, auction_id: int, model: Mod
         )
     stored = [(r["id"], vendor_of[r["bidder_id"]], r["amount_cents"]) for r in rows]
     assert stored == model.accepted
+    # Bids are named by their public ids; the internal id is their acceptance order.
+    seq_of = {r["id"]: r["seq"] for r in rows}
     previous: tuple[int, int, int] | None = None
     for bid_id, vendor, amount in stored:
         if previous is None:
@@ -413,7 +418,7 @@ async def _check_committed(world: World, jobs: Jobs, auction_id: int, model: Mod
     moves = list(model.end_moves)
     end = jobs.closes[0]
     for row, bid_event, at in zip(rows, placed, decided, strict=True):
-        while moves and moves[0][0] < row["id"]:
+        while moves and seq_of.get(moves[0][0], 0) < row["seq"]:
             end = moves.pop(0)[1]
         assert at < end, (row, at, end)
         assert row["placed_at"] == at, (row, at)
@@ -425,7 +430,7 @@ async def _check_committed(world: World, jobs: Jobs, auction_id: int, model: Mod
     assert status == ("awarded" if stored else "closed_no_bids")
     assert await lifecycle.close_auction(world.pool, auction_id, world.settings) is None
     if stored:
-        ranked = sorted(stored, key=lambda b: (b[2], b[0]))
+        ranked = sorted(stored, key=lambda b: (b[2], seq_of[b[0]]))
         runners: list[int] = []
         for _, vendor, _ in ranked[1:]:
             if vendor != ranked[0][1] and vendor not in runners:
@@ -437,7 +442,7 @@ async def _check_committed(world: World, jobs: Jobs, auction_id: int, model: Mod
                 auction_id,
             )
         assert len(awards) == 1
-        assert awards[0]["bid_id"] == ranked[0][0]
+        assert awards[0]["bid_id"] == seq_of[ranked[0][0]]
         assert awards[0]["amount_cents"] == ranked[0][2]
         assert [vendor_of[i] for i in awards[0]["runner_up_ids"]] == runners
     late = await _bid(world, jobs, auction_id, 0, 1, None)

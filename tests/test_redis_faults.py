@@ -272,7 +272,9 @@ async def _check(
     events = await _bid_events(db, aid)
     stored = {
         r["id"]: r["amount_cents"]
-        for r in await db.fetch("SELECT id, amount_cents FROM bids WHERE auction_id = $1", aid)
+        for r in await db.fetch(
+            "SELECT public_id AS id, amount_cents FROM bids WHERE auction_id = $1", aid
+        )
     }
     for bid_id, amount in bidders.acknowledged.items():
         assert stored.get(bid_id) == amount, f"acknowledged bid {bid_id} was lost"

@@ -1,7 +1,8 @@
 """Generated requests against the served OpenAPI document (schemathesis + hypothesis).
 
 Every documented operation gets positive (schema-valid) and negative (schema-breaking)
-requests from anonymous callers and from admin, buyer, vendor and auditor tokens, with path
+requests from an anonymous caller and from a token of every role (admin, buyer, vendor, an
+award winner, auditor, reviewer, finance), each caller its share of the examples, with path
 ids often pointing at real objects (an open, a sealed, a draft and a reviewed auction, a
 department, a payment). Each answer must not be a 5xx and must match the documented schema
 for its status. The live feed (an endless SSE stream) is left to its own tests.
@@ -93,6 +94,7 @@ async def build_world(
     )
     webhook = r.json()["id"]
     auditor = await api.user("auditor")
+    finance = await api.user("finance", department_id=s["dept"])
     # Throwaway tokens: the only ones a generated DELETE /api/tokens/{id} may aim at.
     spare = [
         (await client.post(f"/api/users/{vendor.id}/tokens", headers=api.admin.headers)).json()[
@@ -105,7 +107,16 @@ async def build_world(
     await client.aclose()
     world = World(
         base_url=live_server,
-        tokens=[None, api.admin.token, buyer.token, vendor.token, s["winner"].token, auditor.token],
+        tokens=[
+            None,
+            api.admin.token,
+            buyer.token,
+            vendor.token,
+            s["winner"].token,
+            auditor.token,
+            reviewer.token,
+            finance.token,
+        ],
         ids={
             "auction_id": [open_id, sealed, draft, pending, s["auction_id"]],
             "department_id": [s["dept"]],
@@ -153,10 +164,14 @@ class Fuzzer:
             operation = result.ok()
             if (operation.method.upper(), operation.path) in SKIP:
                 continue
-            self.operation(operation, GenerationMode.POSITIVE, self.examples)
-            self.operation(operation, GenerationMode.NEGATIVE, self.examples // 2)
+            # Every caller (anonymous and each role) on every operation, the examples
+            # shared out among them, so the run's size stays that of `examples` per operation.
+            per_caller = max(2, self.examples // len(self.world.tokens))
+            for token in self.world.tokens:
+                self.operation(operation, GenerationMode.POSITIVE, per_caller, token)
+                self.operation(operation, GenerationMode.NEGATIVE, per_caller // 2, token)
 
-    def operation(self, operation: Any, mode: GenerationMode, n: int) -> None:
+    def operation(self, operation: Any, mode: GenerationMode, n: int, token: str | None) -> None:
         label = f"{operation.method.upper()} {operation.path}"
         world = self.world
 
@@ -168,12 +183,8 @@ class Fuzzer:
             phases=[Phase.generate],
             suppress_health_check=list(HealthCheck),
         )
-        @given(
-            case=operation.as_strategy(generation_mode=mode),
-            token=st.sampled_from(world.tokens),
-            data=st.data(),
-        )
-        def run(case: Any, token: str | None, data: st.DataObject) -> None:
+        @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
+        def run(case: Any, data: st.DataObject) -> None:
             for name in list(case.path_parameters or {}):
                 known = world.ids.get(name)
                 if name == "token_id" or (known and data.draw(st.booleans())):

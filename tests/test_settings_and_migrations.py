@@ -18,6 +18,8 @@ def test_defaults_give_a_local_embedded_setup() -> None:
     assert s.database_url is None and s.redis_url is None
     assert s.port == 8000 and s.threshold_cents == 1_000_000 and s.min_auction_seconds == 3600
     assert s.public_url == "http://127.0.0.1:8000"
+    assert s.sse_per_client == 20
+    assert load_settings({"MARKETPLACE_SSE_PER_CLIENT": "5"}).sse_per_client == 5
 
 
 @pytest.mark.parametrize(
@@ -31,6 +33,7 @@ def test_defaults_give_a_local_embedded_setup() -> None:
         ("HOLIDAYS", "2026-12-25,christmas"),
         ("DATABASE_URL", "mysql://x"),
         ("PAYMENT_HOLD_SECONDS", "soon"),
+        ("SSE_PER_CLIENT", "0"),
     ],
 )
 def test_malformed_value_names_the_variable(name: str, value: str) -> None:

@@ -367,19 +367,36 @@ def _value(samples: dict[Any, float], name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-async def test_prometheus_metrics(api: Api, db: asyncpg.Connection, pool: Any, redis: Any) -> None:
+SCRAPE = {"Authorization": "Bearer scrape-token-for-tests"}
+
+
+@pytest.fixture
+async def scraped(settings: Settings, api: Api) -> AsyncIterator[Api]:
+    """The API of an app whose /metrics takes the scrape token (tests/test_service_edges.py
+    has who else may scrape), with ``api``'s admin."""
+    guarded = msgspec.structs.replace(settings, metrics_token=SCRAPE["Authorization"][7:])
+    assert guarded.database_url and guarded.redis_url
+    app = create_app(guarded, guarded.database_url, guarded.redis_url)
+    async with AsyncTestClient(app=app) as client:
+        yield Api(client, api.admin)
+
+
+async def test_prometheus_metrics(
+    scraped: Api, db: asyncpg.Connection, pool: Any, redis: Any
+) -> None:
+    api = scraped
     buyer = await api.buyer()
     vendor = await api.verified_vendor()
     await _auction(api, buyer, [(vendor, 10_000)], type="sealed")
     await _auction(api, buyer, [(vendor, 20_000)])
 
-    r = await api.client.get("/metrics")
+    r = await api.client.get("/metrics", headers=SCRAPE)
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
     before = parse_exposition(r.text)
     assert (await api.client.get("/api/metrics")).status_code == 200
     assert (await api.client.get("/api/auctions/987654")).status_code == 404
-    after = parse_exposition((await api.client.get("/metrics")).text)
+    after = parse_exposition((await api.client.get("/metrics", headers=SCRAPE)).text)
 
     total = "marketplace_http_requests_total"
     for route, status in (("/api/metrics", "200"), ("/api/auctions/{auction_id}", "404")):
@@ -404,7 +421,7 @@ async def test_prometheus_metrics(api: Api, db: asyncpg.Connection, pool: Any, r
     assert math.isnan(_value(after, "marketplace_worker_heartbeat_age_seconds"))
 
     await redis.set(WORKER_HEARTBEAT_KEY, "test:1", ex=heartbeat.TTL)
-    samples = parse_exposition((await api.client.get("/metrics")).text)
+    samples = parse_exposition((await api.client.get("/metrics", headers=SCRAPE)).text)
     assert _value(samples, "marketplace_worker_up") == 1
     assert 0 <= _value(samples, "marketplace_worker_heartbeat_age_seconds") <= heartbeat.TTL
     assert prom.HEARTBEAT_TTL_SECONDS == heartbeat.TTL

@@ -34,6 +34,25 @@ ARGS = [
     "--disable-sync",
 ]
 SOON = 10_000  # ms: "appears within a few seconds"
+# Console messages of the service's Content-Security-Policy refusing something, per
+# browser: a page that needs what the policy forbids is broken for users, so any such
+# message fails the test that opened the page (at the ``browser`` fixture's teardown).
+_CSP_MESSAGES: dict[int, list[str]] = {}
+
+
+def csp_violations(browser: Any) -> list[str]:
+    """The CSP refusals the browser's pages reported on their consoles so far."""
+    return list(_CSP_MESSAGES.get(id(browser), []))
+
+
+def _watch_csp(browser: Any, context: Any) -> None:
+    found = _CSP_MESSAGES.setdefault(id(browser), [])
+
+    def console(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            found.append(message.text)
+
+    context.on("console", console)
 
 
 @pytest.fixture
@@ -41,10 +60,13 @@ async def browser() -> AsyncIterator[Any]:
     assert shutil.which(str(CHROMIUM))
     async with playwright_api.async_playwright() as pw:
         launched = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        _CSP_MESSAGES[id(launched)] = []
         try:
             yield launched
         finally:
+            refused = _CSP_MESSAGES.pop(id(launched), [])
             await launched.close()
+        assert not refused, "the Content-Security-Policy refused:\n" + "\n".join(refused)
 
 
 async def signed_in_page(
@@ -58,6 +80,7 @@ async def signed_in_page(
         locale="en-US",
         timezone_id=zone,
     )
+    _watch_csp(browser, context)
     page = await context.new_page()
     if user is not None:
         await page.goto("/signin")

@@ -431,7 +431,7 @@ async def test_auditor_filters_events_exports_and_verifies_uploads(
     jsonl = r.content
     assert b'"manifest"' in jsonl.splitlines()[-1]
     r = await client.get("/audit/export", params={"format": "csv", "auction_id": str(aid)})
-    assert r.status_code == 200 and r.text.startswith("id,chain,seq")
+    assert r.status_code == 200 and r.text.startswith("chain,seq")
 
     async def verify(content: bytes, name: str = "audit.jsonl") -> Any:
         page = await client.get("/audit/verify")
@@ -448,7 +448,7 @@ async def test_auditor_filters_events_exports_and_verifies_uploads(
     lines[at] = lines[at].replace(b"420000", b"120000")
     r = await verify(b"\n".join(lines) + b"\n")
     assert r.status_code == 422 and "Not valid" in r.text
-    assert f"line {at + 1} (row id {row_id(lines[at])})" in r.text
+    assert f"line {at + 1} ({row_name(lines[at])})" in r.text
     page = await client.get("/audit/verify")
     r = await client.post("/audit/verify", data={"csrf_token": csrf_of(page.text)})
     assert r.status_code == 400 and "Choose the export file" in r.text
@@ -460,5 +460,6 @@ async def test_auditor_filters_events_exports_and_verifies_uploads(
     assert (await client.get("/audit/verify")).status_code == 403
 
 
-def row_id(line: bytes) -> int:
-    return int(json.loads(line)["id"])
+def row_name(line: bytes) -> str:
+    row = json.loads(line)
+    return f"{row['chain']} seq {row['seq']}"

@@ -81,3 +81,45 @@ async def test_a_running_job_keeps_its_lease_and_a_dead_workers_job_runs_again(
             await task
         await worker.close()
         await redis.aclose()
+
+
+async def test_closing_while_a_job_finishes_completes_the_shutdown(redis_url: str) -> None:
+    """arq's close() cancels the running jobs and then gathers them; a job cancelled while
+    it records its result (a slow Redis, or a loaded machine) raised CancelledError out of
+    close(), skipping the shutdown hook (seen as a failed teardown under load). Now close()
+    returns and the hook runs."""
+    redis = create_redis(redis_url)
+    ctx: dict[str, Any] = {"runs": []}
+    stopped: list[bool] = []
+    finishing = asyncio.Event()
+
+    class SlowToFinish(ShortLeases):
+        async def finish_job(self, *args: Any, **kwargs: Any) -> None:
+            finishing.set()
+            await asyncio.sleep(0.5)
+            await super().finish_job(*args, **kwargs)
+
+    async def on_shutdown(_: dict[str, Any]) -> None:
+        stopped.append(True)
+
+    from arq.connections import RedisSettings
+
+    worker = SlowToFinish(
+        functions=[func(_slow, name="slow")],
+        redis_settings=RedisSettings.from_dsn(redis_url),
+        handle_signals=False,
+        poll_delay=0.05,
+        ctx=ctx,
+        on_shutdown=on_shutdown,
+    )
+    task = asyncio.create_task(worker.async_run())
+    try:
+        await redis.enqueue_job("slow", 0, _job_id="finishing")
+        await asyncio.wait_for(finishing.wait(), 30)
+        await worker.close()
+        assert stopped == [True]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, RedisError):
+            await task
+        await redis.aclose()

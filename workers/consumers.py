@@ -61,7 +61,8 @@ async def webhooks_forever(ctx: dict[str, Any]) -> None:
 
 
 async def webhook_sender_forever(ctx: dict[str, Any]) -> None:
-    await delivery.WebhookSender(ctx["pool"]).run_forever()
+    allow_private = ctx["settings"].webhook_allow_private
+    await delivery.WebhookSender(ctx["pool"], allow_private=allow_private).run_forever()
 
 
 async def registry_forever(ctx: dict[str, Any]) -> None:

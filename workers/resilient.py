@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from typing import Any
 
@@ -71,6 +72,14 @@ class ResilientWorker(Worker):
             self._backoff = 0.0
 
     async def close(self) -> None:
+        # arq cancels the running jobs and then gathers them without return_exceptions, so
+        # a job cancelled mid-way (it runs again: jobs run at least once) raised its
+        # CancelledError out of close(), skipping on_shutdown and closing the pool. Let the
+        # cancelled jobs finish here, then forget them.
+        if not self._handle_signals:
+            self.handle_sig(signal.SIGUSR1)
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        self.tasks.clear()
         try:
             await super().close()
         except (RedisError, OSError) as exc:  # stopping while Redis is away: still shut down

@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from marketplace.structs import Email, Id, Request, Response, Text
+from marketplace.structs import Email, Id, Reason, Request, Response, Text
 
 Role = Literal["buyer", "vendor", "reviewer", "finance", "auditor", "admin"]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 RegistryId = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._/-]+$")
 ]

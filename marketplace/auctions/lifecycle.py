@@ -83,6 +83,11 @@ async def close_auctions(
         if not closed:
             return {}
         awarded = [row["id"] for row in closed if row["status"] == "awarded"]
+        sealed = [
+            row["id"] for row in closed if row["status"] == "awarded" and row["type"] == "sealed"
+        ]
+        if sealed:
+            await queries.name_sealed_bidders(conn, sealed)
         ranked: dict[int, list[Any]] = {aid: [] for aid in awarded}
         for bid in await queries.ranked_bids_of(conn, awarded) if awarded else []:
             ranked[bid["auction_id"]].append(bid)
@@ -115,7 +120,7 @@ async def close_auctions(
             if row["type"] == "sealed":
                 revealed = [
                     RevealedBid(
-                        bid_id=b["id"],
+                        bid_id=b["public_id"],
                         bidder_id=b["bidder_id"],
                         bidder_alias=alias(b["alias_number"]),
                         amount_cents=b["amount_cents"],
@@ -141,10 +146,10 @@ async def close_auctions(
                 "status": row["status"],
                 "award_id": award_ids[aid],
                 "winner_id": winner["bidder_id"],
-                "bid_id": winner["id"],
+                "bid_id": winner["public_id"],
                 "amount_cents": winner["amount_cents"],
                 "runner_up_ids": others,
-                "ranking": [[b["id"], b["bidder_id"], b["amount_cents"]] for b in bids],
+                "ranking": [[b["public_id"], b["bidder_id"], b["amount_cents"]] for b in bids],
             }
             audit.append(_closed_row(aid, "auction.awarded", after))
         await outbox.emit_many(conn, events)

@@ -167,10 +167,25 @@ async def close_due(conn: Any, ids: list[int] | None, limit: int) -> list[Any]:
     return rows
 
 
+async def name_sealed_bidders(conn: Any, auction_ids: list[int]) -> None:
+    """Give the sealed bidders of closing auctions their aliases, in acceptance order: a
+    sealed bid has none before close (sql/functions/place_bid.sql)."""
+    await conn.execute(
+        """INSERT INTO auction_bidders (auction_id, bidder_id, alias_number)
+           SELECT b.auction_id, b.bidder_id,
+                  row_number() OVER (PARTITION BY b.auction_id ORDER BY b.id)
+           FROM bids b WHERE b.auction_id = ANY($1::bigint[]) AND b.sealed
+           ON CONFLICT DO NOTHING""",
+        auction_ids,
+    )
+
+
 async def ranked_bids_of(conn: Any, auction_ids: list[int]) -> list[Any]:
-    """Active bids of the auctions, each auction's best first: lowest amount, then earliest."""
+    """Active bids of the auctions, each auction's best first: lowest amount, then earliest.
+    ``id`` is the internal one (awards refer to it), ``public_id`` the one shown."""
     rows: list[Any] = await conn.fetch(
-        """SELECT b.auction_id, b.id, b.bidder_id, b.amount_cents, b.placed_at, ab.alias_number
+        """SELECT b.auction_id, b.id, b.public_id, b.bidder_id, b.amount_cents, b.placed_at,
+                  ab.alias_number
            FROM bids b JOIN auction_bidders ab
              ON ab.auction_id = b.auction_id AND ab.bidder_id = b.bidder_id
            WHERE b.auction_id = ANY($1::bigint[]) AND b.status = 'active'
@@ -271,6 +286,18 @@ async def upcoming(conn: Any, within_seconds: float, limit: int = 1000) -> list[
     return rows
 
 
+# q: the auctions whose grams hold q's grams (sql/0018_auction_search.sql, from the index),
+# then those of them whose title, summary or description holds q, case-insensitively, with
+# q's LIKE wildcards taken literally. Only a statement with q has the clause, so a cached
+# generic plan of the plain list can never stand in for the indexed one.
+SEARCH = r"""AND a.id IN (SELECT s.auction_id FROM auction_search s
+                           WHERE s.grams @> search_query_grams($9::text))
+              AND (a.title ILIKE k.pattern OR a.summary ILIKE k.pattern
+                   OR a.description ILIKE k.pattern)"""
+LIKE_PATTERN = r"""'%' || replace(replace(replace($9::text, '\', '\\'), '%', '\%'), '_', '\_')
+                   || '%'"""
+
+
 async def list_auctions(
     conn: Any,
     *,
@@ -298,13 +325,12 @@ async def list_auctions(
         f"""SELECT {COLUMNS}, {PHASE} AS phase
             FROM {FROM}
             CROSS JOIN (SELECT $1::timestamptz AS t, $2::bigint AS id, $3::bigint AS cap,
-                               $11::int AS phase) k
+                               $11::int AS phase, {LIKE_PATTERN} AS pattern) k
             WHERE (a.status <> 'draft' OR $4::boolean OR a.department_id = $5::bigint)
               AND ($6::text IS NULL OR a.status = $6)
               AND ($7::bigint IS NULL OR a.department_id = $7)
               AND ($8::text IS NULL OR lower($8) = ANY (SELECT lower(s) FROM unnest(a.skills) s))
-              AND ($9::text IS NULL OR a.title ILIKE '%' || $9 || '%'
-                   OR a.summary ILIKE '%' || $9 || '%' OR a.description ILIKE '%' || $9 || '%')
+              {SEARCH if q is not None else ""}
               AND (k.id IS NULL OR {keyset})
             ORDER BY {order}
             LIMIT $10""",

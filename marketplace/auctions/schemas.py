@@ -7,7 +7,15 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from marketplace.structs import Cents, LongText, Request, Response, ZonedTime
+from marketplace.structs import (
+    Cents,
+    LongText,
+    Reason,
+    Request,
+    Response,
+    ZonedTime,
+    single_line,
+)
 
 AuctionType = Literal["reverse", "sealed"]
 Status = Literal[
@@ -32,15 +40,14 @@ Repo = Annotated[
         description="GitHub repository as owner/name",
     ),
 ]
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Summary = Annotated[str, msgspec.Meta(max_length=1000)]
+Title = Annotated[str, single_line(1, 200)]
+Summary = Annotated[str, single_line(0, 1000)]
 Branch = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^\s~^:?*\[\\]+$")]
 Skill = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9+#. _-]+$")]
 IssueNumber = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
 Seconds = Annotated[int, msgspec.Meta(ge=0, le=86_400)]
 Extensions = Annotated[int, msgspec.Meta(ge=0, le=1000)]
 BusinessDays = Annotated[int, msgspec.Meta(ge=1, le=365)]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 
 
 class AuctionCreate(Request, kw_only=True):

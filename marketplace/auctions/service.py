@@ -27,6 +27,11 @@ def alias(number: int | None) -> str:
     return f"Bidder {number}" if number is not None else "Bidder"
 
 
+def alias_of(number: int | None) -> str | None:
+    """A bid's alias; None for a sealed bid before close, which has none yet."""
+    return None if number is None else alias(number)
+
+
 def revealed(status: str) -> bool:
     """Sealed bids and bidder identities become public once bidding has closed."""
     return status not in (*NOT_YET_CLOSED, "cancelled")
@@ -277,10 +282,6 @@ async def get(pool: Any, caller: Caller | None, auction_id: int) -> Auction:
     return present(row, caller, standing=standing, award=award)
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def list_page(
     pool: Any,
     caller: Caller | None,
@@ -302,7 +303,7 @@ async def list_page(
             status=status,
             department_id=department_id,
             skill=skill,
-            q=_escape_like(q.strip()) if q and q.strip() else None,
+            q=q.strip() if q and q.strip() else None,
             sort=sort,
             after=keyset,
             limit=limit + 1,

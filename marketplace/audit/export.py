@@ -18,7 +18,7 @@ import asyncpg
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from marketplace.audit import queries, signing
+from marketplace.audit import cursors, queries, signing
 from marketplace.audit.schemas import (
     CSV_COLUMNS,
     MANIFEST_VERSION,
@@ -26,37 +26,18 @@ from marketplace.audit.schemas import (
     AuditEvent,
     ChainSummary,
     ExportRow,
+    ExportRowV1,
     Gap,
     Manifest,
     Selection,
     SignedManifest,
 )
 from marketplace.errors import BadRequest
+from marketplace.params import parse_time
 
 Format = Literal["jsonl", "csv"]
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _CHUNK = 64 * 1024
-
-
-def parse_time(value: str | None, name: str) -> dt.datetime | None:
-    """An ISO 8601 time that carries a zone (``Z`` or an offset); anything else is a 400."""
-    if value is None or value == "":
-        return None
-    candidates = [value]
-    if " " in value[10:]:  # a '+' of the offset that the query string turned into a space
-        candidates.append(value[:10] + value[10:].replace(" ", "+"))
-    for candidate in candidates:
-        try:
-            parsed = dt.datetime.fromisoformat(candidate)
-        except ValueError:
-            continue
-        if parsed.tzinfo is not None:
-            return parsed.astimezone(dt.UTC)
-    raise BadRequest(
-        "invalid_time",
-        f"{name} must be an ISO 8601 time with a zone (Z or an offset), got {value!r}",
-        field=name,
-    )
 
 
 class Query(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,7 +74,6 @@ def micros(at: dt.datetime) -> int:
 def export_row(row: Any) -> ExportRow:
     at: dt.datetime = row["occurred_at"]
     return ExportRow(
-        id=row["id"],
         chain=row["chain"],
         seq=row["seq"],
         auction_id=row["auction_id"],
@@ -112,7 +92,6 @@ def event_from_row(row: Any) -> AuditEvent:
         data = None
     fields: dict[str, Any] = data if isinstance(data, dict) else {}
     return AuditEvent(
-        id=row["id"],
         chain=row["chain"],
         seq=row["seq"],
         auction_id=row["auction_id"],
@@ -133,20 +112,32 @@ def event_from_row(row: Any) -> AuditEvent:
 
 
 async def list_events(
-    pool: Any, query: Query, action: str | None, after_id: int, limit: int
-) -> list[AuditEvent]:
-    """A page of visible rows (sealed ones only after their auction closed), in id order."""
+    pool: Any, secret: str, query: Query, action: str | None, cursor: str | None, limit: int
+) -> tuple[list[AuditEvent], str | None]:
+    """A page of visible rows (withheld ones only after their auction closed) in the log's
+    order, and the cursor of the next page (sealed: audit/cursors.py says why)."""
     async with pool.acquire() as conn:
         rows = await queries.list_visible(
-            conn, query.auction_id, query.since, query.until, action, after_id, limit
+            conn,
+            query.auction_id,
+            query.since,
+            query.until,
+            action,
+            cursors.unseal(secret, cursor),
+            limit + 1,
         )
-    return [event_from_row(r) for r in rows]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [event_from_row(r) for r in rows], cursors.seal(secret, rows[-1]["id"]) if more else None
 
 
 def digest_line(row: ExportRow) -> bytes:
-    """What ``rows_digest`` covers per row: the fields the row hash itself does not."""
+    """What ``rows_digest`` covers per row: the fields the row hash itself does not (and, in
+    a version 1 export, the row's global id)."""
     auction = "-" if row.auction_id is None else str(row.auction_id)
-    return f"{row.id} {row.chain} {row.seq} {auction} {row.hash}\n".encode()
+    if isinstance(row, ExportRowV1):
+        return f"{row.id} {row.chain} {row.seq} {auction} {row.hash}\n".encode()
+    return f"{row.chain} {row.seq} {auction} {row.hash}\n".encode()
 
 
 class _Chain:
@@ -165,16 +156,11 @@ class ManifestBuilder:
 
     def __init__(self) -> None:
         self.rows = 0
-        self.first_id: int | None = None
-        self.last_id: int | None = None
         self._digest = hashlib.sha256()
         self._chains: dict[str, _Chain] = {}
 
     def add(self, row: ExportRow) -> None:
         self.rows += 1
-        if self.first_id is None:
-            self.first_id = row.id
-        self.last_id = row.id
         self._digest.update(digest_line(row))
         chain = self._chains.get(row.chain)
         if chain is None:
@@ -195,8 +181,6 @@ class ManifestBuilder:
             selection=selection,
             sealed_rule=SEALED_RULE,
             rows=self.rows,
-            first_id=self.first_id,
-            last_id=self.last_id,
             rows_digest=self._digest.hexdigest(),
             chains={
                 name: ChainSummary(

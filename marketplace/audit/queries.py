@@ -10,30 +10,35 @@ from typing import Any
 _DURABLE_POLL_SECONDS = 0.005
 
 
-async def append_row(conn: Any, chain: str, auction_id: int | None, sealed: bool, data: str) -> int:
+async def append_row(
+    conn: Any, chain: str, auction_id: int | None, withheld: bool, data: str
+) -> int:
     row_id: int = await conn.fetchval(
-        "SELECT audit_append($1, $2, $3, $4)", chain, auction_id, sealed, data
+        "SELECT audit_append($1, $2, $3, $4)", chain, auction_id, withheld, data
     )
     return row_id
 
 
 async def append_rows(conn: Any, rows: list[tuple[str, int | None, bool, str]]) -> None:
-    """Each (chain, auction_id, sealed, data) appended in order, in one pipelined call."""
+    """Each (chain, auction_id, withheld, data) appended in order, in one pipelined call."""
     await conn.executemany("SELECT audit_append($1, $2, $3, $4)", rows)
 
 
-# A sealed row stays hidden while its auction is draft, scheduled or open; so that the
-# count of sealed bids does not show through seq gaps, the rest of that chain waits too.
-# The cutoff is computed in the same statement as the rows, so no bid can slip between.
+# A withheld row (a bid's, sealed or not: it names the bidder) stays hidden while its
+# auction is draft, scheduled or open; so that the count of bids does not show through seq
+# gaps, the rest of that chain waits too. The cut-off is each such auction's first withheld
+# row (one index probe per auction, sql/0017), computed in the same statement as the rows,
+# so no bid can slip between.
 _CUTOFF = """
 WITH cutoff AS MATERIALIZED (
-    SELECT coalesce(jsonb_object_agg(c.chain, c.seq), '{}'::jsonb) AS seqs
-    FROM (
-        SELECT s.chain, min(s.seq) AS seq
-        FROM auctions a JOIN audit_log s ON s.auction_id = a.id
-        WHERE a.status IN ('draft', 'scheduled', 'open') AND s.sealed
-        GROUP BY s.chain
-    ) c
+    SELECT coalesce(jsonb_object_agg(f.chain, f.seq), '{}'::jsonb) AS seqs
+    FROM auctions a
+    CROSS JOIN LATERAL (
+        SELECT s.chain, s.seq FROM audit_log s
+        WHERE s.auction_id = a.id AND s.withheld
+        ORDER BY s.id LIMIT 1
+    ) f
+    WHERE a.status IN ('draft', 'scheduled', 'open')
 )
 """
 _VISIBLE = "l.seq < coalesce((cutoff.seqs ->> l.chain)::bigint, 9223372036854775807)"

@@ -38,7 +38,8 @@ class Row(msgspec.Struct, frozen=True, kw_only=True):
     before: Any = None
     after: Any = None
     auction_id: int | None = None
-    sealed: bool = False
+    # Kept out of the event browser and exports until its auction closes (sql/0017).
+    withheld: bool = False
 
     def data(self) -> str:
         """The row's JSON (keys sorted), which its hash covers. ``token_id`` and
@@ -70,7 +71,7 @@ async def record(
     before: Any = None,
     after: Any = None,
     auction_id: int | None = None,
-    sealed: bool = False,
+    withheld: bool = False,
 ) -> int:
     """Append one row to the auction's chain (or the global one); returns the row id."""
     row = Row(
@@ -81,13 +82,13 @@ async def record(
         before=before,
         after=after,
         auction_id=auction_id,
-        sealed=sealed,
+        withheld=withheld,
     )
-    return await queries.append_row(conn, chain_of(auction_id), auction_id, sealed, row.data())
+    return await queries.append_row(conn, chain_of(auction_id), auction_id, withheld, row.data())
 
 
 async def record_many(conn: Any, rows: list[Row]) -> None:
     """Append rows in list order (each to its auction's chain), in the caller's transaction."""
     await queries.append_rows(
-        conn, [(chain_of(r.auction_id), r.auction_id, r.sealed, r.data()) for r in rows]
+        conn, [(chain_of(r.auction_id), r.auction_id, r.withheld, r.data()) for r in rows]
     )

@@ -14,7 +14,7 @@ from marketplace.audit.schemas import AuditEvent, PublicKey, SignedManifest
 from marketplace.auth import anyone, roles
 from marketplace.params import Cursor, Limit
 from marketplace.settings import Settings
-from marketplace.structs import Page, decode_cursor, page_by_id
+from marketplace.structs import Page
 
 AuctionFilter = Annotated[
     int | None, Parameter(ge=1, le=9_223_372_036_854_775_807, description="one auction's rows")
@@ -45,6 +45,7 @@ async def public_key(settings: Settings) -> PublicKey:
 @get("/api/audit/events", guards=[roles("auditor", "admin")], tags=["audit"])
 async def list_events(
     pool: Any,
+    settings: Settings,
     auction_id: AuctionFilter = None,
     since: From = None,
     until: To = None,
@@ -52,11 +53,12 @@ async def list_events(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[AuditEvent]:
-    """Audit rows in id order; sealed bids appear only once their auction has closed."""
+    """Audit rows in the log's order; bid rows appear only once their auction has closed."""
     query = export.Query.parse(auction_id, since, until)
-    after = decode_cursor(cursor, list[int])
-    items = await export.list_events(pool, query, action, after[0] if after else 0, limit + 1)
-    return page_by_id(items, limit)
+    items, following = await export.list_events(
+        pool, settings.secret_key, query, action, cursor, limit
+    )
+    return Page(items=items, next=following)
 
 
 @get("/api/audit/export", guards=[roles("auditor")], tags=["audit"])

@@ -9,18 +9,20 @@ import msgspec
 
 from marketplace.structs import Response
 
-MANIFEST_VERSION = 1
+# Version 2 rows carry no global row id: its gaps counted the withheld rows (DESIGN §8).
+# Version 1 exports (with ids) still verify.
+MANIFEST_VERSION = 2
 # Why rows can be missing from an export although the database holds them (DESIGN §8).
 SEALED_RULE = (
-    "sealed bids stay out until their auction closes: while an auction is draft, scheduled "
-    "or open, the rows of its chain from its first sealed row on are withheld"
+    "bids stay out until their auction closes: while an auction is draft, scheduled "
+    "or open, the rows of its chain from its first withheld (bid) row on are withheld"
 )
 
 
 class AuditEvent(Response, frozen=True, kw_only=True):
-    """One row of the audit log with its data decoded, as the event browser shows it."""
+    """One row of the audit log with its data decoded, as the event browser shows it.
+    A row is named by its chain and seq; the log's global row id is never shown."""
 
-    id: int
     chain: str
     seq: int
     auction_id: int | None
@@ -45,7 +47,6 @@ class ExportRow(msgspec.Struct, frozen=True, kw_only=True):
     ``data`` is the exact stored JSON text: the row hash covers those bytes.
     """
 
-    id: int
     chain: str
     seq: int
     auction_id: int | None
@@ -57,6 +58,15 @@ class ExportRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 CSV_COLUMNS = tuple(ExportRow.__struct_fields__)
+
+
+class ExportRowV1(ExportRow, frozen=True, kw_only=True):
+    """A row of a version 1 export, which also carried the log's global row id."""
+
+    id: int
+
+
+CSV_COLUMNS_V1 = ("id", *CSV_COLUMNS)
 
 
 class Selection(msgspec.Struct, frozen=True, kw_only=True):
@@ -86,19 +96,20 @@ class ChainSummary(msgspec.Struct, frozen=True, kw_only=True):
     gaps: list[Gap] = msgspec.field(default_factory=list)
 
 
-class Manifest(msgspec.Struct, frozen=True, kw_only=True):
+class Manifest(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """What an export holds, signed so it can be checked offline."""
 
     version: int
     selection: Selection
     sealed_rule: str
     rows: int
-    first_id: int | None
-    last_id: int | None
     rows_digest: str
     chains: dict[str, ChainSummary]
     exported_at: str
     key_id: str
+    # Version 1 only: the global ids of the first and last rows.
+    first_id: int | None = None
+    last_id: int | None = None
 
 
 class SignedManifest(Response, frozen=True, kw_only=True):

@@ -4,7 +4,8 @@ Recomputes every row hash from the row's own fields, follows each chain link, an
 the row count, first and last seqs, heads, gaps and digest against the manifest, whose
 Ed25519 signature is checked first. It reads the file once (plus its last line) and keeps
 one small record per chain, so exports of any size verify in constant memory. The first
-problem found is reported with its line number and row id.
+problem found is reported with its line number and the row's chain and seq (version 1
+exports, which carried the log's global row ids, are read too and name the row id).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from marketplace.audit import signing
 from marketplace.audit.export import digest_line, micros
 from marketplace.audit.record import chain_of
-from marketplace.audit.schemas import CSV_COLUMNS, ExportRow, Manifest
+from marketplace.audit.schemas import (
+    CSV_COLUMNS,
+    CSV_COLUMNS_V1,
+    MANIFEST_VERSION,
+    ExportRow,
+    ExportRowV1,
+    Manifest,
+)
 
 
 class VerifyError(Exception):
@@ -41,7 +50,7 @@ class Report:
 class _Seen:
     seq: int
     hash: str
-    row_id: int
+    name: str  # how messages name the row
     line: int
 
 
@@ -51,8 +60,14 @@ def row_hash(row: ExportRow) -> str:
     return hashlib.sha256(bytes.fromhex(row.prev_hash) + body).hexdigest()
 
 
+def _name(row: ExportRow) -> str:
+    if isinstance(row, ExportRowV1):
+        return f"row id {row.id}"
+    return f"{row.chain} seq {row.seq}"
+
+
 def _where(line: int, row: ExportRow | None = None) -> str:
-    return f"line {line}" + (f" (row id {row.id})" if row is not None else "")
+    return f"line {line}" + (f" ({_name(row)})" if row is not None else "")
 
 
 def _last_line(path: Path) -> bytes:
@@ -102,9 +117,21 @@ def check_manifest(signed: Any, key: Ed25519PublicKey) -> Manifest:
         raise VerifyError(f"the signed manifest has an unknown shape: {exc}") from None
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, ExportRow | None, bytes]]:
+class _StrictRow(ExportRow, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """An export row and nothing more: a field the row hash does not cover would be read by
+    someone as part of the signed record, so a row with one is refused."""
+
+
+class _StrictRowV1(ExportRowV1, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A version 1 export row and nothing more."""
+
+
+_UNKNOWN = re.compile(r"unknown field `([^`]*)`")
+
+
+def _jsonl_rows(path: Path, version: int) -> Iterator[tuple[int, ExportRow | None, bytes]]:
     """(line number, row or None for a manifest line, raw line) for each non-empty line."""
-    decoder = msgspec.json.Decoder(ExportRow)
+    decoder = msgspec.json.Decoder(_StrictRowV1 if version == 1 else _StrictRow)
     with path.open("rb") as fh:
         for number, line in enumerate(fh, 1):
             line = line.rstrip(b"\r\n")
@@ -112,33 +139,51 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, ExportRow | None, bytes]]:
                 continue
             try:
                 yield number, decoder.decode(line), line
-            except msgspec.ValidationError:
+            except msgspec.ValidationError as exc:
                 if _signed_line(line) is not None:
                     yield number, None, line
                     continue
+                unknown = _UNKNOWN.search(str(exc))
+                if unknown is not None:
+                    row = _lenient(line, version)
+                    raise VerifyError(
+                        f"{_where(number, row)}: field {unknown.group(1)!r} is not part of an"
+                        " export row nor covered by its hash (added)"
+                    ) from None
                 raise VerifyError(f"line {number}: not an export row (changed)") from None
             except msgspec.DecodeError:
                 raise VerifyError(f"line {number}: not valid JSON (changed or cut)") from None
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, ExportRow | None, bytes]]:
+def _lenient(line: bytes, version: int) -> ExportRow | None:
+    """The row a line holds, extra fields ignored (to name it in a refusal), or None."""
+    try:
+        return msgspec.json.decode(line, type=ExportRowV1 if version == 1 else ExportRow)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+
+
+def _csv_rows(path: Path, version: int) -> Iterator[tuple[int, ExportRow | None, bytes]]:
+    columns = CSV_COLUMNS_V1 if version == 1 else CSV_COLUMNS
+    shape = ExportRowV1 if version == 1 else ExportRow
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:
             raise VerifyError("the CSV file is empty")
-        if tuple(header) != CSV_COLUMNS:
-            raise VerifyError(f"line 1: the CSV header must be {','.join(CSV_COLUMNS)}")
+        if tuple(header) != columns:
+            raise VerifyError(f"line 1: the CSV header must be {','.join(columns)}")
         for values in reader:
             number = reader.line_num
-            if len(values) != len(CSV_COLUMNS):
-                raise VerifyError(f"line {number}: expected {len(CSV_COLUMNS)} columns (changed)")
-            fields: dict[str, Any] = dict(zip(CSV_COLUMNS, values, strict=True))
+            if len(values) != len(columns):
+                raise VerifyError(f"line {number}: expected {len(columns)} columns (changed)")
+            fields: dict[str, Any] = dict(zip(columns, values, strict=True))
             try:
                 for name in ("id", "seq", "occurred_at_us"):
-                    fields[name] = int(fields[name])
+                    if name in fields:
+                        fields[name] = int(fields[name])
                 fields["auction_id"] = int(fields["auction_id"]) if fields["auction_id"] else None
-                row = ExportRow(**fields)
+                row = shape(**fields)
             except (ValueError, TypeError):
                 raise VerifyError(f"line {number}: a field is not of its type (changed)") from None
             yield number, row, b""
@@ -189,7 +234,7 @@ def _check_link(line: int, row: ExportRow, seen: dict[str, _Seen], manifest: Man
     if row.seq <= last.seq:
         raise VerifyError(
             f"{_where(line, row)}: chain {row.chain} seq {row.seq} comes after seq {last.seq} "
-            f"(row id {last.row_id}, line {last.line}): rows reordered or duplicated"
+            f"({last.name}, line {last.line}): rows reordered or duplicated"
         )
     if row.seq > last.seq + 1:
         gap = next((g for g in summary.gaps if g.after_seq == last.seq), None)
@@ -203,7 +248,7 @@ def _check_link(line: int, row: ExportRow, seen: dict[str, _Seen], manifest: Man
     elif row.prev_hash != last.hash:
         raise VerifyError(
             f"{_where(line, row)}: does not link to the previous row of chain {row.chain} "
-            f"(row id {last.row_id}, line {last.line}): a row was changed or inserted"
+            f"({last.name}, line {last.line}): a row was changed or inserted"
         )
 
 
@@ -218,17 +263,20 @@ def _check_end(manifest: Manifest, seen: dict[str, _Seen], count: int, digest: s
         if last.seq < summary.last_seq:
             raise VerifyError(
                 f"rows missing at the end of chain {name}: seq {last.seq + 1}..{summary.last_seq} "
-                f"after line {last.line} (row id {last.row_id}): deleted or truncated"
+                f"after line {last.line} ({last.name}): deleted or truncated"
             )
         if last.hash != summary.head:
             raise VerifyError(
-                f"chain {name}: its last row (row id {last.row_id}, line {last.line}) does not "
+                f"chain {name}: its last row ({last.name}, line {last.line}) does not "
                 "match the signed head: rows were changed and their hashes recomputed"
             )
     if count != manifest.rows:
         raise VerifyError(f"the file holds {count} rows, the manifest {manifest.rows}")
     if digest != manifest.rows_digest:
-        raise VerifyError("row ids or auction ids differ from the manifest's digest (changed)")
+        raise VerifyError(
+            "the rows' order, chains, seqs or auction ids differ from the manifest's digest "
+            "(rows changed or reordered)"
+        )
 
 
 def verify_export(path: Path, key: Ed25519PublicKey, manifest_file: Path | None = None) -> Report:
@@ -246,15 +294,17 @@ def verify_export(path: Path, key: Ed25519PublicKey, manifest_file: Path | None 
         last = _last_line(path)
         signed = _signed_line(last)
         if signed is None:
-            count = sum(1 for _ in _jsonl_rows(path))
+            count = sum(1 for _ in _jsonl_rows(path, MANIFEST_VERSION))
             raise VerifyError(
                 f"the file ends without its signed manifest line after {count} rows: truncated"
             )
     else:
         raise VerifyError("a CSV export needs its manifest (GET /api/audit/manifest): --manifest")
     manifest = check_manifest(signed, key)
+    if manifest.version not in (1, MANIFEST_VERSION):
+        raise VerifyError(f"manifest version {manifest.version} is not one this verifier reads")
 
-    rows = _jsonl_rows(path) if is_jsonl else _csv_rows(path)
+    rows = (_jsonl_rows if is_jsonl else _csv_rows)(path, manifest.version)
     seen: dict[str, _Seen] = {}
     digest = hashlib.sha256()
     count = 0
@@ -265,14 +315,21 @@ def verify_export(path: Path, key: Ed25519PublicKey, manifest_file: Path | None 
             if following is not None:
                 raise VerifyError(f"line {line}: a manifest line in the middle of the file")
             continue
-        if following is not None and following[1] is not None and following[1].id <= row.id:
+        after = following[1] if following is not None else None
+        at = following[0] if following is not None else 0
+        if isinstance(row, ExportRowV1) and isinstance(after, ExportRowV1) and after.id <= row.id:
             raise VerifyError(
-                f"{_where(line, row)}: rows out of order: row id {following[1].id} follows "
-                f"at line {following[0]} (reordered)"
+                f"{_where(line, row)}: rows out of order: row id {after.id} follows "
+                f"at line {at} (reordered)"
+            )
+        if after is not None and after.chain == row.chain and after.seq < row.seq:
+            raise VerifyError(
+                f"{_where(line, row)}: rows out of order: {_name(after)} follows "
+                f"at line {at} (reordered)"
             )
         _check_row(line, row)
         _check_link(line, row, seen, manifest)
-        seen[row.chain] = _Seen(row.seq, row.hash, row.id, line)
+        seen[row.chain] = _Seen(row.seq, row.hash, _name(row), line)
         digest.update(digest_line(row))
         count += 1
     if is_jsonl and manifest_file is None and manifest_line_at is None:

@@ -26,7 +26,7 @@ async def awarded_bidders(conn: Any, auction_id: int) -> list[int]:
 
 async def best_bid_of(conn: Any, auction_id: int, bidder_id: int) -> Any:
     return await conn.fetchrow(
-        """SELECT id, amount_cents FROM bids
+        """SELECT id, public_id, amount_cents FROM bids
            WHERE auction_id = $1 AND bidder_id = $2 AND status = 'active'
            ORDER BY amount_cents, id LIMIT 1""",
         auction_id,

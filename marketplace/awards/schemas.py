@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
-import msgspec
-
-from marketplace.structs import Request, Response, ZonedTime
-
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+from marketplace.structs import Reason, Request, Response, ZonedTime
 
 
 class DeadlineExtension(Request, kw_only=True):

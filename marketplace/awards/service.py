@@ -280,7 +280,7 @@ async def reaward(
                 "award_id": award_id,
                 "round": round_,
                 "winner_id": winner_id,
-                "bid_id": bid["id"],
+                "bid_id": bid["public_id"],
                 "amount_cents": bid["amount_cents"],
                 "runner_up_ids": remaining,
                 "delivery_due_at": due.isoformat(),

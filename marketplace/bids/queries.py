@@ -32,12 +32,17 @@ async def place_bid(
 async def list_bids(
     conn: Any, auction_id: int, only_bidder: int | None, after_id: int, limit: int
 ) -> list[Any]:
+    """A page of the auction's bids in acceptance order, after the bid whose public id is
+    ``after_id`` (0: from the first). Every id that leaves is the bid's public id (sql/0017):
+    the internal one counts every auction's bids, sealed ones included."""
     rows: list[Any] = await conn.fetch(
-        """SELECT b.id, b.auction_id, b.bidder_id, b.amount_cents, b.placed_at, b.status,
-                  ab.alias_number
-           FROM bids b JOIN auction_bidders ab
+        """SELECT b.public_id AS id, b.auction_id, b.bidder_id, b.amount_cents, b.placed_at,
+                  b.status, ab.alias_number
+           FROM bids b LEFT JOIN auction_bidders ab
              ON ab.auction_id = b.auction_id AND ab.bidder_id = b.bidder_id
-           WHERE b.auction_id = $1 AND ($2::bigint IS NULL OR b.bidder_id = $2) AND b.id > $3
+           WHERE b.auction_id = $1 AND ($2::bigint IS NULL OR b.bidder_id = $2)
+             AND b.id > coalesce(
+                 (SELECT c.id FROM bids c WHERE c.public_id = $3 AND c.auction_id = $1), 0)
            ORDER BY b.id LIMIT $4""",
         auction_id,
         only_bidder,
@@ -48,14 +53,19 @@ async def list_bids(
 
 
 async def list_my_bids(conn: Any, bidder_id: int, before_id: int | None, limit: int) -> list[Any]:
+    """A page of the bidder's bids, newest first, before the bid whose public id is
+    ``before_id``."""
     rows: list[Any] = await conn.fetch(
-        """SELECT b.id, b.auction_id, a.title, a.status AS auction_status, a.type,
+        """SELECT b.public_id AS id, b.auction_id, a.title, a.status AS auction_status, a.type,
                   b.amount_cents, b.placed_at, b.status, ab.alias_number,
                   (a.low_bidder_id = b.bidder_id AND a.lowest_cents = b.amount_cents) AS is_low
            FROM bids b
            JOIN auctions a ON a.id = b.auction_id
-           JOIN auction_bidders ab ON ab.auction_id = b.auction_id AND ab.bidder_id = b.bidder_id
-           WHERE b.bidder_id = $1 AND ($2::bigint IS NULL OR b.id < $2)
+           LEFT JOIN auction_bidders ab
+             ON ab.auction_id = b.auction_id AND ab.bidder_id = b.bidder_id
+           WHERE b.bidder_id = $1
+             AND ($2::bigint IS NULL OR b.id < (
+                 SELECT c.id FROM bids c WHERE c.public_id = $2 AND c.bidder_id = $1))
            ORDER BY b.id DESC LIMIT $3""",
         bidder_id,
         before_id,

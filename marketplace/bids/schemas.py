@@ -12,12 +12,14 @@ class BidCreate(Request, kw_only=True):
 
 
 class Bid(Response, frozen=True, kw_only=True):
-    """A bid as the caller may see it: bidder_id is null while identities are veiled."""
+    """A bid as the caller may see it: bidder_id is null while identities are veiled; a
+    sealed bid has no alias until close. ``id`` is random: it tells nothing of how many
+    bids came before (DESIGN §4)."""
 
     id: int
     auction_id: int
     amount_cents: int
-    bidder_alias: str
+    bidder_alias: str | None
     bidder_id: int | None
     placed_at: dt.datetime
     status: str
@@ -30,7 +32,7 @@ class MyBid(Response, frozen=True, kw_only=True):
     auction_title: str
     auction_status: str
     amount_cents: int
-    bidder_alias: str
+    bidder_alias: str | None
     placed_at: dt.datetime
     status: str
     is_low_bid: bool | None

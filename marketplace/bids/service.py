@@ -31,7 +31,7 @@ from typing import Any
 import msgspec
 
 from marketplace import jobs
-from marketplace.auctions.service import alias, load_visible, revealed
+from marketplace.auctions.service import alias_of, load_visible, revealed
 from marketplace.auth import Caller
 from marketplace.bids import queries
 from marketplace.bids.schemas import Bid, MyBid
@@ -83,7 +83,7 @@ def _accepted(caller: Caller, auction_id: int, amount: int, row: Any) -> Answer:
         id=row["bid_id"],
         auction_id=auction_id,
         amount_cents=amount,
-        bidder_alias=alias(row["alias_number"]),
+        bidder_alias=alias_of(row["alias_number"]),
         bidder_id=caller.id,
         placed_at=row["placed_at"],
         status=row["bid_status"],
@@ -183,7 +183,7 @@ async def list_bids(
             id=r["id"],
             auction_id=auction_id,
             amount_cents=r["amount_cents"],
-            bidder_alias=alias(r["alias_number"]),
+            bidder_alias=alias_of(r["alias_number"]),
             bidder_id=r["bidder_id"] if show_all or r["bidder_id"] == me else None,
             placed_at=r["placed_at"],
             status=r["status"],
@@ -203,7 +203,7 @@ async def my_bids(pool: Any, caller: Caller, before_id: int | None, limit: int) 
             auction_title=r["title"],
             auction_status=r["auction_status"],
             amount_cents=r["amount_cents"],
-            bidder_alias=alias(r["alias_number"]),
+            bidder_alias=alias_of(r["alias_number"]),
             placed_at=r["placed_at"],
             status=r["status"],
             is_low_bid=None

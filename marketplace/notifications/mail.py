@@ -29,6 +29,7 @@ import msgspec
 
 from marketplace.notifications import queries
 from marketplace.settings import Settings
+from marketplace.structs import one_line
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ def build_message(settings: Settings, row: Any) -> EmailMessage:
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = sender_address(settings)
     msg["To"] = row["to_address"]
-    msg["Subject"] = row["subject"]
+    # One line whatever the stored text (a title saved before titles were checked): a
+    # line break would add a header, or stop every mail about that auction.
+    msg["Subject"] = one_line(row["subject"])
     msg["Date"] = email.utils.format_datetime(row["created_at"])
     domain = sender_address(settings).rsplit("@", 1)[1].rstrip(">")
     msg["Message-ID"] = f"<mail-{row['id']}@{domain}>"

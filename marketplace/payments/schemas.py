@@ -7,9 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from marketplace.structs import Request, Response
-
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+from marketplace.structs import Reason, Request, Response
 
 
 class PaymentDetailsIn(Request, kw_only=True):

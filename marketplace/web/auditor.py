@@ -26,7 +26,6 @@ from marketplace.audit.verify import VerifyError, verify_export
 from marketplace.auth import Caller
 from marketplace.errors import DomainError
 from marketplace.settings import Settings
-from marketplace.structs import decode_cursor, encode_cursor
 from marketplace.web.common import render, require, web_settings
 
 PAGE_SIZE = 50
@@ -107,8 +106,12 @@ def read_filters(
             times[name] = local.isoformat()
     try:
         query = export.Query.parse(auction_id, times["from"], times["to"])
-    except DomainError:
-        problems.append("“From” must be before “To”; the period is left out.")
+    except DomainError as exc:
+        problems.append(
+            "“From” must be before “To”; the period is left out."
+            if exc.code == "invalid_period"
+            else f"{exc.detail}; the period is left out."
+        )
         query = export.Query(auction_id=auction_id)
     return Filters(values=values, query=query, action=values["action"] or None, problems=problems)
 
@@ -128,12 +131,9 @@ async def audit_events(
     caller = require(viewer, "auditor", "admin")
     settings = web_settings(request)
     filters = read_filters(auction, since, until, action, tz, settings.zone)
-    after = decode_cursor(cursor, list[int])
-    items = await export.list_events(
-        pool, filters.query, filters.action, after[0] if after else 0, PAGE_SIZE + 1
+    items, following = await export.list_events(
+        pool, settings.secret_key, filters.query, filters.action, cursor, PAGE_SIZE
     )
-    more = len(items) > PAGE_SIZE
-    items = items[:PAGE_SIZE]
     zone = _zone(filters.values["tz"], settings.zone)
     page_params = {
         "auction": filters.values["auction"],
@@ -151,8 +151,8 @@ async def audit_events(
         form_zone=zone.key,
         page_params={k: v for k, v in page_params.items() if v},
         export_params=filters.link_params(),
-        next_cursor=encode_cursor(items[-1].id) if more else None,
-        first_page=after is None,
+        next_cursor=following,
+        first_page=not cursor,
         may_export=caller.has("auditor"),
     )
 

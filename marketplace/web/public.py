@@ -10,13 +10,15 @@ from litestar import Request, get
 from litestar.response import Template
 
 from marketplace.auctions import service as auctions
-from marketplace.auctions.routes import Sort
+from marketplace.auctions.routes import Sort, limit_listing
 from marketplace.auctions.schemas import Auction, Status
 from marketplace.auth import Caller
 from marketplace.awards import service as awards
 from marketplace.bids import service as bids
 from marketplace.deliveries.service import may_read
 from marketplace.errors import BadRequest
+from marketplace.params import SEARCH_MAX_LENGTH
+from marketplace.settings import Settings
 from marketplace.structs import decode_cursor, encode_cursor
 from marketplace.web.common import render
 
@@ -58,6 +60,8 @@ def _clean(value: str | None, max_length: int = 200) -> str | None:
 async def index(
     request: Request[Any, Any, Any],
     pool: Any,
+    redis: Any,
+    settings: Settings,
     viewer: Caller | None,
     status: str | None = None,
     skill: str | None = None,
@@ -76,6 +80,13 @@ async def index(
         sort = "ending_soon"
     skill = _clean(skill, 40)
     q = _clean(q)
+    if q is not None and len(q) > SEARCH_MAX_LENGTH:
+        problems.append(
+            f"Search text is limited to {SEARCH_MAX_LENGTH} characters; "
+            f"searching for the first {SEARCH_MAX_LENGTH}."
+        )
+        q = q[:SEARCH_MAX_LENGTH].strip()
+    await limit_listing(request, redis, settings, viewer, q)
     after = decode_cursor(_clean(cursor, 500), list[Any])
     if after is not None and (len(after) != 3 or after[0] != sort):
         raise BadRequest("invalid_cursor", "That page link is out of date; start from page one.")
@@ -122,7 +133,7 @@ async def auction_page(
     """The auction page; the bid route re-renders it with a refusal beside the form."""
     auction = await auctions.get(pool, viewer, auction_id)
     shown = await bids.list_bids(pool, viewer, auction_id, 0, 500)
-    shown.sort(key=lambda b: b.id, reverse=True)
+    shown.reverse()  # newest first; ids are random, the list comes in acceptance order
     css, label = badge(auction)
     is_department_buyer = bool(
         viewer and viewer.has("buyer") and viewer.department_id == auction.department_id

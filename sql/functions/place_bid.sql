@@ -17,6 +17,9 @@
 -- is therefore never one that no version of the auction had (issue 29: "you are the low
 -- bidder" told to a vendor without a bid, racing a soft-close extension at the end).
 --
+-- Its audit rows, accepted or refused, are withheld until the auction closes (sql/0017):
+-- they name the bidder, whom DESIGN §4 veils from every role until then.
+--
 -- A refusal changes nothing but the audit log, so its commit does not wait for the WAL
 -- flush (sql/0012 says why and what that gives up); accepted bids commit synchronously.
 --
@@ -24,7 +27,7 @@
 -- from Python: compact, the same key order, RFC 3339 times ('Z' in events, '+00:00' in the
 -- audit row), fractional seconds only when non-zero.
 --
--- Result: outcome 'accepted' with the bid, or a refusal code with its detail (and, for
+-- Result: outcome 'accepted' with the bid (bid_id is its public id), or a refusal code with its detail (and, for
 -- amount_too_high, max_allowed_cents; for auction_not_open and auction_closed,
 -- auction_status). p_token_id NULL means the caller acts without a token (the demo
 -- seeder); otherwise the token must still be unrevoked and belong to p_bidder_id.
@@ -176,7 +179,7 @@ BEGIN
         -- WAL flush (see the header). Accepted bids, below, still commit synchronously.
         PERFORM set_config('synchronous_commit', 'off', true);
         PERFORM audit_append(
-            'auction:' || p_auction_id, p_auction_id, v_sealed,
+            'auction:' || p_auction_id, p_auction_id, true,
             bid_audit_data(
                 'bid.refused', p_bidder_id,
                 '{"amount_cents":' || p_amount || ',"code":' || to_json(v_code)::text
@@ -188,25 +191,34 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Accepted. The alias is assigned on the first bid, under the row lock we hold.
-    SELECT ab.alias_number INTO v_alias FROM auction_bidders ab
-    WHERE ab.auction_id = p_auction_id AND ab.bidder_id = p_bidder_id;
-    IF NOT FOUND THEN
-        INSERT INTO auction_bidders (auction_id, bidder_id, alias_number)
-        SELECT p_auction_id, p_bidder_id, COALESCE(max(ab.alias_number), 0) + 1
-        FROM auction_bidders ab WHERE ab.auction_id = p_auction_id
-        RETURNING auction_bidders.alias_number INTO v_alias;
+    -- Accepted. A reverse bidder's alias is assigned on their first bid, under the row
+    -- lock we hold. A sealed bid has none until close (auctions/lifecycle.py numbers them
+    -- then): "Bidder 3" would tell its bidder that two bids came first.
+    IF NOT v_sealed THEN
+        SELECT ab.alias_number INTO v_alias FROM auction_bidders ab
+        WHERE ab.auction_id = p_auction_id AND ab.bidder_id = p_bidder_id;
+        IF NOT FOUND THEN
+            INSERT INTO auction_bidders (auction_id, bidder_id, alias_number)
+            SELECT p_auction_id, p_bidder_id, COALESCE(max(ab.alias_number), 0) + 1
+            FROM auction_bidders ab WHERE ab.auction_id = p_auction_id
+            RETURNING auction_bidders.alias_number INTO v_alias;
+        END IF;
     END IF;
 
-    INSERT INTO bids (auction_id, bidder_id, amount_cents, sealed)
-    VALUES (p_auction_id, p_bidder_id, p_amount, v_sealed)
-    RETURNING bids.id, bids.placed_at, bids.status INTO v_bid;
+    -- The public id is random (sql/0017); in the rare case it is taken, draw again.
+    LOOP
+        INSERT INTO bids (auction_id, bidder_id, amount_cents, sealed)
+        VALUES (p_auction_id, p_bidder_id, p_amount, v_sealed)
+        ON CONFLICT (public_id) DO NOTHING
+        RETURNING bids.public_id, bids.placed_at, bids.status INTO v_bid;
+        EXIT WHEN FOUND;
+    END LOOP;
 
     IF NOT v_sealed THEN
         INSERT INTO outbox (auction_id, type, payload) VALUES (
             p_auction_id, 'bid.placed', convert_to(
                 '{"type":"bid.placed","event_id":0,"occurred_at":null,"auction_id":'
-                || p_auction_id || ',"bid_id":' || v_bid.id || ',"amount_cents":' || p_amount
+                || p_auction_id || ',"bid_id":' || v_bid.public_id || ',"amount_cents":' || p_amount
                 || ',"bidder_alias":"Bidder ' || v_alias || '","ends_at":"'
                 || bid_time_text(v_took.ends_at, 'Z') || '"}', 'UTF8'));
         IF v_took.extended THEN
@@ -219,14 +231,15 @@ BEGIN
     END IF;
 
     PERFORM audit_append(
-        'auction:' || p_auction_id, p_auction_id, v_sealed,
+        'auction:' || p_auction_id, p_auction_id, true,
         bid_audit_data(
             'bid.placed', p_bidder_id,
-            '{"amount_cents":' || p_amount || ',"bidder_alias":"Bidder ' || v_alias
-                || '","ends_at":"' || bid_time_text(v_took.ends_at, '+00:00')
+            '{"amount_cents":' || p_amount || ',"bidder_alias":'
+                || coalesce('"Bidder ' || v_alias || '"', 'null')
+                || ',"ends_at":"' || bid_time_text(v_took.ends_at, '+00:00')
                 || '","extended":' || v_took.extended::text || '}',
-            v_bid.id, 'bid', p_request_id, p_token_id, v_user.issued_by));
+            v_bid.public_id, 'bid', p_request_id, p_token_id, v_user.issued_by));
 
-    RETURN QUERY SELECT 'accepted', NULL::text, v_bid.id, v_bid.placed_at, v_bid.status,
+    RETURN QUERY SELECT 'accepted', NULL::text, v_bid.public_id, v_bid.placed_at, v_bid.status,
         v_alias, v_took.ends_at, v_took.extended, v_took.extensions, NULL::bigint, NULL::text;
 END $$;
