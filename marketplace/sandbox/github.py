@@ -1,0 +1,665 @@
+"""A small but real GitHub: an HTTP server on 127.0.0.1 speaking the REST calls the product uses.
+
+Layout follows GitHub Enterprise: the web base is ``http://127.0.0.1:PORT`` and the REST base
+``http://127.0.0.1:PORT/api/v3``. Tests set state with Python methods (``add_repo``,
+``add_pull``, ``add_check_run``, ``add_status``, ``add_issue``, ``add_user``), inject faults
+with ``set_fault`` and read ``requests`` afterwards. GET answers carry an ETag and honour
+``If-None-Match`` with 304, and every API answer carries rate-limit headers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import json
+import re
+import secrets
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+API_PREFIX = "/api/v3"
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    status: int = 0
+    at: float = 0.0  # time.time() when it arrived
+
+
+@dataclass
+class Fault:
+    kind: str
+    times: int
+    status: int
+    retry_after: int | None
+    reset_in: int | None
+    delay: float
+    path: str | None
+
+
+@dataclass
+class _State:
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    repos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pulls: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    issues: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    check_runs: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    statuses: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    codes: dict[str, str] = field(default_factory=dict)  # OAuth code -> login
+    tokens: dict[str, str] = field(default_factory=dict)  # access token -> login
+
+
+class FakeGitHub:
+    """The fake server. Use as a context manager, or ``start()`` and ``stop()``."""
+
+    def __init__(self, client_id: str = "fake-client-id", client_secret: str = "fake-secret"):
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.requests: list[Recorded] = []
+        self.rate_limit_remaining = 5000
+        self.signed_in_login: str | None = None  # who "is signed in" on the fake web UI
+        self._state = _State()
+        self._faults: list[Fault] = []
+        self._ids = itertools.count(1000)
+        self._lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeGitHub:
+        fake = self
+
+        class Handler(_Handler):
+            github = fake
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        server.block_on_close = False  # a request stuck in a 'timeout' fault must not hold stop()
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="fake-github", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeGitHub:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def web_url(self) -> str:
+        assert self._server is not None, "start the fake first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def api_url(self) -> str:
+        return self.web_url + API_PREFIX
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _next_id(self) -> int:
+        return next(self._ids)
+
+    def add_user(
+        self,
+        login: str,
+        *,
+        id: int | None = None,
+        email: str | None = None,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        with self._lock:
+            user = {
+                "login": login,
+                "id": id or self._next_id(),
+                "node_id": f"U_{login}",
+                "type": "User",
+                "site_admin": False,
+                "name": name or login.title(),
+                "email": email,
+                "url": f"{self.api_url}/users/{login}",
+                "html_url": f"{self.web_url}/{login}",
+            }
+            self._state.users[login] = user
+            return user
+
+    def _user(self, login: str) -> dict[str, Any]:
+        if login not in self._state.users:
+            self.add_user(login)
+        user = self._state.users[login]
+        return {k: v for k, v in user.items() if k not in ("name", "email")}
+
+    def add_repo(
+        self, full_name: str, *, id: int | None = None, default_branch: str = "main"
+    ) -> dict[str, Any]:
+        owner, name = full_name.split("/")
+        with self._lock:
+            repo = {
+                "id": id or self._next_id(),
+                "node_id": f"R_{full_name}",
+                "name": name,
+                "full_name": full_name,
+                "private": False,
+                "owner": self._user(owner),
+                "html_url": f"{self.web_url}/{full_name}",
+                "url": f"{self.api_url}/repos/{full_name}",
+                "default_branch": default_branch,
+                "created_at": "2024-01-02T03:04:05Z",
+                "updated_at": "2024-01-02T03:04:05Z",
+            }
+            self._state.repos[full_name.lower()] = repo
+            return repo
+
+    def rename_repo(self, full_name: str, new_full_name: str) -> None:
+        """Move a repo to a new name, keeping its numeric id (as GitHub does on transfer)."""
+        with self._lock:
+            repo = self._state.repos.pop(full_name.lower())
+            owner, name = new_full_name.split("/")
+            repo.update(
+                full_name=new_full_name,
+                name=name,
+                owner=self._user(owner),
+                url=f"{self.api_url}/repos/{new_full_name}",
+                html_url=f"{self.web_url}/{new_full_name}",
+            )
+            self._state.repos[new_full_name.lower()] = repo
+            old_key, new_key = full_name.lower(), new_full_name.lower()
+            tables: tuple[dict[Any, Any], ...] = (
+                self._state.pulls,
+                self._state.issues,
+                self._state.check_runs,
+                self._state.statuses,
+            )
+            for table in tables:
+                for key in [k for k in table if k[0] == old_key]:
+                    table[(new_key, key[1])] = table.pop(key)
+            for objects in (self._state.pulls, self._state.issues):
+                for (name, _), obj in objects.items():
+                    if name == new_key:
+                        for attr in ("url", "html_url"):
+                            obj[attr] = obj[attr].replace(f"/{full_name}/", f"/{new_full_name}/")
+
+    def _repo(self, full_name: str) -> dict[str, Any]:
+        return self._state.repos[full_name.lower()]
+
+    def add_pull(
+        self,
+        full_name: str,
+        number: int,
+        *,
+        author: str,
+        title: str = "A change",
+        body: str | None = "",
+        base: str | None = None,
+        head_sha: str | None = None,
+        merged_at: dt.datetime | None = None,
+        merged_by: str | None = None,
+        merge_commit_sha: str | None = None,
+        state: str | None = None,
+    ) -> dict[str, Any]:
+        """A pull request; it is merged when ``merged_at`` is given."""
+        with self._lock:
+            repo = self._repo(full_name)
+            head_sha = head_sha or secrets.token_hex(20)
+            merged = merged_at is not None
+            pull = {
+                "id": self._next_id(),
+                "node_id": f"PR_{full_name}_{number}",
+                "number": number,
+                "state": state or ("closed" if merged else "open"),
+                "title": title,
+                "body": body,
+                "user": self._user(author),
+                "url": f"{self.api_url}/repos/{repo['full_name']}/pulls/{number}",
+                "html_url": f"{self.web_url}/{repo['full_name']}/pull/{number}",
+                "created_at": "2024-02-01T00:00:00Z",
+                "updated_at": iso(merged_at) or "2024-02-01T00:00:00Z",
+                "closed_at": iso(merged_at),
+                "merged": merged,
+                "merged_at": iso(merged_at),
+                "merged_by": self._user(merged_by) if merged_by else None,
+                "merge_commit_sha": merge_commit_sha or (secrets.token_hex(20) if merged else None),
+                "base": {
+                    "label": f"{repo['owner']['login']}:{base or repo['default_branch']}",
+                    "ref": base or repo["default_branch"],
+                    "sha": secrets.token_hex(20),
+                    "user": repo["owner"],
+                    "repo": repo,
+                },
+                "head": {
+                    "label": f"{author}:feature-{number}",
+                    "ref": f"feature-{number}",
+                    "sha": head_sha,
+                    "user": self._user(author),
+                    "repo": repo,
+                },
+            }
+            self._state.pulls[(full_name.lower(), number)] = pull
+            return pull
+
+    def update_pull(self, full_name: str, number: int, **changes: Any) -> dict[str, Any]:
+        """Change a stored pull request's fields (its ETag changes with them)."""
+        with self._lock:
+            pull = self._state.pulls[(full_name.lower(), number)]
+            for key, value in changes.items():
+                if key == "merged_at":
+                    pull["merged_at"] = iso(value)
+                    pull["closed_at"] = iso(value)
+                    pull["merged"] = value is not None
+                    pull["state"] = "closed" if value is not None else pull["state"]
+                    if value is not None and not pull["merge_commit_sha"]:
+                        pull["merge_commit_sha"] = secrets.token_hex(20)
+                elif key == "merged_by":
+                    pull["merged_by"] = self._user(value) if value else None
+                else:
+                    pull[key] = value
+            return pull
+
+    def add_issue(
+        self,
+        full_name: str,
+        number: int,
+        *,
+        title: str = "An issue",
+        body: str = "",
+        state: str = "open",
+    ) -> dict[str, Any]:
+        with self._lock:
+            repo = self._repo(full_name)
+            issue = {
+                "id": self._next_id(),
+                "number": number,
+                "title": title,
+                "body": body,
+                "state": state,
+                "user": repo["owner"],
+                "url": f"{self.api_url}/repos/{repo['full_name']}/issues/{number}",
+                "html_url": f"{self.web_url}/{repo['full_name']}/issues/{number}",
+                "labels": [],
+                "created_at": "2024-01-15T00:00:00Z",
+                "updated_at": "2024-01-15T00:00:00Z",
+            }
+            self._state.issues[(full_name.lower(), number)] = issue
+            return issue
+
+    def add_check_run(
+        self,
+        full_name: str,
+        sha: str,
+        name: str,
+        *,
+        status: str = "completed",
+        conclusion: str | None = "success",
+        app: str = "ci",
+    ) -> dict[str, Any]:
+        with self._lock:
+            repo = self._repo(full_name)
+            run_id = self._next_id()
+            done = status == "completed"
+            run = {
+                "id": run_id,
+                "node_id": f"CR_{run_id}",
+                "head_sha": sha,
+                "external_id": "",
+                "name": name,
+                "status": status,
+                "conclusion": conclusion if done else None,
+                "started_at": "2024-02-01T00:01:00Z",
+                "completed_at": "2024-02-01T00:05:00Z" if done else None,
+                "url": f"{self.api_url}/repos/{repo['full_name']}/check-runs/{run_id}",
+                "html_url": f"{self.web_url}/{repo['full_name']}/runs/{run_id}",
+                "details_url": f"{self.web_url}/{repo['full_name']}/runs/{run_id}",
+                "app": {"id": 15368, "slug": app, "name": app.title()},
+                "pull_requests": [],
+            }
+            self._state.check_runs.setdefault((full_name.lower(), sha), []).append(run)
+            return run
+
+    def add_status(
+        self,
+        full_name: str,
+        sha: str,
+        context: str,
+        *,
+        state: str = "success",
+        description: str = "",
+    ) -> dict[str, Any]:
+        """A commit status; a later one with the same context replaces the earlier (as on GitHub)."""
+        with self._lock:
+            repo = self._repo(full_name)
+            status_id = self._next_id()
+            status = {
+                "id": status_id,
+                "node_id": f"SC_{status_id}",
+                "state": state,
+                "context": context,
+                "description": description,
+                "target_url": f"{self.web_url}/ci/{status_id}",
+                "url": f"{self.api_url}/repos/{repo['full_name']}/statuses/{sha}",
+                "created_at": "2024-02-01T00:02:00Z",
+                "updated_at": "2024-02-01T00:02:00Z",
+            }
+            kept = [
+                s
+                for s in self._state.statuses.get((full_name.lower(), sha), [])
+                if s["context"] != context
+            ]
+            self._state.statuses[(full_name.lower(), sha)] = [status, *kept]
+            return status
+
+    def set_fault(
+        self,
+        kind: str,
+        times: int = 1,
+        *,
+        status: int | None = None,
+        retry_after: int | None = 1,
+        reset_in: int | None = None,
+        delay: float = 3.0,
+        path: str | None = None,
+    ) -> None:
+        """Fail the next ``times`` API requests (whose path contains ``path``, if given).
+
+        Faults queue up: each request takes the first one with requests left. kind '502': a
+        502 Bad Gateway. kind 'rate_limit': 403 (or ``status=429``) with Retry-After (none
+        when ``retry_after`` is None), X-RateLimit-Remaining 0, X-RateLimit-Reset
+        ``reset_in`` (default: ``retry_after``, else 60) seconds from now, and GitHub's
+        rate-limit message. kind 'timeout': the answer comes only after ``delay`` seconds.
+        """
+        if kind not in ("502", "rate_limit", "timeout"):
+            raise ValueError(f"unknown fault {kind!r}")
+        default = {"502": 502, "rate_limit": 403, "timeout": 200}[kind]
+        with self._lock:
+            self._faults.append(
+                Fault(kind, times, status or default, retry_after, reset_in, delay, path)
+            )
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def authorize(self, login: str) -> str:
+        """An OAuth code for ``login``, as GitHub hands one out after the user approves."""
+        with self._lock:
+            if login not in self._state.users:
+                self.add_user(login)
+            code = secrets.token_hex(10)
+            self._state.codes[code] = login
+            return code
+
+    def api_requests(self, path_contains: str = "") -> list[Recorded]:
+        return [
+            r for r in self.requests if r.path.startswith(API_PREFIX) and path_contains in r.path
+        ]
+
+    # -- request handling ----------------------------------------------------------------
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.times > 0 and (fault.path is None or fault.path in path):
+                    fault.times -= 1
+                    return fault
+            return None
+
+    def _route(self, rec: Recorded, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        path = rec.path
+        if rec.method == "POST" and path == "/login/oauth/access_token":
+            return self._access_token(rec, body)
+        if rec.method == "GET" and path == "/login/oauth/authorize":
+            return self._authorize(rec)
+        if not path.startswith(API_PREFIX):
+            return 404, {"message": "Not Found"}, {}
+        api = path[len(API_PREFIX) :]
+        if rec.method != "GET":
+            return 404, {"message": "Not Found"}, {}
+        for pattern, handler in self._api_routes():
+            match = re.fullmatch(pattern, api)
+            if match:
+                with self._lock:
+                    try:
+                        return 200, handler(rec, *match.groups()), {}
+                    except KeyError:
+                        return 404, _not_found(), {}
+        return 404, _not_found(), {}
+
+    def _api_routes(self) -> list[tuple[str, Callable[..., Any]]]:
+        name = r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)"
+        return [
+            (r"/user", self._get_user),
+            (r"/repositories/(\d+)", lambda _, rid: self._repo_by_id(int(rid))),
+            (rf"/repos/{name}", lambda _, n: self._repo(n)),
+            (rf"/repos/{name}/pulls/(\d+)", lambda _, n, num: self._pull(n, int(num))),
+            (rf"/repos/{name}/issues/(\d+)", lambda _, n, num: self._issue(n, int(num))),
+            (rf"/repos/{name}/commits/([^/]+)/check-runs", self._check_runs),
+            (rf"/repos/{name}/commits/([^/]+)/status", self._combined_status),
+        ]
+
+    def _repo_by_id(self, repo_id: int) -> dict[str, Any]:
+        for repo in self._state.repos.values():
+            if repo["id"] == repo_id:
+                return repo
+        raise KeyError(repo_id)
+
+    def _pull(self, full_name: str, number: int) -> dict[str, Any]:
+        return self._state.pulls[(self._repo(full_name)["full_name"].lower(), number)]
+
+    def _issue(self, full_name: str, number: int) -> dict[str, Any]:
+        key = (self._repo(full_name)["full_name"].lower(), number)
+        if key in self._state.issues:
+            return self._state.issues[key]
+        pull = self._state.pulls[key]  # a pull request is also an issue on GitHub
+        return {
+            "id": pull["id"],
+            "number": number,
+            "title": pull["title"],
+            "body": pull["body"],
+            "state": pull["state"],
+            "user": pull["user"],
+            "url": pull["url"].replace("/pulls/", "/issues/"),
+            "html_url": pull["html_url"],
+            "labels": [],
+            "pull_request": {"url": pull["url"], "html_url": pull["html_url"]},
+        }
+
+    def _check_runs(self, rec: Recorded, full_name: str, sha: str) -> dict[str, Any]:
+        repo = self._repo(full_name)
+        runs = self._state.check_runs.get((repo["full_name"].lower(), sha), [])
+        return {"total_count": len(runs), "check_runs": _page(rec, runs)}
+
+    def _combined_status(self, rec: Recorded, full_name: str, sha: str) -> dict[str, Any]:
+        repo = self._repo(full_name)
+        statuses = self._state.statuses.get((repo["full_name"].lower(), sha), [])
+        states = {s["state"] for s in statuses}
+        if not statuses or "pending" in states:
+            overall = "pending"
+        elif states & {"failure", "error"}:
+            overall = "failure"
+        else:
+            overall = "success"
+        return {
+            "state": overall,
+            "sha": sha,
+            "total_count": len(statuses),
+            "statuses": _page(rec, statuses),
+            "repository": repo,
+            "commit_url": f"{repo['url']}/commits/{sha}",
+            "url": f"{repo['url']}/commits/{sha}/status",
+        }
+
+    def _get_user(self, rec: Recorded) -> dict[str, Any]:
+        auth = rec.headers.get("authorization", "")
+        token = auth.split(" ", 1)[1].strip() if " " in auth else ""
+        login = self._state.tokens.get(token)
+        if login is None:
+            raise _Unauthorized
+        return self._state.users[login]
+
+    def _authorize(self, rec: Recorded) -> tuple[int, Any, dict[str, str]]:
+        client_id = rec.query.get("client_id", [""])[0]
+        redirect = rec.query.get("redirect_uri", [""])[0]
+        state = rec.query.get("state", [""])[0]
+        if client_id != self.client_id or not redirect:
+            return 404, {"message": "Not Found"}, {}
+        if self.signed_in_login is None:
+            return 401, {"message": "sign in to the fake GitHub first"}, {}
+        code = self.authorize(self.signed_in_login)
+        query = urllib.parse.urlencode({"code": code, "state": state})
+        return 302, None, {"Location": f"{redirect}?{query}"}
+
+    def _access_token(self, rec: Recorded, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+        if rec.headers.get("content-type", "").startswith("application/json"):
+            form = {k: str(v) for k, v in json.loads(body or b"{}").items()}
+        if (
+            form.get("client_id") != self.client_id
+            or form.get("client_secret") != self.client_secret
+        ):
+            return 200, {"error": "incorrect_client_credentials"}, {}
+        with self._lock:
+            login = self._state.codes.pop(form.get("code", ""), None)
+            if login is None:
+                return 200, {"error": "bad_verification_code"}, {}
+            token = "gho_" + secrets.token_hex(16)
+            self._state.tokens[token] = login
+        return 200, {"access_token": token, "token_type": "bearer", "scope": ""}, {}
+
+
+class _Unauthorized(Exception):
+    pass
+
+
+def _page(rec: Recorded, items: list[Any]) -> list[Any]:
+    """The page ``page`` (from 1) of ``per_page`` items (30 by default, 100 at most), as
+    GitHub pages its listings."""
+    per_page = min(100, int(rec.query.get("per_page", ["30"])[0]))
+    page = max(1, int(rec.query.get("page", ["1"])[0]))
+    return items[(page - 1) * per_page : page * per_page]
+
+
+def _not_found() -> dict[str, str]:
+    return {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    github: FakeGitHub
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, the body waits for the client's
+    # delayed ACK of the headers (40 ms on Linux) on every kept-alive request.
+    disable_nagle_algorithm = True
+
+    def log_message(self, *_: Any) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        fake = self.github
+        split = urllib.parse.urlsplit(self.path)
+        rec = Recorded(
+            method=self.command,
+            path=split.path,
+            query=urllib.parse.parse_qs(split.query),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            at=time.time(),
+        )
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        with fake._lock:
+            fake.requests.append(rec)
+        is_api = split.path.startswith(API_PREFIX)
+        fault = fake._take_fault(split.path) if is_api else None
+        if fault is not None and fault.kind == "timeout":
+            time.sleep(fault.delay)
+        elif fault is not None and fault.kind == "502":
+            self._send(rec, 502, {"message": "Server Error"}, {})
+            return
+        elif fault is not None and fault.kind == "rate_limit":
+            reset_in = fault.reset_in if fault.reset_in is not None else fault.retry_after or 60
+            headers = {
+                "X-RateLimit-Limit": "5000",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(int(time.time()) + reset_in),
+            }
+            if fault.retry_after is not None:
+                headers["Retry-After"] = str(fault.retry_after)
+            message = {
+                "message": "API rate limit exceeded for user ID 1.",
+                "documentation_url": "https://docs.github.com/rest/rate-limit",
+            }
+            self._send(rec, fault.status, message, headers)
+            return
+        try:
+            status, payload, headers = fake._route(rec, body)
+        except _Unauthorized:
+            status, payload, headers = 401, {"message": "Bad credentials"}, {}
+        if is_api:
+            with fake._lock:
+                headers.update(
+                    {
+                        "X-RateLimit-Limit": "5000",
+                        "X-RateLimit-Remaining": str(fake.rate_limit_remaining),
+                        "X-RateLimit-Reset": str(int(time.time()) + 3600),
+                    }
+                )
+        if status == 200 and self.command == "GET" and is_api:
+            raw = json.dumps(payload, sort_keys=True).encode()
+            etag = f'W/"{hashlib.sha1(raw).hexdigest()}"'
+            headers["ETag"] = etag
+            if etag in _etags(self.headers.get("If-None-Match", "")):
+                self._send(rec, 304, None, headers)  # conditional: free of the rate limit
+                return
+            with fake._lock:
+                fake.rate_limit_remaining = max(0, fake.rate_limit_remaining - 1)
+        self._send(rec, status, payload, headers)
+
+    def _send(self, rec: Recorded, status: int, payload: Any, headers: dict[str, str]) -> None:
+        rec.status = status
+        raw = b"" if payload is None or status == 304 else json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            if raw:
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a 'timeout' fault)
+
+
+def _etags(header: str) -> Iterator[str]:
+    for part in header.split(","):
+        part = part.strip()
+        if part:
+            yield part
