@@ -112,6 +112,7 @@ def settings(servers: Servers, database_url: str, redis_url: str) -> Settings:
         search_limit_per_minute=100_000,
         sse_per_client=1000,  # tests open many feeds from 127.0.0.1 at once
         sweep_seconds=0.5,
+        figures_max_age_seconds=0,  # figures counted on every request: exact after each step
         # Tests' webhook receivers listen on loopback; tests/test_webhook_ssrf.py unsets it.
         webhook_allow_private=True,
     )

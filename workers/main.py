@@ -15,7 +15,16 @@ from marketplace.payments.provider import LedgerProvider
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
 from marketplace.shutdown import close_context
-from workers import auctions, consumers, deadlines, heartbeat, payments, relay, verification
+from workers import (
+    auctions,
+    consumers,
+    deadlines,
+    figures,
+    heartbeat,
+    payments,
+    relay,
+    verification,
+)
 from workers import github as github_jobs
 from workers.resilient import ResilientWorker
 
@@ -39,6 +48,7 @@ BACKGROUND: list[Any] = [
     payments.sweep_payments_forever,
     verification.recheck_forever,
     deadlines.sweep_deadlines_forever,
+    figures.refresh_figures_forever,
     *consumers.LOOPS,
 ]
 

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from marketplace.auctions.schemas import Status
 from marketplace.redis import WORKER_HEARTBEAT_KEY
-from marketplace.transparency import queries
+from marketplace.transparency import figures, queries
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Prometheus client libraries' default buckets, in seconds.
@@ -162,10 +162,12 @@ def render(families: Iterable[Family]) -> str:
 HEARTBEAT_TTL_SECONDS = 10
 
 
-async def scrape(pool: Any, redis: Any) -> str:
-    """This process's HTTP metrics plus gauges read from PostgreSQL and Redis right now."""
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-        by_status = await queries.auctions_by_status(conn, published_only=False)
+async def scrape(pool: Any, redis: Any, figures_max_age: float) -> str:
+    """This process's HTTP metrics, the outbox and worker gauges read right now, and the
+    auction and bid gauges from the platform figures (at most ``figures_max_age`` old)."""
+    counted = await figures.current(pool, figures_max_age)
+    by_status = counted.all_by_status
+    async with pool.acquire() as conn:
         row = await queries.scrape_gauges(conn)
     try:
         left_ms = await redis.pttl(WORKER_HEARTBEAT_KEY)
@@ -191,7 +193,7 @@ async def scrape(pool: Any, redis: Any) -> str:
         Gauge(
             "marketplace_bids",
             "Active public bids (a sealed auction's are counted only after its close).",
-            [((), float(row["bids"]))],
+            [((), float(counted.metrics.bids.total))],
         ),
         Gauge(
             "marketplace_outbox_backlog",

@@ -32,12 +32,12 @@ PUBLIC_BIDS = """SELECT b.id, b.auction_id, b.bidder_id, b.amount_cents
     WHERE b.status = 'active' AND a.published_at IS NOT NULL
       AND (a.type = 'reverse' OR a.status = ANY($1::text[]))"""
 
-# The latest award (highest round) of each closed auction: the one a notice shows.
-LATEST_AWARDS = """SELECT DISTINCT ON (w.auction_id) w.id, w.auction_id, w.round, w.winner_id,
+# The latest award (highest round) of each closed auction: the one a notice shows
+# (``awards.latest``, kept by a trigger of sql/0025_read_scale.sql).
+LATEST_AWARDS = """SELECT w.id, w.auction_id, w.round, w.winner_id,
            w.amount_cents, w.awarded_at, w.status, a.price_cap_cents
     FROM awards w JOIN auctions a ON a.id = w.auction_id
-    WHERE a.status = ANY($1::text[])
-    ORDER BY w.auction_id, w.round DESC"""
+    WHERE w.latest AND a.status = ANY($1::text[])"""
 
 
 async def list_awards(
@@ -62,8 +62,7 @@ async def list_awards(
            JOIN departments d ON d.id = a.department_id
            JOIN users u ON u.id = w.winner_id
            WHERE a.status = ANY($1::text[]) AND a.closed_at IS NOT NULL
-             AND ($2::boolean OR w.round = (
-                   SELECT max(x.round) FROM awards x WHERE x.auction_id = w.auction_id))
+             AND ($2::boolean OR w.latest)
              AND ($3::bigint IS NULL OR a.department_id = $3)
              AND ($4::timestamptz IS NULL OR w.awarded_at >= $4)
              AND ($5::timestamptz IS NULL OR w.awarded_at < $5)
@@ -210,12 +209,10 @@ async def spend_by_period(
 
 
 async def scrape_gauges(conn: Any) -> Any:
-    """What /metrics reads from the database at scrape time, besides auctions by status."""
+    """What /metrics reads from the database at scrape time, besides the platform figures."""
     return await conn.fetchrow(
-        f"""SELECT (SELECT count(*) FROM ({PUBLIC_BIDS}) p) AS bids,
-                   (SELECT count(*) FROM outbox WHERE relayed_at IS NULL) AS outbox_backlog,
+        """SELECT (SELECT count(*) FROM outbox WHERE relayed_at IS NULL) AS outbox_backlog,
                    extract(epoch FROM now() - (
                        SELECT min(created_at) FROM outbox WHERE relayed_at IS NULL))::float8
-                       AS outbox_oldest_seconds""",
-        CLOSED,
+                       AS outbox_oldest_seconds"""
     )

@@ -13,7 +13,7 @@ from marketplace.errors import BadRequest
 from marketplace.params import Cursor, Limit, parse_time
 from marketplace.settings import Settings
 from marketplace.structs import Page, ZonedTime, decode_cursor, encode_cursor
-from marketplace.transparency import prom, service
+from marketplace.transparency import figures, prom, service
 from marketplace.transparency.schemas import Metrics, PeriodUnit, PublicAward, Spend
 from marketplace.transparency.scrape import metrics_scraper
 
@@ -72,9 +72,10 @@ async def list_awards(
 
 
 @get("/api/metrics", guards=[anyone], tags=["transparency"], summary="Platform metrics")
-async def platform_metrics(pool: Any) -> Metrics:
-    """Counts, success rate, bids, winning bids, savings and delivery times, with definitions."""
-    return await service.metrics(pool)
+async def platform_metrics(pool: Any, settings: Settings) -> Metrics:
+    """Counts, success rate, bids, winning bids, savings and delivery times, with definitions;
+    at most MARKETPLACE_FIGURES_MAX_AGE_SECONDS old (``generated_at`` says when counted)."""
+    return (await figures.current(pool, settings.figures_max_age_seconds)).metrics
 
 
 @get(
@@ -103,11 +104,11 @@ async def department_spend(
     tags=["health"],
     summary="Prometheus metrics (text 0.0.4): the metrics token, or this host only",
 )
-async def prometheus_metrics(pool: Any, redis: Any) -> Response[str]:
+async def prometheus_metrics(pool: Any, redis: Any, settings: Settings) -> Response[str]:
     """HTTP counters of the answering process and marketplace gauges read at scrape time.
     With MARKETPLACE_METRICS_TOKEN set it needs ``Authorization: Bearer <that token>``;
     unset, it answers clients on this host only."""
-    text = await prom.scrape(pool, redis)
+    text = await prom.scrape(pool, redis, settings.figures_max_age_seconds)
     return Response(text, media_type=prom.CONTENT_TYPE)
 
 

@@ -149,15 +149,15 @@ def _count(by_status: dict[str, int], statuses: list[str]) -> int:
     return sum(n for status, n in by_status.items() if status in statuses)
 
 
-async def metrics(pool: Any) -> Metrics:
-    """Platform metrics, each defined in ``definitions``."""
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-        # One snapshot, so the figures agree with each other.
-        by_status = await queries.auctions_by_status(conn, published_only=True)
-        bids = await queries.bid_stats(conn)
-        awards = await queries.award_stats(conn)
-        delivery = await queries.delivery_stats(conn)
-        now = await auction_queries.now(conn)
+async def compute_metrics(conn: Any) -> Metrics:
+    """Platform metrics, each defined in ``definitions``, counted from history. Run it in a
+    repeatable-read transaction, so the figures agree with each other; requests read them
+    through figures.py, which serves a snapshot instead of scanning on each request."""
+    by_status = await queries.auctions_by_status(conn, published_only=True)
+    bids = await queries.bid_stats(conn)
+    awards = await queries.award_stats(conn)
+    delivery = await queries.delivery_stats(conn)
+    now = await auction_queries.now(conn)
     succeeded = _count(by_status, queries.PAID)
     decided = _count(by_status, queries.DECIDED)
     return Metrics(

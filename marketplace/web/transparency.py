@@ -11,6 +11,7 @@ from litestar.response import Template
 from marketplace.auth import Caller
 from marketplace.settings import Settings
 from marketplace.structs import ZonedTime, decode_cursor, encode_cursor
+from marketplace.transparency import figures
 from marketplace.transparency import service as transparency
 from marketplace.web.common import render
 from marketplace.web.people import all_departments
@@ -69,15 +70,17 @@ def _duration(seconds: float | None) -> str:
 
 
 @get("/insights", name="web:insights")
-async def insights(request: Request[Any, Any, Any], pool: Any, viewer: Caller | None) -> Template:
-    figures = await transparency.metrics(pool)
+async def insights(
+    request: Request[Any, Any, Any], pool: Any, settings: Settings, viewer: Caller | None
+) -> Template:
+    counted = (await figures.current(pool, settings.figures_max_age_seconds)).metrics
     return render(
         request,
         viewer,
         "insights.html",
-        m=figures,
-        delivery_mean=_duration(figures.delivery.award_to_delivery_mean_seconds),
-        delivery_median=_duration(figures.delivery.award_to_delivery_median_seconds),
+        m=counted,
+        delivery_mean=_duration(counted.delivery.award_to_delivery_mean_seconds),
+        delivery_median=_duration(counted.delivery.award_to_delivery_median_seconds),
     )
 
 
