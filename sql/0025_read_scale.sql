@@ -29,3 +29,31 @@ CREATE TABLE figure_snapshots (
     computed_at  timestamptz NOT NULL,
     body         text NOT NULL
 );
+
+-- The auction list's "ending_soon" order as three stored keys one index can serve, in the
+-- order auctions/queries.py documents: phase (open, scheduled, draft, ended), then soonest
+-- end first (most recent first once ended), then id the same way. Interval arithmetic on
+-- timestamptz is immutable, so the keys can be generated columns.
+ALTER TABLE auctions
+    ADD COLUMN list_phase smallint GENERATED ALWAYS AS (
+        CASE status WHEN 'open' THEN 0 WHEN 'scheduled' THEN 1 WHEN 'draft' THEN 2 ELSE 3 END
+    ) STORED,
+    ADD COLUMN list_time interval GENERATED ALWAYS AS (
+        CASE WHEN status IN ('open', 'scheduled', 'draft')
+             THEN ends_at - timestamptz '2000-01-01 00:00:00+00'
+             ELSE timestamptz '2000-01-01 00:00:00+00' - ends_at END
+    ) STORED,
+    ADD COLUMN list_id bigint GENERATED ALWAYS AS (
+        CASE WHEN status IN ('open', 'scheduled', 'draft') THEN id ELSE -id END
+    ) STORED;
+CREATE INDEX auctions_list_idx ON auctions (list_phase, list_time, list_id);
+CREATE INDEX auctions_list_status_idx ON auctions (status, list_phase, list_time, list_id);
+CREATE INDEX auctions_list_department_idx
+    ON auctions (department_id, list_phase, list_time, list_id);
+CREATE INDEX auctions_cap_idx ON auctions (price_cap_cents, id);
+
+-- Skills match case-insensitively (GET /api/auctions?skill=): from a GIN index of the
+-- lower-cased skills.
+CREATE FUNCTION lower_skills(skills text[]) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN (SELECT coalesce(array_agg(lower(s)), '{}') FROM unnest(skills) s);
+CREATE INDEX auctions_lower_skills_idx ON auctions USING gin (lower_skills(skills));

@@ -36,18 +36,20 @@ EDITABLE = (
 
 # "ending_soon" lists auctions by phase (open, scheduled, draft, then those that ended),
 # soonest end first within the first three and most recently ended first among the last,
-# so a finished auction never comes before one still taking bids.
-PHASE = "(CASE a.status WHEN 'open' THEN 0 WHEN 'scheduled' THEN 1 WHEN 'draft' THEN 2 ELSE 3 END)"
+# so a finished auction never comes before one still taking bids. The order is stored as
+# three keys one index serves (list_phase, list_time, list_id: sql/0025_read_scale.sql).
+PHASE = "a.list_phase"
 ENDED = 3
+# The stored keys of a cursor's (phase, ends_at, id), as the columns compute them.
+CURSOR_KEYS = f"""(k.phase, CASE WHEN k.phase < {ENDED}
+                               THEN k.t - timestamptz '2000-01-01 00:00:00+00'
+                               ELSE timestamptz '2000-01-01 00:00:00+00' - k.t END,
+                   CASE WHEN k.phase < {ENDED} THEN k.id ELSE -k.id END)"""
 # Sort name -> (ORDER BY for the page, keyset comparison for the next page).
 SORTS = {
     "ending_soon": (
-        f"""{PHASE}, CASE WHEN {PHASE} < {ENDED} THEN a.ends_at END ASC,
-            CASE WHEN {PHASE} < {ENDED} THEN a.id END ASC,
-            CASE WHEN {PHASE} = {ENDED} THEN a.ends_at END DESC,
-            CASE WHEN {PHASE} = {ENDED} THEN a.id END DESC""",
-        f"""({PHASE} > k.phase OR ({PHASE} = k.phase AND CASE WHEN k.phase < {ENDED}
-            THEN (a.ends_at, a.id) > (k.t, k.id) ELSE (a.ends_at, a.id) < (k.t, k.id) END))""",
+        "a.list_phase, a.list_time, a.list_id",
+        f"(a.list_phase, a.list_time, a.list_id) > {CURSOR_KEYS}",
     ),
     "newest": ("a.id DESC", "a.id < k.id"),
     "cap_high": ("a.price_cap_cents DESC, a.id DESC", "(a.price_cap_cents, a.id) < (k.cap, k.id)"),
@@ -321,17 +323,25 @@ async def list_auctions(
             after_phase, after_time = key
         elif sort.startswith("cap"):
             after_cap = key
+    # Each filter's clause is in the statement only when it is set (every parameter is typed
+    # in k either way), so each statement has its own plan on the index that matches it,
+    # never a generic plan that must also serve the unfiltered list.
+    filters = [
+        "AND a.status = $6" if status is not None else "",
+        "AND a.department_id = $7" if department_id is not None else "",
+        "AND lower_skills(a.skills) @> ARRAY[lower($8)]" if skill is not None else "",
+        SEARCH if q is not None else "",
+        f"AND {keyset}" if after else "",
+    ]
     rows: list[Any] = await conn.fetch(
         f"""SELECT {COLUMNS}, {PHASE} AS phase
             FROM {FROM}
             CROSS JOIN (SELECT $1::timestamptz AS t, $2::bigint AS id, $3::bigint AS cap,
-                               $11::int AS phase, {LIKE_PATTERN} AS pattern) k
+                               $11::int AS phase, {LIKE_PATTERN} AS pattern,
+                               $6::text AS status, $7::bigint AS department_id,
+                               $8::text AS skill) k
             WHERE (a.status <> 'draft' OR $4::boolean OR a.department_id = $5::bigint)
-              AND ($6::text IS NULL OR a.status = $6)
-              AND ($7::bigint IS NULL OR a.department_id = $7)
-              AND ($8::text IS NULL OR lower($8) = ANY (SELECT lower(s) FROM unnest(a.skills) s))
-              {SEARCH if q is not None else ""}
-              AND (k.id IS NULL OR {keyset})
+              {" ".join(f for f in filters if f)}
             ORDER BY {order}
             LIMIT $10""",
         after_time,
