@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import sys
 import tempfile
 import time
@@ -169,6 +170,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def measure(url: str, settings: Settings, repeat: int) -> dict[str, tuple[float, float]]:
     from marketplace.auctions import service as auctions
+    from marketplace.audit import export
     from marketplace.db import create_pool
     from marketplace.transparency import figures
     from marketplace.transparency import service as transparency
@@ -212,12 +214,29 @@ async def measure(url: str, settings: Settings, repeat: int) -> dict[str, tuple[
                 limit=20,
             )
 
+        secret = "bench-secret"
+        middle = await pool.fetchval("SELECT auction_id FROM awards ORDER BY id OFFSET 10 LIMIT 1")
+        day = await pool.fetchval("SELECT occurred_at FROM audit_log ORDER BY id LIMIT 1")
+
+        def audit(query: Any, action: str | None = None) -> Callable[[], Awaitable[None]]:
+            async def call() -> None:
+                await export.list_events(pool, secret, query, action, None, 50)
+
+            return call
+
         phases: dict[str, tuple[Callable[[], Awaitable[None]], int]] = {
             "figures (/api/metrics, /insights)": (snapshot, repeat),
             "figures before: recount": (recount, max(3, repeat // 10)),
             "award notices (/api/awards)": (awards, repeat),
             "award notices before": (awards_before, max(3, repeat // 10)),
             "auction list (default)": (listing, repeat),
+            "audit events (default)": (audit(export.Query()), repeat),
+            "audit events (one auction)": (audit(export.Query(auction_id=middle)), repeat),
+            "audit events (an hour)": (
+                audit(export.Query(since=day, until=day + dt.timedelta(hours=1))),
+                repeat,
+            ),
+            "audit events (rare action)": (audit(export.Query(), "auction.cancelled"), repeat),
         }
         out = {}
         for name, (call, times) in phases.items():

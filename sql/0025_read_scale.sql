@@ -57,3 +57,9 @@ CREATE INDEX auctions_cap_idx ON auctions (price_cap_cents, id);
 CREATE FUNCTION lower_skills(skills text[]) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN (SELECT coalesce(array_agg(lower(s)), '{}') FROM unnest(skills) s);
 CREATE INDEX auctions_lower_skills_idx ON auctions USING gin (lower_skills(skills));
+
+-- The event browser's action filter (GET /api/audit/events?action=) from an index in the
+-- log's order, instead of parsing every row's JSON: the action as a stored column.
+ALTER TABLE audit_log
+    ADD COLUMN action text GENERATED ALWAYS AS ((data::jsonb) ->> 'action') STORED;
+CREATE INDEX audit_log_action_idx ON audit_log (action, id);

@@ -59,7 +59,7 @@ def _where(
         ("l.auction_id = ${}", auction_id),
         ("l.occurred_at >= ${}", since),
         ("l.occurred_at < ${}", until),
-        ("(l.data::jsonb) ->> 'action' = ${}", action),
+        ("l.action = ${}", action),
         ("l.id > ${}", after_id or None),
     ):
         if value is not None:
