@@ -61,7 +61,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     bid_pool_size: int = 4
     # Platform figures may lag by this much (marketplace/transparency/figures.py); 0 = count
     # on every request.
-    figures_max_age_seconds: float = 10.0
+    figures_max_age_seconds: float = 60.0
     github_timeout_seconds: int = 10
     github_retries: int = 4
     github_max_wait_seconds: int = 60
@@ -218,7 +218,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         list_limit_per_minute=_int(env, "LIST_LIMIT_PER_MINUTE", 120, minimum=1),
         search_limit_per_minute=_int(env, "SEARCH_LIMIT_PER_MINUTE", 30, minimum=1),
         bid_pool_size=_int(env, "BID_POOL_SIZE", 4, minimum=1),
-        figures_max_age_seconds=_float(env, "FIGURES_MAX_AGE_SECONDS", 10.0),
+        figures_max_age_seconds=_float(env, "FIGURES_MAX_AGE_SECONDS", 60.0),
         github_timeout_seconds=_int(env, "GITHUB_TIMEOUT_SECONDS", 10, minimum=1),
         github_retries=_int(env, "GITHUB_RETRIES", 4),
         github_max_wait_seconds=_int(env, "GITHUB_MAX_WAIT_SECONDS", 60),
