@@ -37,6 +37,8 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.search import ms as pct
+from bench.search import timed
 from marketplace.settings import Settings, load_settings
 
 VENDORS = 200
@@ -152,20 +154,6 @@ async def seed(url: str, count: int) -> None:
         await conn.execute("VACUUM (ANALYZE)")
     finally:
         await conn.close()
-
-
-async def timed(call: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        await call()
-        times.append(time.perf_counter() - started)
-    return times
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 async def measure(url: str, settings: Settings, repeat: int) -> dict[str, tuple[float, float]]:
