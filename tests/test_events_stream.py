@@ -273,15 +273,14 @@ async def test_redis_outage_during_bidding_loses_no_bid_on_stream_or_feed(
             buyer = await api.buyer()
             vendors = [await api.verified_vendor() for _ in range(2)]
             aid = (await published_auction(api, buyer))["id"]
-            feed: list[service.FeedItem] = []
+            feed: service.Batch = []
             hub = Hub(ctx["redis_client"])
             await hub.start()
 
             async def read_feed() -> None:
                 subscription = service.subscribe(hub, aid, None, 0)
-                async for item in service.follow(ctx["pool"], subscription, aid, False, 0):
-                    if item is not None:
-                        feed.append(item)
+                async for batch in service.follow(ctx["pool"], subscription, aid, False, 0):
+                    feed.extend(batch)
 
             reader = asyncio.create_task(read_feed())
             accepted = await place_bids(api, vendors, aid, 4)
@@ -311,7 +310,7 @@ async def test_redis_outage_during_bidding_loses_no_bid_on_stream_or_feed(
     assert feed_ids == sorted(set(feed_ids))
 
 
-async def _count(feed: list[service.FeedItem], wanted: int) -> bool:
+async def _count(feed: service.Batch, wanted: int) -> bool:
     return sum(item.type == "bid.placed" for item in feed) >= wanted
 
 

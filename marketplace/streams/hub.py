@@ -40,13 +40,29 @@ WAKE_TTL_SECONDS = 3600  # a crashed process's wake stream goes away on its own
 TOO_MANY_RETRY_AFTER = 5
 
 
+KEEPALIVE_SECONDS = 15.0  # a feed with nothing to send says so this often
+
+
 class Entry(msgspec.Struct, frozen=True, kw_only=True):
-    """One entry of an auction stream: ``prev`` is the previous event id of the auction."""
+    """One entry of an auction stream: ``prev`` is the previous event id of the auction;
+    ``frame`` the SSE message every feed sends for it, encoded once for all of them."""
 
     id: int
     prev: int
     type: str
     data: bytes
+    frame: bytes = b""
+
+
+def event_frame(event_id: int, event_type: str, data: bytes) -> bytes:
+    """One SSE message: ``data`` is JSON on one line (msgspec escapes line breaks; a line
+    break would end the message early, so data with one is refused: ValueError)."""
+    if b"\n" in data or b"\r" in data:
+        raise ValueError("an event's data spans lines")
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, event_type.encode(), data)
+
+
+_TICK = object()  # a quiet spell: the feed sends a keep-alive
 
 
 class Closed(Exception):
@@ -60,28 +76,41 @@ class Subscription:
         self.hub = hub
         self.key = key
         self.client = client
-        self.queue: asyncio.Queue[Entry | None] = asyncio.Queue(hub.queue_size)
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(hub.queue_size)
         self.ready = asyncio.Event()  # set once armed_at is known
         self.armed_at = 0  # every entry after this id reaches the queue
         self.closed = False
         self.dropped = False
+        self.quiet = True  # nothing handed on since the hub's last keep-alive tick
         # Set by the HTTP response: ends it even while it waits on a client that reads
         # nothing (its writes block, so it never comes back to the queue).
         self.on_drop: Callable[[], None] | None = None
 
-    async def get(self, quiet_seconds: float) -> Entry | None:
-        """The next entry, or None after ``quiet_seconds`` without one; raises Closed once
-        closed."""
+    async def get(self) -> Entry | None:
+        """The next entry, or None when a keep-alive is due (the hub ticks every
+        ``KEEPALIVE_SECONDS`` for feeds it handed nothing since); raises Closed once closed.
+
+        No timer per call: with a crowd on one auction every entry wakes every feed, and a
+        timeout armed and cancelled per wake-up was a tenth of the API's CPU.
+        """
         if self.closed:
             raise Closed
-        try:
-            async with asyncio.timeout(quiet_seconds):
-                entry = await self.queue.get()
-        except TimeoutError:
-            return None
+        entry = await self.queue.get()
         if entry is None or self.closed:
             raise Closed
-        return entry
+        return None if entry is _TICK else entry
+
+    def take_ready(self) -> list[Entry]:
+        """The entries already queued, without waiting: a feed that fell behind catches up
+        in one write."""
+        ready: list[Entry] = []
+        while not self.queue.empty():
+            entry = self.queue.get_nowait()
+            if entry is None:  # closed: the next get() says so
+                break
+            if entry is not _TICK:
+                ready.append(entry)
+        return ready
 
     def close(self) -> None:
         """Leave the hub (idempotent); frees the client's slot."""
@@ -112,9 +141,12 @@ class _Stream:
 class Hub:
     """Reads the auction streams that have subscribers; start() and stop() in the lifespan."""
 
-    def __init__(self, redis: Any, queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(
+        self, redis: Any, queue_size: int = QUEUE_SIZE, keepalive_seconds: float = KEEPALIVE_SECONDS
+    ) -> None:
         self.redis = redis
         self.queue_size = queue_size
+        self.keepalive_seconds = keepalive_seconds
         self._streams: dict[str, _Stream] = {}
         self._clients: dict[str, int] = {}
         self._wake_key = f"{HUB_WAKE_PREFIX}{uuid.uuid4().hex}"
@@ -130,6 +162,7 @@ class Hub:
         self._tasks = [
             asyncio.create_task(self._read_forever(), name="sse-hub-reader"),
             asyncio.create_task(self._wake_forever(), name="sse-hub-waker"),
+            asyncio.create_task(self._tick_forever(), name="sse-hub-keepalive"),
         ]
 
     async def stop(self) -> None:
@@ -198,6 +231,18 @@ class Hub:
                 backoff = min(max(backoff * 2, 0.2), 5.0)
                 await asyncio.sleep(backoff)
 
+    async def _tick_forever(self) -> None:
+        """Every ``keepalive_seconds``, a keep-alive for each armed feed that was handed
+        nothing since the last tick (one timer for the process, not one per feed)."""
+        while True:
+            await asyncio.sleep(self.keepalive_seconds)
+            for stream in list(self._streams.values()):
+                for sub in stream.subscribers:
+                    if sub.quiet and sub.ready.is_set():
+                        with contextlib.suppress(asyncio.QueueFull):
+                            sub.queue.put_nowait(_TICK)
+                    sub.quiet = True
+
     async def _read_forever(self) -> None:
         backoff = 0.0
         while True:
@@ -251,16 +296,19 @@ class Hub:
         for raw_id, fields in entries:
             stream.cursor = raw_id.decode()
             try:
+                event_id, event_type = _event_id(stream.cursor), fields[b"type"].decode()
                 entry = Entry(
-                    id=_event_id(stream.cursor),
+                    id=event_id,
                     prev=int(fields.get(b"prev", b"0") or 0),
-                    type=fields[b"type"].decode(),
+                    type=event_type,
                     data=fields[b"data"],
+                    frame=event_frame(event_id, event_type, fields[b"data"]),
                 )
             except (KeyError, ValueError):  # not written by the relay: step over it
                 log.error("skipping a malformed entry %s of %s", stream.cursor, key)
                 continue
             for sub in list(stream.subscribers):
+                sub.quiet = False
                 try:
                     sub.queue.put_nowait(entry)
                 except asyncio.QueueFull:

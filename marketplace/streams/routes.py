@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, cast
 
 from anyio import CancelScope
-from litestar import Request, get
+from litestar import Request, Response, get
 from litestar.params import Parameter
-from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.response.base import ASGIResponse
-from litestar.types import Receive, Scope, Send
+from litestar.types import Message, Receive, Scope, Send
 
 from marketplace.accounts.routes import client_address
 from marketplace.auth import Caller, anyone
@@ -20,34 +20,63 @@ from marketplace.streams import service
 from marketplace.streams.hub import Subscription
 
 
-class FeedResponse(ServerSentEvent):
-    """An SSE response that holds a hub subscription: it frees it however the response
-    ends, and the hub can end it (a slow consumer) even while a write waits on a client
-    that reads nothing."""
+class FeedResponse(Response[bytes]):
+    """The live feed's response: SSE messages as ``service.follow`` writes them, each
+    written once per batch, not re-encoded per message per feed (Litestar's ServerSentEvent
+    encodes every message for every client, which a crowd on one auction multiplies).
 
-    def __init__(self, content: AsyncIterator[ServerSentEventMessage], feed: Subscription) -> None:
-        super().__init__(content)
+    It holds a hub subscription and frees it however the response ends; the hub can end
+    it (a slow consumer) even while a write waits on a client that reads nothing.
+    """
+
+    def __init__(self, frames: AsyncIterator[service.Batch], feed: Subscription) -> None:
+        super().__init__(b"", media_type="text/event-stream")
+        self.frames = frames
         self.feed = feed
 
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
-        inner = super().to_asgi_response(*args, **kwargs)
         # Litestar only calls what this returns.
-        return cast(ASGIResponse, _EndedByFeed(inner, self.feed))
+        return cast(ASGIResponse, _Feed(self.frames, self.feed))
 
 
-class _EndedByFeed:
-    def __init__(self, inner: ASGIResponse, feed: Subscription) -> None:
-        self.inner = inner
+class _Feed:
+    def __init__(self, frames: AsyncIterator[service.Batch], feed: Subscription) -> None:
+        self.frames = frames
         self.feed = feed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def hang_up() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            self.feed.close()  # the feed's next get() ends the stream
+
+        listener = asyncio.create_task(hang_up())
         try:
             with CancelScope() as cancel:
                 self.feed.on_drop = cancel.cancel
-                await self.inner(scope, receive, send)
+                await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+                await send(_body(service.RETRY_FRAME))
+                async for batch in self.frames:
+                    chunk = b"".join(item.frame for item in batch) or service.KEEPALIVE_FRAME
+                    await send(_body(chunk))
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
+            listener.cancel()
             self.feed.on_drop = None
             self.feed.close()
+            await self.frames.aclose()  # type: ignore[attr-defined]
+
+
+HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"connection", b"keep-alive"),
+    (b"x-accel-buffering", b"no"),  # proxies pass each message on at once
+]
+
+
+def _body(chunk: bytes) -> Message:
+    return {"type": "http.response.body", "body": chunk, "more_body": True}
 
 
 def _resume_after(header: str | None, query: int | None) -> int:
@@ -87,20 +116,12 @@ async def auction_events(
         str | None, Parameter(header="Last-Event-ID", required=False, max_length=40)
     ] = None,
     last_event_id: Annotated[int | None, Parameter(query="last_event_id", ge=0)] = None,
-) -> ServerSentEvent:
+) -> FeedResponse:
     after = _resume_after(last_event_id_header, last_event_id)
     sealed = await service.open_feed(pool, caller, auction_id)
     feed = service.subscribe(hub, auction_id, client_address(request), settings.sse_per_client)
 
-    async def messages() -> AsyncIterator[ServerSentEventMessage]:
-        yield ServerSentEventMessage(data=None, retry=service.RETRY_MS)
-        async for item in service.follow(pool, feed, auction_id, sealed, after):
-            if item is None:
-                yield ServerSentEventMessage(data=None, comment="keep-alive")
-            else:
-                yield ServerSentEventMessage(id=item.id, event=item.type, data=item.data)
-
-    return FeedResponse(messages(), feed)
+    return FeedResponse(service.follow(pool, feed, auction_id, sealed, after), feed)
 
 
 ROUTES = [auction_events]

@@ -24,21 +24,33 @@ from marketplace.auth import Caller
 from marketplace.events import SEALED_HIDDEN, sealed_view
 from marketplace.redis import auction_stream
 from marketplace.streams import queries
-from marketplace.streams.hub import Closed, Hub, Subscription
+from marketplace.streams.hub import (
+    KEEPALIVE_SECONDS,
+    Closed,
+    Entry,
+    Hub,
+    Subscription,
+    event_frame,
+)
 
-KEEPALIVE_SECONDS = 15.0
 RETRY_MS = 3_000
 PAGE = 500
+RETRY_FRAME = b"retry: %d\n\n" % RETRY_MS  # how long a browser waits before reconnecting
+KEEPALIVE_FRAME = b": keep-alive\n\n"
 
 _encoder = msgspec.json.Encoder()
 
 
 class FeedItem(msgspec.Struct, frozen=True, kw_only=True):
-    """One event as the public sees it: ``data`` is its JSON."""
+    """One event as the public sees it: ``data`` is its JSON, ``frame`` its SSE message."""
 
     id: int
     type: str
     data: bytes
+    frame: bytes
+
+
+Batch = list[FeedItem | Entry]  # what one write sends; empty: a keep-alive is due
 
 
 def feed_data(
@@ -58,7 +70,10 @@ def feed_data(
 
 def _item(row: Any, sealed: bool) -> FeedItem | None:
     data = feed_data(row["type"], bytes(row["payload"]), row["id"], row["created_at"], sealed)
-    return None if data is None else FeedItem(id=row["id"], type=row["type"], data=data)
+    if data is None:
+        return None
+    frame = event_frame(row["id"], row["type"], data)
+    return FeedItem(id=row["id"], type=row["type"], data=data, frame=frame)
 
 
 async def open_feed(pool: Any, caller: Caller | None, auction_id: int) -> bool:
@@ -76,25 +91,29 @@ def subscribe(hub: Hub, auction_id: int, client: str | None, cap: int) -> Subscr
 
 async def follow(
     pool: Any, feed: Subscription, auction_id: int, sealed: bool, after: int
-) -> AsyncIterator[FeedItem | None]:
-    """The auction's events after ``after`` until the hub closes ``feed``; None now and then
-    as a keep-alive. Closes ``feed`` when done.
+) -> AsyncIterator[Batch]:
+    """The auction's events after ``after``, in batches, until the hub closes ``feed``;
+    an empty batch now and then as a keep-alive. Closes ``feed`` when done.
 
     The hub queues every entry after ``feed.armed_at`` from the moment of subscribing, so
     the events up to it come from PostgreSQL (first what is relayed, then, once it is
     known, up to ``armed_at``) and the queue's entries at or below the last id sent are
-    skipped: no gap and no duplicate across the hand-off.
+    skipped: no gap and no duplicate across the hand-off. What the hub queued while the
+    previous write was on its way goes out in one write.
     """
     last = after  # the highest id dealt with (sent, or deliberately left out)
     try:
         while True:
             async with pool.acquire() as conn:
                 rows = await queries.relayed_backlog(conn, auction_id, last, PAGE)
+            batch: Batch = []
             for row in rows:
                 last = row["id"]
                 item = _item(row, sealed)
                 if item is not None:
-                    yield item
+                    batch.append(item)
+            if batch:
+                yield batch
             if len(rows) < PAGE:
                 break
 
@@ -105,28 +124,33 @@ async def follow(
                 async with asyncio.timeout(KEEPALIVE_SECONDS):
                     await feed.ready.wait()
             if not feed.ready.is_set():
-                yield None
+                yield []
         if feed.armed_at > last:
-            async for item in _between(pool, auction_id, sealed, last, feed.armed_at + 1):
-                yield item
+            upto = feed.armed_at + 1
+            between: Batch = [i async for i in _between(pool, auction_id, sealed, last, upto)]
+            if between:
+                yield between
             last = feed.armed_at
 
         while True:
             try:
-                entry = await feed.get(KEEPALIVE_SECONDS)
+                first = await feed.get()
             except Closed:
                 return  # the client reconnects with Last-Event-ID
-            if entry is None:
-                yield None
+            if first is None:
+                yield []
                 continue
-            if entry.id <= last:
-                continue
-            if entry.prev > last:
-                # Redis lost something between what we sent and this entry.
-                async for item in _between(pool, auction_id, sealed, last, entry.id):
-                    yield item
-            last = entry.id
-            yield FeedItem(id=entry.id, type=entry.type, data=entry.data)
+            batch = []
+            for entry in [first, *feed.take_ready()]:
+                if entry.id <= last:
+                    continue
+                if entry.prev > last:
+                    # Redis lost something between what we sent and this entry.
+                    batch += [i async for i in _between(pool, auction_id, sealed, last, entry.id)]
+                last = entry.id
+                batch.append(entry)
+            if batch:
+                yield batch
     finally:
         feed.close()
 
