@@ -121,6 +121,8 @@ EXPECTED: dict[tuple[str, str], Access] = {
         "buyer",
         "admin",
     ),
+    ("GET", "/api/me/notifications"): SIGNED_IN,
+    ("POST", "/api/me/notifications/read"): SIGNED_IN,
     ("GET", "/api/admin/dead-letters"): ("admin",),
     ("POST", "/api/admin/dead-letters/{dead_letter_id:int}/redeliver"): ("admin",),
 }
@@ -475,7 +477,9 @@ SEALED_ELSEWHERE = {
     "department webhooks": "sealed_view() of events (tests/test_sealed_channels.py::"
     "test_a_cancelled_sealed_auction_does_not_tell_webhooks_how_many_bid)",
     "mail and in-app notifications": "sealed bidders hear only at close or cancellation, "
-    "each of their own bid (tests/test_notifications.py)",
+    "each of their own bid (tests/test_notifications.py); GET /api/me/notifications is read "
+    "above, and with the consumer running (tests/test_in_app_notifications.py::"
+    "test_a_sealed_bid_notifies_nobody_until_close)",
 }
 # The web pages render the same services as the API routes above, for the signed-in
 # caller; the anonymous auction page is also read below. A new page must be added here.
@@ -489,6 +493,7 @@ SEALED_PAGES = {
     "/confirm-email",
     "/me/bids",
     "/me",
+    "/me/notifications",
     "/buyer",
     "/buyer/tasks/new",
     "/buyer/tasks/{auction_id:int}/edit",
