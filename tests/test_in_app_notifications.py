@@ -173,9 +173,7 @@ async def test_a_sealed_bid_notifies_nobody_until_close(
     assert subjects(await notes(api, first))[0] == f"Auction closed: {title}"
 
 
-async def test_marking_read_and_the_list_envelope(
-    api: Api, pool: Any, settings: Settings
-) -> None:
+async def test_marking_read_and_the_list_envelope(api: Api, pool: Any, settings: Settings) -> None:
     buyer = await api.buyer()
     vendors = [await api.verified_vendor() for _ in range(2)]
     aid = (await published_auction(api, buyer))["id"]
@@ -209,12 +207,10 @@ async def test_marking_read_and_the_list_envelope(
         "/api/me/notifications/read", json={"up_to_id": 2**62}, headers=other.headers
     )
     assert r.json() == {"marked": 2, "unread": 0}  # only their own two
-    assert [n["read"] for n in await notes(api, vendor)][0] is False
+    assert (await notes(api, vendor))[0]["read"] is False
 
     for body in ({}, {"up_to_id": 0}, {"up_to_id": "1"}, {"up_to_id": 1, "x": 1}):
-        r = await api.client.post(
-            "/api/me/notifications/read", json=body, headers=vendor.headers
-        )
+        r = await api.client.post("/api/me/notifications/read", json=body, headers=vendor.headers)
         assert r.status_code == 400, (body, r.text)
     r = await api.client.get("/api/me/notifications?cursor=nonsense", headers=vendor.headers)
     assert r.status_code == 400
@@ -234,14 +230,14 @@ async def test_the_page_shows_the_words_marks_them_read_and_the_header_counts(
 
     home = await client.get("/")
     assert 'href="/me/notifications"' in home.text
-    assert "3<span class=\"visually-hidden\"> unread</span>" in home.text
+    assert '3<span class="visually-hidden"> unread</span>' in home.text
     page = await client.get("/me/notifications")
     assert page.status_code == 200
     assert page.text.count('class="badge new"') == 3
     assert "You have been outbid on" in page.text and "$2,900.00" in page.text
     # The mailed address of this service becomes a link here.
     assert f'<a href="/auctions/{aid}">http://marketplace.test/auctions/{aid}</a>' in page.text
-    assert "visually-hidden\"> unread" not in page.text  # seen: the header's count is gone
+    assert 'visually-hidden"> unread' not in page.text  # seen: the header's count is gone
     again = await client.get("/me/notifications")
     assert 'class="badge new"' not in again.text
     assert all(n["read"] for n in await notes(api, loser))

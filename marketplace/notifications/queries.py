@@ -260,9 +260,7 @@ async def list_notifications(
     return rows
 
 
-async def mark_notifications_read(
-    conn: Any, user_id: int, up_to_id: int, from_id: int = 0
-) -> int:
+async def mark_notifications_read(conn: Any, user_id: int, up_to_id: int, from_id: int = 0) -> int:
     """Mark the user's unread notifications from ``from_id`` up to ``up_to_id`` read; how
     many were."""
     status: str = await conn.execute(

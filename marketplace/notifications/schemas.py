@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+
 from marketplace.structs import Id, Request, Response
 
 
