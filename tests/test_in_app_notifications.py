@@ -3,6 +3,9 @@ words, from the same consumer; never earlier, never to anyone else; read when se
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -17,7 +20,11 @@ from marketplace.outbox import stamped
 from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider
 from marketplace.settings import Settings
+from tests.axe import violations
 from tests.helpers import Api, User, bid, csrf_of, end_auction_now, published_auction, sign_in
+from tests.test_web_browser import CHROMIUM, browser, expect, signed_in_page
+
+__all__ = ["browser"]  # the Chromium fixture
 
 
 @pytest.fixture
@@ -246,3 +253,52 @@ async def test_the_page_shows_the_words_marks_them_read_and_the_header_counts(
     client.cookies.clear()
     r = await client.get("/me/notifications", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/signin")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="browser tests need /usr/bin/chromium")
+async def test_in_chromium_the_count_leads_to_the_messages_and_goes_when_seen(
+    api: Api,
+    db: asyncpg.Connection,
+    pool: Any,
+    settings: Settings,
+    live_server: str,
+    browser: Any,
+    tmp_path: Path,
+) -> None:
+    shots = Path(os.environ.get("MARKETPLACE_SHOTS_DIR") or tmp_path)
+    buyer = await api.buyer()
+    loser, winner = await api.verified_vendor(), await api.verified_vendor()
+    aid = (await published_auction(api, buyer, title="Repair the permit map"))["id"]
+    assert (await bid(api, loser, aid, 300_000)).status_code == 201
+    assert (await bid(api, winner, aid, 290_000)).status_code == 201
+    await end_auction_now(db, aid)
+    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    await deliver_events(pool, settings)
+
+    for width in (1024, 375):
+        await db.execute("UPDATE notifications SET read_at = NULL WHERE user_id = $1", loser.id)
+        page = await signed_in_page(browser, live_server, loser, width=width)
+        await page.goto("/")
+        link = page.get_by_role("link", name="Notifications 4 unread")
+        await expect(link).to_be_visible()
+        assert await violations(page) == []
+        await page.locator("header.site").screenshot(path=str(shots / f"count-{width}.png"))
+        await link.click()
+        await expect(page.get_by_role("heading", name="Notifications", level=1)).to_be_visible()
+        await expect(page.locator(".badge.new")).to_have_count(4)
+        await expect(
+            page.get_by_role("heading", name="New Outbid: Repair the permit map")
+        ).to_be_visible()
+        await expect(page.get_by_text("the lowest bid is now $2,900.00")).to_be_visible()
+        await expect(page.get_by_role("link", name="Notifications", exact=True)).to_be_visible()
+        assert await violations(page) == []
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0
+        await page.screenshot(path=str(shots / f"notifications-{width}.png"), full_page=True)
+        await page.get_by_role("link", name=f"http://marketplace.test/auctions/{aid}").first.click()
+        await expect(page).to_have_url(re.compile(rf"/auctions/{aid}$"))
+        await page.goto("/me/notifications")
+        await expect(page.locator(".badge.new")).to_have_count(0)
+        await page.context.close()
