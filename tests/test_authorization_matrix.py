@@ -67,6 +67,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/api/users"): ("admin",),
     ("POST", "/api/users"): ("admin",),
     ("GET", "/api/users/{user_id:int}"): ("admin",),
+    ("PATCH", "/api/users/{user_id:int}"): ("admin",),
     ("POST", "/api/users/{user_id:int}/tokens"): SIGNED_IN,  # admin, or the user
     ("DELETE", "/api/tokens/{token_id:int}"): SIGNED_IN,  # admin, or its owner
     ("GET", "/api/me"): SIGNED_IN,
@@ -499,6 +500,7 @@ SEALED_PAGES = {
     "/buyer/tasks/{auction_id:int}/edit",
     "/admin/vendors",
     "/admin/users",
+    "/admin/users/{user_id:int}",
     "/admin/departments",
     "/reviews",
     "/finance/payments",

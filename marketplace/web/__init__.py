@@ -39,6 +39,7 @@ from marketplace.web import (
     reviewer,
     session,
     transparency,
+    user_page,
     vendor,
 )
 from marketplace.web.common import (
@@ -111,6 +112,7 @@ def routes(settings: Settings) -> list[ControllerRouterHandler]:
             *buyer.ROUTES,
             *admin.ROUTES,
             *people.ROUTES,
+            *user_page.ROUTES,
             *reviewer.ROUTES,
             *finance.ROUTES,
             *earnings.ROUTES,
