@@ -124,3 +124,29 @@ async def test_patch_users_changes_roles_with_the_same_rules(
         await client.patch(url, json={"roles": ["admin"]}, headers=person.headers)
     ).status_code == 403
     assert (await client.patch("/api/users/999999", json={}, headers=h)).status_code == 404
+
+
+async def test_the_vendor_queue_shows_kind_registry_id_and_address_confirmation(
+    api: Api, client: AsyncTestClient[Any]
+) -> None:
+    asked = await api.user("vendor")
+    r = await client.post(
+        "/api/me/verification",
+        json={"kind": "business", "registry_id": "UEI-J7M2K9"},
+        headers=asked.headers,
+    )
+    assert r.status_code in (200, 201), r.text
+    signup = await client.post(
+        "/api/signup", json={"email": "new-vendor@example.org", "name": "Self Signed"}
+    )
+    assert signup.status_code == 201, signup.text
+    await sign_in(client, api.admin)
+    page = (await client.get("/admin/vendors")).text
+    card = page[page.index(f'id="vendor-{asked.id}"') :]
+    card = card[: card.index("</li>")]
+    assert "A business (company registry number)" in card
+    assert "<code>UEI-J7M2K9</code>" in card
+    assert '<dd class="email-confirmed">confirmed</dd>' in card
+    fresh = page[page.index(f'id="vendor-{signup.json()["id"]}"') :]
+    fresh = fresh[: fresh.index("</li>")]
+    assert "not given" in fresh and "<strong>not confirmed</strong>" in fresh
