@@ -3,6 +3,7 @@ option's rule and creates nothing; a good one prints the token alone on its last
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -72,3 +73,28 @@ async def test_users_create_validates_with_clear_messages(
     token = done.stdout.strip().splitlines()[-1]
     me = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200 and me.json()["roles"] == ["auditor"]
+
+
+def test_the_readme_command_table_lists_every_command() -> None:
+    """Each command of the parser (and each of its subcommands) has its row in the table."""
+    from marketplace.cli import build_parser
+
+    def commands(parser: argparse.ArgumentParser, prefix: str) -> list[str]:
+        found = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    below = commands(sub, f"{prefix} {name}")
+                    found += below or [f"{prefix} {name}"]
+        return found
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Commands") :]
+    table = table[: table.index("\n\n", table.index("| Command"))]
+    rows = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
+    every = commands(build_parser(), "marketplace")
+    assert {"marketplace audit export", "marketplace github check", "marketplace demo"} <= set(
+        every
+    )
+    missing = [c for c in every if not any(r == c or r.startswith(c + " ") for r in rows)]
+    assert not missing, f"commands missing from the README's table: {missing}"
