@@ -15,13 +15,20 @@ from litestar.testing import AsyncTestClient
 
 from marketplace.auctions import lifecycle
 from marketplace.notifications import messages
-from marketplace.notifications.consumer import StreamConsumer, StreamEvent
-from marketplace.outbox import stamped
 from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider
 from marketplace.settings import Settings
 from tests.axe import violations
-from tests.helpers import Api, User, bid, csrf_of, end_auction_now, published_auction, sign_in
+from tests.helpers import (
+    Api,
+    User,
+    bid,
+    csrf_of,
+    deliver_events,
+    end_auction_now,
+    published_auction,
+    sign_in,
+)
 from tests.test_web_browser import CHROMIUM, browser, expect, signed_in_page
 
 __all__ = ["browser"]  # the Chromium fixture
@@ -30,26 +37,6 @@ __all__ = ["browser"]  # the Chromium fixture
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return msgspec.structs.replace(settings, public_url="http://marketplace.test")
-
-
-async def deliver_events(pool: Any, settings: Settings) -> None:
-    """Hand every outbox event not yet handled to the notifications consumer, in order, as
-    the relay and the stream would (the stream path itself is tested in test_notifications)."""
-    consumer = StreamConsumer(pool, None, messages.GROUP, messages.Mailer(settings))
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            """SELECT id, type, payload, created_at FROM outbox o
-               WHERE NOT EXISTS (SELECT 1 FROM consumer_processed p
-                                 WHERE p.consumer = $1 AND p.event_id = o.id)
-               ORDER BY id""",
-            messages.GROUP,
-        )
-    for row in rows:
-        raw = msgspec.json.encode(stamped(row["id"], row["created_at"], bytes(row["payload"])))
-        event = StreamEvent(
-            event_id=row["id"], type=row["type"], data=msgspec.json.decode(raw), raw=raw
-        )
-        assert await consumer.apply(event)
 
 
 async def notes(api: Api, user: User, **params: Any) -> list[dict[str, Any]]:
