@@ -129,6 +129,7 @@ async def test_outbid_won_lost_verified_reviewed_and_paid_reach_the_app_as_maile
     got = await notes(api, winner)
     assert subjects(got)[:2] == [f"Payment released: {title}", f"Delivery accepted: {title}"]
     assert "$3,900.00" in got[0]["body"]
+    assert got[0]["body"].endswith(f"http://marketplace.test/payments/{r.json()['payment_id']}")
     assert "meets the acceptance criteria" in got[1]["body"]
     assert f"Review accept: {title}" in subjects(await notes(api, buyer))
     for user in (loser, winner, buyer):

@@ -384,7 +384,7 @@ class Mailer:
                 f"Payment released: {title}",
                 f'A payment of {money(event.int_field("amount_cents") or 0)} for "{title}" '
                 f"was released to the buyer's finance office for payment to you.\n\n"
-                f"{self.link('/api/payments')}",
+                + self.link(f"/payments/{event.int_field('payment_id')}"),
             )
         if a is not None:
             await self._to_buyer(
