@@ -150,3 +150,15 @@ async def test_the_vendor_queue_shows_kind_registry_id_and_address_confirmation(
     fresh = page[page.index(f'id="vendor-{signup.json()["id"]}"') :]
     fresh = fresh[: fresh.index("</li>")]
     assert "not given" in fresh and "<strong>not confirmed</strong>" in fresh
+
+
+async def test_the_admins_own_page_names_this_browsers_sign_in(
+    api: Api, client: AsyncTestClient[Any], db: asyncpg.Connection
+) -> None:
+    await sign_in(client, api.admin)
+    session_token = await db.fetchval(
+        "SELECT max(id) FROM api_tokens WHERE user_id = $1", api.admin.id
+    )
+    page = (await client.get(f"/admin/users/{api.admin.id}")).text
+    row = page[page.index(f'id="token-{session_token}"') :]
+    assert "your sign-in in this browser" in row[: row.index("</tr>")]

@@ -15,7 +15,15 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.schemas import UserPatch
 from marketplace.auth import Caller, request_id
 from marketplace.errors import DomainError, NotFound
-from marketplace.web.common import flash, form_text, plain, render, require, see_other
+from marketplace.web.common import (
+    flash,
+    form_text,
+    plain,
+    render,
+    require,
+    see_other,
+    session_of,
+)
 from marketplace.web.people import (
     ERROR_FIELDS,
     ROLES,
@@ -59,6 +67,7 @@ async def _page(
         tokens=tokens,
         issuer_names=names,
         issued=take_issued(request, user_id),
+        this_browser=session_of(request).get("token_id"),
         errors=errors or {},
         values=values or {"roles": user.roles, "department": str(user.department_id or "")},
     )
