@@ -137,8 +137,7 @@ class Mailer:
         if auction_id is None or bid_id is None:
             return
         outbid = await queries.get_outbid_bidder(conn, auction_id, bid_id)
-        a = None if outbid is None else await queries.get_auction_brief(conn, auction_id)
-        if outbid is None or a is None or a["type"] != "reverse":
+        if outbid is None:
             return
         amount = money(event.int_field("amount_cents") or 0)
         closes = when(self.settings, event.data.get("ends_at"))
@@ -147,9 +146,9 @@ class Mailer:
             f"bid:{bid_id}:outbid",
             event,
             outbid,
-            f"Outbid: {a['title']}",
-            f'You have been outbid on "{a["title"]}": the lowest bid is now {amount}. '
-            f"Bidding closes {closes}.\n\n{self._auction_link(a)}",
+            f"Outbid: {outbid['title']}",
+            f'You have been outbid on "{outbid["title"]}": the lowest bid is now {amount}. '
+            f"Bidding closes {closes}.\n\n{self.link(f'/auctions/{auction_id}')}",
         )
 
     async def _awarded(self, conn: Any, event: StreamEvent) -> None:

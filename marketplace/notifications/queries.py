@@ -282,17 +282,18 @@ async def count_unread(conn: Any, user_id: int) -> int:
 
 async def get_outbid_bidder(conn: Any, auction_id: int, public_bid_id: int) -> Any:
     """Who held the lowest bid just before this one (a reverse auction), if not its bidder:
-    the one this bid outbid. None when it was the first bid. Each accepted reverse bid is
+    the one this bid outbid, with the auction's title. None when it was the first bid. Each accepted reverse bid is
     below all before it and bids are numbered under the auction's row lock, so the low bid
     before this one is simply the one accepted just before it."""
     return await conn.fetchrow(
         """WITH this AS (SELECT id, bidder_id FROM bids
                          WHERE auction_id = $1 AND public_id = $2 AND NOT sealed)
-           SELECT u.id, u.email, u.name FROM this,
+           SELECT u.id, u.email, u.name, a.title FROM this,
                   LATERAL (SELECT b.bidder_id FROM bids b
                            WHERE b.auction_id = $1 AND b.id < this.id AND b.status = 'active'
                            ORDER BY b.id DESC LIMIT 1) best
            JOIN users u ON u.id = best.bidder_id
+           JOIN auctions a ON a.id = $1 AND a.type = 'reverse'
            WHERE best.bidder_id <> this.bidder_id""",
         auction_id,
         public_bid_id,
