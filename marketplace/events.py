@@ -47,6 +47,12 @@ class UserCreated(Event, frozen=True, kw_only=True, tag="user.created"):
     self_signup: bool = False
 
 
+class UserRolesChanged(Event, frozen=True, kw_only=True, tag="user.roles_changed"):
+    user_id: int
+    roles: list[str]
+    department_id: int | None = None
+
+
 class VerificationRequested(Event, frozen=True, kw_only=True, tag="vendor.verification_requested"):
     user_id: int
     kind: str
@@ -288,6 +294,7 @@ class DeliveryVerificationFailed(
 AnyEvent = (
     DepartmentCreated
     | UserCreated
+    | UserRolesChanged
     | VerificationRequested
     | VerificationDecided
     | GithubAccountLinked

@@ -11,8 +11,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from marketplace import shutdown
 from marketplace.accounts.admin import create_user_with_token
+from marketplace.notifications import messages
+from marketplace.notifications.consumer import StreamConsumer, StreamEvent
+from marketplace.outbox import stamped
 
 _emails = itertools.count(1)
 
@@ -222,3 +227,24 @@ async def confirm_address(client: Any, db: Any, email: str) -> None:
         "/confirm-email", data={"token": match.group(1), "csrf_token": csrf_of(page.text)}
     )
     assert r.status_code == 200 and "Your e-mail address is confirmed" in r.text, r.text
+
+
+async def deliver_events(pool: Any, settings: Any) -> None:
+    """Hand every outbox event not yet handled to the notifications consumer (mail and
+    in-app notifications), in order, as the relay and the stream would; the stream path
+    itself is tested in test_notifications.py."""
+    consumer = StreamConsumer(pool, None, messages.GROUP, messages.Mailer(settings))
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT id, type, payload, created_at FROM outbox o
+               WHERE NOT EXISTS (SELECT 1 FROM consumer_processed p
+                                 WHERE p.consumer = $1 AND p.event_id = o.id)
+               ORDER BY id""",
+            messages.GROUP,
+        )
+    for row in rows:
+        raw = msgspec.json.encode(stamped(row["id"], row["created_at"], bytes(row["payload"])))
+        event = StreamEvent(
+            event_id=row["id"], type=row["type"], data=msgspec.json.decode(raw), raw=raw
+        )
+        assert await consumer.apply(event)

@@ -45,6 +45,7 @@ from tests.helpers import (
     User,
     auction_body,
     bid,
+    deliver_events,
     end_auction_now,
     published_auction,
     sign_in,
@@ -67,6 +68,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/api/users"): ("admin",),
     ("POST", "/api/users"): ("admin",),
     ("GET", "/api/users/{user_id:int}"): ("admin",),
+    ("PATCH", "/api/users/{user_id:int}"): ("admin",),
     ("POST", "/api/users/{user_id:int}/tokens"): SIGNED_IN,  # admin, or the user
     ("DELETE", "/api/tokens/{token_id:int}"): SIGNED_IN,  # admin, or its owner
     ("GET", "/api/me"): SIGNED_IN,
@@ -121,6 +123,8 @@ EXPECTED: dict[tuple[str, str], Access] = {
         "buyer",
         "admin",
     ),
+    ("GET", "/api/me/notifications"): SIGNED_IN,
+    ("POST", "/api/me/notifications/read"): SIGNED_IN,
     ("GET", "/api/admin/dead-letters"): ("admin",),
     ("POST", "/api/admin/dead-letters/{dead_letter_id:int}/redeliver"): ("admin",),
 }
@@ -475,7 +479,9 @@ SEALED_ELSEWHERE = {
     "department webhooks": "sealed_view() of events (tests/test_sealed_channels.py::"
     "test_a_cancelled_sealed_auction_does_not_tell_webhooks_how_many_bid)",
     "mail and in-app notifications": "sealed bidders hear only at close or cancellation, "
-    "each of their own bid (tests/test_notifications.py)",
+    "each of their own bid (tests/test_notifications.py); GET /api/me/notifications is read "
+    "above with the notifications consumer run before each snapshot, and the page below "
+    "(tests/test_in_app_notifications.py::test_a_sealed_bid_notifies_nobody_until_close)",
 }
 # The web pages render the same services as the API routes above, for the signed-in
 # caller; the anonymous auction page is also read below. A new page must be added here.
@@ -489,11 +495,13 @@ SEALED_PAGES = {
     "/confirm-email",
     "/me/bids",
     "/me",
+    "/me/notifications",
     "/buyer",
     "/buyer/tasks/new",
     "/buyer/tasks/{auction_id:int}/edit",
     "/admin/vendors",
     "/admin/users",
+    "/admin/users/{user_id:int}",
     "/admin/departments",
     "/reviews",
     "/finance/payments",
@@ -517,7 +525,7 @@ SEALED_PAGES = {
 
 
 async def test_sealed_bid_tells_nothing_until_close(
-    world: World, live_server: str, db: asyncpg.Connection
+    world: World, live_server: str, db: asyncpg.Connection, pool: Any, settings: Settings
 ) -> None:
     w = world
     c = w.client
@@ -550,11 +558,16 @@ async def test_sealed_bid_tells_nothing_until_close(
         await asyncio.gather(*(look(who) for who in watchers))
         return shot
 
+    # The notifications consumer runs before each snapshot, so mail and in-app
+    # notifications (GET /api/me/notifications, /me/notifications) are read as they would
+    # be once the bid's events were handled.
+    await deliver_events(pool, settings)
     before = await snapshot()
     vendor = w.people["vendor"].user
     assert vendor is not None
     r = await bid_as(w, vendor, w.sealed, SEALED_AMOUNT)
     assert r.status_code == 201, r.text
+    await deliver_events(pool, settings)
     after = await snapshot()
     changed = [k for k in before if _volatile(before[k]) != _volatile(after[k])]
     assert not changed, [(k, before[k][:300], after[k][:300]) for k in changed]

@@ -46,9 +46,12 @@ async def test_admin_adds_departments_and_users_who_can_then_sign_in(
     )
     assert r.status_code == 400 and "Enter an email address" in error_of(r.text, "email")
     r = await form_post(client, users, users, {**base, "department": str(dept)})
-    assert r.status_code == 201, r.text
-    token = re.search(r'<code id="new-token" class="token">([^<]+)</code>', r.text)
-    assert token and "Dana Whitfield can now sign in" in r.text
+    assert r.status_code == 303, r.text  # post-redirect-get: a reload sends nothing again
+    shown = await client.get(r.headers["location"])
+    token = re.search(r'<code id="new-token" class="token">([^<]+)</code>', shown.text)
+    assert token and "Dana Whitfield can now sign in" in shown.text
+    reloaded = await client.get(r.headers["location"])
+    assert reloaded.status_code == 200 and token.group(1) not in reloaded.text  # shown once
     row = await db.fetchrow(
         "SELECT roles, department_id FROM users WHERE email = 'dana@example.gov'"
     )

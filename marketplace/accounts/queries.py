@@ -107,6 +107,34 @@ async def list_users(conn: Any, after_id: int, limit: int, role: str | None) -> 
     return rows
 
 
+async def lock_user(conn: Any, user_id: int) -> Any:
+    return await conn.fetchrow(
+        f"SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE", user_id
+    )
+
+
+async def update_user_roles(
+    conn: Any, user_id: int, roles: list[str], department_id: int | None
+) -> Any:
+    return await conn.fetchrow(
+        f"""UPDATE users SET roles = $2, department_id = $3 WHERE id = $1
+            RETURNING {USER_COLUMNS}""",
+        user_id,
+        roles,
+        department_id,
+    )
+
+
+async def list_tokens(conn: Any, user_id: int) -> list[Any]:
+    """A user's tokens, newest first (ids and dates only: the tokens are not stored)."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT id, created_at, issued_by, revoked_at FROM api_tokens
+           WHERE user_id = $1 ORDER BY id DESC""",
+        user_id,
+    )
+    return rows
+
+
 async def insert_token(
     conn: Any, user_id: int, token_hash: bytes, issued_by: int | None = None
 ) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, delete, get, post
+from litestar import Request, delete, get, patch, post
 from litestar.params import Parameter
 
 from marketplace import ratelimit
@@ -17,6 +17,7 @@ from marketplace.accounts.schemas import (
     TokenIssued,
     User,
     UserCreate,
+    UserPatch,
     VerificationDecision,
     VerificationRequest,
 )
@@ -88,6 +89,20 @@ async def get_user(user_id: int, pool: Any) -> User:
     return await service.get_user(pool, user_id)
 
 
+@patch(
+    "/api/users/{user_id:int}",
+    guards=[roles("admin")],
+    tags=["accounts"],
+    summary="Change a user's roles or department",
+)
+async def change_user(
+    request: Request[Any, Any, Any], user_id: int, data: UserPatch, pool: Any, caller: Caller
+) -> User:
+    return await service.change_roles(
+        pool, caller.actor("admin", request_id(request)), user_id, data
+    )
+
+
 @post("/api/users/{user_id:int}/tokens", guards=[signed_in], tags=["accounts"])
 async def issue_token(
     request: Request[Any, Any, Any], user_id: int, pool: Any, caller: Caller
@@ -148,6 +163,7 @@ ROUTES = [
     create_user,
     list_users,
     get_user,
+    change_user,
     issue_token,
     revoke_token,
     me,

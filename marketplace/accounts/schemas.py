@@ -37,6 +37,25 @@ class UserCreate(Request, kw_only=True):
     department_id: Id | None = None
 
 
+class UserPatch(Request, kw_only=True):
+    """An admin's change of a user's roles or department; absent fields stay, a null
+    department_id takes the user out of any department."""
+
+    roles: Annotated[list[Role], msgspec.Meta(min_length=1, max_length=6)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    department_id: Id | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class Token(Response, frozen=True, kw_only=True):
+    """A token as its user's admin sees it: never the token itself (only its hash is kept)."""
+
+    id: int
+    created_at: dt.datetime
+    issued_by: int | None
+    revoked_at: dt.datetime | None
+
+
 class GithubAccount(Response, frozen=True, kw_only=True):
     id: int
     login: str | None

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from marketplace import outbox
 from marketplace.accounts import email_confirmation, queries
 from marketplace.accounts.schemas import (
     Department,
     GithubAccount,
     SignedUp,
+    Token,
     TokenIssued,
     User,
     UserCreate,
+    UserPatch,
     VerificationDecision,
     VerificationRequest,
 )
@@ -23,6 +27,7 @@ from marketplace.events import (
     DepartmentCreated,
     TokenIssuedForUser,
     UserCreated,
+    UserRolesChanged,
     VerificationDecided,
     VerificationRequested,
 )
@@ -80,20 +85,23 @@ async def list_users(pool: Any, after_id: int, limit: int, role: str | None) -> 
     return [user_from_row(r) for r in rows]
 
 
-async def create_user(pool: Any, actor: Actor, data: UserCreate) -> User:
-    roles: list[str] = sorted(set(data.roles))
-    if data.department_id is not None and not DEPARTMENT_ROLES.intersection(roles):
+async def _check_department(conn: Any, roles: list[str], department_id: int | None) -> None:
+    """The one rule of who belongs to a department, for new users and changed ones."""
+    if department_id is not None and not DEPARTMENT_ROLES.intersection(roles):
         raise Unprocessable(
             "department_not_applicable",
             "only buyers, reviewers and finance users belong to a department",
         )
-    if "buyer" in roles and data.department_id is None:
+    if "buyer" in roles and department_id is None:
         raise Unprocessable("department_required", "a buyer must belong to a department")
+    if department_id is not None and not await queries.department_exists(conn, department_id):
+        raise Unprocessable("unknown_department", "no such department")
+
+
+async def create_user(pool: Any, actor: Actor, data: UserCreate) -> User:
+    roles: list[str] = sorted(set(data.roles))
     async with pool.acquire() as conn, conn.transaction():
-        if data.department_id is not None and not await queries.department_exists(
-            conn, data.department_id
-        ):
-            raise Unprocessable("unknown_department", "no such department")
+        await _check_department(conn, roles, data.department_id)
         row = await queries.insert_user(
             conn, data.email.strip(), data.name, roles, data.department_id
         )
@@ -102,6 +110,51 @@ async def create_user(pool: Any, actor: Actor, data: UserCreate) -> User:
         )
         await record(conn, actor, "user.created", "user", row["id"], after=_public_user(row))
     return user_from_row(row)
+
+
+async def change_roles(pool: Any, actor: Actor, user_id: int, patch: UserPatch) -> User:
+    """An admin changes a user's roles or department (the department rule as at creation).
+    An admin cannot take the admin role from themselves: nobody might be left to give it."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await queries.lock_user(conn, user_id)
+        if row is None:
+            raise NotFound("user_not_found", "no such user")
+        roles = sorted(set(row["roles"] if patch.roles is msgspec.UNSET else patch.roles))
+        department_id = (
+            row["department_id"] if patch.department_id is msgspec.UNSET else patch.department_id
+        )
+        if user_id == actor.user_id and "admin" in row["roles"] and "admin" not in roles:
+            raise Conflict("own_admin_role", "you cannot remove the admin role from yourself")
+        await _check_department(conn, roles, department_id)
+        before = _public_user(row)
+        row = await queries.update_user_roles(conn, user_id, roles, department_id)
+        await outbox.emit(
+            conn, UserRolesChanged(user_id=user_id, roles=roles, department_id=department_id)
+        )
+        await record(
+            conn,
+            actor,
+            "user.roles_changed",
+            "user",
+            user_id,
+            before=before,
+            after=_public_user(row),
+        )
+    return user_from_row(row)
+
+
+async def list_tokens(pool: Any, user_id: int) -> list[Token]:
+    async with pool.acquire() as conn:
+        rows = await queries.list_tokens(conn, user_id)
+    return [
+        Token(
+            id=r["id"],
+            created_at=r["created_at"],
+            issued_by=r["issued_by"],
+            revoked_at=r["revoked_at"],
+        )
+        for r in rows
+    ]
 
 
 async def signup(pool: Any, email: str, name: str, request_id: str, public_url: str) -> SignedUp:

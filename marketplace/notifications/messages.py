@@ -1,4 +1,5 @@
-"""Who hears about what: the notifications consumer turns events into mail_outbox rows.
+"""Who hears about what: the notifications consumer turns events into mail_outbox rows,
+each with its in-app twin in ``notifications`` (same key, subject and words).
 
 Subscriptions are by event tag, so events other modules emit later are mailed as soon as
 they exist. Expected tags and fields beyond marketplace/events.py:
@@ -44,6 +45,7 @@ class Mailer:
         self.handlers: dict[str, Callable[[Any, StreamEvent], Awaitable[None]]] = {
             "auction.published": self._published,
             "auction.opened": self._opened,
+            "bid.placed": self._outbid,
             "auction.awarded": self._awarded,
             "auction.closed_no_bids": self._no_bids,
             "auction.cancelled": self._cancelled,
@@ -77,6 +79,10 @@ class Mailer:
         )
         await queries.insert_mail(
             conn, key, event.event_id, user["id"], user["email"], subject, text
+        )
+        # The same words in the app, under the same key: one message, two ways to read it.
+        await queries.insert_notification(
+            conn, key, event.event_id, user["id"], subject, body.strip()
         )
 
     async def _auction(self, conn: Any, event: StreamEvent) -> Any:
@@ -122,6 +128,27 @@ class Mailer:
             a,
             f"Bidding is open: {a['title']}",
             f'Bidding on "{a["title"]}" is open until {closes}.\n\n{self._auction_link(a)}',
+        )
+
+    async def _outbid(self, conn: Any, event: StreamEvent) -> None:
+        """The bidder whose low bid this one beat. Only reverse auctions emit bid.placed
+        before close, and the words name the amount, never who bid it (DESIGN §4)."""
+        auction_id, bid_id = event.int_field("auction_id"), event.int_field("bid_id")
+        if auction_id is None or bid_id is None:
+            return
+        outbid = await queries.get_outbid_bidder(conn, auction_id, bid_id)
+        if outbid is None:
+            return
+        amount = money(event.int_field("amount_cents") or 0)
+        closes = when(self.settings, event.data.get("ends_at"))
+        await self._send(
+            conn,
+            f"bid:{bid_id}:outbid",
+            event,
+            outbid,
+            f"Outbid: {outbid['title']}",
+            f'You have been outbid on "{outbid["title"]}": the lowest bid is now {amount}. '
+            f"Bidding closes {closes}.\n\n{self.link(f'/auctions/{auction_id}')}",
         )
 
     async def _awarded(self, conn: Any, event: StreamEvent) -> None:
@@ -276,6 +303,24 @@ class Mailer:
 
     async def _reviewed(self, conn: Any, event: StreamEvent) -> None:
         a = await self._auction(conn, event)
+        award_id = event.int_field("award_id")
+        winner = None if award_id is None else await queries.get_award_winner(conn, award_id)
+        if a is not None and winner is not None:
+            accepted = event.data.get("decision") == "accept"
+            outcome = (
+                "was accepted. The payment order is being prepared."
+                if accepted
+                else "was rejected."
+            )
+            await self._send(
+                conn,
+                f"{event.event_id}:winner",
+                event,
+                winner,
+                f"Delivery {'accepted' if accepted else 'rejected'}: {a['title']}",
+                f'Your delivery for "{a["title"]}" {outcome} Reason: '
+                f"{event.data.get('reason', '')}\n\n{self.link('/me/awards')}",
+            )
         if a is not None:
             decision = str(event.data.get("decision", "decided"))
             await self._to_buyer(
@@ -338,7 +383,7 @@ class Mailer:
                 f"Payment released: {title}",
                 f'A payment of {money(event.int_field("amount_cents") or 0)} for "{title}" '
                 f"was released to the buyer's finance office for payment to you.\n\n"
-                f"{self.link('/api/payments')}",
+                + self.link(f"/payments/{event.int_field('payment_id')}"),
             )
         if a is not None:
             await self._to_buyer(

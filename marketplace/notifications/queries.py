@@ -224,3 +224,85 @@ async def list_finance(conn: Any, auction_id: int) -> list[Any]:
         auction_id,
     )
     return rows
+
+
+# In-app notifications
+
+
+async def insert_notification(
+    conn: Any, dedupe_key: str, event_id: int, user_id: int, subject: str, body: str
+) -> None:
+    await conn.execute(
+        """INSERT INTO notifications (dedupe_key, event_id, user_id, subject, body)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING""",
+        dedupe_key,
+        event_id,
+        user_id,
+        subject,
+        body,
+    )
+
+
+async def list_notifications(
+    conn: Any, user_id: int, before_id: int | None, limit: int, unread_only: bool
+) -> list[Any]:
+    """The user's notifications, newest first, those before ``before_id`` when given."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT id, event_id, subject, body, created_at, read_at FROM notifications
+           WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2)
+             AND (NOT $4 OR read_at IS NULL)
+           ORDER BY id DESC LIMIT $3""",
+        user_id,
+        before_id,
+        limit,
+        unread_only,
+    )
+    return rows
+
+
+async def mark_notifications_read(conn: Any, user_id: int, up_to_id: int, from_id: int = 0) -> int:
+    """Mark the user's unread notifications from ``from_id`` up to ``up_to_id`` read; how
+    many were."""
+    status: str = await conn.execute(
+        """UPDATE notifications SET read_at = now()
+           WHERE user_id = $1 AND id <= $2 AND id >= $3 AND read_at IS NULL""",
+        user_id,
+        up_to_id,
+        from_id,
+    )
+    return int(status.split()[-1])
+
+
+async def count_unread(conn: Any, user_id: int) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL", user_id
+    )
+    return count
+
+
+async def get_outbid_bidder(conn: Any, auction_id: int, public_bid_id: int) -> Any:
+    """Who held the lowest bid just before this one (a reverse auction), if not its bidder:
+    the one this bid outbid, with the auction's title. None when it was the first bid. Each accepted reverse bid is
+    below all before it and bids are numbered under the auction's row lock, so the low bid
+    before this one is simply the one accepted just before it."""
+    return await conn.fetchrow(
+        """WITH this AS (SELECT id, bidder_id FROM bids
+                         WHERE auction_id = $1 AND public_id = $2 AND NOT sealed)
+           SELECT u.id, u.email, u.name, a.title FROM this,
+                  LATERAL (SELECT b.bidder_id FROM bids b
+                           WHERE b.auction_id = $1 AND b.id < this.id AND b.status = 'active'
+                           ORDER BY b.id DESC LIMIT 1) best
+           JOIN users u ON u.id = best.bidder_id
+           JOIN auctions a ON a.id = $1 AND a.type = 'reverse'
+           WHERE best.bidder_id <> this.bidder_id""",
+        auction_id,
+        public_bid_id,
+    )
+
+
+async def get_award_winner(conn: Any, award_id: int) -> Any:
+    return await conn.fetchrow(
+        """SELECT u.id, u.email, u.name FROM awards w JOIN users u ON u.id = w.winner_id
+           WHERE w.id = $1""",
+        award_id,
+    )

@@ -1,4 +1,4 @@
-"""Thin handlers: the dead-letter queue (admins)."""
+"""Thin handlers: the caller's notifications, and the dead-letter queue (admins)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,14 @@ from typing import Annotated, Any, Literal
 from litestar import Request, get, post
 from litestar.params import Parameter
 
-from marketplace.auth import Caller, request_id, roles
-from marketplace.notifications import service
-from marketplace.notifications.schemas import DeadLetter
+from marketplace.auth import Caller, request_id, roles, signed_in
+from marketplace.notifications import inbox, service
+from marketplace.notifications.schemas import (
+    DeadLetter,
+    Notification,
+    NotificationsRead,
+    ReadCount,
+)
 from marketplace.params import Cursor, Limit
 from marketplace.structs import Page, decode_cursor, page_by_id
 
@@ -41,4 +46,33 @@ async def redeliver_dead_letter(
     return await service.requeue(pool, caller.actor("admin", request_id(request)), dead_letter_id)
 
 
-ROUTES = [list_dead_letters, redeliver_dead_letter]
+@get(
+    "/api/me/notifications",
+    guards=[signed_in],
+    tags=["notifications"],
+    summary="Your notifications, newest first (the words of the mail sent to you)",
+)
+async def my_notifications(
+    pool: Any,
+    caller: Caller,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    unread: Annotated[bool, Parameter(description="only those not yet read")] = False,
+) -> Page[Notification]:
+    before = decode_cursor(cursor, list[int])
+    items = await inbox.list_mine(pool, caller, before[0] if before else None, limit + 1, unread)
+    return page_by_id(items, limit)
+
+
+@post(
+    "/api/me/notifications/read",
+    guards=[signed_in],
+    tags=["notifications"],
+    status_code=200,
+    summary="Mark your notifications up to `up_to_id` read",
+)
+async def read_notifications(data: NotificationsRead, pool: Any, caller: Caller) -> ReadCount:
+    return await inbox.mark_read(pool, caller, data.up_to_id)
+
+
+ROUTES = [my_notifications, read_notifications, list_dead_letters, redeliver_dead_letter]

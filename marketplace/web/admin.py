@@ -14,6 +14,7 @@ from marketplace.accounts.schemas import User, VerificationDecision
 from marketplace.auth import Caller, request_id
 from marketplace.errors import DomainError
 from marketplace.web.common import flash, render, require, see_other
+from marketplace.web.vendor import VERIFICATION_KINDS
 
 QUEUE_LIMIT = 200
 
@@ -47,7 +48,13 @@ async def _queue(
 ) -> Template:
     vendors = await waiting_vendors(pool)
     return render(
-        request, caller, "admin_vendors.html", status=status, vendors=vendors, errors=errors or {}
+        request,
+        caller,
+        "admin_vendors.html",
+        status=status,
+        vendors=vendors,
+        errors=errors or {},
+        kinds=VERIFICATION_KINDS,
     )
 
 

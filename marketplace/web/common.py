@@ -18,6 +18,7 @@ from litestar.response import Redirect, Template
 from marketplace.accounts import queries as account_queries
 from marketplace.auth import Caller, hash_token
 from marketplace.errors import DomainError, Forbidden
+from marketplace.notifications import inbox
 from marketplace.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -189,6 +190,9 @@ async def provide_viewer(request: Request[Any, Any, Any]) -> Caller | None:
     if caller is None:
         session.pop("token", None)
         session.pop("token_id", None)
+    else:  # the header's unread count
+        unread = await inbox.unread_count(request.app.state.pool, caller)
+        request.scope["web_unread"] = unread  # type: ignore[typeddict-unknown-key]
     request.scope["web_viewer"] = caller  # type: ignore[typeddict-unknown-key]
     return caller
 
@@ -229,6 +233,7 @@ def render(
             "zone_name": settings.timezone,
             "github_login": any(r.path == "/auth/github/login" for r in request.app.routes),
             "path": request.url.path,
+            "unread": request.scope.get("web_unread", 0) if viewer is not None else 0,
             **context,
         },
         status_code=status,

@@ -24,6 +24,7 @@ from marketplace.web.common import (
     render,
     require,
     see_other,
+    session_of,
 )
 
 PAGE_SIZE = 50
@@ -58,6 +59,21 @@ ERROR_FIELDS = {
 }
 
 
+ISSUED_KEY = "issued_token"
+
+
+def hand_over(request: Request[Any, Any, Any], user: User, issued: TokenIssued) -> None:
+    """Keep a new token for the next page of this user (and only that page, once)."""
+    session_of(request)[ISSUED_KEY] = {"user_id": user.id, "id": issued.id, "token": issued.token}
+
+
+def take_issued(request: Request[Any, Any, Any], user_id: int) -> TokenIssued | None:
+    held = session_of(request).pop(ISSUED_KEY, None)
+    if not isinstance(held, dict) or held.get("user_id") != user_id:
+        return None
+    return TokenIssued(id=int(held["id"]), token=str(held["token"]))
+
+
 def _named(exc: asyncpg.IntegrityConstraintViolationError) -> DomainError:
     """A violated named constraint as the domain error it stands for (else not ours: raise)."""
     error = from_constraint(getattr(exc, "constraint_name", None))
@@ -85,7 +101,6 @@ async def _users_page(
     status: int = 200,
     errors: dict[str, str] | None = None,
     values: dict[str, Any] | None = None,
-    created: tuple[User, TokenIssued] | None = None,
 ) -> Template:
     after = decode_cursor(cursor, list[int])
     items = await accounts.list_users(pool, after[0] if after else 0, PAGE_SIZE + 1, role)
@@ -104,7 +119,6 @@ async def _users_page(
         department_names={d.id: d.name for d in departments},
         errors=errors or {},
         values=values or {"roles": []},
-        created=created,
         next_cursor=encode_cursor(items[-1].id) if more else None,
         first_page=after is None,
     )
@@ -127,7 +141,7 @@ async def users(
 @post("/admin/users", name="web:admin_create_user")
 async def create_user(
     request: Request[Any, Any, Any], pool: Any, viewer: Caller | None
-) -> Template:
+) -> Template | Redirect:
     caller = require(viewer, "admin")
     form = await request.form()
     values: dict[str, Any] = {
@@ -164,7 +178,10 @@ async def create_user(
             errors[ERROR_FIELDS.get(error.code, "form")] = plain(error, USER_REFUSALS)
             status = error.status
         else:
-            return await _users_page(request, pool, caller, status=201, created=(user, token))
+            # Post-redirect-get: a reload shows the user's page, not the form sent again.
+            hand_over(request, user, token)
+            flash(request, f"{user.name} can now sign in.")
+            return see_other(f"/admin/users/{user.id}#new-token")
     return await _users_page(request, pool, caller, status=status, errors=errors, values=values)
 
 
