@@ -154,6 +154,8 @@ async def test_the_missing_details_mark_follows_the_details(
     # Before asking to confirm receipt, the page says nothing can have been sent yet.
     assert "Finance has not recorded paying this order yet" in page
     assert "nothing can have been sent" in page
+    mine = (await client.get("/me/payments")).text
+    assert "nothing can have been sent" in mine and "Confirm payment received" in mine
     r = await client.post(f"/payments/{pid}/confirm", data={"csrf_token": csrf_of(page)})
     assert r.status_code == 200, r.text  # confirming stays possible from release on
 
