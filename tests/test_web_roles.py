@@ -63,6 +63,7 @@ async def test_reviewer_sees_evidence_and_accepting_creates_the_payment(
     assert await db.fetchval("SELECT status FROM auctions WHERE id = $1", aid) == "accepted"
     page = await client.get("/reviews")
     assert f"Payment order {payment['id']} is created" in page.text
+    assert "unless disputed before then" in page.text
     assert f'id="review-{aid}"' not in page.text
 
     # Deciding again: not awaiting review, said in plain words.
