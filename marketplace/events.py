@@ -40,6 +40,11 @@ class DepartmentCreated(Event, frozen=True, kw_only=True, tag="department.create
     name: str
 
 
+class DepartmentUpdated(Event, frozen=True, kw_only=True, tag="department.updated"):
+    department_id: int
+    payment_hold_seconds: int | None = None  # None: the deployment's default
+
+
 class UserCreated(Event, frozen=True, kw_only=True, tag="user.created"):
     user_id: int
     roles: list[str]
@@ -293,6 +298,7 @@ class DeliveryVerificationFailed(
 
 AnyEvent = (
     DepartmentCreated
+    | DepartmentUpdated
     | UserCreated
     | UserRolesChanged
     | VerificationRequested

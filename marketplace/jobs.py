@@ -46,16 +46,22 @@ async def schedule_close(redis: Any, auction_id: int, ends_at: dt.datetime) -> N
 RELEASE_PAYMENT = "release_payment"
 
 
-def release_job_id(payment_id: int, attempts: int) -> str:
-    # A failed attempt raises the count, which gives the retry a new id.
-    return f"payment:{payment_id}:release:{attempts}"
+def release_job_id(payment_id: int, attempts: int, reason: str = "") -> str:
+    # A failed attempt raises the count, which gives the retry a new id; a release asked for
+    # by a decision (a dispute resolved) names it, so a deferred job cannot swallow it.
+    suffix = f":{reason}" if reason else ""
+    return f"payment:{payment_id}:release:{attempts}{suffix}"
 
 
 async def schedule_release(
-    redis: Any, payment_id: int, attempts: int, at: dt.datetime | None
+    redis: Any, payment_id: int, attempts: int, at: dt.datetime | None, reason: str = ""
 ) -> None:
     await enqueue(
-        redis, RELEASE_PAYMENT, payment_id, job_id=release_job_id(payment_id, attempts), at=at
+        redis,
+        RELEASE_PAYMENT,
+        payment_id,
+        job_id=release_job_id(payment_id, attempts, reason),
+        at=at,
     )
 
 

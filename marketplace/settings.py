@@ -18,6 +18,9 @@ from pathlib import Path
 import msgspec
 
 PREFIX = "MARKETPLACE_"
+# One day to dispute an accepted delivery's payment before it is released (DESIGN §6, §11).
+DEFAULT_PAYMENT_HOLD_SECONDS = 86_400
+MAX_PAYMENT_HOLD_SECONDS = 31_536_000  # a year; sql/0028 holds the same bound
 
 
 class SettingsError(ValueError):
@@ -43,7 +46,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     github_webhook_secret: str | None = None
     github_client_id: str | None = None
     github_client_secret: str | None = None
-    payment_hold_seconds: int = 0
+    payment_hold_seconds: int = DEFAULT_PAYMENT_HOLD_SECONDS
     registry_url: str | None = None
     smtp_url: str | None = None
     # Peers whose X-Forwarded-For is believed: addresses or networks (DESIGN §11).
@@ -82,7 +85,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return zoneinfo.ZoneInfo(self.timezone)
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
     raw = env.get(PREFIX + name)
     if raw is None or raw.strip() == "":
         return default
@@ -92,6 +97,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise SettingsError(f"{PREFIX}{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{PREFIX}{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{PREFIX}{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -207,7 +214,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         github_webhook_secret=_str(env, "GITHUB_WEBHOOK_SECRET"),
         github_client_id=_str(env, "GITHUB_CLIENT_ID"),
         github_client_secret=_str(env, "GITHUB_CLIENT_SECRET"),
-        payment_hold_seconds=_int(env, "PAYMENT_HOLD_SECONDS", 0),
+        payment_hold_seconds=_int(
+            env,
+            "PAYMENT_HOLD_SECONDS",
+            DEFAULT_PAYMENT_HOLD_SECONDS,
+            minimum=0,
+            maximum=MAX_PAYMENT_HOLD_SECONDS,
+        ),
         registry_url=_url(env, "REGISTRY_URL", ("http", "https")),
         smtp_url=_url(env, "SMTP_URL", ("smtp", "smtps")),
         trusted_proxies=_trusted_proxies(env),

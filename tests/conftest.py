@@ -113,6 +113,8 @@ def settings(servers: Servers, database_url: str, redis_url: str) -> Settings:
         sse_per_client=1000,  # tests open many feeds from 127.0.0.1 at once
         sweep_seconds=0.5,
         figures_max_age_seconds=0,  # figures counted on every request: exact after each step
+        # Accepted work is paid at once unless a test chooses a hold (the default is a day).
+        payment_hold_seconds=0,
         # Tests' webhook receivers listen on loopback; tests/test_webhook_ssrf.py unsets it.
         webhook_allow_private=True,
     )

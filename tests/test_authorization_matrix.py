@@ -65,6 +65,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/api/signup"): ANYONE,
     ("GET", "/api/departments"): ANYONE,
     ("POST", "/api/departments"): ("admin",),
+    ("PATCH", "/api/departments/{department_id:int}"): ("admin",),
     ("GET", "/api/users"): ("admin",),
     ("POST", "/api/users"): ("admin",),
     ("GET", "/api/users/{user_id:int}"): ("admin",),

@@ -63,6 +63,7 @@ async def test_reviewer_sees_evidence_and_accepting_creates_the_payment(
     assert await db.fetchval("SELECT status FROM auctions WHERE id = $1", aid) == "accepted"
     page = await client.get("/reviews")
     assert f"Payment order {payment['id']} is created" in page.text
+    assert "unless disputed before then" in page.text
     assert f'id="review-{aid}"' not in page.text
 
     # Deciding again: not awaiting review, said in plain words.
@@ -419,7 +420,10 @@ async def test_auditor_filters_events_exports_and_verifies_uploads(
         "/audit",
         params={"until": "2000-01-01T00:00", "tz": "America/New_York", "auction": str(aid)},
     )
-    assert "No recorded events match" in r.text and "To, not included (America/New_York)" in r.text
+    assert (
+        "No recorded events match" in r.text
+        and "To, not included (<span data-zone-label>America/New_York</span>)" in r.text
+    )
     assert "to=2000-01-01T05%3A00%3A00Z" in r.text  # the export link carries it in UTC
     r = await client.get("/audit", params={"since": "yesterday", "auction": "x"})
     assert r.status_code == 200 and "is not a date and time" in r.text

@@ -9,15 +9,37 @@ USER_COLUMNS = """id, email, name, roles, department_id, verification_status, ve
     email_confirmed_at IS NOT NULL AS email_confirmed"""
 
 
-async def insert_department(conn: Any, name: str) -> Any:
+DEPARTMENT_COLUMNS = "id, name, created_at, payment_hold_seconds"
+
+
+async def insert_department(conn: Any, name: str, payment_hold_seconds: int | None) -> Any:
     return await conn.fetchrow(
-        "INSERT INTO departments (name) VALUES ($1) RETURNING id, name, created_at", name
+        f"""INSERT INTO departments (name, payment_hold_seconds) VALUES ($1, $2)
+            RETURNING {DEPARTMENT_COLUMNS}""",
+        name,
+        payment_hold_seconds,
+    )
+
+
+async def get_department(conn: Any, department_id: int, *, lock: bool = False) -> Any:
+    suffix = " FOR UPDATE" if lock else ""
+    return await conn.fetchrow(
+        f"SELECT {DEPARTMENT_COLUMNS} FROM departments WHERE id = $1{suffix}", department_id
+    )
+
+
+async def set_department_hold(conn: Any, department_id: int, seconds: int | None) -> Any:
+    return await conn.fetchrow(
+        f"""UPDATE departments SET payment_hold_seconds = $2 WHERE id = $1
+            RETURNING {DEPARTMENT_COLUMNS}""",
+        department_id,
+        seconds,
     )
 
 
 async def list_departments(conn: Any, after_id: int, limit: int) -> list[Any]:
     rows: list[Any] = await conn.fetch(
-        "SELECT id, name, created_at FROM departments WHERE id > $1 ORDER BY id LIMIT $2",
+        f"SELECT {DEPARTMENT_COLUMNS} FROM departments WHERE id > $1 ORDER BY id LIMIT $2",
         after_id,
         limit,
     )

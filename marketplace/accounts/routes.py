@@ -12,6 +12,7 @@ from marketplace.accounts import email_confirmation, queries, service
 from marketplace.accounts.schemas import (
     Department,
     DepartmentCreate,
+    DepartmentPatch,
     SignedUp,
     Signup,
     TokenIssued,
@@ -45,19 +46,48 @@ async def signup(
 
 @post("/api/departments", guards=[roles("admin")], tags=["accounts"])
 async def create_department(
-    request: Request[Any, Any, Any], data: DepartmentCreate, pool: Any, caller: Caller
+    request: Request[Any, Any, Any],
+    data: DepartmentCreate,
+    pool: Any,
+    caller: Caller,
+    settings: Settings,
 ) -> Department:
     return await service.create_department(
-        pool, caller.actor("admin", request_id(request)), data.name
+        pool,
+        caller.actor("admin", request_id(request)),
+        data.name,
+        data.payment_hold_seconds,
+        default_hold_seconds=settings.payment_hold_seconds,
+    )
+
+
+@patch("/api/departments/{department_id:int}", guards=[roles("admin")], tags=["accounts"])
+async def update_department(
+    request: Request[Any, Any, Any],
+    department_id: int,
+    data: DepartmentPatch,
+    pool: Any,
+    caller: Caller,
+    settings: Settings,
+) -> Department:
+    """Set the department's payment hold (``null``: the deployment's default)."""
+    return await service.set_department_hold(
+        pool,
+        caller.actor("admin", request_id(request)),
+        department_id,
+        data.payment_hold_seconds,
+        settings.payment_hold_seconds,
     )
 
 
 @get("/api/departments", guards=[anyone], tags=["accounts"])
-async def list_departments(pool: Any, limit: Limit = 50, cursor: Cursor = None) -> Page[Department]:
+async def list_departments(
+    pool: Any, settings: Settings, limit: Limit = 50, cursor: Cursor = None
+) -> Page[Department]:
     after = decode_cursor(cursor, list[int])
     async with pool.acquire() as conn:
         rows = await queries.list_departments(conn, after[0] if after else 0, limit + 1)
-    items = [Department(id=r["id"], name=r["name"], created_at=r["created_at"]) for r in rows]
+    items = [service.department_from_row(r, settings.payment_hold_seconds) for r in rows]
     return page_by_id(items, limit)
 
 
@@ -160,6 +190,7 @@ ROUTES = [
     send_email_confirmation,
     create_department,
     list_departments,
+    update_department,
     create_user,
     list_users,
     get_user,

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from marketplace.settings import MAX_PAYMENT_HOLD_SECONDS
 from marketplace.structs import Email, Id, Reason, Request, Response, Text
 
 Role = Literal["buyer", "vendor", "reviewer", "finance", "auditor", "admin"]
@@ -20,14 +21,26 @@ class Signup(Request, kw_only=True):
     name: Text
 
 
+HoldSeconds = Annotated[int, msgspec.Meta(ge=0, le=MAX_PAYMENT_HOLD_SECONDS)]
+
+
 class DepartmentCreate(Request, kw_only=True):
     name: Text
+    # The wait between acceptance and payment release; unset follows the deployment's.
+    payment_hold_seconds: HoldSeconds | None = None
+
+
+class DepartmentPatch(Request, kw_only=True):
+    # null: back to the deployment's MARKETPLACE_PAYMENT_HOLD_SECONDS.
+    payment_hold_seconds: HoldSeconds | None
 
 
 class Department(Response, frozen=True, kw_only=True):
     id: int
     name: str
     created_at: dt.datetime
+    payment_hold_seconds: int  # what applies: the department's own, else the deployment's
+    payment_hold_is_default: bool = True
 
 
 class UserCreate(Request, kw_only=True):

@@ -25,12 +25,14 @@ from marketplace.auth import Caller, new_token
 from marketplace.errors import Conflict, Forbidden, NotFound, Unprocessable
 from marketplace.events import (
     DepartmentCreated,
+    DepartmentUpdated,
     TokenIssuedForUser,
     UserCreated,
     UserRolesChanged,
     VerificationDecided,
     VerificationRequested,
 )
+from marketplace.settings import DEFAULT_PAYMENT_HOLD_SECONDS
 
 DEPARTMENT_ROLES = {"buyer", "reviewer", "finance"}
 
@@ -65,18 +67,63 @@ def _public_user(row: Any) -> dict[str, Any]:
     }
 
 
-async def create_department(pool: Any, actor: Actor, name: str) -> Department:
+def department_from_row(row: Any, default_hold_seconds: int) -> Department:
+    own = row["payment_hold_seconds"]
+    return Department(
+        id=row["id"],
+        name=row["name"],
+        created_at=row["created_at"],
+        payment_hold_seconds=default_hold_seconds if own is None else own,
+        payment_hold_is_default=own is None,
+    )
+
+
+async def create_department(
+    pool: Any,
+    actor: Actor,
+    name: str,
+    payment_hold_seconds: int | None = None,
+    *,
+    default_hold_seconds: int = DEFAULT_PAYMENT_HOLD_SECONDS,
+) -> Department:
     async with pool.acquire() as conn, conn.transaction():
-        row = await queries.insert_department(conn, name.strip())
+        row = await queries.insert_department(conn, name.strip(), payment_hold_seconds)
         await outbox.emit(conn, DepartmentCreated(department_id=row["id"], name=row["name"]))
         await record(conn, actor, "department.created", "department", row["id"], after=dict(row))
-    return Department(id=row["id"], name=row["name"], created_at=row["created_at"])
+    return department_from_row(row, default_hold_seconds)
 
 
-async def list_departments(pool: Any, after_id: int, limit: int) -> list[Department]:
+async def set_department_hold(
+    pool: Any, actor: Actor, department_id: int, seconds: int | None, default_hold_seconds: int
+) -> Department:
+    """The department's own payment hold (None: the deployment's), for payments accepted
+    from now on; orders already on hold keep theirs."""
+    async with pool.acquire() as conn, conn.transaction():
+        before = await queries.get_department(conn, department_id, lock=True)
+        if before is None:
+            raise NotFound("department_not_found", "no such department")
+        row = await queries.set_department_hold(conn, department_id, seconds)
+        await outbox.emit(
+            conn, DepartmentUpdated(department_id=department_id, payment_hold_seconds=seconds)
+        )
+        await record(
+            conn,
+            actor,
+            "department.updated",
+            "department",
+            department_id,
+            before={"payment_hold_seconds": before["payment_hold_seconds"]},
+            after={"payment_hold_seconds": seconds},
+        )
+    return department_from_row(row, default_hold_seconds)
+
+
+async def list_departments(
+    pool: Any, after_id: int, limit: int, default_hold_seconds: int = DEFAULT_PAYMENT_HOLD_SECONDS
+) -> list[Department]:
     async with pool.acquire() as conn:
         rows = await queries.list_departments(conn, after_id, limit)
-    return [Department(id=r["id"], name=r["name"], created_at=r["created_at"]) for r in rows]
+    return [department_from_row(r, default_hold_seconds) for r in rows]
 
 
 async def list_users(pool: Any, after_id: int, limit: int, role: str | None) -> list[User]:

@@ -6,7 +6,10 @@ from typing import Any
 
 PAYMENT_COLUMNS = """p.id, p.award_id, p.auction_id, p.department_id, p.payee_id, p.amount_cents,
     p.status, p.idempotency_key, p.release_after, p.attempts, p.last_error,
-    p.provider_reference, p.missing_details, p.created_at, p.released_at, p.confirmed_at,
+    p.provider_reference, p.created_at, p.released_at, p.confirmed_at,
+    -- Missing until the payee gives details: the mark follows them, whatever the status.
+    (p.missing_details AND NOT EXISTS (SELECT 1 FROM payment_details pd
+                                       WHERE pd.user_id = p.payee_id)) AS missing_details,
     p.executed_at, p.executed_by, p.execution_reference,
     EXISTS (SELECT 1 FROM disputes d WHERE d.payment_id = p.id AND d.status = 'open')
         AS disputed,
@@ -25,11 +28,14 @@ async def insert_payment(
     hold_seconds: int,
     missing_details: bool,
 ) -> Any:
-    """The award's one payment (unique award_id); None if it already exists."""
+    """The award's one payment (unique award_id); None if it already exists. It is held
+    for the department's own hold, else ``hold_seconds`` (the deployment's)."""
     return await conn.fetchrow(
         """INSERT INTO payments (award_id, auction_id, department_id, payee_id, amount_cents,
                                  idempotency_key, release_after, missing_details)
-           VALUES ($1, $2, $3, $4, $5, $8, now() + $6 * interval '1 second', $7)
+           VALUES ($1, $2, $3, $4, $5, $8,
+                   now() + COALESCE((SELECT d.payment_hold_seconds FROM departments d
+                                     WHERE d.id = $3), $6) * interval '1 second', $7)
            ON CONFLICT (award_id) DO NOTHING
            RETURNING id, release_after""",
         award_id,
@@ -137,7 +143,7 @@ async def clear_missing_details(conn: Any, payee_id: int) -> list[Any]:
     rows: list[Any] = await conn.fetch(
         """UPDATE payments SET missing_details = false
            WHERE payee_id = $1 AND missing_details AND executed_at IS NULL
-             AND status IN ('pending', 'released', 'failed')
+             AND status IN ('pending', 'released', 'failed', 'confirmed')
            RETURNING id, auction_id""",
         payee_id,
     )

@@ -47,7 +47,8 @@ def in_scope(caller: Caller, department_id: int) -> bool:
 async def create_for_award(
     conn: Any, actor: Actor, award: Any, department_id: int, hold_seconds: int
 ) -> tuple[int, Any]:
-    """Create the award's payment order in the caller's transaction (review accept)."""
+    """Create the award's payment order in the caller's transaction (review accept), held
+    for the department's own hold, else ``hold_seconds``."""
     details = await queries.get_payment_details(conn, award["winner_id"])
     row = await queries.insert_payment(
         conn,
@@ -398,7 +399,11 @@ async def resolve_dispute(
             p = await queries.get_payment(conn, payment_id)
             disputes = await queries.list_disputes(conn, payment_id)
     if outcome == "release":
-        await jobs.schedule_release(redis, payment_id, p["attempts"], None)
+        # Its own job id: the hold's job (deferred to the old time) may still hold the
+        # payment's usual id, and would swallow this one until then.
+        await jobs.schedule_release(
+            redis, payment_id, p["attempts"], None, reason=f"dispute-{dispute['id']}"
+        )
     return present(p, disputes)
 
 

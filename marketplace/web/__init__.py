@@ -28,6 +28,7 @@ from marketplace.web import (
     auditor,
     buyer,
     delivery,
+    department_hold,
     earnings,
     email_confirmation,
     finance,
@@ -73,6 +74,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     env.filters["link"] = web_link
     env.filters["evidence"] = evidence_items
     env.filters["as_time"] = as_time
+    env.filters["duration"] = department_hold.duration_words
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 
@@ -113,6 +115,7 @@ def routes(settings: Settings) -> list[ControllerRouterHandler]:
             *admin.ROUTES,
             *people.ROUTES,
             *user_page.ROUTES,
+            *department_hold.ROUTES,
             *reviewer.ROUTES,
             *finance.ROUTES,
             *earnings.ROUTES,

@@ -3,7 +3,6 @@ re-runs the task as a new draft; an admin extends the delivery deadline."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from litestar import Request, post
@@ -13,6 +12,7 @@ from marketplace.auth import Caller, request_id
 from marketplace.awards import service as awards
 from marketplace.errors import DomainError
 from marketplace.settings import Settings
+from marketplace.web import zoned
 from marketplace.web.buyer import zone_of
 from marketplace.web.common import flash, form_text, money, plain, require, see_other
 from marketplace.web.public import auction_page
@@ -99,13 +99,19 @@ async def extend_deadline(
     values = {"due_at": form_text(form, "due_at", 40), "reason": form_text(form, "reason", 2000)}
     zone = zone_of(form, settings)
     problem = None
-    try:
-        due_at = dt.datetime.fromisoformat(values["due_at"]).replace(tzinfo=zone)
-    except ValueError:
+    if zone is None:
+        problem = zoned.unknown_zone_message(form_text(form, "tz", 64), settings.zone)
+        values = {**values, "due_at": "", "tz": settings.zone.key, "zone_fixed": "1"}
+        zone = settings.zone
+    else:
+        values["tz"] = zone.key
+    values.update({f"{k}_instant": v for k, v in zoned.instants(values, ["due_at"], zone).items()})
+    due_at = zoned.from_input(values["due_at"], zone)
+    if problem is None and due_at is None:
         problem = "Choose the new delivery deadline."
     if problem is None and (not values["reason"] or len(values["reason"]) > 2000):
         problem = "Give a reason (at most 2,000 characters); the buyer and the vendor see it."
-    if problem is not None:
+    if problem is not None or due_at is None:
         return await auction_page(
             request,
             pool,

@@ -26,6 +26,7 @@ from marketplace.audit.verify import VerifyError, verify_export
 from marketplace.auth import Caller
 from marketplace.errors import DomainError
 from marketplace.settings import Settings
+from marketplace.web import zoned
 from marketplace.web.common import render, require, web_settings
 
 PAGE_SIZE = 50
@@ -57,15 +58,6 @@ def export_time(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _zone(name: str | None, default: zoneinfo.ZoneInfo) -> zoneinfo.ZoneInfo:
-    if name:
-        try:
-            return zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            pass
-    return default
-
-
 def read_filters(
     auction: str | None,
     since: str | None,
@@ -75,7 +67,12 @@ def read_filters(
     default_zone: zoneinfo.ZoneInfo,
 ) -> Filters:
     """The filters; what cannot be read is left out and said so, never an error page."""
-    zone = _zone(tz, default_zone)
+    problems = []
+    zone = zoned.zone_named(tz, default_zone)
+    if zone is None:
+        problems.append(zoned.unknown_zone_message(tz, default_zone))
+        zone = default_zone
+        since = until = None
     values = {
         "auction": (auction or "").strip()[:20],
         "from": (since or "").strip()[:40],
@@ -83,7 +80,6 @@ def read_filters(
         "action": (action or "").strip()[:100],
         "tz": zone.key,
     }
-    problems = []
     auction_id = None
     if values["auction"]:
         if values["auction"].isdigit() and 1 <= int(values["auction"]) <= AUCTION_ID_MAX:
@@ -94,16 +90,10 @@ def read_filters(
             )
     times: dict[str, str | None] = {}
     for name, label in (("from", "From"), ("to", "To")):
-        times[name] = None
-        if values[name]:
-            try:
-                local = dt.datetime.fromisoformat(values[name])
-            except ValueError:
-                problems.append(f"“{label}” is not a date and time; it is left out.")
-                continue
-            if local.tzinfo is None:
-                local = local.replace(tzinfo=zone)
-            times[name] = local.isoformat()
+        at = zoned.from_input(values[name], zone) if values[name] else None
+        if values[name] and at is None:
+            problems.append(f"“{label}” is not a date and time; it is left out.")
+        times[name] = at.isoformat() if at else None
     try:
         query = export.Query.parse(auction_id, times["from"], times["to"])
     except DomainError as exc:
@@ -134,7 +124,7 @@ async def audit_events(
     items, following = await export.list_events(
         pool, settings.secret_key, filters.query, filters.action, cursor, PAGE_SIZE
     )
-    zone = _zone(filters.values["tz"], settings.zone)
+    zone = zoneinfo.ZoneInfo(filters.values["tz"])
     page_params = {
         "auction": filters.values["auction"],
         "since": filters.values["from"],
@@ -149,6 +139,8 @@ async def audit_events(
         events=items,
         filters=filters,
         form_zone=zone.key,
+        zone_fixed=zoned.zone_named(tz, settings.zone) is None,
+        instants=zoned.instants(filters.values, ["from", "to"], zone),
         page_params={k: v for k, v in page_params.items() if v},
         export_params=filters.link_params(),
         next_cursor=following,

@@ -21,12 +21,12 @@ from marketplace.auth import Caller, request_id
 from marketplace.awards import service as awards
 from marketplace.errors import DomainError, Forbidden
 from marketplace.settings import Settings
+from marketplace.web import zoned
 from marketplace.web.common import (
     cents_to_dollars_input,
     dollars_to_cents,
     field_of,
     flash,
-    input_time,
     money,
     render,
     require,
@@ -67,17 +67,12 @@ ATTENTION = (
     ("delivered", "Delivered, being verified"),
 )
 OVERDUE_FROM = ("awarded", "delivered")
+TIME_FIELDS = ("starts_at", "ends_at", "delivery_due_at")
 
 
-def zone_of(form: FormMultiDict, settings: Settings) -> zoneinfo.ZoneInfo:
-    """The browser's zone (sent by the page's script), else the deployment's."""
-    name = str(form.get("tz") or "")
-    if name:
-        try:
-            return zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            pass
-    return settings.zone
+def zone_of(form: FormMultiDict, settings: Settings) -> zoneinfo.ZoneInfo | None:
+    """The zone the form's values are in (its ``tz``; see web/zoned.py); None if unknown."""
+    return zoned.zone_named(str(form.get("tz") or ""), settings.zone)
 
 
 def read_task_form(
@@ -121,15 +116,17 @@ def read_task_form(
         else:
             errors["delivery_business_days"] = HINTS["delivery_business_days"]
     for name in times:
-        try:
-            data[name] = dt.datetime.fromisoformat(text(name)).replace(tzinfo=zone)
-        except ValueError:
+        data[name] = zoned.from_input(text(name), zone)
+        if data[name] is None:
             errors[name] = HINTS[name]
     return data, errors
 
 
-def form_values(form: FormMultiDict | None, auction: Auction | None, zone: Any) -> dict[str, str]:
-    """What the form's inputs show: what was sent, else the draft, else sensible defaults."""
+def form_values(
+    form: FormMultiDict | None, auction: Auction | None, zone: zoneinfo.ZoneInfo
+) -> dict[str, str]:
+    """What the form's inputs show, times in ``zone``: what was sent, else the draft, else
+    sensible defaults (bidding opens in ten minutes, for a week)."""
     if form is not None:
         return {k: str(v) for k, v in form.items()}
     if auction is None:
@@ -137,8 +134,8 @@ def form_values(form: FormMultiDict | None, auction: Auction | None, zone: Any) 
         return {
             "type": "reverse",
             "min_decrement": "1.00",
-            "starts_at": input_time(start, zone),
-            "ends_at": input_time(start + dt.timedelta(days=7), zone),
+            "starts_at": zoned.to_input(start, zone),
+            "ends_at": zoned.to_input(start + dt.timedelta(days=7), zone),
             "delivery": "days",
             "delivery_business_days": "10",
             "soft_close_seconds": "120",
@@ -154,10 +151,10 @@ def form_values(form: FormMultiDict | None, auction: Auction | None, zone: Any) 
         "type": auction.type,
         "price_cap": cents_to_dollars_input(auction.price_cap_cents),
         "min_decrement": cents_to_dollars_input(auction.min_decrement_cents),
-        "starts_at": input_time(auction.starts_at, zone),
-        "ends_at": input_time(auction.ends_at, zone),
+        "starts_at": zoned.to_input(auction.starts_at, zone),
+        "ends_at": zoned.to_input(auction.ends_at, zone),
         "delivery": "date" if auction.delivery_due_at else "days",
-        "delivery_due_at": input_time(auction.delivery_due_at, zone),
+        "delivery_due_at": zoned.to_input(auction.delivery_due_at, zone),
         "delivery_business_days": str(auction.delivery_business_days or ""),
         "soft_close_seconds": str(auction.soft_close_seconds),
         "max_extensions": str(auction.max_extensions),
@@ -191,15 +188,24 @@ async def _form_page(
     status: int = 200,
 ) -> Template:
     zone = zone_of(form, settings) if form is not None else settings.zone
+    values = form_values(form, auction, zone or settings.zone)
+    if zone is None:
+        # Nothing was saved: the times are asked for again in the deployment's zone, which
+        # the form then keeps (data-zone-fixed), instead of being misread.
+        sent = str(form.get("tz") or "") if form is not None else ""
+        errors = {**(errors or {}), "form": zoned.unknown_zone_message(sent, settings.zone)}
+        values = {**values, **dict.fromkeys(TIME_FIELDS, "")}
     return render(
         request,
         caller,
         "task_form.html",
         status=status,
         auction=auction,
-        values=form_values(form, auction, zone),
+        values=values,
+        instants=zoned.instants(values, TIME_FIELDS, zone or settings.zone),
         errors=errors or {},
-        form_zone=zone.key,
+        form_zone=(zone or settings.zone).key,
+        zone_fixed=zone is None,
         threshold=settings.threshold_cents,
     )
 
@@ -254,8 +260,9 @@ async def create_task(
 ) -> Template | Redirect:
     caller = require(viewer, "buyer")
     form = await request.form()
-    data, errors = read_task_form(form, zone_of(form, settings))
-    if not errors:
+    zone = zone_of(form, settings)
+    data, errors = read_task_form(form, zone or settings.zone)
+    if not errors and zone is not None:
         try:
             body = msgspec.convert(data, AuctionCreate)
             created = await auctions.create(pool, settings, caller, body, request_id(request))
@@ -298,8 +305,9 @@ async def update_task(
     caller = require(viewer, "buyer")
     auction = await _draft(pool, caller, auction_id)
     form = await request.form()
-    data, errors = read_task_form(form, zone_of(form, settings))
-    if not errors:
+    zone = zone_of(form, settings)
+    data, errors = read_task_form(form, zone or settings.zone)
+    if not errors and zone is not None:
         try:
             patch = msgspec.convert(data, AuctionPatch)
             await auctions.update(pool, settings, caller, auction_id, patch, request_id(request))

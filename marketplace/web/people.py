@@ -25,6 +25,7 @@ from marketplace.web.common import (
     require,
     see_other,
     session_of,
+    web_settings,
 )
 
 PAGE_SIZE = 50
@@ -82,10 +83,11 @@ def _named(exc: asyncpg.IntegrityConstraintViolationError) -> DomainError:
     return error
 
 
-async def all_departments(pool: Any) -> list[Department]:
+async def all_departments(pool: Any, default_hold_seconds: int | None = None) -> list[Department]:
     found: list[Department] = []
+    hold = {} if default_hold_seconds is None else {"default_hold_seconds": default_hold_seconds}
     while True:
-        page = await accounts.list_departments(pool, found[-1].id if found else 0, 200)
+        page = await accounts.list_departments(pool, found[-1].id if found else 0, 200, **hold)
         found += page
         if len(page) < 200:
             return found
@@ -199,7 +201,7 @@ async def _departments_page(
         caller,
         "admin_departments.html",
         status=status,
-        departments=await all_departments(pool),
+        departments=await all_departments(pool, web_settings(request).payment_hold_seconds),
         error=error,
         value=value,
     )

@@ -20,6 +20,7 @@ from marketplace.errors import BadRequest
 from marketplace.params import SEARCH_MAX_LENGTH
 from marketplace.settings import Settings
 from marketplace.structs import decode_cursor, encode_cursor
+from marketplace.web.bid_box import bid_box
 from marketplace.web.common import render
 
 STATUSES = typing.get_args(Status)
@@ -143,6 +144,15 @@ async def auction_page(
     if viewer is not None and is_department_buyer:
         step = await awards.next_step(pool, viewer, auction_id)
     winner_id = auction.award.winner_id if auction.award else None
+    box = bid_box(
+        status=auction.status,
+        sealed=auction.type == "sealed",
+        position=auction.position,
+        winner_id=winner_id,
+        award_cents=auction.award.amount_cents if auction.award else None,
+        viewer_id=viewer.id if viewer else 0,
+        verification=viewer.verification_status if viewer else None,
+    )
     return render(
         request,
         viewer,
@@ -154,6 +164,7 @@ async def auction_page(
         badge_label=label,
         sealed_hidden=auction.type == "sealed" and not auctions.revealed(auction.status),
         live=auction.status in ("scheduled", "open"),
+        box=box,
         bid_error=bid_error,
         bid_value=bid_value,
         idempotency_key=secrets.token_urlsafe(16),

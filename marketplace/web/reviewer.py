@@ -11,7 +11,15 @@ from marketplace.auth import Caller, request_id
 from marketplace.errors import DomainError
 from marketplace.reviews import service as reviews
 from marketplace.settings import Settings
-from marketplace.web.common import flash, form_text, plain, render, require, see_other
+from marketplace.web.common import (
+    flash,
+    form_text,
+    local_time,
+    plain,
+    render,
+    require,
+    see_other,
+)
 from marketplace.web.delivery import RULES
 
 QUEUE_LIMIT = 100
@@ -99,7 +107,8 @@ async def decide(
         flash(
             request,
             f"Accepted auction {auction_id}. Payment order {review.payment_id} is created "
-            "and will be released to finance.",
+            f"and will be released to finance {local_time(review.release_after, settings.zone)} "
+            "unless disputed before then.",
         )
     else:
         flash(request, f"Rejected auction {auction_id}. The buyer can re-award the work.")

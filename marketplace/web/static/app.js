@@ -122,19 +122,39 @@
     };
   }
 
-  function timeZoneFields() {
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+  function inputValue(when) {
+    var value = when.getFullYear() + "-" + pad(when.getMonth() + 1) + "-" + pad(when.getDate()) +
+      "T" + pad(when.getHours()) + ":" + pad(when.getMinutes());
+    return when.getSeconds() ? value + ":" + pad(when.getSeconds()) : value;
+  }
+
+  // Zoned forms (marketplace/web/zoned.py): the server shows each field's instant in the zone
+  // the form's tz names; shown again here in the browser's zone, with tz and the labels
+  // following, so the server reads the values back in the zone they were shown in.
+  function zonedForms() {
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    document.querySelectorAll("input[name=tz]").forEach(function (el) {
-      if (zone && !el.dataset.fixed) { el.value = zone; }
+    if (!zone) { return; }
+    document.querySelectorAll("form[data-zoned]").forEach(function (form) {
+      var tz = form.querySelector("input[name=tz]");
+      if (!tz || tz.value === zone || form.hasAttribute("data-zone-fixed")) { return; }
+      form.querySelectorAll("input[data-instant]").forEach(function (el) {
+        var when = new Date(el.getAttribute("data-instant"));
+        if (el.getAttribute("data-instant") && !isNaN(when)) { el.value = inputValue(when); }
+      });
+      tz.value = zone;
+      form.querySelectorAll("[data-zone-label]").forEach(function (el) { el.textContent = zone; });
     });
+    // Elsewhere a zone label names the zone the page's times are shown in (localize above).
     document.querySelectorAll("[data-zone-label]").forEach(function (el) {
-      if (zone) { el.textContent = zone; }
+      if (!el.closest("form[data-zoned]")) { el.textContent = zone; }
     });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     localize(document);
-    timeZoneFields();
+    zonedForms();
     var article = document.getElementById("auction");
     if (article) { followAuction(article); }
   });
