@@ -181,35 +181,46 @@ async def update(
     return present(row, caller)
 
 
+def _check_publishable(caller: Caller, row: Any, settings: Settings) -> None:
+    require_department_buyer(caller, row)
+    if row["status"] != "draft":
+        raise Conflict("not_a_draft", f"this auction is already {row['status']}")
+    fields = {name: row[name] for name in queries.EDITABLE}
+    _check_rules(fields, settings)
+    now = row["server_time"]
+    if row["starts_at"] < now - PUBLISH_GRACE:
+        raise Unprocessable(
+            "starts_in_past", "starts_at is in the past; move it forward", field="starts_at"
+        )
+    if (row["ends_at"] - max(now, row["starts_at"])).total_seconds() < settings.min_auction_seconds:
+        raise Unprocessable(
+            "window_too_short",
+            f"the bidding window must be at least {settings.min_auction_seconds} seconds",
+            field="ends_at",
+            min_auction_seconds=settings.min_auction_seconds,
+        )
+    for name in ("summary", "description"):
+        if not row[name].strip():
+            raise Unprocessable(f"{name}_required", f"a published task needs a {name}", field=name)
+
+
+async def check_publishable(
+    pool: Any, settings: Settings, caller: Caller, auction_id: int
+) -> Auction:
+    """The draft, if ``publish`` would publish it now; refused with the same errors if not."""
+    async with pool.acquire() as conn:
+        row = await load_visible(conn, caller, auction_id)
+        _check_publishable(caller, row, settings)
+    return present(row, caller)
+
+
 async def publish(
     pool: Any, redis: Any, settings: Settings, caller: Caller, auction_id: int, request_id: str
 ) -> Auction:
     async with pool.acquire() as conn:
         async with conn.transaction():
             row = await load_visible(conn, caller, auction_id, lock=True)
-            require_department_buyer(caller, row)
-            if row["status"] != "draft":
-                raise Conflict("not_a_draft", f"this auction is already {row['status']}")
-            fields = {name: row[name] for name in queries.EDITABLE}
-            _check_rules(fields, settings)
-            now = row["server_time"]
-            if row["starts_at"] < now - PUBLISH_GRACE:
-                raise Unprocessable(
-                    "starts_in_past", "starts_at is in the past; move it forward", field="starts_at"
-                )
-            if (
-                row["ends_at"] - max(now, row["starts_at"])
-            ).total_seconds() < settings.min_auction_seconds:
-                raise Unprocessable(
-                    "window_too_short",
-                    f"the bidding window must be at least {settings.min_auction_seconds} seconds",
-                    field="ends_at",
-                )
-            for name in ("summary", "description"):
-                if not row[name].strip():
-                    raise Unprocessable(
-                        f"{name}_required", f"a published task needs a {name}", field=name
-                    )
+            _check_publishable(caller, row, settings)
             changed = await queries.publish(conn, auction_id)
             await outbox.emit(
                 conn,

@@ -21,6 +21,7 @@ from marketplace.auth import Caller, request_id
 from marketplace.awards import service as awards
 from marketplace.errors import DomainError, Forbidden
 from marketplace.settings import Settings
+from marketplace.web import confirm
 from marketplace.web.common import (
     cents_to_dollars_input,
     dollars_to_cents,
@@ -325,7 +326,18 @@ async def publish_task(
     auction_id: int,
 ) -> Template | Redirect:
     caller = require(viewer, "buyer")
+    form = await request.form()
     try:
+        if not confirm.confirmed(form):
+            draft = await auctions.check_publishable(pool, settings, caller, auction_id)
+            return confirm.ask(
+                request,
+                caller,
+                form,
+                action=f"/buyer/tasks/{auction_id}/publish",
+                question=confirm.publish(draft, settings.zone),
+                back=f"/auctions/{auction_id}",
+            )
         published = await auctions.publish(
             pool, redis, settings, caller, auction_id, request_id(request)
         )
@@ -345,12 +357,22 @@ async def publish_task(
 @post("/buyer/tasks/{auction_id:int}/cancel", name="web:cancel_task")
 async def cancel_task(
     request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, auction_id: int
-) -> Redirect:
+) -> Template | Redirect:
     caller = require(viewer, "buyer")
-    reason = str((await request.form()).get("reason") or "").strip()
+    form = await request.form()
+    reason = str(form.get("reason") or "").strip()
     if not reason or len(reason) > 2000:
-        flash(request, "Give a reason for cancelling (at most 2,000 characters).", "error")
+        flash(request, "Reason for cancelling: give one of at most 2,000 characters.", "error")
         return see_other(f"/auctions/{auction_id}")
+    if not confirm.confirmed(form):
+        return confirm.ask(
+            request,
+            caller,
+            form,
+            action=f"/buyer/tasks/{auction_id}/cancel",
+            question=confirm.cancel(await _draft(pool, caller, auction_id)),
+            back=f"/auctions/{auction_id}",
+        )
     await auctions.cancel(pool, caller, auction_id, reason, request_id(request))
     flash(request, "The auction is cancelled; any bids were voided and bidders told.")
     return see_other(f"/auctions/{auction_id}")

@@ -20,7 +20,8 @@ from marketplace.errors import BadRequest
 from marketplace.params import SEARCH_MAX_LENGTH
 from marketplace.settings import Settings
 from marketplace.structs import decode_cursor, encode_cursor
-from marketplace.web.common import render
+from marketplace.web import confirm
+from marketplace.web.common import render, web_settings
 
 STATUSES = typing.get_args(Status)
 SORTS = {
@@ -142,6 +143,16 @@ async def auction_page(
     step = None
     if viewer is not None and is_department_buyer:
         step = await awards.next_step(pool, viewer, auction_id)
+    # The questions the buyer's irreversible buttons ask before acting (see confirm.py).
+    questions: dict[str, confirm.Question | None] = {}
+    if viewer is not None and is_department_buyer:
+        questions = {
+            "publish": confirm.publish(auction, web_settings(request).zone),
+            "cancel": confirm.cancel(auction),
+            "reaward": (
+                await confirm.reaward_question(pool, viewer, auction) if step == "reaward" else None
+            ),
+        }
     winner_id = auction.award.winner_id if auction.award else None
     return render(
         request,
@@ -169,6 +180,7 @@ async def auction_page(
         offer_reaward=step == "reaward",
         offer_rerun=step == "rerun",
         deadline_values=deadline_values or {},
+        questions=questions,
     )
 
 
