@@ -201,6 +201,7 @@ async def test_buyer_creates_and_publishes_a_task_with_errors_beside_fields(
     await expect(page.get_by_text("Draft saved.")).to_be_visible()
     await expect(page.locator(".badge")).to_have_text("Draft")
     await page.get_by_role("button", name="Publish").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Yes, publish it").click()
     await expect(page.get_by_text("Published: the auction is")).to_be_visible()
     await expect(page.locator(".badge")).to_have_text(re.compile("Upcoming|Open|Closing soon"))
     await expect(page.get_by_text("$3,500.00").first).to_be_visible()

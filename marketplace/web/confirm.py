@@ -63,6 +63,10 @@ def ask(
 # ---- the words --------------------------------------------------------------------------
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def _count(n: int, unit: str) -> str:
     return f"{NUMBERS.get(n, str(n))}-{unit}"
 
@@ -177,7 +181,7 @@ def confirm_receipt(amount_cents: int, title: str | None) -> Question:
 def verify_vendor(status: str, name: str, kind: str | None) -> Question:
     if status == "verified":
         return Question(
-            text=f"Verify {name}{f' as a {kind}' if kind else ''}?",
+            text=f"Verify {name}{f' as {_article(kind)} {kind}' if kind else ''}?",
             yes="Yes, verify",
             detail=f"{name} can bid on auctions at once, and is told so with your reason.",
         )
