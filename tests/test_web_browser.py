@@ -70,15 +70,21 @@ async def browser() -> AsyncIterator[Any]:
 
 
 async def signed_in_page(
-    browser: Any, base: str, user: User | None, width: int = 1024, zone: str | None = None
+    browser: Any,
+    base: str,
+    user: User | None,
+    width: int = 1024,
+    zone: str | None = None,
+    script: bool = True,
 ) -> Any:
     """A new browser window (its own cookies) signed in as ``user``; ``zone`` is the
-    browser's time zone (the machine's when None)."""
+    browser's time zone (the machine's when None); ``script=False`` turns JavaScript off."""
     context = await browser.new_context(
         base_url=base,
         viewport={"width": width, "height": 900},
         locale="en-US",
         timezone_id=zone,
+        java_script_enabled=script,
     )
     _watch_csp(browser, context)
     page = await context.new_page()

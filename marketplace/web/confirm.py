@@ -139,8 +139,12 @@ def accept(amount_cents: int, payee: str, hold_seconds: int) -> Question:
     return Question(
         text=f"Accept and release {money(amount_cents)} to {payee} {hold_words(hold_seconds)}?",
         yes="Yes, accept and release",
-        detail="A payment order goes to the department's finance office; "
-        "the buyer and the vendor can dispute it until it is released.",
+        detail=(
+            "The payment order goes to the department's finance office at once."
+            if hold_seconds <= 0
+            else "The payment order goes to the department's finance office; "
+            "the buyer and the vendor can dispute it until then."
+        ),
     )
 
 
