@@ -51,6 +51,7 @@ from marketplace.web.common import (
     provide_viewer,
     web_link,
 )
+from marketplace.web.prose import render as markdown
 from marketplace.web.reviewer import evidence_items
 
 HERE = Path(__file__).parent
@@ -71,6 +72,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     env.filters["link"] = web_link
     env.filters["evidence"] = evidence_items
     env.filters["as_time"] = as_time
+    env.filters["markdown"] = markdown
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 
