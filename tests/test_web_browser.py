@@ -192,7 +192,7 @@ async def test_buyer_creates_and_publishes_a_task_with_errors_beside_fields(
     await expect(cap).to_have_attribute("aria-invalid", "true")
     error = page.locator("#price_cap-error")
     await expect(error).to_have_text(
-        "The price cap must be at most $10,000.00, the micro-purchase threshold."
+        "Price cap: at most $10,000.00, the micro-purchase threshold."
     )
     # The message sits beside its field: the input names it, and it follows the input.
     assert "price_cap-error" in (await cap.get_attribute("aria-describedby") or "")

@@ -177,7 +177,7 @@ async def test_task_form_shows_errors_beside_fields_and_publish_checks_again(
     }
     r = await client.post("/buyer/tasks/new", data=form)
     assert r.status_code == 422
-    assert re.search(r'id="repo-error">Give the GitHub repository as owner/name', r.text)
+    assert re.search(r'id="repo-error">GitHub repository: give it as owner/name', r.text)
     r = await client.post("/buyer/tasks/new", data={**form, "repo": "x/y", "price_cap": "ten"})
     assert r.status_code == 422 and 'id="price_cap-error"' in r.text
     r = await client.post("/buyer/tasks/new", data={**form, "repo": "x/y"}, follow_redirects=False)

@@ -44,6 +44,7 @@ from marketplace.web.common import (
     EXCEPTION_HANDLERS,
     as_time,
     cents_to_dollars_input,
+    count,
     csrf_guard,
     iso_utc,
     local_time,
@@ -73,6 +74,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     env.filters["evidence"] = evidence_items
     env.filters["as_time"] = as_time
     env.filters["markdown"] = markdown
+    env.filters["plural"] = count
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 

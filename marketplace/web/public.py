@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 import typing
+from pathlib import Path
 from typing import Any
 
 from litestar import Request, get
-from litestar.response import Template
+from litestar.response import Response, Template
 
 from marketplace.auctions import service as auctions
 from marketplace.auctions.routes import Sort, limit_listing
@@ -33,6 +34,7 @@ SORTS = {
 assert set(SORTS) == set(typing.get_args(Sort))
 CLOSING_SOON_SECONDS = 24 * 3600
 PAGE_SIZE = 20
+FAVICON = (Path(__file__).parent / "static" / "favicon.ico").read_bytes()
 
 
 def badge(auction: Auction) -> tuple[str, str]:
@@ -184,6 +186,14 @@ async def auction_page(
     )
 
 
+@get("/favicon.ico", name="web:favicon")
+async def favicon() -> Response[bytes]:
+    """The site's icon where browsers look for it (a price going down, in the brand colours)."""
+    return Response(
+        FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
 @get("/auctions/{auction_id:int}", name="web:auction")
 async def auction(
     request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, auction_id: int
@@ -191,4 +201,4 @@ async def auction(
     return await auction_page(request, pool, viewer, auction_id)
 
 
-ROUTES = [index, auction]
+ROUTES = [index, auction, favicon]

@@ -9,17 +9,24 @@
     hour: "2-digit", minute: "2-digit", timeZoneName: "short"
   });
 
+  var secondsFormat = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
+  });
+
   function localize(root) {
     root.querySelectorAll("time[data-local]").forEach(function (el) {
       var when = new Date(el.getAttribute("datetime"));
-      if (!isNaN(when)) { el.textContent = timeFormat.format(when); }
+      var format = el.hasAttribute("data-seconds") ? secondsFormat : timeFormat;
+      if (!isNaN(when)) { el.textContent = format.format(when); }
     });
   }
 
-  function timeElement(iso) {
+  function timeElement(iso, seconds) {
     var el = document.createElement("time");
     el.setAttribute("datetime", iso);
     el.setAttribute("data-local", "");
+    if (seconds) { el.setAttribute("data-seconds", ""); }
     el.textContent = iso;
     return el;
   }
@@ -74,7 +81,7 @@
       alias.textContent = data.bidder_alias;
       var amount = document.createElement("strong");
       amount.textContent = money.format(data.amount_cents / 100);
-      li.append(alias, " bid ", amount, " ", timeElement(data.occurred_at));
+      li.append(alias, " bid ", amount, " ", timeElement(data.occurred_at, true));
       localize(li);
       feed.prepend(li);
       var none = document.getElementById("no-bids");
