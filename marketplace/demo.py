@@ -254,7 +254,7 @@ def _description(task: Task) -> str:
     return (
         f"{task.summary}\n\n## Acceptance criteria\n{items}\n\n"
         f"Deliver a pull request to {task.repo} that references #{task.issue}, "
-        "with passing checks, merged by a department maintainer."
+        "with passing checks, merged by someone other than its author."
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html as html_lib
 import itertools
 import re
 import socket
@@ -155,6 +156,28 @@ def csrf_of(html: str) -> str:
     match = CSRF.search(html)
     assert match, "the page has no CSRF field"
     return match.group(1)
+
+
+CONFIRM_FORM = re.compile(r'<form method="post" action="([^"]+)"[^>]*>(.*?)</form>', re.S)
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+def question_of(html: str) -> str | None:
+    """The question a confirmation page asks, or None when the page is not one."""
+    match = re.search(r'id="confirm-question"[^>]*><strong>(.*?)</strong>', html, re.S)
+    return html_lib.unescape(match.group(1)) if match else None
+
+
+async def answer_yes(client: Any, page: Any) -> Any:
+    """Agree on a confirmation page as a browser without script does: send its form."""
+    assert question_of(page.text), "not a confirmation page"
+    form = next(m for m in CONFIRM_FORM.finditer(page.text) if 'name="confirmed"' in m.group(2))
+    fields = [
+        (html_lib.unescape(k), html_lib.unescape(v)) for k, v in HIDDEN.findall(form.group(2))
+    ]
+    return await client.post(
+        html_lib.unescape(form.group(1)), data=dict(fields), follow_redirects=False
+    )
 
 
 async def sign_in(client: Any, user: User) -> None:

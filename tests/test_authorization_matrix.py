@@ -516,6 +516,7 @@ SEALED_PAGES = {
     "/audit/manifest",
     "/audit/verify",
     "/static/{file_path:path}",
+    "/favicon.ico",
     "/schema/swagger",
     "/schema",
     "/schema/openapi.json",

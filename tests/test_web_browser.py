@@ -70,15 +70,21 @@ async def browser() -> AsyncIterator[Any]:
 
 
 async def signed_in_page(
-    browser: Any, base: str, user: User | None, width: int = 1024, zone: str | None = None
+    browser: Any,
+    base: str,
+    user: User | None,
+    width: int = 1024,
+    zone: str | None = None,
+    script: bool = True,
 ) -> Any:
     """A new browser window (its own cookies) signed in as ``user``; ``zone`` is the
-    browser's time zone (the machine's when None)."""
+    browser's time zone (the machine's when None); ``script=False`` turns JavaScript off."""
     context = await browser.new_context(
         base_url=base,
         viewport={"width": width, "height": 900},
         locale="en-US",
         timezone_id=zone,
+        java_script_enabled=script,
     )
     _watch_csp(browser, context)
     page = await context.new_page()
@@ -186,7 +192,7 @@ async def test_buyer_creates_and_publishes_a_task_with_errors_beside_fields(
     await expect(cap).to_have_attribute("aria-invalid", "true")
     error = page.locator("#price_cap-error")
     await expect(error).to_have_text(
-        "The price cap must be at most $10,000.00, the micro-purchase threshold."
+        "Price cap: at most $10,000.00, the micro-purchase threshold."
     )
     # The message sits beside its field: the input names it, and it follows the input.
     assert "price_cap-error" in (await cap.get_attribute("aria-describedby") or "")
@@ -201,6 +207,7 @@ async def test_buyer_creates_and_publishes_a_task_with_errors_beside_fields(
     await expect(page.get_by_text("Draft saved.")).to_be_visible()
     await expect(page.locator(".badge")).to_have_text("Draft")
     await page.get_by_role("button", name="Publish").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Yes, publish it").click()
     await expect(page.get_by_text("Published: the auction is")).to_be_visible()
     await expect(page.locator(".badge")).to_have_text(re.compile("Upcoming|Open|Closing soon"))
     await expect(page.get_by_text("$3,500.00").first).to_be_visible()

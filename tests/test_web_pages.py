@@ -177,7 +177,7 @@ async def test_task_form_shows_errors_beside_fields_and_publish_checks_again(
     }
     r = await client.post("/buyer/tasks/new", data=form)
     assert r.status_code == 422
-    assert re.search(r'id="repo-error">Give the GitHub repository as owner/name', r.text)
+    assert re.search(r'id="repo-error">GitHub repository: give it as owner/name', r.text)
     r = await client.post("/buyer/tasks/new", data={**form, "repo": "x/y", "price_cap": "ten"})
     assert r.status_code == 422 and 'id="price_cap-error"' in r.text
     r = await client.post("/buyer/tasks/new", data={**form, "repo": "x/y"}, follow_redirects=False)
@@ -190,9 +190,11 @@ async def test_task_form_shows_errors_beside_fields_and_publish_checks_again(
     r = await client.post(f"/buyer/tasks/{draft}/publish", data={"csrf_token": token})
     assert r.status_code == 422 and 'id="summary-error"' in r.text
     assert await db.fetchval("SELECT status FROM auctions WHERE id = $1", draft) == "draft"
-    r = await client.post(
-        f"/buyer/tasks/{draft}/cancel", data={"csrf_token": token, "reason": "dup"}
-    )
+    cancel = {"csrf_token": token, "reason": "dup"}
+    r = await client.post(f"/buyer/tasks/{draft}/cancel", data=cancel)
+    assert r.status_code == 200 and "Cancel “Fix the footer”?" in r.text
+    assert await db.fetchval("SELECT status FROM auctions WHERE id = $1", draft) == "draft"
+    r = await client.post(f"/buyer/tasks/{draft}/cancel", data={**cancel, "confirmed": "yes"})
     assert r.status_code == 200 and "The auction is cancelled" in r.text
     # Vendors do not get buyer pages.
     await sign_in(client, await api.verified_vendor())
@@ -218,20 +220,33 @@ async def test_admin_verifies_and_rejects_vendors_from_the_queue(
     path = f"/admin/vendors/{asking.id}/verification"
     r = await client.post(path, data={"csrf_token": token, "status": "verified", "reason": ""})
     assert r.status_code == 400 and f'id="reason-{asking.id}-error"' in r.text
-    r = await client.post(
-        path, data={"csrf_token": token, "status": "verified", "reason": "student id checked"}
-    )
+    verify = {"csrf_token": token, "status": "verified", "reason": "student id checked"}
+    r = await client.post(path, data=verify)
+    assert r.status_code == 200 and "Verify User vendor as a student?" in r.text
+    assert "is now verified" not in r.text
+    r = await client.post(path, data={**verify, "confirmed": "yes"})
     assert r.status_code == 200 and "is now verified" in r.text
     assert f'id="vendor-{asking.id}"' not in r.text
     r = await client.post(
         f"/admin/vendors/{other.id}/verification",
-        data={"csrf_token": token, "status": "rejected", "reason": "no evidence"},
+        data={
+            "csrf_token": token,
+            "status": "rejected",
+            "reason": "no evidence",
+            "confirmed": "yes",
+        },
     )
     assert "is now rejected" in r.text
     me = await client.get("/api/me", headers=asking.headers)
     assert me.json()["verification_status"] == "verified"
     r = await client.post(
-        path, data={"csrf_token": token, "status": "rejected", "reason": "changed my mind"}
+        path,
+        data={
+            "csrf_token": token,
+            "status": "rejected",
+            "reason": "changed my mind",
+            "confirmed": "yes",
+        },
     )
     assert r.status_code == 409 and "already verified" in r.text
 

@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 from marketplace.auctions import lifecycle
 from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider
-from tests.helpers import Api, bid, end_auction_now, published_auction
+from tests.helpers import Api, answer_yes, bid, end_auction_now, published_auction, question_of
 from tests.test_payments import delivered_for_review
 from tests.test_web_pages import csrf_of, sign_in
 
@@ -21,12 +21,14 @@ from tests.test_web_pages import csrf_of, sign_in
 async def form_post(
     client: AsyncTestClient[Any], page: str, action: str, data: dict[str, str]
 ) -> Any:
-    """Open ``page``, then send a form to ``action`` with the page's CSRF token."""
+    """Open ``page``, then send a form to ``action`` with the page's CSRF token; agree when
+    it asks for confirmation (tests/test_web_confirmations.py tests the asking)."""
     opened = await client.get(page)
     assert opened.status_code == 200, opened.text
-    return await client.post(
+    r = await client.post(
         action, data={**data, "csrf_token": csrf_of(opened.text)}, follow_redirects=False
     )
+    return await answer_yes(client, r) if question_of(r.text) else r
 
 
 async def accept_in_page(client: AsyncTestClient[Any], aid: int, decision: str = "accept") -> Any:

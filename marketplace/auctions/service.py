@@ -64,38 +64,68 @@ def require_department_buyer(caller: Caller, row: Any) -> None:
         )
 
 
-def _check_rules(fields: dict[str, Any], settings: Settings) -> None:
+def rule_problems(fields: dict[str, Any], settings: Settings) -> list[Unprocessable]:
+    """Every rule a task's fields break (all of them, so a form can show them at once)."""
+    found = []
     cap = fields["price_cap_cents"]
     if cap > settings.threshold_cents:
-        raise Unprocessable(
-            "cap_above_threshold",
-            f"the price cap {cap} exceeds the micro-purchase threshold {settings.threshold_cents}",
-            field="price_cap_cents",
-            threshold_cents=settings.threshold_cents,
+        found.append(
+            Unprocessable(
+                "cap_above_threshold",
+                f"the price cap {cap} exceeds the micro-purchase threshold "
+                f"{settings.threshold_cents}",
+                field="price_cap_cents",
+                threshold_cents=settings.threshold_cents,
+            )
         )
     starts, ends = fields["starts_at"], fields["ends_at"]
     if ends <= starts:
-        raise Unprocessable("ends_before_start", "ends_at must be after starts_at", field="ends_at")
-    if (ends - starts).total_seconds() < settings.min_auction_seconds:
-        raise Unprocessable(
-            "window_too_short",
-            f"the bidding window must be at least {settings.min_auction_seconds} seconds",
-            field="ends_at",
-            min_auction_seconds=settings.min_auction_seconds,
+        found.append(
+            Unprocessable("ends_before_start", "ends_at must be after starts_at", field="ends_at")
+        )
+    elif (ends - starts).total_seconds() < settings.min_auction_seconds:
+        found.append(
+            Unprocessable(
+                "window_too_short",
+                f"the bidding window must be at least {settings.min_auction_seconds} seconds",
+                field="ends_at",
+                min_auction_seconds=settings.min_auction_seconds,
+            )
         )
     due, days = fields["delivery_due_at"], fields["delivery_business_days"]
     if (due is None) == (days is None):
-        raise Unprocessable(
-            "delivery_due_required",
-            "give exactly one of delivery_due_at or delivery_business_days",
-            field="delivery_due_at",
+        found.append(
+            Unprocessable(
+                "delivery_due_required",
+                "give exactly one of delivery_due_at or delivery_business_days",
+                field="delivery_due_at",
+            )
         )
-    if due is not None and due <= ends:
-        raise Unprocessable(
-            "delivery_before_close",
-            "delivery_due_at must be after the bidding closes",
-            field="delivery_due_at",
+    elif due is not None and due <= ends:
+        found.append(
+            Unprocessable(
+                "delivery_before_close",
+                "delivery_due_at must be after the bidding closes",
+                field="delivery_due_at",
+            )
         )
+    return found
+
+
+def _check_rules(fields: dict[str, Any], settings: Settings) -> None:
+    problems = rule_problems(fields, settings)
+    if problems:
+        raise problems[0]
+
+
+def draft_problems(fields: dict[str, Any], settings: Settings) -> list[Unprocessable]:
+    """Every reason ``create`` or ``update`` would refuse these fields (for the task form)."""
+    blank = [] if str(fields.get("title") or "").strip() else [_title_required()]
+    return blank + rule_problems(fields, settings)
+
+
+def _title_required() -> Unprocessable:
+    return Unprocessable("title_required", "the title must not be blank", field="title")
 
 
 def _fields(data: AuctionCreate) -> dict[str, Any]:
@@ -103,7 +133,7 @@ def _fields(data: AuctionCreate) -> dict[str, Any]:
     fields["skills"] = sorted({s.strip() for s in data.skills if s.strip()})
     fields["title"] = data.title.strip()
     if not fields["title"]:
-        raise Unprocessable("title_required", "the title must not be blank", field="title")
+        raise _title_required()
     return fields
 
 
@@ -181,35 +211,64 @@ async def update(
     return present(row, caller)
 
 
+def publish_problems(row: Any, settings: Settings) -> list[Unprocessable]:
+    """Every reason a draft cannot be published now (its rules, then publication's own)."""
+    fields = {name: row[name] for name in queries.EDITABLE}
+    found = rule_problems(fields, settings)
+    now = row["server_time"]
+    if row["starts_at"] < now - PUBLISH_GRACE:
+        found.append(
+            Unprocessable(
+                "starts_in_past", "starts_at is in the past; move it forward", field="starts_at"
+            )
+        )
+    elif (
+        row["ends_at"] - max(now, row["starts_at"])
+    ).total_seconds() < settings.min_auction_seconds and not any(
+        p.code in ("window_too_short", "ends_before_start") for p in found
+    ):
+        found.append(
+            Unprocessable(
+                "window_too_short",
+                f"the bidding window must be at least {settings.min_auction_seconds} seconds",
+                field="ends_at",
+                min_auction_seconds=settings.min_auction_seconds,
+            )
+        )
+    for name in ("summary", "description"):
+        if not row[name].strip():
+            found.append(
+                Unprocessable(f"{name}_required", f"a published task needs a {name}", field=name)
+            )
+    return found
+
+
+def _check_publishable(caller: Caller, row: Any, settings: Settings) -> None:
+    require_department_buyer(caller, row)
+    if row["status"] != "draft":
+        raise Conflict("not_a_draft", f"this auction is already {row['status']}")
+    problems = publish_problems(row, settings)
+    if problems:
+        raise problems[0]
+
+
+async def check_publishable(
+    pool: Any, settings: Settings, caller: Caller, auction_id: int
+) -> Auction:
+    """The draft, if ``publish`` would publish it now; refused with the same errors if not."""
+    async with pool.acquire() as conn:
+        row = await load_visible(conn, caller, auction_id)
+        _check_publishable(caller, row, settings)
+    return present(row, caller)
+
+
 async def publish(
     pool: Any, redis: Any, settings: Settings, caller: Caller, auction_id: int, request_id: str
 ) -> Auction:
     async with pool.acquire() as conn:
         async with conn.transaction():
             row = await load_visible(conn, caller, auction_id, lock=True)
-            require_department_buyer(caller, row)
-            if row["status"] != "draft":
-                raise Conflict("not_a_draft", f"this auction is already {row['status']}")
-            fields = {name: row[name] for name in queries.EDITABLE}
-            _check_rules(fields, settings)
-            now = row["server_time"]
-            if row["starts_at"] < now - PUBLISH_GRACE:
-                raise Unprocessable(
-                    "starts_in_past", "starts_at is in the past; move it forward", field="starts_at"
-                )
-            if (
-                row["ends_at"] - max(now, row["starts_at"])
-            ).total_seconds() < settings.min_auction_seconds:
-                raise Unprocessable(
-                    "window_too_short",
-                    f"the bidding window must be at least {settings.min_auction_seconds} seconds",
-                    field="ends_at",
-                )
-            for name in ("summary", "description"):
-                if not row[name].strip():
-                    raise Unprocessable(
-                        f"{name}_required", f"a published task needs a {name}", field=name
-                    )
+            _check_publishable(caller, row, settings)
             changed = await queries.publish(conn, auction_id)
             await outbox.emit(
                 conn,

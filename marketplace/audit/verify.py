@@ -36,7 +36,12 @@ from marketplace.audit.schemas import (
 
 
 class VerifyError(Exception):
-    """The first thing wrong with an export, said so a person can find it."""
+    """The first thing wrong with an export, said so a person can find it; ``code`` names
+    the problems whose words differ between the command line and the web page."""
+
+    def __init__(self, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -289,7 +294,7 @@ def verify_export(path: Path, key: Ed25519PublicKey, manifest_file: Path | None 
     if manifest_file is not None:
         signed = _signed_line(manifest_file.read_bytes())
         if signed is None:
-            raise VerifyError(f"{manifest_file} holds no signed manifest")
+            raise VerifyError(f"{manifest_file} holds no signed manifest", "manifest_unsigned")
     elif is_jsonl:
         last = _last_line(path)
         signed = _signed_line(last)
@@ -299,7 +304,10 @@ def verify_export(path: Path, key: Ed25519PublicKey, manifest_file: Path | None 
                 f"the file ends without its signed manifest line after {count} rows: truncated"
             )
     else:
-        raise VerifyError("a CSV export needs its manifest (GET /api/audit/manifest): --manifest")
+        raise VerifyError(
+            "a CSV export needs its manifest (GET /api/audit/manifest): --manifest",
+            "manifest_missing",
+        )
     manifest = check_manifest(signed, key)
     if manifest.version not in (1, MANIFEST_VERSION):
         raise VerifyError(f"manifest version {manifest.version} is not one this verifier reads")

@@ -322,6 +322,18 @@ async def next_runner_up(
     return None, remaining
 
 
+async def runner_up_offer(pool: Any, caller: Caller, auction_id: int) -> tuple[int, int] | None:
+    """Whom a re-award would choose now and at what amount: (user id, cents), or None."""
+    async with pool.acquire() as conn:
+        auction = await load_visible(conn, caller, auction_id)
+        require_department_buyer(caller, auction)
+        current = await queries.active_award(conn, auction_id)
+        if current is None:
+            return None
+        nxt, _ = await next_runner_up(conn, auction_id, current)
+    return None if nxt is None else (nxt[0], nxt[1]["amount_cents"])
+
+
 async def _runner_up_remains(conn: Any, auction_id: int) -> bool:
     current = await queries.active_award(conn, auction_id)
     return current is not None and (await next_runner_up(conn, auction_id, current))[0] is not None

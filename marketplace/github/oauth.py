@@ -58,9 +58,14 @@ class GithubIdentity(msgspec.Struct, frozen=True, kw_only=True):
     email: str | None = None
 
 
+def configured(settings: Settings) -> bool:
+    """Whether an OAuth app is set up, so GitHub sign-in and linking can work."""
+    return bool(settings.github_client_id and settings.github_client_secret)
+
+
 def require_configured(settings: Settings) -> tuple[str, str]:
     """The OAuth app's client id and secret, or a 503 ``github_oauth_not_configured``."""
-    if not settings.github_client_id or not settings.github_client_secret:
+    if not settings.github_client_id or not settings.github_client_secret:  # not configured()
         raise ServiceUnavailable(
             "github_oauth_not_configured",
             "GitHub sign-in is not set up on this deployment "

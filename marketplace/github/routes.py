@@ -43,7 +43,10 @@ async def start_link(settings: Settings, caller: Caller) -> AuthorizeUrl:
 
 @get("/auth/github/login", guards=[anyone], tags=["github"], summary="Sign in with GitHub")
 async def start_login(request: Request[Any, Any, Any], redis: Any, settings: Settings) -> Redirect:
-    """Redirect to GitHub; the callback signs the user in (a vendor account on first visit)."""
+    """Redirect to GitHub; the callback signs the user in (a vendor account on first visit).
+    Without an OAuth app a browser is sent back to the sign-in page, which says so."""
+    if not oauth.configured(settings) and "text/html" in request.headers.get("accept", ""):
+        return Redirect(path="/signin", query_params={"github": "unconfigured"}, status_code=303)
     oauth.require_configured(settings)
     await ratelimit.limit(
         redis, f"signin:{_client_address(request)}", settings.signup_limit_per_minute

@@ -9,12 +9,14 @@ async def queue(conn: Any, reviewer_id: int, department_id: int | None, limit: i
     """Auctions awaiting review in the reviewer's scope, minus those they may not review."""
     rows: list[Any] = await conn.fetch(
         """SELECT a.id AS auction_id, a.title, a.repo, a.department_id, d.name AS department_name,
-                  w.id AS award_id, w.winner_id, w.amount_cents, w.delivered_at, w.verified_at,
+                  w.id AS award_id, w.winner_id, wu.name AS winner_name, w.amount_cents,
+                  w.delivered_at, w.verified_at,
                   dl.pull_request_url,
                   v.id AS verification_id, v.passed, v.checks, v.created_at AS verified_record_at
            FROM auctions a
            JOIN departments d ON d.id = a.department_id
            JOIN awards w ON w.auction_id = a.id AND w.status = 'active'
+           JOIN users wu ON wu.id = w.winner_id
            LEFT JOIN LATERAL (SELECT * FROM deliveries x WHERE x.award_id = w.id
                               AND x.status <> 'superseded' ORDER BY x.id DESC LIMIT 1) dl ON true
            LEFT JOIN LATERAL (SELECT * FROM verifications y WHERE y.delivery_id = dl.id

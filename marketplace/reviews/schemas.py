@@ -31,6 +31,7 @@ class ReviewItem(Response, frozen=True, kw_only=True):
     verification_passed: bool | None
     checks: list[dict[str, Any]]
     verified_at: dt.datetime | None
+    winner_name: str = ""  # the payee an acceptance pays
 
 
 class Review(Response, frozen=True, kw_only=True):

@@ -28,6 +28,7 @@ async def review_queue(pool: Any, caller: Caller, limit: int) -> list[ReviewItem
             department_name=r["department_name"],
             award_id=r["award_id"],
             winner_id=r["winner_id"],
+            winner_name=r["winner_name"],
             amount_cents=r["amount_cents"],
             pull_request_url=r["pull_request_url"],
             verification_id=r["verification_id"],
@@ -37,6 +38,33 @@ async def review_queue(pool: Any, caller: Caller, limit: int) -> list[ReviewItem
         )
         for r in rows
     ]
+
+
+async def _reviewable(conn: Any, caller: Caller, auction_id: int, *, lock: bool) -> Any:
+    """The auction and its active award, if ``caller`` may review it now; else refused."""
+    row = await load_visible(conn, caller, auction_id, lock=lock)
+    if not payments.in_scope(caller, row["department_id"]):
+        raise NotFound("auction_not_found", "no such auction in your review scope")
+    award = await queries.active_award(conn, auction_id)
+    parties = policy.relations(
+        winner=award is not None and award["winner_id"] == caller.id,
+        department_buyer=caller.has("buyer") and caller.department_id == row["department_id"],
+        bidder=await queries.has_bid(conn, auction_id, caller.id),
+    )
+    policy.refuse_conflicts(policy.Decision.REVIEW, parties)
+    if row["status"] != "pending_review" or award is None:
+        raise Conflict(
+            "not_awaiting_review",
+            f"the auction is {row['status']}, not awaiting review",
+            auction_status=row["status"],
+        )
+    return row, award
+
+
+async def check_reviewable(pool: Any, caller: Caller, auction_id: int) -> None:
+    """Refuses as ``decide`` would, without deciding (the pages ask before they act)."""
+    async with pool.acquire() as conn:
+        await _reviewable(conn, caller, auction_id, lock=False)
 
 
 async def decide(
@@ -52,23 +80,7 @@ async def decide(
     payment_id = release_after = None
     async with pool.acquire() as conn:
         async with conn.transaction():
-            row = await load_visible(conn, caller, auction_id, lock=True)
-            if not payments.in_scope(caller, row["department_id"]):
-                raise NotFound("auction_not_found", "no such auction in your review scope")
-            award = await queries.active_award(conn, auction_id)
-            parties = policy.relations(
-                winner=award is not None and award["winner_id"] == caller.id,
-                department_buyer=caller.has("buyer")
-                and caller.department_id == row["department_id"],
-                bidder=await queries.has_bid(conn, auction_id, caller.id),
-            )
-            policy.refuse_conflicts(policy.Decision.REVIEW, parties)
-            if row["status"] != "pending_review" or award is None:
-                raise Conflict(
-                    "not_awaiting_review",
-                    f"the auction is {row['status']}, not awaiting review",
-                    auction_status=row["status"],
-                )
+            row, award = await _reviewable(conn, caller, auction_id, lock=True)
             review_id = await queries.insert_review(
                 conn, auction_id, award["id"], caller.id, decision, reason
             )

@@ -47,6 +47,7 @@ from marketplace.web.common import (
     EXCEPTION_HANDLERS,
     as_time,
     cents_to_dollars_input,
+    count,
     csrf_guard,
     iso_utc,
     local_time,
@@ -54,6 +55,7 @@ from marketplace.web.common import (
     provide_viewer,
     web_link,
 )
+from marketplace.web.prose import render as markdown
 from marketplace.web.reviewer import evidence_items
 
 HERE = Path(__file__).parent
@@ -75,6 +77,8 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     env.filters["evidence"] = evidence_items
     env.filters["as_time"] = as_time
     env.filters["duration"] = department_hold.duration_words
+    env.filters["markdown"] = markdown
+    env.filters["plural"] = count
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 

@@ -13,6 +13,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.schemas import User, VerificationDecision
 from marketplace.auth import Caller, request_id
 from marketplace.errors import DomainError
+from marketplace.web import confirm
 from marketplace.web.common import flash, render, require, see_other
 from marketplace.web.vendor import VERIFICATION_KINDS
 
@@ -47,6 +48,13 @@ async def _queue(
     errors: dict[int, str] | None = None,
 ) -> Template:
     vendors = await waiting_vendors(pool)
+    questions = {
+        v.id: {
+            s: confirm.verify_vendor(s, v.name, v.verification_kind)
+            for s in ("verified", "rejected")
+        }
+        for v in vendors
+    }
     return render(
         request,
         caller,
@@ -55,6 +63,7 @@ async def _queue(
         vendors=vendors,
         errors=errors or {},
         kinds=VERIFICATION_KINDS,
+        questions=questions,
     )
 
 
@@ -86,6 +95,16 @@ async def decide(
             caller,
             status=400,
             errors={user_id: "Give a reason (at most 2,000 characters); the vendor sees it."},
+        )
+    if not confirm.confirmed(form):
+        vendor = await accounts.get_user(pool, user_id)
+        return confirm.ask(
+            request,
+            caller,
+            form,
+            action=f"/admin/vendors/{user_id}/verification",
+            question=confirm.verify_vendor(data["status"], vendor.name, vendor.verification_kind),
+            back=f"/admin/vendors#vendor-{user_id}",
         )
     try:
         decision = msgspec.convert(data, VerificationDecision)

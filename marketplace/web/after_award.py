@@ -8,11 +8,12 @@ from typing import Any
 from litestar import Request, post
 from litestar.response import Redirect, Template
 
+from marketplace.auctions import service as auctions
 from marketplace.auth import Caller, request_id
 from marketplace.awards import service as awards
 from marketplace.errors import DomainError
 from marketplace.settings import Settings
-from marketplace.web import zoned
+from marketplace.web import confirm, zoned
 from marketplace.web.buyer import zone_of
 from marketplace.web.common import flash, form_text, money, plain, require, see_other
 from marketplace.web.public import auction_page
@@ -62,6 +63,21 @@ async def reaward(
     auction_id: int,
 ) -> Template | Redirect:
     caller = require(viewer, "buyer")
+    form = await request.form()
+    if not confirm.confirmed(form):
+        auction = await auctions.get(pool, caller, auction_id)
+        question = None
+        if auction.department_id == caller.department_id:
+            question = await confirm.reaward_question(pool, caller, auction)
+        if question is not None:
+            return confirm.ask(
+                request,
+                caller,
+                form,
+                action=f"/buyer/tasks/{auction_id}/reaward",
+                question=question,
+                back=f"/auctions/{auction_id}",
+            )
     try:
         award = await awards.reaward(pool, settings, caller, auction_id, request_id(request))
     except DomainError as exc:

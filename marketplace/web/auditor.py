@@ -27,7 +27,7 @@ from marketplace.auth import Caller
 from marketplace.errors import DomainError
 from marketplace.settings import Settings
 from marketplace.web import zoned
-from marketplace.web.common import render, require, web_settings
+from marketplace.web.common import count, render, require, web_settings
 
 PAGE_SIZE = 50
 UPLOAD_LIMIT = 50 * 1024 * 1024
@@ -198,17 +198,25 @@ async def verify_form(request: Request[Any, Any, Any], viewer: Caller | None) ->
     return render(request, caller, "audit_verify.html", result=None)
 
 
+# The verifier's words for the command line, said for this page instead.
+WEB_WORDS = {
+    "manifest_missing": "a CSV export is checked against its signed manifest: choose that "
+    "file too (download it from the audit log, beside the CSV)",
+    "manifest_unsigned": "the file chosen as the manifest holds no signed manifest",
+}
+
+
 def _check(export_file: Path, manifest_file: Path | None, settings: Settings) -> tuple[bool, str]:
     key = signing.signing_key(settings).public_key()
     try:
         report = verify_export(export_file, key, manifest_file)
     except VerifyError as exc:
-        return False, str(exc)
+        return False, WEB_WORDS.get(exc.code, str(exc))
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         return False, f"the file could not be read as an audit export ({exc.__class__.__name__})"
     return True, (
-        f"{report.rows} rows in {report.chains} chains, signed with key {report.key_id}: "
-        "nothing changed, missing or reordered."
+        f"{count(report.rows, 'row')} in {count(report.chains, 'chain')}, signed with key "
+        f"{report.key_id}: nothing changed, missing or reordered."
     )
 
 

@@ -7,6 +7,7 @@ exactly what the API accepts; every refusal is shown beside the field it concern
 from __future__ import annotations
 
 import datetime as dt
+import typing
 import zoneinfo
 from typing import Any
 
@@ -21,38 +22,60 @@ from marketplace.auth import Caller, request_id
 from marketplace.awards import service as awards
 from marketplace.errors import DomainError, Forbidden
 from marketplace.settings import Settings
-from marketplace.web import zoned
+from marketplace.web import confirm, zoned
 from marketplace.web.common import (
     cents_to_dollars_input,
     dollars_to_cents,
+    duration,
     field_of,
     flash,
     money,
     render,
     require,
     see_other,
+    sentence,
 )
 
 # Struct field -> form field, where they differ (the form takes dollars, not cents).
 FORM_FIELD = {"price_cap_cents": "price_cap", "min_decrement_cents": "min_decrement"}
-HINTS = {
-    "title": "Enter a title of at most 200 characters.",
-    "summary": "The summary can be at most 1,000 characters.",
-    "description": "The description can be at most 20,000 characters.",
-    "repo": "Give the GitHub repository as owner/name, for example city-of-x/permits.",
-    "issue_number": "Enter the issue number, for example 12.",
-    "target_branch": "Enter a branch name without spaces, or leave it blank for the default.",
-    "type": "Choose reverse or sealed.",
-    "price_cap": "Enter a price cap in dollars, for example 3,500.00.",
-    "min_decrement": "Enter the minimum step in dollars, for example 1.00.",
-    "starts_at": "Choose when bidding opens.",
-    "ends_at": "Choose when bidding closes.",
-    "delivery_due_at": "Choose a delivery date after bidding closes.",
-    "delivery_business_days": "Enter a number of business days between 1 and 365.",
-    "soft_close_seconds": "Enter a number of seconds between 0 and 86,400.",
-    "max_extensions": "Enter a number between 0 and 1,000.",
-    "skills": "List at most 20 skills, separated by commas (letters, digits, + # . _ -).",
+# Every error names its field by the label the form shows.
+LABELS = {
+    "title": "Title",
+    "summary": "Summary",
+    "description": "Description and acceptance criteria",
+    "repo": "GitHub repository",
+    "issue_number": "Issue number",
+    "target_branch": "Target branch",
+    "type": "Auction type",
+    "price_cap": "Price cap",
+    "min_decrement": "Minimum step between bids",
+    "starts_at": "Opens",
+    "ends_at": "Closes",
+    "delivery_due_at": "Due",
+    "delivery_business_days": "Business days",
+    "soft_close_seconds": "Soft close",
+    "max_extensions": "At most this many extensions",
+    "skills": "Skills",
 }
+HINTS = {
+    "title": "enter a title of at most 200 characters.",
+    "summary": "enter at most 1,000 characters.",
+    "description": "enter at most 20,000 characters.",
+    "repo": "give it as owner/name, for example city-of-x/permits.",
+    "issue_number": "enter the issue number, for example 12.",
+    "target_branch": "enter a branch name without spaces, or leave it blank for the default.",
+    "type": "choose reverse or sealed.",
+    "price_cap": "enter a price cap in dollars, for example 3,500.00.",
+    "min_decrement": "enter the minimum step in dollars, for example 1.00.",
+    "starts_at": "choose when bidding opens.",
+    "ends_at": "choose when bidding closes.",
+    "delivery_due_at": "choose a delivery date after bidding closes.",
+    "delivery_business_days": "enter a number of business days between 1 and 365.",
+    "soft_close_seconds": "enter a number of seconds between 0 and 86,400.",
+    "max_extensions": "enter a number between 0 and 1,000.",
+    "skills": "list at most 20 skills, separated by commas (letters, digits, + # . _ -).",
+}
+FIELD_TYPES = typing.get_type_hints(AuctionCreate, include_extras=True)
 ATTENTION = (
     ("draft", "Drafts to finish and publish"),
     ("open", "Open for bidding"),
@@ -93,7 +116,7 @@ def read_task_form(
     for name, field in (("price_cap", "price_cap_cents"), ("min_decrement", "min_decrement_cents")):
         cents = dollars_to_cents(text(name))
         if cents is None or cents <= 0:
-            errors[name] = HINTS[name]
+            errors[name] = hint(name)
         data[field] = cents
     for name in ("issue_number", "soft_close_seconds", "max_extensions"):
         raw = text(name)
@@ -102,7 +125,7 @@ def read_task_form(
         elif raw.isdigit() and len(raw) <= 10:
             data[name] = int(raw)
         else:
-            errors[name] = HINTS[name]
+            errors[name] = hint(name)
     times = ["starts_at", "ends_at"]
     delivery = text("delivery") or "days"
     if delivery == "date":
@@ -114,12 +137,46 @@ def read_task_form(
         if raw.isdigit() and len(raw) <= 4:
             data["delivery_business_days"] = int(raw)
         else:
-            errors["delivery_business_days"] = HINTS["delivery_business_days"]
+            errors["delivery_business_days"] = hint("delivery_business_days")
     for name in times:
         data[name] = zoned.from_input(text(name), zone)
         if data[name] is None:
-            errors[name] = HINTS[name]
+            errors[name] = hint(name)
     return data, errors
+
+
+def labelled(name: str, text: str) -> str:
+    """An error as the form says it: the field's label, then what to do."""
+    label = LABELS.get(name)
+    return f"{label}: {text}" if label else text[:1].upper() + text[1:]
+
+
+def hint(name: str) -> str:
+    return labelled(name, HINTS[name])
+
+
+def field_errors(data: dict[str, Any]) -> dict[str, str]:
+    """Each field checked against the API's own type for it, so every bad one is named."""
+    errors = {}
+    for name, value in data.items():
+        kind = FIELD_TYPES.get(name)
+        if kind is None:
+            continue
+        try:
+            msgspec.convert(value, kind)
+        except msgspec.ValidationError:
+            field = FORM_FIELD.get(name, name)
+            errors[field] = hint(field) if field in HINTS else labelled(field, "not valid.")
+    return errors
+
+
+def task_errors(data: dict[str, Any], settings: Settings) -> dict[str, str]:
+    """All that is wrong with the form at once: unreadable fields, then the task's rules."""
+    errors = field_errors(data)
+    if not errors:
+        for problem in auctions.draft_problems(data, settings):
+            errors.update(domain_errors(problem))
+    return errors
 
 
 def form_values(
@@ -163,17 +220,33 @@ def form_values(
 
 
 def domain_message(exc: DomainError) -> str:
-    if exc.code == "cap_above_threshold" and "threshold_cents" in exc.extra:
-        return (
-            f"The price cap must be at most {money(exc.extra['threshold_cents'])}, "
-            "the micro-purchase threshold."
-        )
-    return exc.detail[:1].upper() + exc.detail[1:] + ("" if exc.detail.endswith(".") else ".")
+    """A refusal of the task's rules, in the form's words, its field's label first."""
+    extra = exc.extra
+    words = {
+        "cap_above_threshold": "Price cap: at most "
+        f"{money(extra.get('threshold_cents', 0))}, the micro-purchase threshold.",
+        "ends_before_start": "Closes: choose a time after bidding opens.",
+        "window_too_short": "Closes: bidding must stay open at least "
+        f"{duration(int(extra.get('min_auction_seconds', 0)))} after it opens.",
+        "delivery_due_required": "Delivery deadline: give a number of business days or a date.",
+        "delivery_before_close": "Due: choose a delivery date after bidding closes.",
+        "starts_in_past": "Opens: that time has passed; choose a later one.",
+        "title_required": "Title: enter a title.",
+        "summary_required": "Summary: a published task needs one.",
+        "description_required": "Description and acceptance criteria: a published task needs them.",
+    }
+    if exc.code in words and (exc.code != "window_too_short" or extra.get("min_auction_seconds")):
+        return words[exc.code]
+    field = extra.get("field")
+    name = FORM_FIELD.get(field, field) if isinstance(field, str) else ""
+    return labelled(name or "", sentence(exc.detail))
 
 
 def domain_errors(exc: DomainError) -> dict[str, str]:
     field = exc.extra.get("field")
     key = FORM_FIELD.get(field, field) if isinstance(field, str) else "form"
+    if exc.code == "delivery_due_required":
+        key = "delivery_business_days"
     return {key or "form": domain_message(exc)}
 
 
@@ -262,12 +335,13 @@ async def create_task(
     form = await request.form()
     zone = zone_of(form, settings)
     data, errors = read_task_form(form, zone or settings.zone)
+    errors = errors or task_errors(data, settings)
     if not errors and zone is not None:
         try:
             body = msgspec.convert(data, AuctionCreate)
             created = await auctions.create(pool, settings, caller, body, request_id(request))
         except msgspec.ValidationError as exc:
-            errors = {_form_field(exc): HINTS.get(_form_field(exc), str(exc))}
+            errors = _conversion_error(exc)
         except DomainError as exc:
             errors = domain_errors(exc)
         else:
@@ -279,6 +353,11 @@ async def create_task(
 def _form_field(exc: msgspec.ValidationError) -> str:
     field = field_of(exc) or "form"
     return FORM_FIELD.get(field, field)
+
+
+def _conversion_error(exc: msgspec.ValidationError) -> dict[str, str]:
+    field = _form_field(exc)
+    return {field: hint(field) if field in HINTS else labelled(field, sentence(str(exc)))}
 
 
 @get("/buyer/tasks/{auction_id:int}/edit", name="web:edit_task")
@@ -307,12 +386,13 @@ async def update_task(
     form = await request.form()
     zone = zone_of(form, settings)
     data, errors = read_task_form(form, zone or settings.zone)
+    errors = errors or task_errors(data, settings)
     if not errors and zone is not None:
         try:
             patch = msgspec.convert(data, AuctionPatch)
             await auctions.update(pool, settings, caller, auction_id, patch, request_id(request))
         except msgspec.ValidationError as exc:
-            errors = {_form_field(exc): HINTS.get(_form_field(exc), str(exc))}
+            errors = _conversion_error(exc)
         except DomainError as exc:
             errors = domain_errors(exc)
         else:
@@ -333,7 +413,18 @@ async def publish_task(
     auction_id: int,
 ) -> Template | Redirect:
     caller = require(viewer, "buyer")
+    form = await request.form()
     try:
+        if not confirm.confirmed(form):
+            draft = await auctions.check_publishable(pool, settings, caller, auction_id)
+            return confirm.ask(
+                request,
+                caller,
+                form,
+                action=f"/buyer/tasks/{auction_id}/publish",
+                question=confirm.publish(draft, settings.zone),
+                back=f"/auctions/{auction_id}",
+            )
         published = await auctions.publish(
             pool, redis, settings, caller, auction_id, request_id(request)
         )
@@ -353,12 +444,22 @@ async def publish_task(
 @post("/buyer/tasks/{auction_id:int}/cancel", name="web:cancel_task")
 async def cancel_task(
     request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, auction_id: int
-) -> Redirect:
+) -> Template | Redirect:
     caller = require(viewer, "buyer")
-    reason = str((await request.form()).get("reason") or "").strip()
+    form = await request.form()
+    reason = str(form.get("reason") or "").strip()
     if not reason or len(reason) > 2000:
-        flash(request, "Give a reason for cancelling (at most 2,000 characters).", "error")
+        flash(request, "Reason for cancelling: give one of at most 2,000 characters.", "error")
         return see_other(f"/auctions/{auction_id}")
+    if not confirm.confirmed(form):
+        return confirm.ask(
+            request,
+            caller,
+            form,
+            action=f"/buyer/tasks/{auction_id}/cancel",
+            question=confirm.cancel(await _draft(pool, caller, auction_id)),
+            back=f"/auctions/{auction_id}",
+        )
     await auctions.cancel(pool, caller, auction_id, reason, request_id(request))
     flash(request, "The auction is cancelled; any bids were voided and bidders told.")
     return see_other(f"/auctions/{auction_id}")

@@ -42,6 +42,21 @@ def money(cents: int | None) -> str:
     return f"{sign}${cents // 100:,}.{cents % 100:02d}"
 
 
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """A count with its noun in the right number: 1 -> "1 chain", 9 -> "9 chains"."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
+def duration(seconds: int) -> str:
+    """A length of time in words: 3600 -> "1 hour", 5400 -> "1 hour 30 minutes"."""
+    parts = []
+    for size, unit in ((86_400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        if seconds >= size or (size == 1 and not parts):
+            parts.append(count(seconds // size, unit))
+            seconds %= size
+    return " ".join(parts[:2])
+
+
 def dollars_to_cents(text: str) -> int | None:
     """ "3,499.00", "$3499", "3499.5" -> cents; None when it is not a dollar amount."""
     match = _DOLLARS.match(text.strip())
@@ -63,11 +78,12 @@ def iso_utc(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def local_time(value: dt.datetime | None, zone: zoneinfo.ZoneInfo) -> str:
-    """The server-side rendering of a time, in the deployment's zone with the zone named."""
+def local_time(value: dt.datetime | None, zone: zoneinfo.ZoneInfo, seconds: bool = False) -> str:
+    """The server-side rendering of a time, in the deployment's zone with the zone named
+    (with seconds where they matter, as in a bid feed with a two-minute soft close)."""
     if value is None:
         return ""
-    return value.astimezone(zone).strftime("%b %-d, %Y, %H:%M %Z")
+    return value.astimezone(zone).strftime(f"%b %-d, %Y, %H:%M{':%S' if seconds else ''} %Z")
 
 
 def as_time(value: Any) -> dt.datetime | None:
@@ -231,7 +247,8 @@ def render(
             "messages": messages,
             "zone": settings.zone,
             "zone_name": settings.timezone,
-            "github_login": any(r.path == "/auth/github/login" for r in request.app.routes),
+            "github_login": bool(settings.github_client_id and settings.github_client_secret)
+            and any(r.path == "/auth/github/login" for r in request.app.routes),
             "path": request.url.path,
             "unread": request.scope.get("web_unread", 0) if viewer is not None else 0,
             **context,

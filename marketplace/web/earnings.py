@@ -8,10 +8,12 @@ from typing import Any
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
+from marketplace.auctions import service as auctions
 from marketplace.auth import Caller, request_id
 from marketplace.awards import service as awards
 from marketplace.errors import DomainError
 from marketplace.structs import decode_cursor, encode_cursor
+from marketplace.web import confirm
 from marketplace.web.common import flash, form_text, plain, render, require, see_other
 from marketplace.web.finance import payment_list
 
@@ -43,6 +45,7 @@ async def _awards_page(
         status=status,
         awards=items,
         errors=errors or {},
+        questions={a.auction_id: confirm.decline(a.auction_title, a.amount_cents) for a in items},
         next_cursor=encode_cursor(items[-1].id) if more else None,
     )
 
@@ -59,7 +62,8 @@ async def decline(
     request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, auction_id: int
 ) -> Template | Redirect:
     caller = require(viewer, "vendor")
-    reason = form_text(await request.form(), "reason", 2000)
+    form = await request.form()
+    reason = form_text(form, "reason", 2000)
     if not reason or len(reason) > 2000:
         return await _awards_page(
             request,
@@ -68,6 +72,18 @@ async def decline(
             status=400,
             errors={auction_id: "Give a reason (at most 2,000 characters); the buyer sees it."},
         )
+    if not confirm.confirmed(form):
+        auction = await auctions.get(pool, caller, auction_id)
+        if auction.award is not None and auction.award.winner_id == caller.id:
+            return confirm.ask(
+                request,
+                caller,
+                form,
+                action=f"/me/awards/{auction_id}/decline",
+                question=confirm.decline(auction.title, auction.award.amount_cents),
+                back="/me/awards",
+            )
+        # Not theirs to decline: the service below refuses, and nothing is declined.
     try:
         await awards.decline(pool, caller, auction_id, reason, request_id(request))
     except DomainError as exc:
@@ -93,6 +109,9 @@ async def my_payments(
         caller,
         "my_payments.html",
         payments=[p for p in items if p.payee_id == caller.id],
+        receipt_questions={
+            p.id: confirm.confirm_receipt(p.amount_cents, p.auction_title) for p in items
+        },
         selected=None,
         confirm_here=True,
         next_cursor=next_cursor,

@@ -22,6 +22,7 @@ from marketplace.payments import service as payments
 from marketplace.payments.routes import PaymentStatus
 from marketplace.payments.schemas import Payment
 from marketplace.structs import decode_cursor, encode_cursor
+from marketplace.web import confirm
 from marketplace.web.common import flash, form_text, money, plain, render, require, see_other
 
 STATUSES = typing.get_args(PaymentStatus)
@@ -134,6 +135,11 @@ async def payment_page(
             ),
         ),
         may_dispute=(is_payee or is_buyer) and payment.status in ("pending", "failed"),
+        questions={
+            "release": confirm.resolve("release", payment.id, payment.amount_cents, payee.name),
+            "cancel": confirm.resolve("cancel", payment.id, payment.amount_cents, payee.name),
+            "confirm": confirm.confirm_receipt(payment.amount_cents, payment.auction_title),
+        },
         errors=errors or {},
         values=values or {},
     )
@@ -173,6 +179,17 @@ async def resolve(
             status=400,
             errors={"resolve": problem},
             values=values,
+        )
+    if not confirm.confirmed(form):
+        shown = await payments.get(pool, caller, payment_id)
+        payee = shown.payee_name or (await accounts.get_user(pool, shown.payee_id)).name
+        return confirm.ask(
+            request,
+            caller,
+            form,
+            action=f"/payments/{payment_id}/resolve",
+            question=confirm.resolve(outcome, payment_id, shown.amount_cents, payee),
+            back=f"/payments/{payment_id}",
         )
     try:
         done = await payments.resolve_dispute(
@@ -271,12 +288,22 @@ async def executed(
 
 
 @post("/payments/{payment_id:int}/confirm", name="web:confirm_payment")
-async def confirm(
+async def confirm_receipt(
     request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, payment_id: int
 ) -> Template | Redirect:
     caller = require(viewer)
     form = await request.form()
     back = "/me/payments" if form_text(form, "back", 20) == "me" else f"/payments/{payment_id}"
+    if not confirm.confirmed(form):
+        shown = await payments.get(pool, caller, payment_id)
+        return confirm.ask(
+            request,
+            caller,
+            form,
+            action=f"/payments/{payment_id}/confirm",
+            question=confirm.confirm_receipt(shown.amount_cents, shown.auction_title),
+            back=back,
+        )
     try:
         done = await payments.confirm(pool, caller, payment_id, request_id(request))
     except DomainError as exc:
@@ -294,4 +321,4 @@ async def confirm(
     return see_other(back)
 
 
-ROUTES = [finance_payments, payment, resolve, dispute, executed, confirm]
+ROUTES = [finance_payments, payment, resolve, dispute, executed, confirm_receipt]

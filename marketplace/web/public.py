@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 import typing
+from pathlib import Path
 from typing import Any
 
 from litestar import Request, get
-from litestar.response import Template
+from litestar.response import Response, Template
 
 from marketplace.auctions import service as auctions
 from marketplace.auctions.routes import Sort, limit_listing
@@ -20,8 +21,9 @@ from marketplace.errors import BadRequest
 from marketplace.params import SEARCH_MAX_LENGTH
 from marketplace.settings import Settings
 from marketplace.structs import decode_cursor, encode_cursor
+from marketplace.web import confirm
 from marketplace.web.bid_box import bid_box
-from marketplace.web.common import render
+from marketplace.web.common import render, web_settings
 
 STATUSES = typing.get_args(Status)
 SORTS = {
@@ -33,6 +35,7 @@ SORTS = {
 assert set(SORTS) == set(typing.get_args(Sort))
 CLOSING_SOON_SECONDS = 24 * 3600
 PAGE_SIZE = 20
+FAVICON = (Path(__file__).parent / "static" / "favicon.ico").read_bytes()
 
 
 def badge(auction: Auction) -> tuple[str, str]:
@@ -143,6 +146,16 @@ async def auction_page(
     step = None
     if viewer is not None and is_department_buyer:
         step = await awards.next_step(pool, viewer, auction_id)
+    # The questions the buyer's irreversible buttons ask before acting (see confirm.py).
+    questions: dict[str, confirm.Question | None] = {}
+    if viewer is not None and is_department_buyer:
+        questions = {
+            "publish": confirm.publish(auction, web_settings(request).zone),
+            "cancel": confirm.cancel(auction),
+            "reaward": (
+                await confirm.reaward_question(pool, viewer, auction) if step == "reaward" else None
+            ),
+        }
     winner_id = auction.award.winner_id if auction.award else None
     box = bid_box(
         status=auction.status,
@@ -180,6 +193,15 @@ async def auction_page(
         offer_reaward=step == "reaward",
         offer_rerun=step == "rerun",
         deadline_values=deadline_values or {},
+        questions=questions,
+    )
+
+
+@get("/favicon.ico", name="web:favicon")
+async def favicon() -> Response[bytes]:
+    """The site's icon where browsers look for it (a price going down, in the brand colours)."""
+    return Response(
+        FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"}
     )
 
 
@@ -190,4 +212,4 @@ async def auction(
     return await auction_page(request, pool, viewer, auction_id)
 
 
-ROUTES = [index, auction]
+ROUTES = [index, auction, favicon]

@@ -7,10 +7,12 @@ from typing import Any
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
+from marketplace.auctions import service as auctions
 from marketplace.auth import Caller, request_id
-from marketplace.errors import DomainError
+from marketplace.errors import Conflict, DomainError
 from marketplace.reviews import service as reviews
 from marketplace.settings import Settings
+from marketplace.web import confirm
 from marketplace.web.common import (
     flash,
     form_text,
@@ -19,6 +21,7 @@ from marketplace.web.common import (
     render,
     require,
     see_other,
+    web_settings,
 )
 from marketplace.web.delivery import RULES
 
@@ -52,6 +55,14 @@ async def _queue(
     values: dict[int, str] | None = None,
 ) -> Template:
     items = await reviews.review_queue(pool, caller, QUEUE_LIMIT)
+    hold = web_settings(request).payment_hold_seconds
+    questions = {
+        i.auction_id: {
+            "accept": confirm.accept(i.amount_cents, i.winner_name, hold),
+            "reject": confirm.reject(i.title, i.winner_name),
+        }
+        for i in items
+    }
     return render(
         request,
         caller,
@@ -61,6 +72,21 @@ async def _queue(
         errors=errors or {},
         values=values or {},
         rules=RULES,
+        questions=questions,
+    )
+
+
+async def _refused(
+    request: Request[Any, Any, Any],
+    pool: Any,
+    caller: Caller,
+    auction_id: int,
+    exc: DomainError,
+    values: dict[int, str],
+) -> Template:
+    words = conflict_words(exc) if exc.code == "conflict_of_interest" else plain(exc, REFUSALS)
+    return await _queue(
+        request, pool, caller, status=exc.status, errors={auction_id: words}, values=values
     )
 
 
@@ -94,15 +120,34 @@ async def decide(
         return await _queue(
             request, pool, caller, status=400, errors={auction_id: problem}, values=values
         )
+    if not confirm.confirmed(form):
+        try:
+            await reviews.check_reviewable(pool, caller, auction_id)
+            auction = await auctions.get(pool, caller, auction_id)
+        except DomainError as exc:
+            return await _refused(request, pool, caller, auction_id, exc, values)
+        award = auction.award
+        if award is None:  # reviewable means awarded; kept apart so mypy knows it
+            raise Conflict("not_awaiting_review", "this delivery is not awaiting review")
+        question = (
+            confirm.accept(award.amount_cents, award.winner_name, settings.payment_hold_seconds)
+            if decision == "accept"
+            else confirm.reject(auction.title, award.winner_name)
+        )
+        return confirm.ask(
+            request,
+            caller,
+            form,
+            action=f"/reviews/{auction_id}",
+            question=question,
+            back=f"/reviews#review-{auction_id}",
+        )
     try:
         review = await reviews.decide(
             pool, redis, settings, caller, auction_id, decision, reason, request_id(request)
         )
     except DomainError as exc:
-        words = conflict_words(exc) if exc.code == "conflict_of_interest" else plain(exc, REFUSALS)
-        return await _queue(
-            request, pool, caller, status=exc.status, errors={auction_id: words}, values=values
-        )
+        return await _refused(request, pool, caller, auction_id, exc, values)
     if review.decision == "accept":
         flash(
             request,

@@ -34,9 +34,20 @@ def safe_next(target: str | None) -> str:
 
 @get("/signin", name="web:signin")
 async def signin_form(
-    request: Request[Any, Any, Any], viewer: Caller | None, next: str | None = None
+    request: Request[Any, Any, Any],
+    viewer: Caller | None,
+    next: str | None = None,
+    github: str | None = None,
 ) -> Template:
-    return render(request, viewer, "signin.html", next=safe_next(next), error=None)
+    notice = None
+    if github == "unconfigured":
+        notice = (
+            "Sign-in with GitHub is not set up on this deployment yet: its operator has not "
+            "connected a GitHub OAuth app. Sign in with your API token instead."
+        )
+    return render(
+        request, viewer, "signin.html", next=safe_next(next), error=None, github_notice=notice
+    )
 
 
 @post("/signin", name="web:signin_post")

@@ -1,4 +1,5 @@
-// Live parts of the pages: local times, the countdown, and the auction's bid feed (SSE).
+// Live parts of the pages: local times, the countdown, the auction's bid feed (SSE), and
+// the confirmation dialog of irreversible actions.
 "use strict";
 
 (function () {
@@ -8,17 +9,24 @@
     hour: "2-digit", minute: "2-digit", timeZoneName: "short"
   });
 
+  var secondsFormat = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
+  });
+
   function localize(root) {
     root.querySelectorAll("time[data-local]").forEach(function (el) {
       var when = new Date(el.getAttribute("datetime"));
-      if (!isNaN(when)) { el.textContent = timeFormat.format(when); }
+      var format = el.hasAttribute("data-seconds") ? secondsFormat : timeFormat;
+      if (!isNaN(when)) { el.textContent = format.format(when); }
     });
   }
 
-  function timeElement(iso) {
+  function timeElement(iso, seconds) {
     var el = document.createElement("time");
     el.setAttribute("datetime", iso);
     el.setAttribute("data-local", "");
+    if (seconds) { el.setAttribute("data-seconds", ""); }
     el.textContent = iso;
     return el;
   }
@@ -73,7 +81,7 @@
       alias.textContent = data.bidder_alias;
       var amount = document.createElement("strong");
       amount.textContent = money.format(data.amount_cents / 100);
-      li.append(alias, " bid ", amount, " ", timeElement(data.occurred_at));
+      li.append(alias, " bid ", amount, " ", timeElement(data.occurred_at, true));
       localize(li);
       feed.prepend(li);
       var none = document.getElementById("no-bids");
@@ -152,7 +160,73 @@
     });
   }
 
+  // Irreversible actions ask first (the question is the button's data-confirm, written by
+  // the server). Without this script the server asks on a confirmation page instead.
+  function confirmDialog() {
+    var dialog = document.createElement("dialog");
+    dialog.id = "confirm-dialog";
+    dialog.className = "confirm";
+    dialog.setAttribute("aria-labelledby", "confirm-dialog-question");
+    dialog.setAttribute("aria-describedby", "confirm-dialog-detail");
+    var question = document.createElement("h2");
+    question.id = "confirm-dialog-question";
+    var detail = document.createElement("p");
+    detail.id = "confirm-dialog-detail";
+    var yes = document.createElement("button");
+    yes.type = "button";
+    yes.id = "confirm-dialog-yes";
+    var no = document.createElement("button");
+    no.type = "button";
+    no.className = "secondary";
+    no.textContent = "No, go back";
+    var buttons = document.createElement("p");
+    buttons.append(yes, " ", no);
+    dialog.append(question, detail, buttons);
+    document.body.append(dialog);
+    no.addEventListener("click", function () { dialog.close(); });
+    return { dialog: dialog, question: question, detail: detail, yes: yes, no: no };
+  }
+
+  function confirmations() {
+    var ui = null, pending = null, opener = null;
+    document.addEventListener("submit", function (ev) {
+      var form = ev.target, button = ev.submitter;
+      if (!button || !button.dataset.confirm || form.querySelector("input[name=confirmed]")) { return; }
+      ev.preventDefault();
+      if (!form.reportValidity()) { return; }
+      if (!ui) {
+        ui = confirmDialog();
+        ui.yes.addEventListener("click", function () {
+          var go = pending;
+          pending = null;
+          ui.dialog.close();
+          if (go) { go(); }
+        });
+        ui.dialog.addEventListener("close", function () {
+          if (pending && opener) { opener.focus(); }
+          pending = null;
+        });
+      }
+      opener = button;
+      ui.question.textContent = button.dataset.confirm;
+      ui.detail.textContent = button.dataset.confirmDetail || "";
+      ui.yes.textContent = button.dataset.confirmYes || "Yes";
+      ui.yes.className = button.hasAttribute("data-confirm-danger") ? "danger" : "";
+      pending = function () {
+        var mark = document.createElement("input");
+        mark.type = "hidden";
+        mark.name = "confirmed";
+        mark.value = "yes";
+        form.append(mark);
+        form.requestSubmit(button);
+      };
+      ui.dialog.showModal();
+      ui.no.focus();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    confirmations();
     localize(document);
     zonedForms();
     var article = document.getElementById("auction");
