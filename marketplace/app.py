@@ -21,6 +21,7 @@ from marketplace.audit import routes as audit
 from marketplace.auth import current_caller
 from marketplace.awards import routes as awards
 from marketplace.bids import routes as bids
+from marketplace.clarifications import routes as clarifications
 from marketplace.bodies import strict_body
 from marketplace.db import create_pool
 from marketplace.deliveries import routes as deliveries
@@ -124,6 +125,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
             *audit.ROUTES,
             *auctions.ROUTES,
             *bids.ROUTES,
+            *clarifications.ROUTES,
             *deliveries.ROUTES,
             *reviews.ROUTES,
             *payments.ROUTES,
