@@ -19,6 +19,7 @@ from marketplace.auctions import service as auctions
 from marketplace.auctions.schemas import Auction, AuctionCreate, AuctionPatch
 from marketplace.auth import Caller, request_id
 from marketplace.awards import service as awards
+from marketplace.clarifications import service as clarifications
 from marketplace.errors import DomainError, Forbidden
 from marketplace.settings import Settings
 from marketplace.web.common import (
@@ -39,6 +40,7 @@ HINTS = {
     "title": "Enter a title of at most 200 characters.",
     "summary": "The summary can be at most 1,000 characters.",
     "description": "The description can be at most 20,000 characters.",
+    "acceptance": "The acceptance criteria can be at most 20,000 characters.",
     "repo": "Give the GitHub repository as owner/name, for example city-of-x/permits.",
     "issue_number": "Enter the issue number, for example 12.",
     "target_branch": "Enter a branch name without spaces, or leave it blank for the default.",
@@ -90,7 +92,7 @@ def read_task_form(
     def text(name: str) -> str:
         return str(form.get(name) or "").strip()
 
-    for name in ("title", "summary", "description", "repo"):
+    for name in ("title", "summary", "description", "acceptance", "repo"):
         data[name] = text(name)
     data["target_branch"] = text("target_branch") or None
     data["type"] = text("type") or "reverse"
@@ -148,6 +150,7 @@ def form_values(form: FormMultiDict | None, auction: Auction | None, zone: Any) 
         "title": auction.title,
         "summary": auction.summary,
         "description": auction.description,
+        "acceptance": auction.acceptance,
         "repo": auction.repo,
         "issue_number": str(auction.issue_number or ""),
         "target_branch": auction.target_branch or "",
@@ -238,7 +241,16 @@ async def dashboard(request: Request[Any, Any, Any], pool: Any, viewer: Caller |
         listed, more = found[status]
         found[status] = ([a for a in listed if a.id not in overdue], more)
     sections = [(status, title, *found[status]) for status, title in ATTENTION]
-    return render(request, caller, "buyer_dashboard.html", sections=sections, due_dates=overdue)
+    # Unanswered questions come first: bidders wait on them, and questions close early.
+    unanswered = await clarifications.unanswered(pool, caller)
+    return render(
+        request,
+        caller,
+        "buyer_dashboard.html",
+        sections=sections,
+        due_dates=overdue,
+        unanswered=unanswered,
+    )
 
 
 @get("/buyer/tasks/new", name="web:new_task")
