@@ -9,9 +9,9 @@ import msgspec
 from litestar import Request, post
 from litestar.response import Redirect, Template
 
+from marketplace.auctions.schemas import CancelRequest
 from marketplace.auth import Caller, request_id
 from marketplace.clarifications import service
-from marketplace.auctions.schemas import CancelRequest
 from marketplace.clarifications.schemas import MAX_TEXT, AmendmentCreate, QuestionCreate
 from marketplace.errors import DomainError
 from marketplace.settings import Settings
