@@ -12,7 +12,8 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from marketplace import outbox
+from marketplace import jobs, outbox
+from marketplace.auctions import lifecycle
 from marketplace.notifications import messages
 from marketplace.notifications.consumer import StreamConsumer, StreamEvent
 from marketplace.settings import Settings
@@ -232,7 +233,7 @@ async def test_questions_are_rate_limited_per_vendor(api: Api) -> None:
 
 
 async def test_an_amendment_keeps_the_old_text_moves_the_close_and_tells_bidders(
-    api: Api, db: asyncpg.Connection, pool: Any, settings: Settings
+    api: Api, db: asyncpg.Connection, pool: Any, redis: Any, settings: Settings
 ) -> None:
     buyer = await api.buyer()
     bidder, asker, bystander = [await api.verified_vendor() for _ in range(3)]
@@ -260,6 +261,14 @@ async def test_an_amendment_keeps_the_old_text_moves_the_close_and_tells_bidders
     now = dt.datetime.fromisoformat(after["server_time"])
     assert ends - now >= dt.timedelta(hours=23, minutes=59)
     assert amendment["previous_ends_at"] == before["ends_at"]
+    # The close moved: when the old close time comes, the auction stays open, and the close
+    # job is enqueued for the new time.
+    await db.execute(
+        "UPDATE auctions SET starts_at = starts_at - interval '2 hours' WHERE id = $1", aid
+    )
+    assert await lifecycle.close_auction(pool, aid) is None
+    job = jobs.close_job_id(aid, ends)
+    assert await redis.exists(f"arq:job:{job}"), job
     r = await api.client.get(f"/api/auctions/{aid}/amendments")
     assert [a["previous_acceptance"] for a in r.json()["items"]] == ["Tests pass."]
     row = await db.fetchrow("SELECT auction_id, payload FROM outbox WHERE type = 'auction.amended'")
