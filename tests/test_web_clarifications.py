@@ -79,10 +79,10 @@ async def test_the_buyer_amends_from_the_page_and_refusals_show_beside_the_field
     api: Api, client: AsyncTestClient[Any], db: asyncpg.Connection
 ) -> None:
     buyer = await api.buyer()
-    aid = (await published_auction(api, buyer))["id"]
+    aid = (await published_auction(api, buyer, description="Step one.\nStep two."))["id"]
     page = f"/auctions/{aid}"
     await sign_in(client, buyer)
-    description = await db.fetchval("SELECT description FROM auctions WHERE id = $1", aid)
+    description = "Step one.\r\nStep two.\r\n"  # as a browser sends the unchanged text
     r = await post_form(
         client,
         page,
@@ -120,6 +120,8 @@ async def test_the_buyer_amends_from_the_page_and_refusals_show_beside_the_field
         reason="Firefox was left out.",
     )
     assert r.status_code == 303, r.text
+    row = await db.fetchrow("SELECT description, acceptance FROM auction_amendments")
+    assert (row["description"], row["acceptance"]) == (None, "Works in Firefox too.")
     client.cookies.clear()
     html = (await client.get(page)).text
     assert "Amendments" in html and "Firefox was left out." in html

@@ -210,6 +210,10 @@ def present_amendment(row: Any) -> Amendment:
     )
 
 
+def _plain(text: str) -> str:
+    return text.replace("\r\n", "\n").strip()
+
+
 def _changes(data: AmendmentCreate, auction: Any) -> dict[str, tuple[str, str]]:
     """Each text the amendment changes: (new, previous). Refuses what may not be amended."""
     for name in NOT_AMENDABLE:
@@ -235,7 +239,10 @@ def _changes(data: AmendmentCreate, auction: Any) -> dict[str, tuple[str, str]]:
         )
     if not data.reason.strip():
         raise BadRequest("blank_text", "reason must not be blank", field="reason")
-    changes = {n: (v, auction[n]) for n, v in given.items() if v != auction[n]}
+    # Line endings and surrounding blanks are not a change (a browser's form sends CRLF).
+    changes = {
+        n: (v.strip(), auction[n]) for n, v in given.items() if _plain(v) != _plain(auction[n])
+    }
     if not changes:
         raise Unprocessable("nothing_changed", "the new texts are the same as the current ones")
     return changes

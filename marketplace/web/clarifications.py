@@ -129,10 +129,7 @@ async def amend(
 ) -> Template | Redirect:
     caller = require(viewer, "buyer")
     form = await request.form()
-    values = {
-        name: str(form.get(name) or "").replace("\r\n", "\n")
-        for name in ("description", "acceptance", "reason")
-    }
+    values = {name: str(form.get(name) or "") for name in ("description", "acceptance", "reason")}
     reason, problem = _text(form, "reason", "reason for the amendment", CancelRequest)
     field, status = "reason", 400
     if problem is None:
