@@ -615,6 +615,17 @@ async def test_sealed_bid_tells_nothing_until_close(
     changed = [k for k in before if _volatile(before[k]) != _volatile(after[k])]
     assert not changed, [(k, before[k][:300], after[k][:300]) for k in changed]
     assert all(str(SEALED_AMOUNT) not in text for text in after.values())
+    # Who asked the sealed auction's questions, and the unanswered one, reach only the
+    # department's buyers and admins (auditors: in the audit log); the answer reaches all.
+    for key, text in after.items():
+        name, channel = key.split(" ", 1)
+        if name in ("buyer_a", "admin") or (
+            name == "auditor" and channel.startswith("/api/audit/")
+        ):
+            continue
+        assert ASKER_NAME not in text and UNANSWERED not in text, key
+        assert not re.search(r'"asker_id":\d', text), key
+    assert "Safari 17 and the two latest" in after[f"anonymous /api/auctions/{w.sealed}/questions"]
     page = await c.get(f"/auctions/{w.sealed}")
     assert page.status_code == 200
     assert str(SEALED_AMOUNT) not in page.text and "Bidder 1" not in page.text
