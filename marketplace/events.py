@@ -322,6 +322,7 @@ class AuctionAmended(Event, frozen=True, kw_only=True, tag="auction.amended"):
     previous_acceptance: str | None = None
     ends_at: dt.datetime
     previous_ends_at: dt.datetime
+    questions_close_at: dt.datetime | None = None
 
 
 AnyEvent = (

@@ -93,6 +93,11 @@ async def test_ask_answer_and_amend_in_the_browser(
         await expect(public.get_by_text("Firefox was left out.")).to_be_visible()
         await expect(public.locator("#acceptance-text")).to_contain_text("Firefox 130")
         await expect(public.get_by_text("Bidding now closes")).to_be_visible()
+        # Questions now run to the moved close (the window became shorter than two days).
+        closes = await public.locator("#ends-at time").get_attribute("datetime")
+        await expect(public.locator("#questions-close time")).to_have_attribute(
+            "datetime", closes or ""
+        )
         await public.get_by_text("Acceptance criteria before this amendment").click()
         await expect(
             public.get_by_text("every valid date in Safari 17.", exact=False).first

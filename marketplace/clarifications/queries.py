@@ -128,7 +128,7 @@ async def amend_auction(
                   ends_at = CASE WHEN $4::float8 IS NULL THEN ends_at
                                  ELSE GREATEST(ends_at, now() + $4 * interval '1 second') END
            WHERE id = $1 AND status IN ('scheduled', 'open')
-           RETURNING ends_at""",
+           RETURNING ends_at, questions_close_at(starts_at, ends_at) AS questions_close_at""",
         auction_id,
         description,
         acceptance,

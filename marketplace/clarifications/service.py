@@ -298,6 +298,7 @@ async def amend(
                 previous_acceptance=amendment.previous_acceptance,
                 ends_at=amendment.ends_at,
                 previous_ends_at=amendment.previous_ends_at,
+                questions_close_at=moved["questions_close_at"],
             ),
             auction_id=auction_id,
         )

@@ -182,6 +182,11 @@
         acceptance.textContent = data.acceptance;
         document.getElementById("acceptance").hidden = !data.acceptance;
       }
+      var cutoff = document.getElementById("questions-close");
+      if (cutoff && data.questions_close_at) {
+        cutoff.replaceChildren(timeElement(data.questions_close_at));
+        localize(cutoff);
+      }
       if (data.ends_at) { extend(data.ends_at); }
     }
 
