@@ -22,6 +22,7 @@ from marketplace.auth import current_caller
 from marketplace.awards import routes as awards
 from marketplace.bids import routes as bids
 from marketplace.bodies import strict_body
+from marketplace.clarifications import routes as clarifications
 from marketplace.db import create_pool
 from marketplace.deliveries import routes as deliveries
 from marketplace.github import routes as github
@@ -124,6 +125,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
             *audit.ROUTES,
             *auctions.ROUTES,
             *bids.ROUTES,
+            *clarifications.ROUTES,
             *deliveries.ROUTES,
             *reviews.ROUTES,
             *payments.ROUTES,

@@ -23,6 +23,7 @@ from marketplace.auctions.schemas import Auction, AuctionCreate
 from marketplace.audit.record import SYSTEM, Actor
 from marketplace.auth import Caller
 from marketplace.bids.service import place_bid
+from marketplace.clarifications import service as clarifications
 from marketplace.db import create_pool
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
@@ -82,6 +83,8 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
     type: str = "reverse"
     bids: int = 0
     decrement: int = 100
+    # A clarification question a vendor asks, and the buyer's answer.
+    question: tuple[str, str] | None = None
 
 
 TASKS = (
@@ -99,6 +102,10 @@ TASKS = (
         skills=("javascript", "playwright"),
         cap=150_000,
         state="open",
+        question=(
+            "Does the fix need to cover the renewal form too? It uses the same picker.",
+            "Yes: both forms share the picker component, so one fix and one test cover both.",
+        ),
         bids=7,
     ),
     Task(
@@ -378,6 +385,14 @@ class Seeder:
             return
         await auctions.publish(self.pool, self.redis, self.settings, buyer, created.id, REQUEST_ID)
         await self.bid_history(task, created.id, vendors)
+        if task.question is not None:
+            asked, answered = task.question
+            question = await clarifications.ask(
+                self.pool, self.redis, self.settings, vendors[-1], created.id, asked, REQUEST_ID
+            )
+            await clarifications.answer(
+                self.pool, buyer, created.id, question.id, answered, REQUEST_ID
+            )
         if task.state in ("awarded", "no_bids"):
             await _backdate(self.pool, created.id, dt.timedelta(days=self.rng.randint(2, 9)))
             await lifecycle.close_auction(self.pool, created.id)

@@ -61,6 +61,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     bid_limit_per_minute: int = 600
     list_limit_per_minute: int = 120
     search_limit_per_minute: int = 30
+    question_limit_per_minute: int = 10
+    # An amendment of an open auction leaves at least this long for bidding.
+    amendment_min_hours: int = 24
     bid_pool_size: int = 4
     # Platform figures may lag by this much (marketplace/transparency/figures.py); 0 = count
     # on every request.
@@ -230,6 +233,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         bid_limit_per_minute=_int(env, "BID_LIMIT_PER_MINUTE", 600, minimum=1),
         list_limit_per_minute=_int(env, "LIST_LIMIT_PER_MINUTE", 120, minimum=1),
         search_limit_per_minute=_int(env, "SEARCH_LIMIT_PER_MINUTE", 30, minimum=1),
+        question_limit_per_minute=_int(env, "QUESTION_LIMIT_PER_MINUTE", 10, minimum=1),
+        amendment_min_hours=_int(env, "AMENDMENT_MIN_HOURS", 24),
         bid_pool_size=_int(env, "BID_POOL_SIZE", 4, minimum=1),
         figures_max_age_seconds=_float(env, "FIGURES_MAX_AGE_SECONDS", 60.0),
         github_timeout_seconds=_int(env, "GITHUB_TIMEOUT_SECONDS", 10, minimum=1),

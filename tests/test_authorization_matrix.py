@@ -93,6 +93,11 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/api/auctions/{auction_id:int}/bids"): ANYONE,
     ("POST", "/api/auctions/{auction_id:int}/bids"): ("vendor",),
     ("GET", "/api/auctions/{auction_id:int}/events"): ANYONE,
+    ("POST", "/api/auctions/{auction_id:int}/questions"): ("vendor",),  # verified, not the dept
+    ("GET", "/api/auctions/{auction_id:int}/questions"): ANYONE,  # askers: dept buyers, admins
+    ("POST", "/api/auctions/{auction_id:int}/questions/{question_id:int}/answer"): ("buyer",),
+    ("POST", "/api/auctions/{auction_id:int}/amendments"): ("buyer",),  # the department's
+    ("GET", "/api/auctions/{auction_id:int}/amendments"): ANYONE,
     ("GET", "/api/me/bids"): ("vendor",),
     ("POST", "/api/auctions/{auction_id:int}/delivery"): ("vendor",),  # the winner
     ("GET", "/api/auctions/{auction_id:int}/verification"): SIGNED_IN,
@@ -218,6 +223,7 @@ class World:
     pending: int
     payment: int
     webhook: int
+    question: int = 0
 
 
 @pytest.fixture
@@ -347,6 +353,7 @@ async def world(
     w = World(
         client, people, dept_a, dept_b, sealed, draft, reviewed, pending, payment, r.json()["id"]
     )
+    w.question = await asked_and_answered(api, db, sealed, buyer_a)
     yield w
     await client.aclose()
 
@@ -361,8 +368,34 @@ def fill(path: str, w: World, auction_id: int) -> str:
         "webhook_id": w.webhook,
         "dead_letter_id": 1,
         "mail_id": 1,
+        "question_id": w.question,
     }
     return re.sub(r"\{(\w+):\w+\}", lambda m: str(values[m.group(1)]), path)
+
+
+ASKER_NAME = "Asker Quill Zq"
+UNANSWERED = "Unanswered question only the department may read Zq"
+
+
+async def asked_and_answered(api: Api, db: asyncpg.Connection, auction_id: int, buyer: User) -> int:
+    """A vendor named ``ASKER_NAME`` asks two questions on the auction; the buyer answers
+    the first. Returns the answered question's id."""
+    asker = await api.verified_vendor()
+    await db.execute("UPDATE users SET name = $2 WHERE id = $1", asker.id, ASKER_NAME)
+    ids = []
+    for text in ("Which browsers must the fix support?", UNANSWERED):
+        r = await api.client.post(
+            f"/api/auctions/{auction_id}/questions", json={"text": text}, headers=asker.headers
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    r = await api.client.post(
+        f"/api/auctions/{auction_id}/questions/{ids[0]}/answer",
+        json={"text": "Safari 17 and the two latest Chrome and Firefox releases."},
+        headers=buyer.headers,
+    )
+    assert r.status_code == 200, r.text
+    return int(ids[0])
 
 
 async def read_sse(base: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
@@ -436,6 +469,7 @@ async def test_matrix_of_routes_callers_and_objects(world: World, live_server: s
     assert any(str(SEALED_AMOUNT) in answer for answer in seen["vendor"])
     assert any(DRAFT_TITLE in answer for answer in seen["buyer_a"])
     assert any(IBAN in answer for answer in seen["winner"])
+    assert any(ASKER_NAME in answer and UNANSWERED in answer for answer in seen["buyer_a"])
     # ... and nothing about the sealed bid, the draft or the payee's details leaks to others.
     leaks = []
     for name, answers in seen.items():
@@ -447,6 +481,19 @@ async def test_matrix_of_routes_callers_and_objects(world: World, live_server: s
                 leaks.append(f"draft to {name}: {answer[:200]}")
             if name not in {"winner", "finance_a", "admin", "auditor"} and IBAN in answer:
                 leaks.append(f"payee details to {name}: {answer[:200]}")
+            # Who asked, and what is not yet answered: the department's buyers and admins;
+            # auditors in the audit log, which records every change and who made it.
+            in_audit_log = name == "auditor" and answer.startswith("GET /api/audit/")
+            if (
+                name not in {"buyer_a", "admin"}
+                and not in_audit_log
+                and (
+                    ASKER_NAME in answer
+                    or UNANSWERED in answer
+                    or re.search(r'"asker_id":\d', answer)
+                )
+            ):
+                leaks.append(f"question asker or unanswered question to {name}: {answer[:200]}")
     assert not leaks, "\n".join(leaks)
 
 
@@ -482,7 +529,12 @@ SEALED_ELSEWHERE = {
     "mail and in-app notifications": "sealed bidders hear only at close or cancellation, "
     "each of their own bid (tests/test_notifications.py); GET /api/me/notifications is read "
     "above with the notifications consumer run before each snapshot, and the page below "
-    "(tests/test_in_app_notifications.py::test_a_sealed_bid_notifies_nobody_until_close)",
+    "(tests/test_in_app_notifications.py::test_a_sealed_bid_notifies_nobody_until_close); "
+    "answers and amendments reach each "
+    "bidder and asker in their own mailbox only, naming no one (tests/test_clarifications.py)",
+    "who asked a question": "the department's buyers and admins only, in the API, the pages "
+    "and mail (the asker scan of test_matrix_of_routes_callers_and_objects; "
+    "tests/test_clarifications.py)",
 }
 # The web pages render the same services as the API routes above, for the signed-in
 # caller; the anonymous auction page is also read below. A new page must be added here.
@@ -552,7 +604,12 @@ async def test_sealed_bid_tells_nothing_until_close(
             for path in [*paths, f"/api/audit/events?auction_id={w.sealed}"]:
                 r = await c.get(path, headers=who.headers)
                 assert r.status_code < 500, (path, r.text)
-                shot[f"{who.name} {path}"] = f"{r.status_code} {r.text}"
+                text = r.text
+                if path.startswith("/api/audit/"):
+                    # Audit cursors are encrypted with a fresh nonce each time (audit/
+                    # cursors.py): whether there is a next page is what they can tell.
+                    text = re.sub(r'"next":"[^"]+"', '"next":"sealed"', text)
+                shot[f"{who.name} {path}"] = f"{r.status_code} {text}"
             _, text = await read_sse(live_server, f"/api/auctions/{w.sealed}/events", who.headers)
             # What arrives within the read's window varies with load; events do not.
             shot[f"{who.name} events"] = re.sub(r"(?m)^retry:.*$", "", text).strip()
@@ -574,6 +631,17 @@ async def test_sealed_bid_tells_nothing_until_close(
     changed = [k for k in before if _volatile(before[k]) != _volatile(after[k])]
     assert not changed, [(k, before[k][:300], after[k][:300]) for k in changed]
     assert all(str(SEALED_AMOUNT) not in text for text in after.values())
+    # Who asked the sealed auction's questions, and the unanswered one, reach only the
+    # department's buyers and admins (auditors: in the audit log); the answer reaches all.
+    for key, text in after.items():
+        name, channel = key.split(" ", 1)
+        if name in ("buyer_a", "admin") or (
+            name == "auditor" and channel.startswith("/api/audit/")
+        ):
+            continue
+        assert ASKER_NAME not in text and UNANSWERED not in text, key
+        assert not re.search(r'"asker_id":\d', text), key
+    assert "Safari 17 and the two latest" in after[f"anonymous /api/auctions/{w.sealed}/questions"]
     page = await c.get(f"/auctions/{w.sealed}")
     assert page.status_code == 200
     assert str(SEALED_AMOUNT) not in page.text and "Bidder 1" not in page.text

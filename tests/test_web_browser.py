@@ -182,7 +182,7 @@ async def test_buyer_creates_and_publishes_a_task_with_errors_beside_fields(
     await page.goto("/buyer/tasks/new")
     await page.get_by_label("Title").fill("Add CSV export to the permits report")
     await page.get_by_label("Summary").fill("Download the monthly report as CSV.")
-    await page.get_by_label("Description and acceptance criteria").fill("A button; tests pass.")
+    await page.get_by_label("Description", exact=True).fill("A button; tests pass.")
     await page.get_by_label("GitHub repository").fill("city-of-x/permits")
     await page.get_by_label("Price cap in dollars").fill("12,000.00")
     await page.get_by_label("Skills").fill("python, csv")
@@ -191,9 +191,7 @@ async def test_buyer_creates_and_publishes_a_task_with_errors_beside_fields(
     cap = page.get_by_label("Price cap in dollars")
     await expect(cap).to_have_attribute("aria-invalid", "true")
     error = page.locator("#price_cap-error")
-    await expect(error).to_have_text(
-        "Price cap: at most $10,000.00, the micro-purchase threshold."
-    )
+    await expect(error).to_have_text("Price cap: at most $10,000.00, the micro-purchase threshold.")
     # The message sits beside its field: the input names it, and it follows the input.
     assert "price_cap-error" in (await cap.get_attribute("aria-describedby") or "")
     follows = await page.evaluate(

@@ -89,7 +89,7 @@ async def test_the_new_task_form_opens_ten_minutes_from_now_in_its_zone(
     await expect(page.locator("legend", has_text="Bidding window")).to_contain_text(named(zone))
     await page.get_by_label("Title").fill("Zoned defaults")
     await page.get_by_label("Summary").fill("Opens soon.")
-    await page.get_by_label("Description and acceptance criteria").fill("Tests pass.")
+    await page.get_by_label("Description", exact=True).fill("Tests pass.")
     await page.get_by_label("GitHub repository").fill("city-of-x/permits")
     await page.get_by_label("Price cap in dollars").fill("3,500")
     before = dt.datetime.now(dt.UTC)

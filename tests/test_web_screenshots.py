@@ -262,7 +262,7 @@ async def test_take_screenshots(
     await dashboard.goto("/buyer/tasks/new")
     await dashboard.get_by_label("Title").fill("Add CSV export to the permits report")
     await dashboard.get_by_label("Summary").fill("Download the monthly report as CSV.")
-    await dashboard.get_by_label("Description and acceptance criteria").fill(
+    await dashboard.get_by_label("Description", exact=True).fill(
         "A CSV button on the report page; tests pass."
     )
     await dashboard.get_by_label("GitHub repository").fill("city-of-x/permits")

@@ -11,6 +11,7 @@ COLUMNS = """a.id, a.department_id, d.name AS department_name, a.created_by, a.t
     a.delivery_due_at, a.delivery_business_days, a.soft_close_seconds, a.max_extensions,
     a.extensions, a.skills, a.created_at, a.published_at, a.opened_at, a.closed_at,
     a.cancelled_at, a.cancel_reason, a.lowest_cents, a.low_bidder_id, a.bid_count,
+    a.acceptance, questions_close_at(a.starts_at, a.ends_at) AS questions_close_at,
     now() AS server_time"""
 
 FROM = "auctions a JOIN departments d ON d.id = a.department_id"
@@ -19,6 +20,7 @@ EDITABLE = (
     "title",
     "summary",
     "description",
+    "acceptance",
     "repo",
     "issue_number",
     "target_branch",

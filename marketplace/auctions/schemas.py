@@ -54,6 +54,7 @@ class AuctionCreate(Request, kw_only=True):
     title: Title
     summary: Summary = ""
     description: LongText = ""
+    acceptance: LongText = ""
     repo: Repo
     issue_number: IssueNumber | None = None
     target_branch: Branch | None = None
@@ -77,6 +78,7 @@ class AuctionPatch(Request, kw_only=True):
     title: Title | msgspec.UnsetType = msgspec.UNSET
     summary: Summary | msgspec.UnsetType = msgspec.UNSET
     description: LongText | msgspec.UnsetType = msgspec.UNSET
+    acceptance: LongText | msgspec.UnsetType = msgspec.UNSET
     repo: Repo | msgspec.UnsetType = msgspec.UNSET
     issue_number: IssueNumber | msgspec.UnsetType | None = msgspec.UNSET
     target_branch: Branch | msgspec.UnsetType | None = msgspec.UNSET
@@ -154,3 +156,7 @@ class Auction(Response, frozen=True, kw_only=True):
     server_time: dt.datetime
     position: Position | None = None
     award: AwardNotice | None = None
+    acceptance: str = ""
+    # Until when verified vendors may ask clarification questions (sql/functions/
+    # questions_close_at.sql); null for a draft.
+    questions_close_at: dt.datetime | None = None

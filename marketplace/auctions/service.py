@@ -505,4 +505,6 @@ def present(row: Any, caller: Caller | None, *, standing: Any = None, award: Any
         server_time=row["server_time"],
         position=position,
         award=notice,
+        acceptance=row["acceptance"],
+        questions_close_at=None if row["status"] == "draft" else row["questions_close_at"],
     )

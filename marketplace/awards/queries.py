@@ -128,11 +128,11 @@ async def list_my_awards(conn: Any, winner_id: int, before_id: int | None, limit
 async def copy_as_draft(conn: Any, auction_id: int, created_by: int) -> int:
     """A new draft with the task's text and rules, its window moved a day ahead."""
     new_id: int = await conn.fetchval(
-        """INSERT INTO auctions (department_id, created_by, title, summary, description, repo,
-               repo_id, issue_number, target_branch, type, price_cap_cents, min_decrement_cents,
+        """INSERT INTO auctions (department_id, created_by, title, summary, description,
+               acceptance, repo, repo_id, issue_number, target_branch, type, price_cap_cents, min_decrement_cents,
                starts_at, ends_at, scheduled_ends_at, delivery_due_at, delivery_business_days,
                soft_close_seconds, max_extensions, skills, copied_from)
-           SELECT department_id, $2, title, summary, description, repo, repo_id, issue_number,
+           SELECT department_id, $2, title, summary, description, acceptance, repo, repo_id, issue_number,
                target_branch, type, price_cap_cents, min_decrement_cents,
                now() + interval '1 day',
                now() + interval '1 day' + (scheduled_ends_at - starts_at),

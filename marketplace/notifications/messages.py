@@ -59,6 +59,9 @@ class Mailer:
             "payment.released": self._paid,
             "payment.executed": self._executed,
             "payment.details_provided": self._details_provided,
+            "question.asked": self._question_asked,
+            "question.answered": self._question_answered,
+            "auction.amended": self._amended,
         }
 
     async def __call__(self, conn: Any, event: StreamEvent) -> None:
@@ -366,6 +369,63 @@ class Mailer:
                 f"Payment details given: {a['title']}",
                 f'The payee of payment {payment_id} for "{a["title"]}" has given their payment '
                 f"details; the order can be paid out.\n\n{self.link(f'/payments/{payment_id}')}",
+            )
+
+    async def _question_asked(self, conn: Any, event: StreamEvent) -> None:
+        """A vendor asked: the department's buyers are asked to answer (who asked is on the
+        dashboard, not in the mail)."""
+        a = await self._auction(conn, event)
+        if a is None:
+            return
+        for buyer in await queries.department_buyers(conn, a["id"]):
+            await self._send(
+                conn,
+                f"{event.event_id}:buyer:{buyer['id']}",
+                event,
+                buyer,
+                f"New question: {a['title']}",
+                f'A vendor asked a clarification question about "{a["title"]}". Your answer '
+                f"is published to everyone and sent to every bidder.\n\n{self.link('/buyer')}",
+            )
+
+    async def _question_answered(self, conn: Any, event: StreamEvent) -> None:
+        """An answer, to every bidder and every vendor who asked; it never says who asked."""
+        a = await self._auction(conn, event)
+        if a is None:
+            return
+        question = str(event.data.get("question", ""))
+        answer = str(event.data.get("answer", ""))
+        for person in await queries.followers(conn, a["id"]):
+            await self._send(
+                conn,
+                f"{event.event_id}:follower:{person['id']}",
+                event,
+                person,
+                f"Question answered: {a['title']}",
+                f'The buyer answered a question about "{a["title"]}".\n\n'
+                f"Question:\n{question}\n\nAnswer:\n{answer}\n\n{self._auction_link(a)}",
+            )
+
+    async def _amended(self, conn: Any, event: StreamEvent) -> None:
+        """An amendment, to every bidder and every vendor who asked, with the new close."""
+        a = await self._auction(conn, event)
+        if a is None:
+            return
+        names = {"description": "description", "acceptance": "acceptance criteria"}
+        changed = " and ".join(names.get(str(c), str(c)) for c in event.data.get("changed", []))
+        closes = when(self.settings, event.data.get("ends_at"))
+        moved = event.data.get("ends_at") != event.data.get("previous_ends_at")
+        close = f"Bidding now closes {closes}." if moved else f"Bidding closes {closes}."
+        for person in await queries.followers(conn, a["id"]):
+            await self._send(
+                conn,
+                f"{event.event_id}:follower:{person['id']}",
+                event,
+                person,
+                f"Amended: {a['title']}",
+                f'The buyer amended the {changed or "task"} of "{a["title"]}". '
+                f"Reason: {event.data.get('reason', '')}\n{close} The previous text stays "
+                f"readable on the auction's page.\n\n{self._auction_link(a)}",
             )
 
     async def _paid(self, conn: Any, event: StreamEvent) -> None:

@@ -306,3 +306,26 @@ async def get_award_winner(conn: Any, award_id: int) -> Any:
            WHERE w.id = $1""",
         award_id,
     )
+
+
+async def followers(conn: Any, auction_id: int) -> list[Any]:
+    """Who hears of answers and amendments: every bidder and every vendor who asked."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT u.id, u.email, u.name FROM users u
+           WHERE u.id IN (SELECT bidder_id FROM bids WHERE auction_id = $1
+                          UNION SELECT asked_by FROM auction_questions WHERE auction_id = $1)
+           ORDER BY u.id""",
+        auction_id,
+    )
+    return rows
+
+
+async def department_buyers(conn: Any, auction_id: int) -> list[Any]:
+    """The buyers of the auction's department."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT u.id, u.email, u.name FROM users u JOIN auctions a
+               ON a.department_id = u.department_id
+           WHERE a.id = $1 AND 'buyer' = ANY (u.roles) ORDER BY u.id""",
+        auction_id,
+    )
+    return rows

@@ -27,6 +27,7 @@ from marketplace.web import (
     after_award,
     auditor,
     buyer,
+    clarifications,
     delivery,
     department_hold,
     earnings,
@@ -111,6 +112,7 @@ def routes(settings: Settings) -> list[ControllerRouterHandler]:
         path="/",
         route_handlers=[
             *public.ROUTES,
+            *clarifications.ROUTES,
             *transparency.ROUTES,
             *session.ROUTES,
             *email_confirmation.ROUTES,

@@ -20,6 +20,7 @@ from marketplace.auctions import service as auctions
 from marketplace.auctions.schemas import Auction, AuctionCreate, AuctionPatch
 from marketplace.auth import Caller, request_id
 from marketplace.awards import service as awards
+from marketplace.clarifications import service as clarifications
 from marketplace.errors import DomainError, Forbidden
 from marketplace.settings import Settings
 from marketplace.web import confirm, zoned
@@ -42,7 +43,8 @@ FORM_FIELD = {"price_cap_cents": "price_cap", "min_decrement_cents": "min_decrem
 LABELS = {
     "title": "Title",
     "summary": "Summary",
-    "description": "Description and acceptance criteria",
+    "description": "Description",
+    "acceptance": "Acceptance criteria",
     "repo": "GitHub repository",
     "issue_number": "Issue number",
     "target_branch": "Target branch",
@@ -61,6 +63,7 @@ HINTS = {
     "title": "enter a title of at most 200 characters.",
     "summary": "enter at most 1,000 characters.",
     "description": "enter at most 20,000 characters.",
+    "acceptance": "enter at most 20,000 characters.",
     "repo": "give it as owner/name, for example city-of-x/permits.",
     "issue_number": "enter the issue number, for example 12.",
     "target_branch": "enter a branch name without spaces, or leave it blank for the default.",
@@ -108,7 +111,7 @@ def read_task_form(
     def text(name: str) -> str:
         return str(form.get(name) or "").strip()
 
-    for name in ("title", "summary", "description", "repo"):
+    for name in ("title", "summary", "description", "acceptance", "repo"):
         data[name] = text(name)
     data["target_branch"] = text("target_branch") or None
     data["type"] = text("type") or "reverse"
@@ -202,6 +205,7 @@ def form_values(
         "title": auction.title,
         "summary": auction.summary,
         "description": auction.description,
+        "acceptance": auction.acceptance,
         "repo": auction.repo,
         "issue_number": str(auction.issue_number or ""),
         "target_branch": auction.target_branch or "",
@@ -317,7 +321,16 @@ async def dashboard(request: Request[Any, Any, Any], pool: Any, viewer: Caller |
         listed, more = found[status]
         found[status] = ([a for a in listed if a.id not in overdue], more)
     sections = [(status, title, *found[status]) for status, title in ATTENTION]
-    return render(request, caller, "buyer_dashboard.html", sections=sections, due_dates=overdue)
+    # Unanswered questions come first: bidders wait on them, and questions close early.
+    unanswered = await clarifications.unanswered(pool, caller)
+    return render(
+        request,
+        caller,
+        "buyer_dashboard.html",
+        sections=sections,
+        due_dates=overdue,
+        unanswered=unanswered,
+    )
 
 
 @get("/buyer/tasks/new", name="web:new_task")

@@ -7,6 +7,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from litestar import Request, get
 from litestar.response import Response, Template
 
@@ -16,6 +17,7 @@ from marketplace.auctions.schemas import Auction, Status
 from marketplace.auth import Caller
 from marketplace.awards import service as awards
 from marketplace.bids import service as bids
+from marketplace.clarifications import service as clarifications
 from marketplace.deliveries.service import may_read
 from marketplace.errors import BadRequest
 from marketplace.params import SEARCH_MAX_LENGTH
@@ -133,6 +135,8 @@ async def auction_page(
     bid_value: str = "",
     action_error: str | None = None,
     deadline_values: dict[str, str] | None = None,
+    form_errors: dict[str, str] | None = None,
+    form_values: dict[str, str] | None = None,
 ) -> Template:
     """The auction page; the bid route re-renders it with a refusal beside the form."""
     auction = await auctions.get(pool, viewer, auction_id)
@@ -166,6 +170,9 @@ async def auction_page(
         viewer_id=viewer.id if viewer else 0,
         verification=viewer.verification_status if viewer else None,
     )
+    asked = await clarifications.list_questions(pool, viewer, auction_id, 0, 500)
+    amendments = await clarifications.list_amendments(pool, viewer, auction_id)
+    ask_refusal = clarifications.ask_refusal(viewer, msgspec.structs.asdict(auction))
     return render(
         request,
         viewer,
@@ -194,6 +201,14 @@ async def auction_page(
         offer_rerun=step == "rerun",
         deadline_values=deadline_values or {},
         questions=questions,
+        qna=asked,
+        amendments=amendments,
+        may_ask=ask_refusal is None,
+        ask_refusal=ask_refusal.detail if ask_refusal is not None else None,
+        amendable=auction.status in clarifications.AMENDABLE,
+        amendment_min_hours=web_settings(request).amendment_min_hours,
+        form_errors=form_errors or {},
+        form_values=form_values or {},
     )
 
 

@@ -116,6 +116,90 @@
       return function () { if (statuses.indexOf(state.status) >= 0) { window.location.reload(); } };
     }
 
+    function onAnswer(ev) {
+      var data = JSON.parse(ev.data);
+      var list = document.getElementById("qa");
+      if (!list) { return; }
+      var li = document.getElementById("question-" + data.question_id);
+      if (li && li.querySelector(".answer")) { return; }
+      if (!li) {
+        li = document.createElement("li");
+        li.id = "question-" + data.question_id;
+        li.dataset.questionId = data.question_id;
+        list.append(li);
+      }
+      // Rebuilt from the event alone (the public view: it never names who asked).
+      li.replaceChildren();
+      li.append(paragraph("question", "Question", data.asked_at), prose(data.question),
+        paragraph("answer", "Answer", data.answered_at), prose(data.answer));
+      localize(li);
+      var none = document.getElementById("no-questions");
+      if (none) { none.remove(); }
+    }
+
+    function paragraph(cls, label, iso) {
+      var p = document.createElement("p");
+      var strong = document.createElement("strong");
+      p.className = cls;
+      strong.textContent = label;
+      p.append(strong, ", ", timeElement(iso), ":");
+      return p;
+    }
+
+    function prose(text) {
+      var div = document.createElement("div");
+      div.className = "prose";
+      div.textContent = text;
+      return div;
+    }
+
+    function onAmended(ev) {
+      var data = JSON.parse(ev.data);
+      var section = document.getElementById("amendments");
+      var list = document.getElementById("amendments-list");
+      if (!list || list.querySelector('[data-amendment-id="' + data.amendment_id + '"]')) { return; }
+      var names = { description: "description", acceptance: "acceptance criteria" };
+      var li = document.createElement("li");
+      li.dataset.amendmentId = data.amendment_id;
+      var p = document.createElement("p");
+      var strong = document.createElement("strong");
+      strong.append("Amended ", timeElement(data.amended_at));
+      var moved = data.ends_at !== data.previous_ends_at;
+      p.append(strong, ": the " + data.changed.map(function (c) { return names[c] || c; }).join(" and ") +
+        ". Reason: " + data.reason + (moved ? " Bidding now closes " : ""));
+      if (moved) { p.append(timeElement(data.ends_at), "."); }
+      li.append(p);
+      [["previous_description", "Description before this amendment"],
+       ["previous_acceptance", "Acceptance criteria before this amendment"]].forEach(function (pair) {
+        if (data[pair[0]] === null || data[pair[0]] === undefined) { return; }
+        var details = document.createElement("details");
+        var summary = document.createElement("summary");
+        summary.textContent = pair[1];
+        details.append(summary, prose(data[pair[0]] || "(none)"));
+        li.append(details);
+      });
+      localize(li);
+      list.append(li);
+      if (section) { section.hidden = false; }
+      if (data.description !== null && data.description !== undefined) {
+        var desc = document.querySelector("#desc-heading + .prose");
+        if (desc) { desc.textContent = data.description; }
+      }
+      var acceptance = document.getElementById("acceptance-text");
+      if (acceptance && data.acceptance !== null && data.acceptance !== undefined) {
+        acceptance.textContent = data.acceptance;
+        document.getElementById("acceptance").hidden = !data.acceptance;
+      }
+      var cutoff = document.getElementById("questions-close");
+      if (cutoff && data.questions_close_at) {
+        cutoff.replaceChildren(timeElement(data.questions_close_at));
+        localize(cutoff);
+      }
+      if (data.ends_at) { extend(data.ends_at); }
+    }
+
+    source.addEventListener("question.answered", onAnswer);
+    source.addEventListener("auction.amended", onAmended);
     source.addEventListener("bid.placed", onBid);
     source.addEventListener("auction.extended", function (ev) { extend(JSON.parse(ev.data).ends_at); });
     source.addEventListener("auction.opened", reloadOn(["scheduled"]));

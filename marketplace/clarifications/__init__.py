@@ -1,0 +1,1 @@
+"""Clarification questions and amendments of published auctions (issue 28)."""
