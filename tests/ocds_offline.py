@@ -37,8 +37,18 @@ def _member(repo: str, ref: str, path: str) -> bytes | None:
             return None
 
 
+_STANDARD = re.compile(r"https://standard\.open-contracting\.org/schema/1__1__5/([\w.-]+)$")
+
+
 def offline_body(url: str) -> bytes | None:
-    """What the network would answer for an extension URL, from the shared zips."""
+    """What the network would answer for an extension or standard schema URL, from the
+    shared zips (anything else: None, answered as a 404, never fetched)."""
+    if m := _STANDARD.match(url):
+        with zipfile.ZipFile(STANDARD_ZIP) as z:
+            try:
+                return z.read(f"standard-1__1__5/schema/{m[1]}")
+            except KeyError:
+                return None
     if m := _RAW.match(url):
         return _member(m[1], m[2], m[3])
     if m := _ARCHIVE.match(url):
@@ -78,11 +88,22 @@ def _adapter() -> Any:
 
 @functools.cache
 def _mount() -> None:
+    import jsonref
+    import requests
     from ocdsextensionregistry import util
 
     adapter = _adapter()
     util.session.mount("https://", adapter)
     util.session.mount("http://", adapter)
+    # jsonref resolves the record package schema's remote $refs with requests.get.
+    offline = requests.Session()
+    offline.mount("https://", adapter)
+    offline.mount("http://", adapter)
+
+    class _Requests:
+        get = staticmethod(offline.get)
+
+    jsonref.requests = _Requests  # type: ignore[attr-defined]
     try:
         from libcoveocds import util as cove_util
 

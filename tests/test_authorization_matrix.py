@@ -110,6 +110,9 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/api/payments/{payment_id:int}/executed"): ("finance", "admin"),
     ("GET", "/api/awards"): ANYONE,
     ("GET", "/api/metrics"): ANYONE,
+    ("GET", "/api/ocds/releases"): ANYONE,
+    ("GET", "/api/ocds/records/{ocid:str}"): ANYONE,
+    ("GET", "/api/ocds/compiled"): ANYONE,
     ("GET", "/api/departments/{department_id:int}/spend"): ("buyer", "finance", "auditor", "admin"),
     ("GET", "/api/departments/{department_id:int}/webhooks"): ("buyer", "admin"),
     ("POST", "/api/departments/{department_id:int}/webhooks"): ("buyer", "admin"),
@@ -356,6 +359,7 @@ def fill(path: str, w: World, auction_id: int) -> str:
         "webhook_id": w.webhook,
         "dead_letter_id": 1,
         "mail_id": 1,
+        "ocid": f"ocds-000000-{w.sealed}",
     }
     return re.sub(r"\{(\w+):\w+\}", lambda m: str(values[m.group(1)]), path)
 
@@ -506,6 +510,7 @@ SEALED_PAGES = {
     "/audit/export",
     "/audit/manifest",
     "/audit/verify",
+    "/open-data",
     "/static/{file_path:path}",
     "/schema/swagger",
     "/schema",

@@ -61,6 +61,8 @@ class AuctionFacts(msgspec.Struct, frozen=True, kw_only=True):
     skills: tuple[str, ...] = ()
     previous_auction_id: int | None = None  # the task this one re-runs
     delivery_due_at: dt.datetime | None = None
+    # Each award's delivery deadline (award id -> due), as stored at the award.
+    award_due_at: dict[int, dt.datetime] = msgspec.field(default_factory=dict)
     bidders: tuple[Bidder, ...] = ()
 
 
@@ -275,8 +277,9 @@ class State:
             "type": "delivery",
             "status": "scheduled",
         }
-        if self.facts.delivery_due_at is not None:
-            milestone["dueDate"] = iso(self.facts.delivery_due_at)
+        due = self.facts.award_due_at.get(award_id, self.facts.delivery_due_at)
+        if due is not None:
+            milestone["dueDate"] = iso(due)
         self.release.setdefault("contracts", []).append(
             {
                 "id": str(award_id),
@@ -406,6 +409,13 @@ def _revealed(state: State, event: ev.BidsRevealed) -> Tags:
 
 def _awarded(state: State, event: ev.AuctionAwarded) -> Tags:
     assert event.occurred_at is not None
+    if any(a["id"] == str(event.award_id) for a in state.release.get("awards", [])):
+        return None  # a re-award announces its award twice; _reawarded mapped it
+    number = state.bidder_by_user(event.winner_id)
+    if number is None and event.winner_alias.startswith("Bidder "):
+        number = alias_number(event.winner_alias)
+    if number is None:
+        return None
     state.closed = True
     state.tender()["status"] = "complete"
     state.tender()["awardPeriod"] = {
