@@ -25,6 +25,7 @@ from marketplace.bodies import strict_body
 from marketplace.db import create_pool
 from marketplace.deliveries import routes as deliveries
 from marketplace.github import routes as github
+from marketplace.integrity import routes as integrity
 from marketplace.notifications import routes as notifications
 from marketplace.ocds import routes as ocds
 from marketplace.openapi import ProblemJsonRenderPlugin
@@ -132,6 +133,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
             *streams.ROUTES,
             *transparency.ROUTES,
             *ocds.ROUTES,
+            *integrity.ROUTES,
             *notifications.ROUTES,
             *webhooks.ROUTES,
             *web_routes(settings),

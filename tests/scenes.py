@@ -35,19 +35,26 @@ async def verified_delivery(db: asyncpg.Connection, aid: int, winner: User) -> N
         """INSERT INTO deliveries (auction_id, award_id, submitted_by, pull_request_url,
                                    repo_full_name, pr_number)
            VALUES ($1, $2, $3, $4, 'city-of-x/permits', 7) RETURNING id""",
-        aid, award_id, winner.id, PR_URL,
+        aid,
+        award_id,
+        winner.id,
+        PR_URL,
     )
     await db.execute(
         """INSERT INTO verifications (delivery_id, auction_id, passed, checks)
            VALUES ($1, $2, true, '[{"name": "merged", "passed": true, "evidence": {}}]')""",
-        delivery_id, aid,
+        delivery_id,
+        aid,
     )
     await db.execute(
         """INSERT INTO outbox (auction_id, type, payload) VALUES ($1, 'delivery.verified',
                convert_to(json_build_object('type', 'delivery.verified', 'auction_id', $1::bigint,
                    'award_id', $2::bigint, 'delivery_id', $3::bigint, 'verification_id', 1,
                    'pull_request_url', $4::text)::text, 'UTF8'))""",
-        aid, award_id, delivery_id, PR_URL,
+        aid,
+        award_id,
+        delivery_id,
+        PR_URL,
     )
     await db.execute("UPDATE auctions SET status = 'pending_review' WHERE id = $1", aid)
     await db.execute(
@@ -91,7 +98,8 @@ async def every_state(api: Api, db: asyncpg.Connection, pool: Any) -> dict[str, 
     assert await closed(api, db, pool, ids["sealed_awarded"]) == "awarded"
     ids["cancelled"] = await auction([(sam, 300_000)])
     r = await api.client.post(
-        f"/api/auctions/{ids['cancelled']}/cancel", json={"reason": "budget withdrawn"},
+        f"/api/auctions/{ids['cancelled']}/cancel",
+        json={"reason": "budget withdrawn"},
         headers=buyer.headers,
     )
     assert r.status_code == 200, r.text
@@ -116,8 +124,34 @@ async def every_state(api: Api, db: asyncpg.Connection, pool: Any) -> dict[str, 
     assert await closed(api, db, pool, ids["reawarded"]) == "awarded"
     await verified_delivery(db, ids["reawarded"], sam)
     await review(api, reviewer, ids["reawarded"], "reject")
-    r = await api.client.post(
-        f"/api/auctions/{ids['reawarded']}/reaward", headers=buyer.headers
-    )
+    r = await api.client.post(f"/api/auctions/{ids['reawarded']}/reaward", headers=buyer.headers)
     assert r.status_code == 200, r.text
     return ids
+
+
+async def flagged_department(api: Api, db: asyncpg.Connection, pool: Any) -> dict[str, Any]:
+    """A department whose four awards raise price_at_cap, R018, R003, split_purchase, R028
+    and winner_concentration."""
+    dept = await api.department()
+    buyer = await api.buyer(dept)
+    v1 = await vendor_of_kind(api, db, "business", "Busy Vendor Inc")
+    v2 = await vendor_of_kind(api, db, "business", "Other Vendor Co")
+
+    async def won(offers: list[tuple[User, int]], **extra: Any) -> int:
+        aid: int = (await published_auction(api, buyer, **extra))["id"]
+        for who, amount in offers:
+            assert (await bid(api, who, aid, amount)).status_code == 201
+        assert await closed(api, db, pool, aid) == "awarded"
+        return aid
+
+    at_cap = await won([(v1, 600_000)], price_cap_cents=600_000, repo="city/one")
+    second = await won([(v1, 590_000)], price_cap_cents=600_000, repo="city/two")
+    same_price = await won([(v1, 300_000), (v2, 300_000)], type="sealed", repo="city/three")
+    fourth = await won([(v2, 200_000), (v1, 190_000)], repo="city/four")
+    return {
+        "dept": dept,
+        "at_cap": at_cap,
+        "second": second,
+        "same_price": same_price,
+        "fourth": fourth,
+    }

@@ -47,8 +47,16 @@ async def test_every_state_validates_and_compiles_like_ocdsmerge(
     assert pkg["version"] == "1.1" and len(pkg["extensions"]) == 2
     assert_clean(pkg)
     merger = ocdsmerge.Merger(extended_schema())
-    states = ("open_reverse", "open_sealed", "sealed_awarded", "cancelled", "no_bids", "rerun",
-              "paid", "reawarded")
+    states = (
+        "open_reverse",
+        "open_sealed",
+        "sealed_awarded",
+        "cancelled",
+        "no_bids",
+        "rerun",
+        "paid",
+        "reawarded",
+    )
     compiled_lines = (await api.client.get("/api/ocds/compiled")).text.splitlines()
     served = {json.loads(line)["ocid"]: json.loads(line) for line in compiled_lines}
     for state in states:
@@ -60,19 +68,23 @@ async def test_every_state_validates_and_compiles_like_ocdsmerge(
         assert served[f"{PREFIX}-{ids[state]}"] == expected, state
         assert compile_releases(releases) == expected
 
-    tender_status = {
-        s: served[f"{PREFIX}-{ids[s]}"]["tender"]["status"] for s in states
-    }
+    tender_status = {s: served[f"{PREFIX}-{ids[s]}"]["tender"]["status"] for s in states}
     assert tender_status == {
-        "open_reverse": "active", "open_sealed": "active", "sealed_awarded": "complete",
-        "cancelled": "cancelled", "no_bids": "unsuccessful", "rerun": "active",
-        "paid": "complete", "reawarded": "complete",
+        "open_reverse": "active",
+        "open_sealed": "active",
+        "sealed_awarded": "complete",
+        "cancelled": "cancelled",
+        "no_bids": "unsuccessful",
+        "rerun": "active",
+        "paid": "complete",
+        "reawarded": "complete",
     }
     paid = served[f"{PREFIX}-{ids['paid']}"]
     contract = paid["contracts"][0]
     assert contract["status"] == "terminated"
     assert contract["implementation"]["transactions"][0]["value"] == {
-        "amount": 2700.0, "currency": "USD"
+        "amount": 2700.0,
+        "currency": "USD",
     }
     assert contract["implementation"]["milestones"][0]["documents"][0]["documentType"] == (
         "completionCertificate"
@@ -92,7 +104,8 @@ async def test_every_state_validates_and_compiles_like_ocdsmerge(
     assert "bids" not in served[f"{PREFIX}-{ids['open_sealed']}"]
     open_reverse = served[f"{PREFIX}-{ids['open_reverse']}"]
     assert {t["name"] for b in open_reverse["bids"]["details"] for t in b["tenderers"]} == {
-        "Bidder 1", "Bidder 2"
+        "Bidder 1",
+        "Bidder 2",
     }
     text = json.dumps(served[f"{PREFIX}-{ids['cancelled']}"])
     assert "Sam Student" not in text and "vendor-" not in text
@@ -135,12 +148,18 @@ async def test_etag_and_not_modified(api: Api, db: asyncpg.Connection) -> None:
 @pytest.mark.parametrize(
     ("path", "status", "code"),
     [
-        ("/api/ocds/releases?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", 400,
-         "invalid_period"),
+        (
+            "/api/ocds/releases?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            400,
+            "invalid_period",
+        ),
         ("/api/ocds/releases?from=2026-01-01T00:00:00", 400, "invalid_time"),
         ("/api/ocds/compiled?to=yesterday", 400, "invalid_time"),
-        ("/api/ocds/compiled?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", 400,
-         "invalid_period"),
+        (
+            "/api/ocds/compiled?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            400,
+            "invalid_period",
+        ),
         ("/api/ocds/releases?auction_id=0", 400, None),
         ("/api/ocds/records/ocds-zzzzzz-1", 404, "ocid_not_found"),
         ("/api/ocds/records/ocds-000000-999999", 404, "ocid_not_found"),
@@ -161,7 +180,7 @@ async def test_a_draft_is_not_published(api: Api) -> None:
     aid = r.json()["id"]
     r = await api.client.get(f"/api/ocds/records/{PREFIX}-{aid}")
     assert r.status_code == 404
-    assert f"{PREFIX}-{aid}\"" not in (await api.client.get("/api/ocds/releases")).text
+    assert f'{PREFIX}-{aid}"' not in (await api.client.get("/api/ocds/releases")).text
 
 
 async def test_period_selects_releases_by_date(api: Api, db: asyncpg.Connection) -> None:

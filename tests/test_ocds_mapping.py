@@ -96,7 +96,10 @@ def test_tender_release_fields() -> None:
         "hasElectronicAuction": True,
         "electronicAuction": {"url": "https://mp.example/auctions/7"},
     }
-    assert tender["documents"][0]["url"] == "https://github.com/parks/map/issues/12"
+    assert [d["url"] for d in tender["documents"]] == [
+        "https://github.com/parks/map",
+        "https://github.com/parks/map/issues/12",
+    ]
     assert {tuple(p["roles"]) for p in first["parties"]} == {("buyer", "procuringEntity", "payer")}
     assert "bids" not in first
 

@@ -75,6 +75,7 @@ class _Run:
         self.currency: str | None = None
         self.ratios: dict[str, float] = {}
         self.pairs: dict[str, tuple[str, str]] = {}
+        self.fences: dict[str, float] = {}  # R024's lower and R058's upper fence
 
     def set(self, group: str, key: str, indicator: str, value: float) -> None:
         self.results.setdefault(group, {}).setdefault(key, {})[indicator] = value
@@ -317,6 +318,7 @@ def _finalize(run: _Run) -> None:
             fence, gate = run.o.r024_threshold, 1.0
         else:
             fence, gate = q1 - 1.5 * (q3 - q1), q1
+        run.fences["R024"] = fence
         if gate > 0.0 and fence > 0.0:
             for ocid, ratio in run.ratios.items():
                 if ratio <= fence:
@@ -325,6 +327,7 @@ def _finalize(run: _Run) -> None:
                         run.set("Tenderer", tenderer, "R024", 0.0)
     if "R058" in run.o.enabled:
         fence = run.o.r058_threshold if run.o.r058_threshold is not None else (q3 + 1.5 * (q3 - q1))
+        run.fences["R058"] = fence
         if fence > 0.0:
             for ocid, ratio in run.ratios.items():
                 if ratio >= fence:
@@ -346,6 +349,13 @@ def indicators(
     releases: Iterable[dict[str, Any]], options: Options | None = None
 ) -> dict[str, dict[str, dict[str, float]]]:
     """cardinal's results for these compiled releases (one per ocid)."""
+    return evaluate(releases, options)[0]
+
+
+def evaluate(
+    releases: Iterable[dict[str, Any]], options: Options | None = None
+) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, float]]:
+    """cardinal's results, and the fences R024 and R058 compared the ratios with."""
     run = _Run(options or Options())
     ratio_needed = bool({"R024", "R058"} & run.o.enabled)
     for release in releases:
@@ -363,4 +373,4 @@ def indicators(
             if name in run.o.enabled:
                 fold(run, release, ocid)
     _finalize(run)
-    return {group: found for group, found in run.results.items() if found}
+    return {group: found for group, found in run.results.items() if found}, run.fences

@@ -342,8 +342,17 @@ def _published(state: State, event: ev.AuctionPublished) -> Tags:
     }
     if description:
         tender["description"] = description
+    tender["documents"] = [
+        {
+            "id": "repository",
+            "documentType": "technicalSpecifications",
+            "title": f"GitHub repository {facts.repo}, where the work is delivered",
+            "url": f"{ctx.github_url}/{facts.repo}",
+            "format": "text/html",
+        }
+    ]
     if facts.issue_number is not None:
-        tender["documents"] = [
+        tender["documents"].append(
             {
                 "id": "issue",
                 "documentType": "technicalSpecifications",
@@ -351,7 +360,7 @@ def _published(state: State, event: ev.AuctionPublished) -> Tags:
                 "url": f"{ctx.github_url}/{facts.repo}/issues/{facts.issue_number}",
                 "format": "text/html",
             }
-        ]
+        )
     state.release.update(
         {
             "ocid": ocid_of(ctx.prefix, facts.auction_id),

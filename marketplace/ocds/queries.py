@@ -7,8 +7,10 @@ from typing import Any
 
 # Bidders are read only for auctions past their close (not cancelled before it): until
 # then who bid is secret (DESIGN §4), and the mapping never needs them.
-_CLOSED = "('awarded', 'closed_no_bids', 'delivered', 'pending_review', 'accepted', " \
+_CLOSED = (
+    "('awarded', 'closed_no_bids', 'delivered', 'pending_review', 'accepted', "
     "'rejected', 'paid', 'payment_confirmed', 'missed_delivery')"
+)
 
 
 async def published_auctions(

@@ -145,7 +145,7 @@ def _open(head: dict[str, Any], key: str) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def _snapshot(pool: Any) -> AsyncIterator[Any]:
+async def snapshot(pool: Any) -> AsyncIterator[Any]:
     async with (
         pool.acquire() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
@@ -182,14 +182,14 @@ async def release_package(
 async def stream_release_package(
     pool: Any, settings: Settings, query: Query, uri: str, published_date: str
 ) -> AsyncIterator[bytes]:
-    async with _snapshot(pool) as conn:
+    async with snapshot(pool) as conn:
         async for chunk in release_package(conn, settings, query, uri, published_date):
             yield chunk
 
 
 async def stream_compiled(pool: Any, settings: Settings, query: Query) -> AsyncIterator[bytes]:
     """Compiled releases, one JSON line per auction with releases in the selection."""
-    async with _snapshot(pool) as conn:
+    async with snapshot(pool) as conn:
         buf = bytearray()
         async for releases in auction_releases(conn, context_of(settings), query):
             _encoder.encode_into(compile_releases(releases), buf, -1)
@@ -205,12 +205,16 @@ async def record_package(
 ) -> dict[str, Any] | None:
     """The record package of one auction, or None when it has published nothing."""
     found: list[dict[str, Any]] = []
-    async with _snapshot(pool) as conn:
+    async with snapshot(pool) as conn:
         async for releases in auction_releases(
             conn, context_of(settings), Query(auction_id=auction_id)
         ):
             found = releases
     if not found:
         return None
-    record = {"ocid": found[0]["ocid"], "releases": found, "compiledRelease": compile_releases(found)}
+    record = {
+        "ocid": found[0]["ocid"],
+        "releases": found,
+        "compiledRelease": compile_releases(found),
+    }
     return {**package_head(settings, uri, published_date), "records": [record]}
