@@ -232,3 +232,18 @@ async def test_awards_and_audit_pages_link_the_open_data(api: Api) -> None:
     assert 'href="/open-data"' in page and 'href="/api/ocds/releases"' in page
     open_data = await api.client.get("/open-data")
     assert open_data.status_code == 200 and "/api/ocds/compiled" in open_data.text
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MARKETPLACE_OCDS_PREFIX": "ocds-ABC"}, "OCDS_PREFIX"),
+        ({"MARKETPLACE_CURRENCY": "dollars"}, "CURRENCY"),
+    ],
+)
+def test_malformed_ocds_settings_stop_start_up(env: dict[str, str], named: str) -> None:
+    from marketplace.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match=named):
+        load_settings(env)
+    assert load_settings({"MARKETPLACE_OCDS_PREFIX": "ocds-a1b2c3"}).ocds_prefix == "ocds-a1b2c3"

@@ -152,7 +152,9 @@ def _amount(bid: dict[str, Any]) -> tuple[float, str] | None:
     if not isinstance(value, dict):
         return None
     amount, currency = value.get("amount"), value.get("currency")
-    if not _is_number(amount) or not isinstance(currency, str):
+    if not isinstance(amount, int | float) or isinstance(amount, bool):
+        return None
+    if not isinstance(currency, str):
         return None
     return float(amount), currency
 

@@ -13,7 +13,7 @@ import asyncpg
 from marketplace.audit.commands import Progress
 from marketplace.audit.export import Query
 from marketplace.errors import DomainError
-from marketplace.ocds import queries, service
+from marketplace.ocds import mapping, queries, service
 from marketplace.settings import Settings
 
 
@@ -31,7 +31,7 @@ async def export_to_file(
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             total = await queries.count_published(conn, query.auction_id)
             row = await queries.fingerprint(conn)
-            published = service.mapping.iso(row["last_at"]) if row else "1970-01-01T00:00:00Z"
+            published = mapping.iso(row["last_at"]) if row else "1970-01-01T00:00:00Z"
             done = releases = 0
 
             def advance(count: int) -> None:

@@ -19,7 +19,6 @@ release tags, or None for an event that changes nothing public).
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -610,12 +609,23 @@ def releases(
         if tags is None:
             continue
         assert event.occurred_at is not None
-        release = copy.deepcopy(state.release)
+        release = _copy(state.release)
         release["id"] = str(event.event_id)
         release["date"] = iso(event.occurred_at)
         release["tag"] = tags
         out.append(_ordered(release))
     return out
+
+
+_json_encoder = msgspec.json.Encoder()
+_json_decoder = msgspec.json.Decoder()
+
+
+def _copy(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON-shaped snapshot (through msgspec: many times copy.deepcopy's
+    speed, which matters at one copy per release)."""
+    copied: dict[str, Any] = _json_decoder.decode(_json_encoder.encode(snapshot))
+    return copied
 
 
 _ORDER = (
