@@ -64,3 +64,27 @@ async def test_who_may_read_flags_and_bad_input(api: Api) -> None:
     ):
         r = await api.client.get("/api/integrity/flags", params=params, headers=auditor.headers)
         assert r.status_code == 400 and r.json()["code"] == code, (params, r.text)
+
+
+async def test_the_demo_shows_each_flag_its_data_can_raise(settings: Any, client: Any) -> None:
+    from marketplace.demo import seed
+    from tests.ocds_offline import problems, validate
+
+    assert settings.database_url and settings.redis_url
+    demo = await seed(settings, settings.database_url, settings.redis_url)
+    auditor = {"Authorization": f"Bearer {demo.tokens['auditor'][1]}"}
+    r = await client.get("/api/integrity/flags", params={"limit": 200}, headers=auditor)
+    assert r.status_code == 200, r.text
+    kinds = {f["indicator"] for f in r.json()["items"]}
+    assert {
+        "R003",
+        "R018",
+        "R028",
+        "split_purchase",
+        "winner_concentration",
+        "price_at_cap",
+    } <= kinds, kinds
+    # And the demo's open data passes the standard's validator clean.
+    package = (await client.get("/api/ocds/releases")).json()
+    found = problems(validate(package))
+    assert not any(found.values()), found
