@@ -68,6 +68,12 @@ async def test_every_state_validates_and_compiles_like_ocdsmerge(
         assert served[f"{PREFIX}-{ids[state]}"] == expected, state
         assert compile_releases(releases) == expected
 
+    # ocdskit compiles the whole release package to the same compiled releases.
+    from ocdskit.combine import merge
+
+    by_ocdskit = {c["ocid"]: c for c in merge([pkg], schema=extended_schema())}
+    assert by_ocdskit == served
+
     tender_status = {s: served[f"{PREFIX}-{ids[s]}"]["tender"]["status"] for s in states}
     assert tender_status == {
         "open_reverse": "active",
