@@ -321,3 +321,62 @@ def test_compiled_equals_ocdsmerge() -> None:
 )
 def test_ocid_parsing(ocid: str, expected: int | None) -> None:
     assert mapping.auction_id_of("ocds-abc123", ocid) == expected
+
+
+class Amended(ev.Event, frozen=True, kw_only=True, tag="test.amended"):
+    """An amendment event as another module might define it."""
+
+    auction_id: int
+    ends_at: dt.datetime
+    reason: str
+    answers_url: str
+
+
+def _amended(state: mapping.State, event: Amended) -> list[str]:
+    assert event.occurred_at is not None
+    state.amend_tender(f"amendment-{event.event_id}", event.occurred_at, event.reason)
+    state.tender()["tenderPeriod"]["endDate"] = mapping.iso(event.ends_at)
+    state.add_tender_document(
+        "clarifications",
+        "clarifications",
+        "Questions and answers",
+        event.answers_url,
+        event.occurred_at,
+    )
+    return ["tenderAmendment"]
+
+
+def test_a_new_event_maps_through_a_handler_table() -> None:
+    amended = Amended(
+        auction_id=7,
+        ends_at=at(300),
+        reason="Acceptance criteria clarified",
+        answers_url="https://mp.example/auctions/7#questions",
+    )
+    table = {**mapping.HANDLERS, "test.amended": _amended}
+    out = mapping.releases(facts(), stamp([*PUBLISH, amended]), CTX, handlers=table)
+    last = out[-1]
+    assert last["tag"] == ["tenderAmendment"]
+    assert last["tender"]["amendments"] == [
+        {
+            "id": "amendment-104",
+            "date": "2026-03-02T09:04:00Z",
+            "rationale": "Acceptance criteria clarified",
+        }
+    ]
+    assert last["tender"]["tenderPeriod"]["endDate"] == "2026-03-02T14:00:00Z"
+    assert last["tender"]["documents"][-1]["documentType"] == "clarifications"
+    from marketplace.ocds.service import EXTENSIONS
+    from tests.ocds_offline import problems, validate
+
+    package = {
+        "uri": "https://mp.example/api/ocds/releases",
+        "version": "1.1",
+        "publishedDate": last["date"],
+        "publisher": {"name": "Test"},
+        "extensions": EXTENSIONS,
+        "releases": out,
+    }
+    assert not any(problems(validate(package)).values())
+    # Without the handler the event changes nothing public.
+    assert len(mapping.releases(facts(), stamp([*PUBLISH, amended]), CTX)) == len(out) - 1

@@ -291,6 +291,32 @@ class State:
             }
         )
 
+    def amend_tender(
+        self, amendment_id: str, at: dt.datetime, rationale: str, description: str | None = None
+    ) -> None:
+        """Record a change to a published tender (tender.amendments[]); its handler tags the
+        release ``tenderAmendment``. The fields it changed are set by that handler."""
+        amendment: dict[str, Any] = {"id": amendment_id, "date": iso(at), "rationale": rationale}
+        if description:
+            amendment["description"] = description
+        self.tender().setdefault("amendments", []).append(amendment)
+
+    def add_tender_document(
+        self, document_id: str, document_type: str, title: str, url: str, at: dt.datetime
+    ) -> None:
+        """Publish a document of the tender, e.g. answered questions (``clarifications``)."""
+        documents: list[dict[str, Any]] = self.tender().setdefault("documents", [])
+        documents[:] = [d for d in documents if d["id"] != document_id]
+        documents.append(
+            {
+                "id": document_id,
+                "documentType": document_type,
+                "title": title,
+                "url": url,
+                "datePublished": iso(at),
+            }
+        )
+
     def milestone(self, award_id: str) -> dict[str, Any]:
         found: dict[str, Any] = self.contract(award_id)["milestones"][0]
         return found
@@ -595,14 +621,18 @@ def tag_of(event: ev.Event) -> str:
 
 
 def releases(
-    facts: AuctionFacts, events: Iterable[ev.Event], context: Context
+    facts: AuctionFacts,
+    events: Iterable[ev.Event],
+    context: Context,
+    handlers: dict[str, Handler] | None = None,
 ) -> list[dict[str, Any]]:
     """The auction's releases, one per event that changes what the public may know, in
     event order. Nothing before ``auction.published``: a draft is its department's."""
     state = State(facts, context)
+    table = HANDLERS if handlers is None else handlers
     out: list[dict[str, Any]] = []
     for event in events:
-        handler = HANDLERS.get(tag_of(event))
+        handler = table.get(tag_of(event))
         if handler is None or (not state.published and tag_of(event) != "auction.published"):
             continue
         tags = handler(state, event)
