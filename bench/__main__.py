@@ -1,7 +1,8 @@
 """The benchmark suite: one command, one table.
 
     python -m bench [--seconds 8] [--rounds 4] [--vendors 64] [--auctions 100] [--deep-bids 100000]
-                    [--close-auctions 200] [--export-rows 1000000] [--procs 1]
+                    [--close-auctions 200] [--export-rows 1000000] [--ocds-auctions 100000]
+                    [--procs 1]
 
 On a scratch database (embedded PostgreSQL and Redis in a temporary dir unless
 MARKETPLACE_DATABASE_URL and MARKETPLACE_REDIS_URL are set) it runs `marketplace serve` and
@@ -14,6 +15,7 @@ MARKETPLACE_DATABASE_URL and MARKETPLACE_REDIS_URL are set) it runs `marketplace
 - how late 200 auctions ending at the same instant are closed by the worker (closed_at -
   ends_at);
 - the audit export's rows/s and peak RSS (bench/export.py, in its own processes);
+- the OCDS export's releases/s and peak RSS (bench/ocds.py, in its own process);
 - signed GitHub webhook -> payment released (bench/webhook.py, fake GitHub, no hold): 50
   deliveries with webhooks arriving 5 per second, then 50 at once, with their breakdowns;
 - 2 API + 2 worker processes against 1 + 1 on the spread auctions (two load processes in
@@ -57,7 +59,7 @@ from bench.bids import (
 from bench.scratch import scratch_database
 from bench.webhook import TimedGitHub, github_env, webhook_to_paid
 
-ROWS = ("bids", "deep", "close", "scale", "export", "webhook")
+ROWS = ("bids", "deep", "close", "scale", "export", "ocds", "webhook")
 TARGETS = {
     "hot": ">= 0.5 x bare",
     "paced": "p99 <= 50 ms",
@@ -65,6 +67,7 @@ TARGETS = {
     "deep": "<= 1.2 x",
     "close": "p99 <= 250 ms",
     "export": ">= 50k rows/s, flat memory",
+    "ocds": "flat memory",
     "scale": ">= 1.6 x",
     "webhook": "p99 <= 2 s",
 }
@@ -302,6 +305,20 @@ def export_figures(rows: int) -> tuple[float, float, float]:
     return float(export[2].replace(",", "")), float(export[6]), float(copy[6])
 
 
+def ocds_figures(auctions: int) -> tuple[float, float, str]:
+    """bench/ocds.py in its own processes: releases/s, peak RSS and the whole line."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "ocds.py"), "--auctions", str(auctions)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    line = next(x for x in done.stdout.splitlines() if x.startswith("OCDS export"))
+    parts = line.split()
+    return float(parts[2].replace(",", "")), float(parts[6]), line
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -316,6 +333,9 @@ def main() -> int:
     parser.add_argument("--close-auctions", type=int, default=200, help="auctions ending together")
     parser.add_argument(
         "--export-rows", type=int, default=1_000_000, help="audit rows to export (the issue: 1M)"
+    )
+    parser.add_argument(
+        "--ocds-auctions", type=int, default=100_000, help="auctions of the OCDS export row"
     )
     parser.add_argument(
         "--pace", type=float, default=0.5, help="seconds between one bidder's bids, paced row"
@@ -496,6 +516,12 @@ def main() -> int:
             f"{speed:,.0f} rows/s, peak RSS {rss:.0f} MiB (COPY {copy_rss:.0f} MiB),"
             f" {args.export_rows:,} rows"
         )
+    if "ocds" in only:
+        releases, ocds_rss, _ = ocds_figures(args.ocds_auctions)
+        figures["ocds"] = (
+            f"{releases:,.0f} releases/s, peak RSS {ocds_rss:.0f} MiB,"
+            f" {args.ocds_auctions:,} auctions (5 releases each)"
+        )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print()
     print(
@@ -510,6 +536,7 @@ def main() -> int:
         "deep": "bid latency, 100k vs 10 earlier bids",
         "close": f"close lateness, {args.close_auctions} ending together",
         "export": "audit export (JSONL)",
+        "ocds": "OCDS export (release package)",
         "scale": "2 API + 2 workers vs 1 + 1 (spread)",
         "webhook": "signed webhook -> payment released",
     }

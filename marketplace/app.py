@@ -26,7 +26,9 @@ from marketplace.clarifications import routes as clarifications
 from marketplace.db import create_pool
 from marketplace.deliveries import routes as deliveries
 from marketplace.github import routes as github
+from marketplace.integrity import routes as integrity
 from marketplace.notifications import routes as notifications
+from marketplace.ocds import routes as ocds
 from marketplace.openapi import ProblemJsonRenderPlugin
 from marketplace.openapi_ui import LocalSwaggerRenderPlugin
 from marketplace.payments import routes as payments
@@ -132,6 +134,8 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
             *awards.ROUTES,
             *streams.ROUTES,
             *transparency.ROUTES,
+            *ocds.ROUTES,
+            *integrity.ROUTES,
             *notifications.ROUTES,
             *webhooks.ROUTES,
             *web_routes(settings),

@@ -245,6 +245,15 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return run_verify(settings, Path(args.file), pem, args.url, manifest)
 
 
+def cmd_ocds_export(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from marketplace.ocds.commands import run_export
+
+    with services(settings) as svc:
+        return run_export(settings, svc.database_url, args.since, args.until, Path(args.file))
+
+
 def cmd_github_check(settings: Settings, args: argparse.Namespace) -> int:
     from marketplace.errors import DomainError
     from marketplace.github.client import GithubError
@@ -308,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--url", default=None, help="service URL to fetch the public key from")
     ver.add_argument("--manifest", default=None, help="signed manifest JSON (CSV exports)")
     ver.set_defaults(func=cmd_audit_verify)
+    ocds = sub.add_parser("ocds", help="open contracting data (OCDS)")
+    ocds_sub = ocds.add_subparsers(dest="ocds", required=True)
+    oex = ocds_sub.add_parser("export", help="write an OCDS release package of a period")
+    oex.add_argument("--from", dest="since", default=None, help="ISO 8601 time with a zone")
+    oex.add_argument("--to", dest="until", default=None, help="ISO 8601 time with a zone")
+    oex.add_argument("file", help="the release package file to write")
+    oex.set_defaults(func=cmd_ocds_export)
     return parser
 
 

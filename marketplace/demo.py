@@ -85,6 +85,9 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
     decrement: int = 100
     # A clarification question a vendor asks, and the buyer's answer.
     question: tuple[str, str] | None = None
+    # Bids placed as given, (index among the verified vendors, amount), instead of random
+    # ones: the tasks that show the red flags of /audit/flags.
+    offers: tuple[tuple[int, int], ...] = ()
 
 
 TASKS = (
@@ -238,6 +241,56 @@ TASKS = (
         skills=("openapi", "documentation"),
         cap=50_000,
         state="no_bids",
+    ),
+    # Three awards of the transit authority that an auditor should look at: one vendor won
+    # them all (with the sealed award above, at least three of its four this quarter), two
+    # of them together exceed the micro-purchase threshold within days, the first at its
+    # cap with a single bidder, the last a tie of identical sealed bids.
+    Task(
+        department=3,
+        title="Migrate the trip planner geocoder to the regional address service",
+        summary="The trip planner still calls a geocoder the region retired.",
+        criteria=(
+            "Addresses resolve through the regional service",
+            "Fallback to stop names when an address is ambiguous",
+        ),
+        repo="metro-transit/trip-planner",
+        issue=402,
+        skills=("python",),
+        cap=600_000,
+        state="awarded",
+        offers=((0, 600_000),),
+    ),
+    Task(
+        department=3,
+        title="Add the regional address service to the paratransit booking form",
+        summary="Booking agents type addresses twice; reuse the regional service.",
+        criteria=(
+            "The booking form autocompletes addresses",
+            "Existing bookings keep their addresses",
+        ),
+        repo="metro-transit/paratransit-booking",
+        issue=88,
+        skills=("python", "javascript"),
+        cap=550_000,
+        state="awarded",
+        offers=((0, 540_000),),
+    ),
+    Task(
+        department=3,
+        title="Publish elevator outages as GTFS-Realtime alerts",
+        summary="Elevator outages are posted on a web page only.",
+        criteria=(
+            "Outages appear in the alerts feed within a minute",
+            "Each alert names the station and the elevator",
+        ),
+        repo="metro-transit/service-alerts",
+        issue=71,
+        skills=("go", "gtfs"),
+        cap=200_000,
+        state="awarded",
+        type="sealed",
+        offers=((0, 150_000), (3, 150_000)),
     ),
     Task(
         department=1,
@@ -398,6 +451,10 @@ class Seeder:
             await lifecycle.close_auction(self.pool, created.id)
 
     async def bid_history(self, task: Task, auction_id: int, vendors: list[Caller]) -> None:
+        if task.offers:
+            for index, amount in task.offers:
+                await self._bid(vendors[index], auction_id, amount)
+            return
         if task.type == "sealed":
             for bidder in self.rng.sample(vendors, task.bids):
                 amount = task.cap - self.rng.randrange(task.cap // 20, task.cap // 3, 500)

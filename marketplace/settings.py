@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import re
 import secrets
 import zoneinfo
 from collections.abc import Mapping
@@ -82,6 +83,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http_max_connections: int = 1000
     # Department webhooks may use http:// and private or loopback addresses (dev, tests).
     webhook_allow_private: bool = False
+    # Open contracting (DESIGN §11): the registered ocid prefix and the currency of amounts.
+    ocds_prefix: str = "ocds-000000"
+    currency: str = "USD"
+    # Red flag R003: a bidding window shorter than this many whole days.
+    flag_min_window_days: int = 2
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -249,7 +255,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         http_keepalive_seconds=_float(env, "HTTP_KEEPALIVE_SECONDS", 5.0),
         http_max_connections=_int(env, "HTTP_MAX_CONNECTIONS", 1000, minimum=1),
         webhook_allow_private=_flag(env, "WEBHOOK_ALLOW_PRIVATE"),
+        ocds_prefix=_ocds_prefix(env),
+        currency=_currency(env),
+        flag_min_window_days=_int(env, "FLAG_MIN_WINDOW_DAYS", 2),
     )
+
+
+def _ocds_prefix(env: Mapping[str, str]) -> str:
+    value = _str(env, "OCDS_PREFIX") or "ocds-000000"
+    if not re.fullmatch(r"ocds-[a-z0-9]{6}", value):
+        raise SettingsError(
+            f"{PREFIX}OCDS_PREFIX must be a registered ocid prefix, ocds- and six lowercase "
+            f"letters or digits, got {value!r}"
+        )
+    return value
+
+
+def _currency(env: Mapping[str, str]) -> str:
+    value = _str(env, "CURRENCY") or "USD"
+    if not re.fullmatch(r"[A-Z]{3}", value):
+        raise SettingsError(f"{PREFIX}CURRENCY must be an ISO 4217 code such as USD, got {value!r}")
+    return value
 
 
 def with_secret_key(settings: Settings) -> Settings:

@@ -118,6 +118,10 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/api/payments/{payment_id:int}/executed"): ("finance", "admin"),
     ("GET", "/api/awards"): ANYONE,
     ("GET", "/api/metrics"): ANYONE,
+    ("GET", "/api/ocds/releases"): ANYONE,
+    ("GET", "/api/ocds/records/{ocid:str}"): ANYONE,
+    ("GET", "/api/ocds/compiled"): ANYONE,
+    ("GET", "/api/integrity/flags"): ("auditor", "admin"),
     ("GET", "/api/departments/{department_id:int}/spend"): ("buyer", "finance", "auditor", "admin"),
     ("GET", "/api/departments/{department_id:int}/webhooks"): ("buyer", "admin"),
     ("POST", "/api/departments/{department_id:int}/webhooks"): ("buyer", "admin"),
@@ -369,6 +373,7 @@ def fill(path: str, w: World, auction_id: int) -> str:
         "dead_letter_id": 1,
         "mail_id": 1,
         "question_id": w.question,
+        "ocid": f"ocds-000000-{w.sealed}",
     }
     return re.sub(r"\{(\w+):\w+\}", lambda m: str(values[m.group(1)]), path)
 
@@ -567,6 +572,8 @@ SEALED_PAGES = {
     "/audit/export",
     "/audit/manifest",
     "/audit/verify",
+    "/open-data",
+    "/audit/flags",
     "/static/{file_path:path}",
     "/favicon.ico",
     "/schema/swagger",
@@ -592,6 +599,13 @@ async def test_sealed_bid_tells_nothing_until_close(
     unread = [p for p in gets if f"GET {p}" in SEALED_ELSEWHERE]
     paths = [fill(p, w, w.sealed) for p in gets if p not in unread]
     assert "/api/auctions" in paths and f"/api/auctions/{w.sealed}/bids" in paths
+    # The open contracting data publishes bids: read like every other channel.
+    assert {
+        "/api/ocds/releases",
+        "/api/ocds/compiled",
+        f"/api/ocds/records/ocds-000000-{w.sealed}",
+        "/api/integrity/flags",
+    } <= set(paths)
     every = {p for m, p, _ in api_routes(app) if m == "GET"}
     stale = [k for k in SEALED_ELSEWHERE if k.startswith("GET ") and k[4:] not in every]
     stale += sorted(SEALED_PAGES - every)

@@ -21,9 +21,10 @@ from marketplace.settings import Settings
 class Progress:
     """A progress bar on a terminal stream, redrawn at most ten times a second."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
+    def __init__(self, stream: TextIO = sys.stderr, width: int = 30, unit: str = "rows") -> None:
         self.stream = stream
         self.width = width
+        self.unit = unit
         self._drawn = 0.0
 
     def __call__(self, done: int, total: int) -> None:
@@ -34,7 +35,7 @@ class Progress:
         share = done / total if total else 1.0
         filled = int(share * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(f"\r[{bar}] {share:6.1%} {done}/{total} rows")
+        self.stream.write(f"\r[{bar}] {share:6.1%} {done}/{total} {self.unit}")
         if done >= total:
             self.stream.write("\n")
         self.stream.flush()

@@ -1,0 +1,1 @@
+"""Integrity: red-flag indicators computed from the open contracting data."""

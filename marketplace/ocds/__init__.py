@@ -1,0 +1,1 @@
+"""Open contracting (OCDS): the auction as releases, records and compiled releases."""
