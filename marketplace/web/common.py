@@ -229,6 +229,7 @@ def render(
             "zone_name": settings.timezone,
             "github_login": any(r.path == "/auth/github/login" for r in request.app.routes),
             "path": request.url.path,
+            "github_sandbox": settings.github_sandbox,
             **context,
         },
         status_code=status,
