@@ -3,9 +3,7 @@ real worker against it."""
 
 from __future__ import annotations
 
-import asyncio
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import msgspec
@@ -16,13 +14,9 @@ from marketplace.demo import Demo, report, seed
 from marketplace.demo_states import VENDOR_LOGIN, sandbox_settings
 from marketplace.sandbox.server import Sandbox
 from marketplace.settings import Settings
-from workers.main import build_worker
+from tests.demo_scene import sandbox, worker
 
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
-        yield running
+__all__ = ["sandbox", "worker"]  # the fixtures
 
 
 @pytest.fixture
@@ -31,19 +25,6 @@ def settings(settings: Settings, sandbox: Sandbox) -> Settings:
     return msgspec.structs.replace(
         sandbox_settings(settings, sandbox), secret_key="demo-test-secret-key-0123456789"
     )
-
-
-@pytest.fixture
-async def worker(settings: Settings) -> AsyncIterator[None]:
-    """A real arq worker (jobs, sweeps, relay) against the test's database and the sandbox."""
-    assert settings.database_url and settings.redis_url
-    running = build_worker(
-        settings, settings.database_url, settings.redis_url, handle_signals=False
-    )
-    task = asyncio.create_task(running.async_run())
-    yield
-    await running.close()
-    task.cancel()
 
 
 @pytest.fixture

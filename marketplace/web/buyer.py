@@ -20,6 +20,7 @@ from marketplace.auctions.schemas import Auction, AuctionCreate, AuctionPatch
 from marketplace.auth import Caller, request_id
 from marketplace.awards import service as awards
 from marketplace.errors import DomainError, Forbidden
+from marketplace.payments import service as payments
 from marketplace.settings import Settings
 from marketplace.web.common import (
     cents_to_dollars_input,
@@ -238,7 +239,16 @@ async def dashboard(request: Request[Any, Any, Any], pool: Any, viewer: Caller |
         listed, more = found[status]
         found[status] = ([a for a in listed if a.id not in overdue], more)
     sections = [(status, title, *found[status]) for status, title in ATTENTION]
-    return render(request, caller, "buyer_dashboard.html", sections=sections, due_dates=overdue)
+    # Each accepted auction's payment order, where the buyer follows it or disputes it.
+    orders = {p.auction_id: p for p in await payments.list_for(pool, caller, None, None, 100)}
+    return render(
+        request,
+        caller,
+        "buyer_dashboard.html",
+        sections=sections,
+        due_dates=overdue,
+        orders=orders,
+    )
 
 
 @get("/buyer/tasks/new", name="web:new_task")
