@@ -210,9 +210,12 @@ class AfterAward:
             buyer = buyers[self.departments[scene.department]]
             existing = await _find_id(self.pool, buyer, scene.title)
             if existing is not None:
+                # Seeded by an earlier run: this sandbox is new and holds none of its pull
+                # requests yet, so the walk's and the delivered ones are put back.
                 found[scene.goal] = existing
-                if scene.goal == "ready":
-                    ready_url = self._pull_url(scene)
+                if scene.goal not in ("cancelled", "reawarded"):
+                    url = self._merged_pull(scene, passing=scene.goal != "failing_check")
+                    ready_url = url if scene.goal == "ready" else ready_url
                 continue
             aid = await self._won(scene, buyer, vendor, others)
             found[scene.goal] = aid

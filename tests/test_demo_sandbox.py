@@ -6,6 +6,7 @@ from __future__ import annotations
 import urllib.request
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 
@@ -120,9 +121,16 @@ async def test_every_state_is_seeded_once_and_every_persona_signs_in(
         assert p.token in text and p.persona in text
     assert demo.walk.pull_request_url in text
 
-    # Seeding again adds nothing and leaves every state as it was.
+    # `up --demo` again (a new, empty sandbox): nothing is added, every state stays, and the
+    # walk's pull request is in the new sandbox.
     assert settings.database_url and settings.redis_url
-    again = await seed(settings, settings.database_url, settings.redis_url, sandbox)
+    with Sandbox() as restarted:
+        again = await seed(settings, settings.database_url, settings.redis_url, restarted)
+        assert again.walk is not None
+        assert again.walk.pull_request_url.startswith(restarted.web_url)
+        async with httpx.AsyncClient() as http:
+            page = await http.get(again.walk.pull_request_url)
+        assert page.status_code == 200 and "merged by @transit-maint" in page.text
     assert not any(again.added.values()), again.added
     assert dict(await db.fetch("SELECT status, count(*) FROM auctions GROUP BY status")) == statuses
 

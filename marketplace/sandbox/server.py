@@ -41,7 +41,7 @@ class Sandbox(FakeGitHub):
         with self._lock:
             self._people[login] = name
 
-    def start(self, port: int = 0) -> Sandbox:  # type: ignore[override]
+    def start(self, port: int = 0) -> Sandbox:
         sandbox = self
 
         class Handler(_SandboxHandler):
