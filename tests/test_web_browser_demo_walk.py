@@ -64,11 +64,11 @@ class Camera:
         self.out = out
         self.taken: list[Path] = []
 
-    async def shoot(self, page: Any, name: str) -> None:
+    async def shoot(self, page: Any, name: str, *, full_page: bool = True) -> None:
         await page.wait_for_load_state("networkidle")
         assert await violations(page) == [], (name, page.url)
         path = self.out / f"{name}.png"
-        await page.screenshot(path=str(path), full_page=True)
+        await page.screenshot(path=str(path), full_page=full_page)
         self.taken.append(path)
 
 
@@ -116,7 +116,7 @@ async def test_a_newcomer_walks_every_role_through_delivery_review_payment_dispu
     vendor = await window(browser, base)
     await vendor.goto("/")
     await expect(vendor.get_by_text("Demo: GitHub sandbox.")).to_be_visible()
-    await camera.shoot(vendor, "demo-01-auctions")
+    await camera.shoot(vendor, "demo-01-auctions", full_page=False)
 
     # The vendor signs in with GitHub: the sandbox asks which account, then hands back.
     await vendor.goto("/signin")
@@ -149,7 +149,7 @@ async def test_a_newcomer_walks_every_role_through_delivery_review_payment_dispu
     await reviewer.get_by_role("link", name="Reviews").click()
     item = reviewer.locator(f"form[action='/reviews/{aid}']")
     await expect(item).to_be_visible()
-    await camera.shoot(reviewer, "demo-04-review-queue")
+    await camera.shoot(reviewer, "demo-04-review-queue", full_page=False)
     await item.get_by_label("Reason for your decision").fill("All three criteria are met.")
     await item.get_by_role("button", name="Accept the work").click()
     await expect(reviewer.locator(f"form[action='/reviews/{aid}']")).to_have_count(0)
