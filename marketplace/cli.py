@@ -156,24 +156,33 @@ def cmd_consumers(settings: Settings, _: argparse.Namespace) -> int:
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port or settings.port
-    with services(settings) as svc:
+    with services(settings) as svc, _demo_sandbox(settings, args.demo) as sandbox:
         _migrate(svc)
         env = _env_for_children(svc)
         env["MARKETPLACE_PORT"] = str(port)
-        if args.demo:
-            subprocess.run([sys.executable, "-m", "marketplace.cli", "demo"], env=env, check=True)
         cli = [sys.executable, "-m", "marketplace.cli"]
+        if sandbox is not None:
+            from marketplace.demo_states import WALK_HOLD_SECONDS
+
+            env.update(sandbox.environment())
+            # A hold long enough to dispute in, short enough to watch the release.
+            env.setdefault("MARKETPLACE_PAYMENT_HOLD_SECONDS", str(WALK_HOLD_SECONDS))
+        elif args.demo:  # a GitHub is configured: the demo without the states after award
+            subprocess.run([*cli, "demo"], env=env, check=True)
         children = [
             subprocess.Popen([*cli, "serve"], env=env),
             subprocess.Popen([*cli, "worker"], env=env),
         ]
         base = f"http://{settings.host}:{port}"
-        print(f"marketplace API:  {base}/api", flush=True)
-        print(f"API docs:         {base}/schema", flush=True)
-        print(f"health:           {base}/health/ready", flush=True)
-        print(f"data dir:         {settings.data_dir}", flush=True)
-        print("press Ctrl-C to stop", flush=True)
         try:
+            if sandbox is not None:
+                _seed_with_sandbox(settings, svc, sandbox, base)
+            print(f"marketplace API:  {base}/api", flush=True)
+            print(f"web pages:        {base}/", flush=True)
+            print(f"API docs:         {base}/schema", flush=True)
+            print(f"health:           {base}/health/ready", flush=True)
+            print(f"data dir:         {settings.data_dir}", flush=True)
+            print("press Ctrl-C to stop", flush=True)
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
             return 1
@@ -182,6 +191,33 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             _ignore_further_signals()
             _stop_children(children)
+
+
+@contextlib.contextmanager
+def _demo_sandbox(settings: Settings, demo: bool) -> Iterator[Any]:
+    """The GitHub sandbox, on loopback, for ``up --demo`` when no GitHub API is configured;
+    None otherwise (it is never started then)."""
+    from marketplace.settings import DEFAULT_GITHUB_API_URL
+
+    if not demo or settings.github_api_url != DEFAULT_GITHUB_API_URL:
+        yield None
+        return
+    from marketplace.sandbox.server import Sandbox
+
+    with Sandbox() as sandbox:
+        print(f"GitHub sandbox:   {sandbox.web_url} (loopback only)", flush=True)
+        yield sandbox
+
+
+def _seed_with_sandbox(settings: Settings, svc: Services, sandbox: Any, base: str) -> None:
+    """Seed every demo state, the worker (just started) taking the steps that are its own."""
+    import msgspec
+
+    from marketplace.demo import report, seed
+
+    public = msgspec.structs.replace(settings, public_url=base)
+    demo = asyncio.run(seed(public, svc.database_url, svc.redis_url, sandbox))
+    print(report(demo, base), flush=True)
 
 
 def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:

@@ -501,18 +501,39 @@ async def _backdate(pool: Any, auction_id: int, ago: dt.timedelta) -> None:
         )
 
 
+class Persona(msgspec.Struct, frozen=True, kw_only=True):
+    """One signed-in person of the demo: what they are, who, and a fresh API token."""
+
+    persona: str  # "buyer (City of Springfield - Permits Office)", "vendor", ...
+    role: str
+    name: str
+    token: str
+    github_login: str | None = None
+
+
 class Demo(msgspec.Struct, frozen=True, kw_only=True):
-    """What a demo run did and the fresh tokens of one user per role."""
+    """What a demo run did and the fresh tokens of its personas."""
 
     added: dict[str, int]
     statuses: dict[str, int]
-    tokens: dict[str, tuple[str, str]]  # role -> (user's name, token)
+    tokens: dict[str, tuple[str, str]]  # role -> (user's name, token), the first persona's
     open_auction_id: int | None
+    personas: list[Persona] = msgspec.field(default_factory=list)
+    walk: Any = None  # marketplace.demo_states.Walk when seeded against the GitHub sandbox
+    sandbox_url: str | None = None
 
 
-async def seed(settings: Settings, database_url: str, redis_url: str) -> Demo:
-    """Seed (or find) the demo marketplace and issue fresh tokens for one user per role."""
+async def seed(settings: Settings, database_url: str, redis_url: str, sandbox: Any = None) -> Demo:
+    """Seed (or find) the demo marketplace and issue fresh tokens for its personas.
+
+    With ``sandbox`` (a marketplace.sandbox.server.Sandbox), the auctions after award are
+    seeded too (marketplace/demo_states.py); that needs a worker running against it.
+    """
     settings = msgspec.structs.replace(settings, min_auction_seconds=DEMO_MIN_AUCTION_SECONDS)
+    if sandbox is not None:
+        from marketplace.demo_states import sandbox_settings
+
+        settings = sandbox_settings(settings, sandbox)
     pool = await create_pool(database_url, min_size=1, max_size=4)
     redis = create_redis(redis_url)
     try:
@@ -535,35 +556,97 @@ async def seed(settings: Settings, database_url: str, redis_url: str) -> Demo:
         buyers = {s.department_id: _caller(s) for s in staff if "buyer" in s.roles}
         for task in TASKS:
             await seeder.auction(task, buyers[departments[task.department]], verified)
-        shown = {"admin": admin.id, "vendor": verified[0].id}
-        for user in staff:
-            for role in user.roles:
-                shown.setdefault(role, user.id)
-        tokens = {}
-        for role, user_id in shown.items():
-            issued = await accounts.issue_token(pool, admin, user_id, REQUEST_ID)
-            name = next(u.name for u in seeder.users.values() if u.id == user_id)
-            tokens[role] = (name, issued.token)
+        walk = None
+        if sandbox is not None:
+            walk = await _after_award(seeder, sandbox, departments, buyers, verified, staff)
+        personas = await _personas(pool, admin, departments, staff, verified[0], sandbox)
+        tokens: dict[str, tuple[str, str]] = {}
+        for p in personas:
+            tokens.setdefault(p.role, (p.name, p.token))
         statuses: dict[str, int] = {}
         open_id = None
+        async with pool.acquire() as conn:
+            for status, count in await conn.fetch(
+                "SELECT status, count(*) FROM auctions GROUP BY status"
+            ):
+                statuses[status] = count
         for task in TASKS:
             buyer = buyers[departments[task.department]]
             found = await _find(pool, buyer, task.title)
-            if found is not None:
-                statuses[found.status] = statuses.get(found.status, 0) + 1
-                if open_id is None and found.status == "open" and found.type == "reverse":
+            if found is not None and open_id is None:
+                if found.status == "open" and found.type == "reverse":
                     # The printed example bids as the demo vendor: pick where it may bid now.
                     seen = await auctions.get(pool, verified[0], found.id)
                     if seen.position is not None and seen.position.can_bid:
                         open_id = found.id
-        return Demo(added=seeder.added, statuses=statuses, tokens=tokens, open_auction_id=open_id)
+        return Demo(
+            added=seeder.added,
+            statuses=statuses,
+            tokens=tokens,
+            open_auction_id=open_id,
+            personas=personas,
+            walk=walk,
+            sandbox_url=None if sandbox is None else sandbox.web_url,
+        )
     finally:
         await redis.aclose()
         await pool.close()
 
 
+async def _after_award(
+    seeder: Seeder,
+    sandbox: Any,
+    departments: list[int],
+    buyers: dict[int | None, Caller],
+    verified: list[Caller],
+    staff: list[Any],
+) -> Any:
+    from marketplace.demo_states import SCENES, AfterAward
+
+    after = AfterAward(seeder, sandbox, departments)
+    repos = [(t.repo, t.issue) for t in TASKS] + [(s.repo, s.issue) for s in SCENES]
+    await after.prepare(verified[0], repos)
+    reviewer = next(_caller(u) for u in staff if "reviewer" in u.roles and u.department_id is None)
+    finance = next(_caller(u) for u in staff if "finance" in u.roles)
+    return await after.run(buyers, verified[0], verified[1:4], reviewer, finance)  # type: ignore[arg-type]
+
+
+async def _personas(
+    pool: Any,
+    admin: Caller,
+    departments: list[int],
+    staff: list[Any],
+    vendor: Caller,
+    sandbox: Any,
+) -> list[Persona]:
+    """A buyer per department, the vendor, a central reviewer, finance, an auditor, the admin."""
+    chosen: list[tuple[str, str, Any]] = []
+    for index, dep in enumerate(departments):
+        buyer = next(u for u in staff if "buyer" in u.roles and u.department_id == dep)
+        chosen.append((f"buyer, {DEPARTMENTS[index]}", "buyer", buyer))
+    chosen.append(("vendor", "vendor", vendor))
+    for role in ("reviewer", "finance", "auditor"):
+        user = next(u for u in staff if role in u.roles and u.department_id is None)
+        chosen.append((role, role, user))
+    chosen.append(("admin", "admin", admin))
+    personas = []
+    for persona, role, user in chosen:
+        issued = await accounts.issue_token(pool, admin, user.id, REQUEST_ID)
+        login = None
+        if role == "vendor" and sandbox is not None:
+            from marketplace.demo_states import VENDOR_LOGIN
+
+            login = VENDOR_LOGIN
+        personas.append(
+            Persona(
+                persona=persona, role=role, name=user.name, token=issued.token, github_login=login
+            )
+        )
+    return personas
+
+
 def report(demo: Demo, public_url: str) -> str:
-    """The summary, the tokens and example calls, as printed by `marketplace demo`."""
+    """The summary, the personas' tokens and where to start, as printed by `marketplace demo`."""
     added = ", ".join(f"{n} {what}" for what, n in demo.added.items())
     states = ", ".join(f"{n} {s}" for s, n in sorted(demo.statuses.items()))
     lines = [
@@ -572,13 +655,32 @@ def report(demo: Demo, public_url: str) -> str:
         else "demo marketplace already seeded: nothing added",
         f"demo auctions: {states}",
         "",
-        "fresh API tokens (one user per role):",
+        f"sign in at {public_url}/signin with a persona's token (fresh each run):",
+        "",
     ]
-    width = max(len(role) for role in demo.tokens)
-    for role, (name, token) in demo.tokens.items():
-        lines.append(f"  {role:<{width}}  {token}  ({name})")
+    rows = [("persona", "name", "token")] + [(p.persona, p.name, p.token) for p in demo.personas]
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    for i, (persona, name, token) in enumerate(rows):
+        lines.append(f"  {persona:<{widths[0]}}  {name:<{widths[1]}}  {token}")
+        if i == 0:
+            lines.append(f"  {'-' * widths[0]}  {'-' * widths[1]}  {'-' * 5}")
     vendor = demo.tokens["vendor"][1]
     aid = demo.open_auction_id or 1
+    if demo.walk is not None:
+        login = next((p.github_login for p in demo.personas if p.github_login), None)
+        lines += [
+            "",
+            f'GitHub sandbox: {demo.sandbox_url} ("Sign in with GitHub" goes there;'
+            f" the vendor is @{login})",
+            "a walk through every role's job:",
+            f"  1. vendor: My awards, deliver auction {demo.walk.deliver_auction_id} with"
+            f" {demo.walk.pull_request_url}",
+            f"  2. reviewer: Reviews, accept auction {demo.walk.deliver_auction_id}"
+            f" (or {demo.walk.review_auction_id}, waiting already)",
+            "  3. the department's buyer: its payment, dispute it during the hold",
+            "  4. finance: Payments, resolve the dispute with release, then record the payout",
+            "  5. vendor: My payments, confirm receipt",
+        ]
     lines += [
         "",
         "try:",

@@ -22,6 +22,7 @@ PREFIX = "MARKETPLACE_"
 # One day to dispute an accepted delivery's payment before it is released (DESIGN §6, §11).
 DEFAULT_PAYMENT_HOLD_SECONDS = 86_400
 MAX_PAYMENT_HOLD_SECONDS = 31_536_000  # a year; sql/0028 holds the same bound
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
 
 
 class SettingsError(ValueError):
@@ -41,12 +42,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     holidays: tuple[dt.date, ...] = ()
     secret_key: str = ""
     signing_key: str = ""
-    github_api_url: str = "https://api.github.com"
+    github_api_url: str = DEFAULT_GITHUB_API_URL
     github_url: str = "https://github.com"
     github_token: str | None = None
     github_webhook_secret: str | None = None
     github_client_id: str | None = None
     github_client_secret: str | None = None
+    # The GitHub settings point at the demo's GitHub sandbox (set by `up --demo` only); every
+    # page says so.
+    github_sandbox: bool = False
     payment_hold_seconds: int = DEFAULT_PAYMENT_HOLD_SECONDS
     registry_url: str | None = None
     smtp_url: str | None = None
@@ -216,13 +220,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secret_key=_str(env, "SECRET_KEY") or "",
         signing_key=_str(env, "SIGNING_KEY") or "",
         github_api_url=(
-            _url(env, "GITHUB_API_URL", ("http", "https")) or "https://api.github.com"
+            _url(env, "GITHUB_API_URL", ("http", "https")) or DEFAULT_GITHUB_API_URL
         ).rstrip("/"),
         github_url=(_url(env, "GITHUB_URL", ("http", "https")) or "https://github.com").rstrip("/"),
         github_token=_str(env, "GITHUB_TOKEN"),
         github_webhook_secret=_str(env, "GITHUB_WEBHOOK_SECRET"),
         github_client_id=_str(env, "GITHUB_CLIENT_ID"),
         github_client_secret=_str(env, "GITHUB_CLIENT_SECRET"),
+        github_sandbox=_flag(env, "GITHUB_SANDBOX"),
         payment_hold_seconds=_int(
             env,
             "PAYMENT_HOLD_SECONDS",

@@ -22,6 +22,7 @@ from marketplace.auth import Caller, request_id
 from marketplace.awards import service as awards
 from marketplace.clarifications import service as clarifications
 from marketplace.errors import DomainError, Forbidden
+from marketplace.payments import service as payments
 from marketplace.settings import Settings
 from marketplace.web import confirm, zoned
 from marketplace.web.common import (
@@ -323,6 +324,8 @@ async def dashboard(request: Request[Any, Any, Any], pool: Any, viewer: Caller |
     sections = [(status, title, *found[status]) for status, title in ATTENTION]
     # Unanswered questions come first: bidders wait on them, and questions close early.
     unanswered = await clarifications.unanswered(pool, caller)
+    # Each accepted auction's payment order, where the buyer follows it or disputes it.
+    orders = {p.auction_id: p for p in await payments.list_for(pool, caller, None, None, 100)}
     return render(
         request,
         caller,
@@ -330,6 +333,7 @@ async def dashboard(request: Request[Any, Any, Any], pool: Any, viewer: Caller |
         sections=sections,
         due_dates=overdue,
         unanswered=unanswered,
+        orders=orders,
     )
 
 

@@ -251,6 +251,7 @@ def render(
             and any(r.path == "/auth/github/login" for r in request.app.routes),
             "path": request.url.path,
             "unread": request.scope.get("web_unread", 0) if viewer is not None else 0,
+            "github_sandbox": settings.github_sandbox,
             **context,
         },
         status_code=status,
