@@ -59,6 +59,7 @@ async def delivered(api: Api, db: Any, pool: Any, settings: Settings, fake: Fake
     return s, r.json()["id"]
 
 
+@pytest.mark.xfail(strict=True, reason="issue 25 finding 1 (error attempts) not fixed yet")
 async def test_an_unexpected_answer_is_an_error_attempt_retried_and_counted(
     gh_api: Api,
     db: Any,
@@ -102,6 +103,7 @@ async def test_an_unexpected_answer_is_an_error_attempt_retried_and_counted(
     assert [r["outcome"] for r in report["items"]] == ["failed", "error"]
 
 
+@pytest.mark.xfail(strict=True, reason="issue 25 finding 2 (422 in fake and client) not fixed yet")
 async def test_unknown_head_commit_422_is_a_verdict_not_a_retry(
     gh_api: Api,
     db: Any,
@@ -110,7 +112,7 @@ async def test_unknown_head_commit_422_is_a_verdict_not_a_retry(
     fake_github: FakeGitHub,
     ctx: dict[str, Any],
 ) -> None:
-    s, delivery_id = await delivered(gh_api, db, pool, gh_settings, fake_github)
+    _, delivery_id = await delivered(gh_api, db, pool, gh_settings, fake_github)
     fake_github.forget_commit(REPO, HEAD)  # force-pushed away
     assert await verify_delivery({**ctx, "job_try": 1}, delivery_id) == "failed"
     [row] = await db.fetch(
