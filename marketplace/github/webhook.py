@@ -4,20 +4,20 @@ Deliveries are triggers only: the worker re-fetches from GitHub instead of trust
 payload (DESIGN §5). Accepted events are stored in ``github_deliveries``; any other event
 is answered 202 and dropped (``ignored``). ``ping`` is stored but enqueues nothing.
 
-Refused with 401, nothing stored: no signature, a wrong one (forged or altered), and a
-stale delivery, whose signed payload says the event happened more than
-``MARKETPLACE_GITHUB_WEBHOOK_MAX_AGE_SECONDS`` ago (a captured delivery replayed under a new
-``X-GitHub-Delivery``; GitHub's own redeliveries keep the original id, which is stored
-once). A replay under a stored id is answered 202 and changes nothing.
+Refused with 401, nothing stored: no signature, or a wrong one (forged or altered).
+Deliveries are deduplicated by ``X-GitHub-Delivery`` only: GitHub's redeliveries resend the
+original payload under the original id, however late, and are taken (a replay under a
+stored id is answered 202 and changes nothing). An old trigger is harmless, since the
+worker re-fetches everything from GitHub. JSON and form-encoded (``payload=<json>``) bodies
+are both accepted.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import logging
-import time
+import urllib.parse
 from typing import Any
 
 import msgspec
@@ -109,41 +109,20 @@ def summarize(event: str, payload: Any) -> DeliverySummary:
     )
 
 
-# Where each event's payload says when it happened (the newest found is the event's time).
-_EVENT_TIMES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "pull_request": (("pull_request", "updated_at"), ("pull_request", "closed_at")),
-    "check_run": (("check_run", "completed_at"), ("check_run", "started_at")),
-    "check_suite": (("check_suite", "updated_at"),),
-    "status": (("updated_at",), ("created_at",)),
-}
-
-
-def event_time(event: str, payload: Any) -> dt.datetime | None:
-    """When the payload says the event happened; None when it does not say."""
-    found = []
-    for path in _EVENT_TIMES.get(event, ()):
-        value = _str(_dig(payload, *path))
-        if value:
-            try:
-                moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            if moment.tzinfo is not None:
-                found.append(moment)
-    return max(found, default=None)
-
-
-def refuse_stale(event: str, payload: Any, max_age_seconds: int) -> None:
-    """401 when the signed payload's own time is older than ``max_age_seconds``."""
-    happened = event_time(event, payload)
-    if happened is None:
-        return
-    age = time.time() - happened.timestamp()
-    if age > max_age_seconds:
-        raise Unauthorized(
-            "stale_delivery",
-            f"the delivery's event happened {int(age)} s ago, more than {max_age_seconds} s",
-        )
+def _json_of(headers: Any, body: bytes) -> bytes:
+    """The JSON of a delivery: the body, or its ``payload`` field when the webhook's content
+    type is ``application/x-www-form-urlencoded`` (GitHub's other option)."""
+    content_type = str(headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return body
+    try:
+        form = urllib.parse.parse_qs(body.decode(), strict_parsing=True, max_num_fields=10)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest("malformed_form", "the form-encoded delivery cannot be read") from exc
+    values = form.get("payload")
+    if not values or len(values) != 1:
+        raise BadRequest("malformed_form", "the form-encoded delivery has no payload field")
+    return values[0].encode()
 
 
 def _header(headers: Any, name: str) -> str:
@@ -162,10 +141,9 @@ async def receive(
     delivery_id = _header(headers, "x-github-delivery")
     if event not in ACCEPTED_EVENTS:
         return WebhookReceived(delivery_id=delivery_id, event=event, stored=False, ignored=True)
-    payload = decode_any(body)  # 400 if not JSON or nested deeper than bodies.MAX_DEPTH
+    payload = decode_any(_json_of(headers, body))  # 400 if not JSON or nested too deep
     if not isinstance(payload, dict):
         raise BadRequest("malformed_json", "the delivery's body is not a JSON object")
-    refuse_stale(event, payload, settings.github_webhook_max_age_seconds)
     s = summarize(event, payload)
     async with pool.acquire() as conn:
         row_id = await queries.insert_delivery(
