@@ -122,12 +122,14 @@ async def amend_auction(
     conn: Any, auction_id: int, description: str, acceptance: str, min_seconds: float | None
 ) -> Any:
     """Change the texts; with ``min_seconds``, move ``ends_at`` so that at least that long
-    is left (never earlier). The auction must still be scheduled or open; None otherwise."""
+    is left (never earlier). The auction must still be scheduled, or open with bidding not yet
+    ended (an amendment never reopens an auction its close job has yet to close); None
+    otherwise."""
     return await conn.fetchrow(
         """UPDATE auctions SET description = $2, acceptance = $3, updated_at = now(),
                   ends_at = CASE WHEN $4::float8 IS NULL THEN ends_at
                                  ELSE GREATEST(ends_at, now() + $4 * interval '1 second') END
-           WHERE id = $1 AND status IN ('scheduled', 'open')
+           WHERE id = $1 AND (status = 'scheduled' OR (status = 'open' AND now() < ends_at))
            RETURNING ends_at, questions_close_at(starts_at, ends_at) AS questions_close_at""",
         auction_id,
         description,

@@ -278,7 +278,12 @@ async def amend(
         moved = await queries.amend_auction(
             conn, auction_id, texts["description"], texts["acceptance"], keep
         )
-        assert moved is not None  # the row is locked and its status was checked
+        if moved is None:  # open, but its bidding time is over: the close is due
+            raise Conflict(
+                "not_amendable_now",
+                "bidding on this auction has ended; it is being closed",
+                status_now=auction["status"],
+            )
         reason = data.reason.strip()
         row = await queries.insert_amendment(
             conn, auction_id, caller.id, reason, changes, moved["ends_at"], auction["ends_at"]
