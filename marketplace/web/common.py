@@ -49,7 +49,7 @@ def count(n: int, word: str, plural: str | None = None) -> str:
 
 def duration(seconds: int) -> str:
     """A length of time in words: 3600 -> "1 hour", 5400 -> "1 hour 30 minutes"."""
-    parts = []
+    parts: list[str] = []
     for size, unit in ((86_400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
         if seconds >= size or (size == 1 and not parts):
             parts.append(count(seconds // size, unit))

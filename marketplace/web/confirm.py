@@ -37,7 +37,7 @@ class Question:
 
 def confirmed(form: Any) -> bool:
     """Whether this POST is the second, explicit step."""
-    return form.get(FIELD) == "yes"
+    return bool(form.get(FIELD) == "yes")
 
 
 def ask(
