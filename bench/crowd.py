@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -42,6 +42,9 @@ from bench.bids import CAP, DECREMENT, ROOT, free_port, scratch_dir, setup
 from bench.scratch import scratch_database
 
 TARGET_P99_MS = 250.0
+# A bid's amount in its event's data; the viewers scan bytes rather than parse each
+# message, so that the crowd's own process keeps up with what the API sends.
+AMOUNT = re.compile(rb'"amount_cents":(\d+)')
 TARGET_RSS_PER_STREAM = 64 * 1024
 
 
@@ -53,9 +56,7 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-async def _watch(
-    port: int, aid: int, stop: asyncio.Event, got: dict[int, float], opened: asyncio.Queue[int]
-) -> None:
+async def _watch(port: int, aid: int, got: dict[int, float], opened: asyncio.Queue[int]) -> None:
     """One viewer: the first receipt time (epoch seconds) of each bid amount it sees."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
@@ -66,18 +67,17 @@ async def _watch(
     if b" 200 " not in head.split(b"\r\n", 1)[0]:
         raise SystemExit(f"a viewer was refused: {head[:200]!r}")
     opened.put_nowait(1)
+    rest = b""
     try:
-        while not stop.is_set():
-            try:
-                line = await asyncio.wait_for(reader.readline(), 0.5)
-            except TimeoutError:
-                continue
-            if not line:
+        while True:  # until the crowd's process cancels it
+            chunk = await reader.read(1 << 16)
+            if not chunk:
                 break
-            if line.startswith(b"data: ") and b'"amount_cents"' in line:
-                seen = time.time()
-                amount = json.loads(line[6:])["amount_cents"]
-                got.setdefault(amount, seen)
+            seen = time.time()
+            # Whole messages only: a message split across reads is taken with its end.
+            done, _, rest = (rest + chunk).rpartition(b"\n\n")
+            for match in AMOUNT.finditer(done):
+                got.setdefault(int(match[1]), seen)
     finally:
         writer.close()
 
@@ -89,10 +89,9 @@ def viewers_process(port: int, aid: int, count: int, ready: Any, done: Any) -> b
     async def run() -> list[dict[int, float]]:
         got: list[dict[int, float]] = [{} for _ in range(count)]
         opened: asyncio.Queue[int] = asyncio.Queue()
-        stop = asyncio.Event()
         tasks = []
         for i in range(count):  # connect in waves, as a crowd arriving does
-            tasks.append(asyncio.create_task(_watch(port, aid, stop, got[i], opened)))
+            tasks.append(asyncio.create_task(_watch(port, aid, got[i], opened)))
             if i % 50 == 49:
                 await asyncio.sleep(0.05)
         for _ in range(count):
@@ -100,8 +99,9 @@ def viewers_process(port: int, aid: int, count: int, ready: Any, done: Any) -> b
         ready.set()
         while not await asyncio.to_thread(done.wait, 0.5):
             pass
-        stop.set()
-        await asyncio.gather(*tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         return got
 
     import uvloop
