@@ -131,7 +131,7 @@ async def test_hostile_description_runs_nothing_in_the_browser(
     page.on("dialog", lambda d: alerts.append(d.message))
     await page.goto(f"/auctions/{aid}")
     await expect(page.get_by_role("heading", name="Acceptance criteria")).to_be_visible()
-    await page.locator(".prose").hover()
+    await page.locator(".prose").first.hover()
     for link in await page.locator(".prose a").all():
         href = await link.get_attribute("href") or ""
         assert href.startswith(("https://", "http://", "mailto:")), href
