@@ -210,7 +210,6 @@ def _body() -> dict[str, Any]:
     return auction_body()
 
 
-@pytest.mark.xfail(reason='fails only in the full run (progress bar writes to a closed stream after another test); passes alone: to fix', strict=False)
 async def test_cli_export_writes_the_same_package(
     api: Api, db: asyncpg.Connection, settings: Any, capsys: Any
 ) -> None:

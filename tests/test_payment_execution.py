@@ -104,6 +104,12 @@ async def test_the_payment_page_offers_finance_the_payout_form(
     r = await api.client.post(
         f"/payments/{pid}/executed",
         data={"csrf_token": csrf_of(page.text), "reference": "CARD-7781"},
+    )  # without script the first POST asks: recording the payout cannot be undone
+    assert r.status_code == 200 and "as paid out?" in r.text and "cannot be changed" in r.text
+    assert await db.fetchval("SELECT executed_at FROM payments WHERE id = $1", pid) is None
+    r = await api.client.post(
+        f"/payments/{pid}/executed",
+        data={"csrf_token": csrf_of(page.text), "reference": "CARD-7781", "confirmed": "yes"},
     )
     assert r.status_code == 200 and "was paid out (reference CARD-7781)" in r.text
     assert 'id="executed"' in r.text and f'action="/payments/{pid}/executed"' not in r.text

@@ -4,6 +4,7 @@ then sees it. axe-core finds no WCAG 2.1 A/AA violation on either view."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,20 @@ async def test_finance_records_a_payout_and_the_payee_sees_it(
     field = page.get_by_label("Reference of the card payment or transfer")
     await field.fill("x")
     await page.get_by_role("button", name="Record as paid out").click()
+    await _agree(page)
     await expect(page.locator("#executed-error")).to_contain_text("2 to 200 characters")
     await expect(field).to_have_attribute("aria-invalid", "true")
     assert await violations(page) == []
     await page.screenshot(path=str(shots / "payout-refused.png"), full_page=True)
     await field.fill("TRX-2026-0042")
     await page.get_by_role("button", name="Record as paid out").click()
+    dialog = page.get_by_role(
+        "dialog", name=re.compile(r"Record payment \d+ of \$[\d,.]+ to .+ as paid out\?")
+    )
+    await expect(dialog).to_contain_text("cannot be changed")
+    assert await violations(page) == []
+    await page.screenshot(path=str(shots / "payout-confirm.png"), full_page=True)
+    await _agree(page)
     await expect(page.get_by_text("was paid out (reference TRX-2026-0042)")).to_be_visible()
     await expect(page.locator("#executed")).to_contain_text("TRX-2026-0042")
     await expect(page.get_by_role("heading", name="Record the payout")).to_have_count(0)
@@ -57,3 +66,9 @@ async def test_finance_records_a_payout_and_the_payee_sees_it(
     await expect(payee.get_by_role("button", name="Confirm payment received")).to_be_visible()
     assert await violations(payee) == []
     await payee.screenshot(path=str(shots / "payout-payee.png"), full_page=True)
+
+
+async def _agree(page: Any) -> None:
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_role("button", name="Yes, record the payout").click()
+    await expect(dialog).to_be_hidden()

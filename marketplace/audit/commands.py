@@ -21,8 +21,10 @@ from marketplace.settings import Settings
 class Progress:
     """A progress bar on a terminal stream, redrawn at most ten times a second."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30, unit: str = "rows") -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, width: int = 30, unit: str = "rows") -> None:
+        # The stream is looked up when the bar is made, not when this module was imported:
+        # sys.stderr may have been replaced since (and the one of that time closed).
+        self.stream = stream if stream is not None else sys.stderr
         self.width = width
         self.unit = unit
         self._drawn = 0.0

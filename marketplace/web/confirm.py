@@ -182,6 +182,17 @@ def confirm_receipt(amount_cents: int, title: str | None) -> Question:
     )
 
 
+def record_payout(payment_id: int, amount_cents: int, payee: str) -> Question:
+    return Question(
+        text=f"Record payment {payment_id} of {money(amount_cents)} to {payee} as paid out?",
+        yes="Yes, record the payout",
+        detail=(
+            f"It is recorded once, with the reference you gave, and cannot be changed; "
+            f"{payee} is told and asked to confirm receipt."
+        ),
+    )
+
+
 def verify_vendor(status: str, name: str, kind: str | None) -> Question:
     if status == "verified":
         return Question(

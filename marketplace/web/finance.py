@@ -139,6 +139,7 @@ async def payment_page(
             "release": confirm.resolve("release", payment.id, payment.amount_cents, payee.name),
             "cancel": confirm.resolve("cancel", payment.id, payment.amount_cents, payee.name),
             "confirm": confirm.confirm_receipt(payment.amount_cents, payment.auction_title),
+            "executed": confirm.record_payout(payment.id, payment.amount_cents, payee.name),
         },
         errors=errors or {},
         values=values or {},
@@ -258,11 +259,23 @@ async def executed(
 ) -> Template | Redirect:
     """Finance records that the released order was paid out, with its reference."""
     caller = require(viewer, "finance", "admin")
-    reference = form_text(await request.form(), "reference", 200)
+    form = await request.form()
+    reference = form_text(form, "reference", 200)
     values = {"reference": reference}
     problem, status = None, 400
     if not 2 <= len(reference) <= 200:
         problem = "Give the reference of the card payment or transfer (2 to 200 characters)."
+    elif not confirm.confirmed(form):
+        shown = await payments.get(pool, caller, payment_id)
+        payee = shown.payee_name or (await accounts.get_user(pool, shown.payee_id)).name
+        return confirm.ask(
+            request,
+            caller,
+            form,
+            action=f"/payments/{payment_id}/executed",
+            question=confirm.record_payout(payment_id, shown.amount_cents, payee),
+            back=f"/payments/{payment_id}",
+        )
     else:
         try:
             await execution.record_execution(
