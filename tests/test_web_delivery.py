@@ -108,7 +108,7 @@ async def test_winner_delivers_and_sees_each_rule_with_its_evidence(
     assert "Submitted: verification is running" in r.text
     assert "No verification has finished yet" in r.text
     delivery_id = await db.fetchval("SELECT id FROM deliveries WHERE auction_id = $1", aid)
-    assert await verify_delivery(ctx, delivery_id) is not None
+    assert await verify_delivery(ctx, delivery_id) == "failed"  # no check ran: a verdict
     r = await client.get(page)
     assert "1 of 9 rules failed" in r.text
     failed = re.findall(r'<tr class="check fail" data-check="([a-z_]+)">', r.text)
