@@ -341,14 +341,6 @@ async def _users_by_email(pool: Any) -> dict[str, Any]:
     return found
 
 
-async def _department(pool: Any, admin: Caller, name: str) -> int:
-    async with pool.acquire() as conn:
-        found = await account_queries.find_department(conn, name)
-    if found is not None:
-        return found
-    return (await accounts.create_department(pool, admin.actor("admin", REQUEST_ID), name)).id
-
-
 async def _find(pool: Any, buyer: Caller, title: str) -> Auction | None:
     """The department's auction with this exact title (drafts included), if any."""
     items, _ = await auctions.list_page(

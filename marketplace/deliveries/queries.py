@@ -79,13 +79,6 @@ async def set_delivered_at(conn: Any, award_id: int) -> None:
     )
 
 
-async def count_verifications(conn: Any, delivery_id: int) -> int:
-    count: int = await conn.fetchval(
-        "SELECT count(*) FROM verifications WHERE delivery_id = $1", delivery_id
-    )
-    return count
-
-
 # -- the verification worker ---------------------------------------------------------------
 
 
