@@ -20,6 +20,9 @@ from marketplace.settings import Settings
 
 GROUP = "notifications"
 
+Handler = Callable[[Any, StreamEvent], Awaitable[None]]
+AuctionHandler = Callable[[Any, StreamEvent, Any], Awaitable[None]]
+
 
 def money(cents: int) -> str:
     """Integer cents as dollars: 349900 -> $3,499.00."""
@@ -42,29 +45,39 @@ class Mailer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.handlers: dict[str, Callable[[Any, StreamEvent], Awaitable[None]]] = {
+        # Handlers of events about an auction get it loaded (and are skipped when it is
+        # gone); the others read what they need from the event.
+        self.about_auction: dict[str, AuctionHandler] = {
             "auction.published": self._published,
             "auction.opened": self._opened,
-            "bid.placed": self._outbid,
             "auction.awarded": self._awarded,
             "auction.closed_no_bids": self._no_bids,
             "auction.cancelled": self._cancelled,
-            "vendor.verification_decided": self._verification,
-            "token.issued_for_user": self._token_issued,
             "delivery.submitted": self._delivered,
             "delivery.verified": self._to_review,
             "auction.pending_review": self._to_review,
             "review.decided": self._reviewed,
             "auction.reviewed": self._reviewed,
-            "payment.released": self._paid,
-            "payment.executed": self._executed,
             "payment.details_provided": self._details_provided,
             "question.asked": self._question_asked,
             "question.answered": self._question_answered,
             "auction.amended": self._amended,
         }
+        self.handlers: dict[str, Handler] = {
+            "bid.placed": self._outbid,
+            "vendor.verification_decided": self._verification,
+            "token.issued_for_user": self._token_issued,
+            "payment.released": self._paid,
+            "payment.executed": self._executed,
+        }
 
     async def __call__(self, conn: Any, event: StreamEvent) -> None:
+        about = self.about_auction.get(event.type)
+        if about is not None:
+            auction = await self._auction(conn, event)
+            if auction is not None:
+                await about(conn, event, auction)
+            return
         handler = self.handlers.get(event.type)
         if handler is not None:
             await handler(conn, event)
@@ -88,6 +101,19 @@ class Mailer:
             conn, key, event.event_id, user["id"], subject, body.strip()
         )
 
+    async def _to_each(
+        self,
+        conn: Any,
+        event: StreamEvent,
+        people: list[Any],
+        key: Callable[[Any], str],
+        subject: str,
+        body: str,
+    ) -> None:
+        """The same message to each person, under the key each one's copy is kept by."""
+        for person in people:
+            await self._send(conn, key(person), event, person, subject, body)
+
     async def _auction(self, conn: Any, event: StreamEvent) -> Any:
         auction_id = event.int_field("auction_id")
         return None if auction_id is None else await queries.get_auction_brief(conn, auction_id)
@@ -105,10 +131,7 @@ class Mailer:
         }
         await self._send(conn, f"{event.event_id}:buyer", event, buyer, subject, body)
 
-    async def _published(self, conn: Any, event: StreamEvent) -> None:
-        a = await self._auction(conn, event)
-        if a is None:
-            return
+    async def _published(self, conn: Any, event: StreamEvent, a: Any) -> None:
         opens = when(self.settings, event.data.get("starts_at"))
         closes = when(self.settings, event.data.get("ends_at"))
         await self._to_buyer(
@@ -120,10 +143,7 @@ class Mailer:
             f"{closes}.\n\n{self._auction_link(a)}",
         )
 
-    async def _opened(self, conn: Any, event: StreamEvent) -> None:
-        a = await self._auction(conn, event)
-        if a is None:
-            return
+    async def _opened(self, conn: Any, event: StreamEvent, a: Any) -> None:
         closes = when(self.settings, event.data.get("ends_at"))
         await self._to_buyer(
             conn,
@@ -154,12 +174,11 @@ class Mailer:
             f"Bidding closes {closes}.\n\n{self.link(f'/auctions/{auction_id}')}",
         )
 
-    async def _awarded(self, conn: Any, event: StreamEvent) -> None:
-        a = await self._auction(conn, event)
+    async def _awarded(self, conn: Any, event: StreamEvent, a: Any) -> None:
         winner_id = event.int_field("winner_id")
         amount = event.int_field("amount_cents") or 0
         award_id = event.int_field("award_id")
-        if a is None or winner_id is None:
+        if winner_id is None:
             return
         link = self._auction_link(a)
         due = when(self.settings, a["delivery_due_at"]) if a["delivery_due_at"] else None
@@ -177,19 +196,17 @@ class Mailer:
                 f'Your bid of {money(amount)} won "{a["title"]}".{deliver}\n\n'
                 f"Submit your pull request at {link}",
             )
-        for bidder in await queries.list_bidders(conn, a["id"]):
-            if bidder["id"] == winner_id:
-                continue
-            # Once per auction, however many bids they placed or awards follow.
-            await self._send(
-                conn,
-                f"auction:{a['id']}:lost:{bidder['id']}",
-                event,
-                bidder,
-                f"Auction closed: {a['title']}",
-                f'"{a["title"]}" was awarded to another bidder at {money(amount)}. '
-                f"Thank you for bidding.\n\n{link}",
-            )
+        bidders = await queries.list_bidders(conn, a["id"])
+        # Once per auction, however many bids they placed or awards follow.
+        await self._to_each(
+            conn,
+            event,
+            [b for b in bidders if b["id"] != winner_id],
+            lambda bidder: f"auction:{a['id']}:lost:{bidder['id']}",
+            f"Auction closed: {a['title']}",
+            f'"{a["title"]}" was awarded to another bidder at {money(amount)}. '
+            f"Thank you for bidding.\n\n{link}",
+        )
         await self._to_buyer(
             conn,
             event,
@@ -199,10 +216,7 @@ class Mailer:
             f"for {money(amount)}.\n\n{link}",
         )
 
-    async def _no_bids(self, conn: Any, event: StreamEvent) -> None:
-        a = await self._auction(conn, event)
-        if a is None:
-            return
+    async def _no_bids(self, conn: Any, event: StreamEvent, a: Any) -> None:
         await self._to_buyer(
             conn,
             event,
@@ -212,10 +226,7 @@ class Mailer:
             f"with a longer window or a higher cap.\n\n{self._auction_link(a)}",
         )
 
-    async def _cancelled(self, conn: Any, event: StreamEvent) -> None:
-        a = await self._auction(conn, event)
-        if a is None:
-            return
+    async def _cancelled(self, conn: Any, event: StreamEvent, a: Any) -> None:
         reason = str(event.data.get("reason", ""))
         link = self._auction_link(a)
         await self._to_buyer(
@@ -225,16 +236,15 @@ class Mailer:
             f"Cancelled: {a['title']}",
             f'"{a["title"]}" was cancelled. Reason: {reason}\n\n{link}',
         )
-        for bidder in await queries.list_bidders(conn, a["id"]):
-            await self._send(
-                conn,
-                f"auction:{a['id']}:cancelled:{bidder['id']}",
-                event,
-                bidder,
-                f"Cancelled: {a['title']}",
-                f'"{a["title"]}", which you bid on, was cancelled and your bids are void. '
-                f"Reason: {reason}\n\n{link}",
-            )
+        await self._to_each(
+            conn,
+            event,
+            await queries.list_bidders(conn, a["id"]),
+            lambda bidder: f"auction:{a['id']}:cancelled:{bidder['id']}",
+            f"Cancelled: {a['title']}",
+            f'"{a["title"]}", which you bid on, was cancelled and your bids are void. '
+            f"Reason: {reason}\n\n{link}",
+        )
 
     async def _verification(self, conn: Any, event: StreamEvent) -> None:
         user_id = event.int_field("user_id")
@@ -277,38 +287,31 @@ class Mailer:
             f"department or revoke it from your account: {self.link('/me')}",
         )
 
-    async def _delivered(self, conn: Any, event: StreamEvent) -> None:
-        a = await self._auction(conn, event)
-        if a is not None:
-            await self._to_buyer(
-                conn,
-                event,
-                a,
-                f"Delivered: {a['title']}",
-                f'The winner submitted a pull request for "{a["title"]}". It is being '
-                f"verified on GitHub.\n\n{self._auction_link(a)}",
-            )
+    async def _delivered(self, conn: Any, event: StreamEvent, a: Any) -> None:
+        await self._to_buyer(
+            conn,
+            event,
+            a,
+            f"Delivered: {a['title']}",
+            f'The winner submitted a pull request for "{a["title"]}". It is being '
+            f"verified on GitHub.\n\n{self._auction_link(a)}",
+        )
 
-    async def _to_review(self, conn: Any, event: StreamEvent) -> None:
-        a = await self._auction(conn, event)
-        if a is None:
-            return
-        for reviewer in await queries.list_reviewers(conn, a["id"]):
-            await self._send(
-                conn,
-                f"auction:{a['id']}:review:{event.event_id}:{reviewer['id']}",
-                event,
-                reviewer,
-                f"Awaiting review: {a['title']}",
-                f'The delivery for "{a["title"]}" passed verification and awaits a '
-                f"review.\n\n{self.link('/reviews')}",
-            )
+    async def _to_review(self, conn: Any, event: StreamEvent, a: Any) -> None:
+        await self._to_each(
+            conn,
+            event,
+            await queries.list_reviewers(conn, a["id"]),
+            lambda reviewer: f"auction:{a['id']}:review:{event.event_id}:{reviewer['id']}",
+            f"Awaiting review: {a['title']}",
+            f'The delivery for "{a["title"]}" passed verification and awaits a '
+            f"review.\n\n{self.link('/reviews')}",
+        )
 
-    async def _reviewed(self, conn: Any, event: StreamEvent) -> None:
-        a = await self._auction(conn, event)
+    async def _reviewed(self, conn: Any, event: StreamEvent, a: Any) -> None:
         award_id = event.int_field("award_id")
         winner = None if award_id is None else await queries.get_award_winner(conn, award_id)
-        if a is not None and winner is not None:
+        if winner is not None:
             accepted = event.data.get("decision") == "accept"
             outcome = (
                 "was accepted. The payment order is being prepared."
@@ -324,16 +327,15 @@ class Mailer:
                 f'Your delivery for "{a["title"]}" {outcome} Reason: '
                 f"{event.data.get('reason', '')}\n\n{self.link('/me/awards')}",
             )
-        if a is not None:
-            decision = str(event.data.get("decision", "decided"))
-            await self._to_buyer(
-                conn,
-                event,
-                a,
-                f"Review {decision}: {a['title']}",
-                f'The delivery for "{a["title"]}" was reviewed: {decision}. '
-                f"{event.data.get('reason', '')}\n\n{self._auction_link(a)}",
-            )
+        decision = str(event.data.get("decision", "decided"))
+        await self._to_buyer(
+            conn,
+            event,
+            a,
+            f"Review {decision}: {a['title']}",
+            f'The delivery for "{a["title"]}" was reviewed: {decision}. '
+            f"{event.data.get('reason', '')}\n\n{self._auction_link(a)}",
+        )
 
     async def _executed(self, conn: Any, event: StreamEvent) -> None:
         """Finance recorded the payout: the payee can look for the money now."""
@@ -354,79 +356,63 @@ class Mailer:
             f"confirm receipt on the payment's page.\n\n{self.link(f'/payments/{payment_id}')}",
         )
 
-    async def _details_provided(self, conn: Any, event: StreamEvent) -> None:
+    async def _details_provided(self, conn: Any, event: StreamEvent, a: Any) -> None:
         """The payee gave the details a released order lacked: finance can pay it now."""
-        a = await self._auction(conn, event)
-        if a is None:
-            return
         payment_id = event.int_field("payment_id")
-        for person in await queries.list_finance(conn, a["id"]):
-            await self._send(
-                conn,
-                f"{event.event_id}:finance:{person['id']}",
-                event,
-                person,
-                f"Payment details given: {a['title']}",
-                f'The payee of payment {payment_id} for "{a["title"]}" has given their payment '
-                f"details; the order can be paid out.\n\n{self.link(f'/payments/{payment_id}')}",
-            )
+        await self._to_each(
+            conn,
+            event,
+            await queries.list_finance(conn, a["id"]),
+            lambda person: f"{event.event_id}:finance:{person['id']}",
+            f"Payment details given: {a['title']}",
+            f'The payee of payment {payment_id} for "{a["title"]}" has given their payment '
+            f"details; the order can be paid out.\n\n{self.link(f'/payments/{payment_id}')}",
+        )
 
-    async def _question_asked(self, conn: Any, event: StreamEvent) -> None:
+    async def _question_asked(self, conn: Any, event: StreamEvent, a: Any) -> None:
         """A vendor asked: the department's buyers are asked to answer (who asked is on the
         dashboard, not in the mail)."""
-        a = await self._auction(conn, event)
-        if a is None:
-            return
-        for buyer in await queries.department_buyers(conn, a["id"]):
-            await self._send(
-                conn,
-                f"{event.event_id}:buyer:{buyer['id']}",
-                event,
-                buyer,
-                f"New question: {a['title']}",
-                f'A vendor asked a clarification question about "{a["title"]}". Your answer '
-                f"is published to everyone and sent to every bidder.\n\n{self.link('/buyer')}",
-            )
+        await self._to_each(
+            conn,
+            event,
+            await queries.department_buyers(conn, a["id"]),
+            lambda buyer: f"{event.event_id}:buyer:{buyer['id']}",
+            f"New question: {a['title']}",
+            f'A vendor asked a clarification question about "{a["title"]}". Your answer '
+            f"is published to everyone and sent to every bidder.\n\n{self.link('/buyer')}",
+        )
 
-    async def _question_answered(self, conn: Any, event: StreamEvent) -> None:
+    async def _question_answered(self, conn: Any, event: StreamEvent, a: Any) -> None:
         """An answer, to every bidder and every vendor who asked; it never says who asked."""
-        a = await self._auction(conn, event)
-        if a is None:
-            return
         question = str(event.data.get("question", ""))
         answer = str(event.data.get("answer", ""))
-        for person in await queries.followers(conn, a["id"]):
-            await self._send(
-                conn,
-                f"{event.event_id}:follower:{person['id']}",
-                event,
-                person,
-                f"Question answered: {a['title']}",
-                f'The buyer answered a question about "{a["title"]}".\n\n'
-                f"Question:\n{question}\n\nAnswer:\n{answer}\n\n{self._auction_link(a)}",
-            )
+        await self._to_each(
+            conn,
+            event,
+            await queries.followers(conn, a["id"]),
+            lambda person: f"{event.event_id}:follower:{person['id']}",
+            f"Question answered: {a['title']}",
+            f'The buyer answered a question about "{a["title"]}".\n\n'
+            f"Question:\n{question}\n\nAnswer:\n{answer}\n\n{self._auction_link(a)}",
+        )
 
-    async def _amended(self, conn: Any, event: StreamEvent) -> None:
+    async def _amended(self, conn: Any, event: StreamEvent, a: Any) -> None:
         """An amendment, to every bidder and every vendor who asked, with the new close."""
-        a = await self._auction(conn, event)
-        if a is None:
-            return
         names = {"description": "description", "acceptance": "acceptance criteria"}
         changed = " and ".join(names.get(str(c), str(c)) for c in event.data.get("changed", []))
         closes = when(self.settings, event.data.get("ends_at"))
         moved = event.data.get("ends_at") != event.data.get("previous_ends_at")
         close = f"Bidding now closes {closes}." if moved else f"Bidding closes {closes}."
-        for person in await queries.followers(conn, a["id"]):
-            await self._send(
-                conn,
-                f"{event.event_id}:follower:{person['id']}",
-                event,
-                person,
-                f"Amended: {a['title']}",
-                f'The buyer amended the {changed or "task"} of "{a["title"]}". '
-                f"Reason: {event.data.get('reason', '')}\n{close} The previous text stays "
-                f"readable on the auction's page.\n\n{self._auction_link(a)}",
-            )
+        await self._to_each(
+            conn,
+            event,
+            await queries.followers(conn, a["id"]),
+            lambda person: f"{event.event_id}:follower:{person['id']}",
+            f"Amended: {a['title']}",
+            f'The buyer amended the {changed or "task"} of "{a["title"]}". '
+            f"Reason: {event.data.get('reason', '')}\n{close} The previous text stays "
+            f"readable on the auction's page.\n\n{self._auction_link(a)}",
+        )
 
     async def _paid(self, conn: Any, event: StreamEvent) -> None:
         a = await self._auction(conn, event)
