@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -10,6 +9,7 @@ from marketplace import jobs
 from marketplace.auctions import lifecycle
 from marketplace.auctions import queries as auction_queries
 from marketplace.idempotency import queries as idempotency_queries
+from workers.loops import every
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +60,16 @@ async def schedule_upcoming(ctx: dict[str, Any], within_seconds: float = 120.0) 
             await jobs.schedule_close(redis, row["id"], row["ends_at"])
 
 
-async def sweep_forever(ctx: dict[str, Any]) -> None:
-    interval = ctx["settings"].sweep_seconds
-    rounds = 0
-    while True:
-        try:
-            await sweep_once(ctx)
-            if rounds % 15 == 0:
-                await schedule_upcoming(ctx)
-                async with ctx["pool"].acquire() as conn:
-                    await idempotency_queries.purge_expired(conn)
-        except Exception:
-            log.exception("auction sweep failed; retrying")
-        rounds += 1
-        await asyncio.sleep(interval)
+async def purge_idempotency_keys(ctx: dict[str, Any]) -> None:
+    async with ctx["pool"].acquire() as conn:
+        await idempotency_queries.purge_expired(conn)
+
+
+sweep_forever = every("auction sweep", lambda s: s.sweep_seconds, sweep_once)
+# Jobs for auctions opening or closing soon, in case Redis lost them (every 15 sweeps).
+schedule_forever = every(
+    "scheduling upcoming auctions", lambda s: s.sweep_seconds * 15, schedule_upcoming
+)
+purge_forever = every(
+    "idempotency key purge", lambda s: s.sweep_seconds * 15, purge_idempotency_keys
+)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from marketplace.awards import queries as award_queries
 from marketplace.awards import service
+from workers.loops import every
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +25,6 @@ async def sweep_deadlines_once(ctx: dict[str, Any]) -> int:
     return missed
 
 
-async def sweep_deadlines_forever(ctx: dict[str, Any]) -> None:
-    interval = max(1.0, ctx["settings"].sweep_seconds * 2)
-    while True:
-        try:
-            await sweep_deadlines_once(ctx)
-        except Exception:
-            log.exception("deadline sweep failed; retrying")
-        await asyncio.sleep(interval)
+sweep_deadlines_forever = every(
+    "deadline sweep", lambda s: max(1.0, s.sweep_seconds * 2), sweep_deadlines_once
+)

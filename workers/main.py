@@ -40,10 +40,12 @@ JOBS: list[Any] = [
         keep_result=0,  # a finished attempt frees its id at once for the next trigger
     ),
 ]
-CRON_JOBS: list[Any] = []
+CRON_JOBS: list[Any] = []  # the sweeps are loops (workers/loops.py): their interval is a setting
 BACKGROUND: list[Any] = [
     heartbeat.beat_forever,
     auctions.sweep_forever,
+    auctions.schedule_forever,
+    auctions.purge_forever,
     relay.relay_forever,
     payments.sweep_payments_forever,
     verification.recheck_forever,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -10,6 +9,7 @@ from marketplace import jobs
 from marketplace.payments import queries as payment_queries
 from marketplace.payments import service
 from marketplace.payments.provider import PaymentProvider
+from workers.loops import every
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,6 @@ async def sweep_payments_once(ctx: dict[str, Any]) -> int:
     return len(due)
 
 
-async def sweep_payments_forever(ctx: dict[str, Any]) -> None:
-    interval = max(1.0, ctx["settings"].sweep_seconds * 2)
-    while True:
-        try:
-            await sweep_payments_once(ctx)
-        except Exception:
-            log.exception("payment sweep failed; retrying")
-        await asyncio.sleep(interval)
+sweep_payments_forever = every(
+    "payment sweep", lambda s: max(1.0, s.sweep_seconds * 2), sweep_payments_once
+)

@@ -11,7 +11,6 @@ by default).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -23,6 +22,7 @@ from marketplace.deliveries.verification import run
 from marketplace.github import queries as github_queries
 from marketplace.github import webhook
 from marketplace.github.client import GithubClient, GithubError
+from workers.loops import every
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +77,6 @@ async def recheck_once(ctx: dict[str, Any], webhook_grace_seconds: float = 30.0)
     return count
 
 
-async def recheck_forever(ctx: dict[str, Any]) -> None:
-    interval = ctx["settings"].sweep_seconds * RECHECK_ROUNDS
-    while True:
-        try:
-            await recheck_once(ctx)
-        except Exception:
-            log.exception("verification re-check failed; retrying")
-        await asyncio.sleep(interval)
+recheck_forever = every(
+    "verification re-check", lambda s: s.sweep_seconds * RECHECK_ROUNDS, recheck_once
+)
