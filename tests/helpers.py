@@ -17,8 +17,8 @@ import msgspec
 from marketplace import shutdown
 from marketplace.accounts.admin import create_user_with_token
 from marketplace.notifications import messages
-from marketplace.notifications.consumer import StreamConsumer, StreamEvent
 from marketplace.outbox import stamped
+from marketplace.streams.consumer import StreamConsumer, StreamEvent
 
 _emails = itertools.count(1)
 

@@ -15,8 +15,8 @@ from litestar.testing import AsyncTestClient
 from marketplace import jobs, outbox
 from marketplace.auctions import lifecycle
 from marketplace.notifications import messages
-from marketplace.notifications.consumer import StreamConsumer, StreamEvent
 from marketplace.settings import Settings
+from marketplace.streams.consumer import StreamConsumer, StreamEvent
 from tests.helpers import (
     Api,
     User,

@@ -17,8 +17,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from marketplace.auctions import lifecycle
-from marketplace.notifications.consumer import StreamConsumer
 from marketplace.settings import Settings
+from marketplace.streams.consumer import StreamConsumer
 from marketplace.webhooks import delivery
 from tests.helpers import Api, bid, end_auction_now, published_auction
 from tests.test_events_stream import eventually, worker_ctx

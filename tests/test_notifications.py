@@ -18,10 +18,10 @@ from litestar.testing import AsyncTestClient
 from marketplace.app import create_app
 from marketplace.auctions import lifecycle
 from marketplace.notifications import messages
-from marketplace.notifications.consumer import StreamConsumer, StreamEvent
 from marketplace.notifications.mail import MailSender, list_mailbox, mailbox_dir
 from marketplace.redis import GLOBAL_STREAM
 from marketplace.settings import Settings
+from marketplace.streams.consumer import StreamConsumer, StreamEvent
 from tests.helpers import Api, bid, end_auction_now, published_auction, sign_in, stop_tasks
 from tests.test_events_stream import eventually, running_relays, worker_ctx
 

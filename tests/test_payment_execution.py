@@ -8,11 +8,11 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from marketplace.notifications.consumer import StreamEvent
 from marketplace.notifications.messages import Mailer
 from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider
 from marketplace.settings import Settings
+from marketplace.streams.consumer import StreamEvent
 from tests.helpers import Api, User, csrf_of, sign_in
 from tests.test_payments import accept, delivered_for_review
 

@@ -14,8 +14,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from marketplace.accounts import registry
-from marketplace.notifications.consumer import StreamConsumer
 from marketplace.settings import Settings
+from marketplace.streams.consumer import StreamConsumer
 from tests.helpers import Api, User
 from tests.test_events_stream import eventually, worker_ctx
 from tests.test_notifications import running, running_relays_forever

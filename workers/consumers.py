@@ -15,11 +15,11 @@ from typing import Any
 from marketplace.accounts import registry
 from marketplace.db import create_pool
 from marketplace.notifications import messages
-from marketplace.notifications.consumer import StreamConsumer
 from marketplace.notifications.mail import MailSender
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
 from marketplace.shutdown import close_context
+from marketplace.streams.consumer import StreamConsumer
 from marketplace.webhooks import delivery
 
 log = logging.getLogger(__name__)

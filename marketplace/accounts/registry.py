@@ -22,7 +22,7 @@ from marketplace.accounts import service
 from marketplace.accounts.schemas import VerificationDecision
 from marketplace.audit.record import Actor
 from marketplace.errors import DomainError
-from marketplace.notifications.consumer import StreamEvent
+from marketplace.streams.consumer import StreamEvent
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from marketplace.notifications import queries
-from marketplace.notifications.consumer import StreamEvent
 from marketplace.settings import Settings
+from marketplace.streams.consumer import StreamEvent
 
 GROUP = "notifications"
 

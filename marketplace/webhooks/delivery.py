@@ -25,7 +25,7 @@ import httpx
 import msgspec
 
 from marketplace.events import sealed_view
-from marketplace.notifications.consumer import StreamEvent
+from marketplace.streams.consumer import StreamEvent
 from marketplace.webhooks import egress, queries
 
 log = logging.getLogger(__name__)
