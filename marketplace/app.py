@@ -87,7 +87,8 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
         # Bids have connections of their own, fewer than the general pool's: a bid's work
         # in PostgreSQL is CPU and the auction's row locks, so sessions beyond what the
         # CPUs can run only queue on those locks, where waiting costs each of them a sleep
-        # and a wake-up (docs/performance.md, sixth session); here they queue in the pool.
+        # and a wake-up (docs/performance.md, "a pool of its own for bids"); here they queue in
+        # the pool.
         # Bids (their token lookups included) never wait for a general connection that an
         # audit export or a slow page holds.
         app.state.bid_pool = await create_pool(

@@ -123,16 +123,7 @@ async def authenticate(
             row = await queries.find_token_user(conn, digest)
         if row is None:
             raise Unauthorized("invalid_token", "the token is unknown or has been revoked")
-        caller = Caller(
-            id=row["id"],
-            email=row["email"],
-            name=row["name"],
-            roles=frozenset(row["roles"]),
-            department_id=row["department_id"],
-            verification_status=row["verification_status"],
-            token_id=row["token_id"],
-            token_issued_by=row["token_issued_by"],
-        )
+        caller = caller_from_row(row)
         if may_cache:
             cache = _token_cache(connection)
             if len(cache) >= CACHE_MAX:
@@ -140,6 +131,20 @@ async def authenticate(
             cache[digest] = (caller, time.monotonic() + CACHE_SECONDS)
     connection.scope["user"] = caller
     return caller
+
+
+def caller_from_row(row: Any) -> Caller:
+    """The caller a token's row (queries.find_token_user) stands for."""
+    return Caller(
+        id=row["id"],
+        email=row["email"],
+        name=row["name"],
+        roles=frozenset(row["roles"]),
+        department_id=row["department_id"],
+        verification_status=row["verification_status"],
+        token_id=row["token_id"],
+        token_issued_by=row["token_issued_by"],
+    )
 
 
 async def anyone(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

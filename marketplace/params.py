@@ -9,6 +9,18 @@ from litestar.params import Parameter
 
 from marketplace.errors import BadRequest
 
+# A period: from (inclusive) and to (exclusive), each an ISO 8601 time with a zone.
+From = Annotated[
+    str | None,
+    Parameter(query="from", max_length=64, description="ISO 8601 time with a zone; inclusive"),
+]
+To = Annotated[
+    str | None,
+    Parameter(query="to", max_length=64, description="ISO 8601 time with a zone; exclusive"),
+]
+AuctionFilter = Annotated[
+    int | None, Parameter(ge=1, le=9_223_372_036_854_775_807, description="one auction's rows")
+]
 Limit = Annotated[int, Parameter(ge=1, le=200, description="page size, 1 to 200")]
 Cursor = Annotated[
     str | None, Parameter(max_length=500, description="the `next` value of the previous page")
@@ -60,3 +72,18 @@ def parse_time(value: str | None, name: str) -> dt.datetime | None:
         f"{name} must be an ISO 8601 time with a zone (Z or an offset), got {value!r}",
         field=name,
     )
+
+
+def check_period(start: dt.datetime | None, end: dt.datetime | None) -> None:
+    """A period whose end is not after its start is a 400 naming ``from``."""
+    if start and end and start >= end:
+        raise BadRequest("invalid_period", "from must be before to", field="from")
+
+
+def parse_period(
+    since: str | None, until: str | None
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The ``from`` and ``to`` parameters as UTC times, checked as a period."""
+    start, end = parse_time(since, "from"), parse_time(until, "to")
+    check_period(start, end)
+    return start, end

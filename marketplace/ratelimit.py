@@ -15,12 +15,18 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
 from marketplace.errors import ServiceUnavailable, TooManyRequests
 from marketplace.redis import RATE_PREFIX
+
+if TYPE_CHECKING:
+    from litestar import Request
+
+    from marketplace.auth import Caller
+    from marketplace.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -159,3 +165,21 @@ class BatchedCounts:
         finally:
             self._flushed = time.monotonic()
             self._flushing = False
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The address limits count per: the peer, or the forwarded client behind a trusted
+    proxy (the server rewrites the peer from MARKETPLACE_TRUSTED_PROXIES)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def limit_listing(
+    request: Request[Any, Any, Any], redis: Any, settings: Settings, caller: Caller | None, q: Any
+) -> None:
+    """Count a list request (a search when ``q``): per user when signed in, else per client
+    address. Listing only reads, so with Redis unreachable it goes through uncounted."""
+    who = f"user:{caller.id}" if caller else f"addr:{client_address(request)}"
+    if q:
+        await limit(redis, f"search:{who}", settings.search_limit_per_minute, fail_open=True)
+    else:
+        await limit(redis, f"list:{who}", settings.list_limit_per_minute, fail_open=True)

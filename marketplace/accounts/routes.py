@@ -28,16 +28,12 @@ from marketplace.settings import Settings
 from marketplace.structs import Page, decode_cursor, page_by_id
 
 
-def client_address(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 @post("/api/signup", guards=[anyone], tags=["accounts"], summary="Sign up as a vendor")
 async def signup(
     request: Request[Any, Any, Any], data: Signup, pool: Any, redis: Any, settings: Settings
 ) -> SignedUp:
     await ratelimit.limit(
-        redis, f"signup:{client_address(request)}", settings.signup_limit_per_minute
+        redis, f"signup:{ratelimit.client_address(request)}", settings.signup_limit_per_minute
     )
     return await service.signup(
         pool, data.email, data.name, request_id(request), settings.public_url

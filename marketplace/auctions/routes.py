@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from litestar import Request, get, patch, post
 from litestar.params import Parameter
 
 from marketplace import ratelimit
 from marketplace.auctions import service
-from marketplace.auctions.schemas import Auction, AuctionCreate, AuctionPatch, CancelRequest, Status
+from marketplace.auctions.schemas import (
+    Auction,
+    AuctionCreate,
+    AuctionPatch,
+    CancelRequest,
+    Sort,
+    Status,
+)
 from marketplace.auth import Caller, anyone, request_id, roles
 from marketplace.params import Cursor, Limit, Search
 from marketplace.settings import Settings
 from marketplace.structs import Page, decode_cursor, encode_cursor
-
-Sort = Literal["ending_soon", "newest", "cap_high", "cap_low"]
 
 
 @post("/api/auctions", guards=[roles("buyer")], tags=["auctions"], summary="Create a draft task")
@@ -81,22 +86,6 @@ async def cancel_auction(
     return await service.cancel(pool, caller, auction_id, data.reason, request_id(request))
 
 
-async def limit_listing(
-    request: Request[Any, Any, Any], redis: Any, settings: Settings, caller: Caller | None, q: Any
-) -> None:
-    """Count a list request (a search when ``q``): per user when signed in, else per client
-    address. Listing only reads, so with Redis unreachable it goes through uncounted."""
-    who = (
-        f"user:{caller.id}" if caller else f"addr:{request.client.host if request.client else '-'}"
-    )
-    if q:
-        await ratelimit.limit(
-            redis, f"search:{who}", settings.search_limit_per_minute, fail_open=True
-        )
-    else:
-        await ratelimit.limit(redis, f"list:{who}", settings.list_limit_per_minute, fail_open=True)
-
-
 @get("/api/auctions", guards=[anyone], tags=["auctions"], summary="Published auctions")
 async def list_auctions(
     request: Request[Any, Any, Any],
@@ -112,7 +101,7 @@ async def list_auctions(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Page[Auction]:
-    await limit_listing(request, redis, settings, caller, q and q.strip())
+    await ratelimit.limit_listing(request, redis, settings, caller, q and q.strip())
     after = decode_cursor(cursor, list[Any])
     if after is not None and (len(after) != 3 or after[0] != sort):
         from marketplace.errors import BadRequest

@@ -160,3 +160,7 @@ class Auction(Response, frozen=True, kw_only=True):
     # Until when verified vendors may ask clarification questions (sql/functions/
     # questions_close_at.sql); null for a draft.
     questions_close_at: dt.datetime | None = None
+
+
+# The orders of the auction list.
+Sort = Literal["ending_soon", "newest", "cap_high", "cap_low"]

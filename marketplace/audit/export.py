@@ -32,12 +32,15 @@ from marketplace.audit.schemas import (
     Selection,
     SignedManifest,
 )
-from marketplace.errors import BadRequest
-from marketplace.params import parse_time
+from marketplace.params import check_period, parse_time
 
 Format = Literal["jsonl", "csv"]
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _CHUNK = 64 * 1024
+
+
+# The media type of each export format.
+MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
 
 class Query(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,8 +57,7 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
             since=parse_time(since, "from"),
             until=parse_time(until, "to"),
         )
-        if query.since and query.until and query.since >= query.until:
-            raise BadRequest("invalid_period", "from must be before to", field="from")
+        check_period(query.since, query.until)
         return query
 
     def selection(self) -> Selection:

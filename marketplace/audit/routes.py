@@ -12,22 +12,9 @@ from litestar.response import Stream
 from marketplace.audit import export, signing
 from marketplace.audit.schemas import AuditEvent, PublicKey, SignedManifest
 from marketplace.auth import anyone, roles
-from marketplace.params import Cursor, Limit
+from marketplace.params import AuctionFilter, Cursor, From, Limit, To
 from marketplace.settings import Settings
 from marketplace.structs import Page
-
-AuctionFilter = Annotated[
-    int | None, Parameter(ge=1, le=9_223_372_036_854_775_807, description="one auction's rows")
-]
-From = Annotated[
-    str | None,
-    Parameter(query="from", max_length=64, description="ISO 8601 time with a zone; inclusive"),
-]
-To = Annotated[
-    str | None,
-    Parameter(query="to", max_length=64, description="ISO 8601 time with a zone; exclusive"),
-]
-MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
 
 @get("/api/audit/public-key", guards=[anyone], tags=["audit"])
@@ -76,7 +63,7 @@ async def export_rows(
     name = f"audit-{query.auction_id or 'all'}.{format}"
     return Stream(
         export.stream_export(pool, query, format, key),
-        media_type=MEDIA[format],
+        media_type=export.MEDIA[format],
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 

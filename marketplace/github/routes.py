@@ -23,10 +23,6 @@ class AuthorizeUrl(ResponseStruct, frozen=True, kw_only=True):
     authorize_url: str
 
 
-def _client_address(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 @post(
     "/api/me/github/link",
     guards=[signed_in],
@@ -49,7 +45,7 @@ async def start_login(request: Request[Any, Any, Any], redis: Any, settings: Set
         return Redirect(path="/signin", query_params={"github": "unconfigured"}, status_code=303)
     oauth.require_configured(settings)
     await ratelimit.limit(
-        redis, f"signin:{_client_address(request)}", settings.signup_limit_per_minute
+        redis, f"signin:{ratelimit.client_address(request)}", settings.signup_limit_per_minute
     )
     nonce, browser = oauth.browser_nonce()
     state = oauth.sign_state(settings.secret_key, "login", None, browser=browser)

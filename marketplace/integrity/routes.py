@@ -8,11 +8,10 @@ from litestar import get
 from litestar.params import Parameter
 
 from marketplace.audit.export import Query
-from marketplace.audit.routes import From, To
 from marketplace.auth import roles
 from marketplace.integrity import service
 from marketplace.integrity.flags import INDICATORS, Flag
-from marketplace.params import Cursor, Limit
+from marketplace.params import Cursor, From, Limit, To
 from marketplace.settings import Settings
 from marketplace.structs import Page
 

@@ -9,10 +9,10 @@ from litestar.params import Parameter
 from litestar.response import Stream
 
 from marketplace.audit.export import Query
-from marketplace.audit.routes import AuctionFilter, From, To
 from marketplace.auth import anyone
 from marketplace.errors import NotFound
 from marketplace.ocds import mapping, service
+from marketplace.params import AuctionFilter, From, To
 from marketplace.settings import Settings
 
 PACKAGE = "application/json"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from litestar import Request, get, post, put
 
@@ -15,11 +15,10 @@ from marketplace.payments.schemas import (
     Payment,
     PaymentDetails,
     PaymentDetailsIn,
+    PaymentStatus,
     ResolveIn,
 )
 from marketplace.structs import Page, decode_cursor, page_by_id
-
-PaymentStatus = Literal["pending", "released", "confirmed", "failed", "cancelled"]
 
 
 @put(

@@ -68,3 +68,7 @@ class Payment(Response, frozen=True, kw_only=True):
     auction_title: str | None = None
     payee_name: str | None = None
     department_name: str | None = None
+
+
+# The states of a payment order.
+PaymentStatus = Literal["pending", "released", "confirmed", "failed", "cancelled"]

@@ -12,9 +12,9 @@ from litestar.params import Parameter
 from litestar.response.base import ASGIResponse
 from litestar.types import Message, Receive, Scope, Send
 
-from marketplace.accounts.routes import client_address
 from marketplace.auth import Caller, anyone
 from marketplace.errors import BadRequest
+from marketplace.ratelimit import client_address
 from marketplace.settings import Settings
 from marketplace.streams import service
 from marketplace.streams.hub import Subscription

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from litestar import Response, get
 from litestar.params import Parameter
 
 from marketplace.auth import Caller, anyone, roles
-from marketplace.errors import BadRequest
-from marketplace.params import Cursor, Limit, parse_time
+from marketplace.params import Cursor, From, Limit, To, parse_period
 from marketplace.settings import Settings
 from marketplace.structs import Page, ZonedTime, decode_cursor, encode_cursor
 from marketplace.transparency import figures, prom, service
@@ -20,21 +18,6 @@ from marketplace.transparency.scrape import metrics_scraper
 DepartmentFilter = Annotated[
     int | None, Parameter(ge=1, le=9_223_372_036_854_775_807, description="one department's")
 ]
-From = Annotated[
-    str | None,
-    Parameter(query="from", max_length=64, description="ISO 8601 time with a zone; inclusive"),
-]
-To = Annotated[
-    str | None,
-    Parameter(query="to", max_length=64, description="ISO 8601 time with a zone; exclusive"),
-]
-
-
-def _period(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
-    start, end = parse_time(since, "from"), parse_time(until, "to")
-    if start and end and start >= end:
-        raise BadRequest("invalid_period", "from must be before to", field="from")
-    return start, end
 
 
 @get(
@@ -56,7 +39,7 @@ async def list_awards(
     cursor: Cursor = None,
 ) -> Page[PublicAward]:
     """The latest award of each closed auction (every round with include_history)."""
-    start, end = _period(since, until)
+    start, end = parse_period(since, until)
     key = decode_cursor(cursor, tuple[ZonedTime, int])
     items, next_key = await service.award_page(
         pool,
@@ -94,7 +77,7 @@ async def department_spend(
     until: To = None,
 ) -> Spend:
     """Its buyers, its (or central) finance, auditors and admins; periods in the local zone."""
-    start, end = _period(since, until)
+    start, end = parse_period(since, until)
     return await service.spend(pool, settings, caller, department_id, period, start, end)
 
 

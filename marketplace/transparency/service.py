@@ -9,6 +9,7 @@ from typing import Any
 from marketplace.auctions import queries as auction_queries
 from marketplace.auth import Caller
 from marketplace.errors import BadRequest, Forbidden, NotFound
+from marketplace.params import check_period
 from marketplace.settings import Settings
 from marketplace.transparency import queries
 from marketplace.transparency.schemas import (
@@ -240,8 +241,7 @@ async def spend(
     until: dt.datetime | None,
 ) -> Spend:
     """Spend per local period; every period between the first and last is listed."""
-    if since and until and since >= until:
-        raise BadRequest("invalid_period", "from must be before to", field="from")
+    check_period(since, until)
     zone = settings.zone
     async with pool.acquire() as conn:
         name = await queries.department_name(conn, department_id)

@@ -21,10 +21,10 @@ from litestar.datastructures import UploadFile
 from litestar.response import Response, Stream, Template
 
 from marketplace.audit import export, signing
-from marketplace.audit.routes import MEDIA, AuctionFilter, From, To
 from marketplace.audit.verify import VerifyError, verify_export
 from marketplace.auth import Caller
 from marketplace.errors import DomainError
+from marketplace.params import AuctionFilter, From, To
 from marketplace.settings import Settings
 from marketplace.web import zoned
 from marketplace.web.common import count, render, require, web_settings
@@ -166,7 +166,7 @@ async def audit_export(
     name = f"audit-{query.auction_id or 'all'}.{format}"
     return Stream(
         export.stream_export(pool, query, format, key),
-        media_type=MEDIA[format],
+        media_type=export.MEDIA[format],
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 

@@ -16,7 +16,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Template
 
 from marketplace.accounts import queries as account_queries
-from marketplace.auth import Caller, hash_token
+from marketplace.auth import Caller, caller_from_row, hash_token
 from marketplace.errors import DomainError, Forbidden
 from marketplace.notifications import inbox
 from marketplace.settings import Settings
@@ -174,19 +174,6 @@ async def csrf_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
             "csrf_failed",
             "This form has expired or did not come from this site. Reload the page and try again.",
         )
-
-
-def caller_from_row(row: Any) -> Caller:
-    return Caller(
-        id=row["id"],
-        email=row["email"],
-        name=row["name"],
-        roles=frozenset(row["roles"]),
-        department_id=row["department_id"],
-        verification_status=row["verification_status"],
-        token_id=row["token_id"],
-        token_issued_by=row["token_issued_by"],
-    )
 
 
 async def caller_for_token(pool: Any, token: str) -> Caller | None:

@@ -19,8 +19,7 @@ from marketplace.auth import Caller, request_id
 from marketplace.errors import DomainError
 from marketplace.payments import execution
 from marketplace.payments import service as payments
-from marketplace.payments.routes import PaymentStatus
-from marketplace.payments.schemas import Payment
+from marketplace.payments.schemas import Payment, PaymentStatus
 from marketplace.structs import decode_cursor, encode_cursor
 from marketplace.web import confirm
 from marketplace.web.common import flash, form_text, money, plain, render, require, see_other

@@ -12,8 +12,7 @@ from litestar import Request, get
 from litestar.response import Response, Template
 
 from marketplace.auctions import service as auctions
-from marketplace.auctions.routes import Sort, limit_listing
-from marketplace.auctions.schemas import Auction, Status
+from marketplace.auctions.schemas import Auction, Sort, Status
 from marketplace.auth import Caller
 from marketplace.awards import service as awards
 from marketplace.bids import service as bids
@@ -21,6 +20,7 @@ from marketplace.clarifications import service as clarifications
 from marketplace.deliveries.service import may_read
 from marketplace.errors import BadRequest
 from marketplace.params import SEARCH_MAX_LENGTH
+from marketplace.ratelimit import limit_listing
 from marketplace.settings import Settings
 from marketplace.structs import decode_cursor, encode_cursor
 from marketplace.web import confirm
