@@ -15,16 +15,16 @@ from tests.helpers import Api, bid, end_auction_now, published_auction, sign_in
 
 ME, OTHER = 7, 8
 # The positions the auctions service gives each kind of vendor (auctions/service.py).
-UNVERIFIED = Position(can_bid=False, reason="not_verified")
+UNVERIFIED = Position(can_bid=False, reason="vendor_not_verified")
 IN_DEPARTMENT = Position(can_bid=False, reason="conflict_of_interest")
 NO_BID_OPEN = Position(can_bid=True, max_allowed_cents=350_000)
-NO_BID_CLOSED = Position(can_bid=False, reason="not_open")
+NO_BID_CLOSED = Position(can_bid=False, reason="auction_not_open")
 LOW = Position(
-    can_bid=False, reason="low_bidder", is_low_bidder=True, has_bid=True, your_best_cents=510_050
+    can_bid=False, reason="already_low_bidder", is_low_bidder=True, has_bid=True, your_best_cents=510_050
 )
 OUTBID = Position(can_bid=True, has_bid=True, your_best_cents=520_000, max_allowed_cents=509_950)
 SEALED_IN = Position(can_bid=False, reason="already_bid", has_bid=True, your_best_cents=510_050)
-BID_CLOSED = Position(can_bid=False, reason="not_open", has_bid=True, your_best_cents=510_050)
+BID_CLOSED = Position(can_bid=False, reason="auction_not_open", has_bid=True, your_best_cents=510_050)
 
 # (status, sealed, position, winner, expected tone, words the box says, form shown)
 TABLE: list[tuple[str, bool, Position, int | None, str, str | None, bool]] = [

@@ -12,6 +12,9 @@ COLUMNS = """a.id, a.department_id, d.name AS department_name, a.created_by, a.t
     a.extensions, a.skills, a.created_at, a.published_at, a.opened_at, a.closed_at,
     a.cancelled_at, a.cancel_reason, a.lowest_cents, a.low_bidder_id, a.bid_count,
     a.acceptance, questions_close_at(a.starts_at, a.ends_at) AS questions_close_at,
+    CASE WHEN a.status = 'open' THEN bid_max_allowed(
+        a.type, a.lowest_cents, a.min_decrement_cents, a.price_cap_cents) END
+        AS max_allowed_cents,
     now() AS server_time"""
 
 FROM = "auctions a JOIN departments d ON d.id = a.department_id"

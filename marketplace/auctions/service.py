@@ -400,24 +400,18 @@ def _keyset(sort: str, after: list[Any] | None) -> list[Any] | None:
     return [key, after_id]
 
 
-def max_allowed(row: Any) -> int | None:
-    if row["status"] != "open":
-        return None
-    if row["type"] == "sealed" or row["lowest_cents"] is None:
-        return int(row["price_cap_cents"])
-    return int(row["lowest_cents"] - row["min_decrement_cents"])
-
-
 def _position(row: Any, caller: Caller, standing: Any) -> Position:
+    """What this vendor may bid now. Each reason is the code a bid would be refused with
+    (sql/functions/bid_refusal.sql and place_bid.sql), so the detail and the bid agree."""
     bids = standing["bids"] if standing else 0
     best = standing["best"] if standing else None
     common: dict[str, Any] = {"has_bid": bids > 0, "your_best_cents": best}
     if not caller.has("vendor"):
-        return Position(can_bid=False, reason="not_a_vendor", message="only vendors bid", **common)
+        return Position(can_bid=False, reason="role_required", message="only vendors bid", **common)
     if caller.verification_status != "verified":
         return Position(
             can_bid=False,
-            reason="not_verified",
+            reason="vendor_not_verified",
             message=f"your vendor verification is {caller.verification_status}",
             **common,
         )
@@ -430,23 +424,26 @@ def _position(row: Any, caller: Caller, standing: Any) -> Position:
         )
     if row["status"] != "open":
         return Position(
-            can_bid=False, reason="not_open", message=f"the auction is {row['status']}", **common
+            can_bid=False,
+            reason="auction_not_open",
+            message=f"the auction is {row['status']}",
+            **common,
         )
     if row["type"] == "sealed":
         if bids:
             return Position(
                 can_bid=False, reason="already_bid", message="your sealed bid is in", **common
             )
-        return Position(can_bid=True, max_allowed_cents=max_allowed(row), **common)
+        return Position(can_bid=True, max_allowed_cents=row["max_allowed_cents"], **common)
     if row["low_bidder_id"] == caller.id:
         return Position(
             can_bid=False,
-            reason="low_bidder",
+            reason="already_low_bidder",
             is_low_bidder=True,
             message="you are the low bidder",
             **common,
         )
-    return Position(can_bid=True, max_allowed_cents=max_allowed(row), **common)
+    return Position(can_bid=True, max_allowed_cents=row["max_allowed_cents"], **common)
 
 
 def present(row: Any, caller: Caller | None, *, standing: Any = None, award: Any = None) -> Auction:
@@ -501,7 +498,7 @@ def present(row: Any, caller: Caller | None, *, standing: Any = None, award: Any
         time_left_seconds=time_left,
         low_bid_cents=None if sealed_hidden else row["lowest_cents"],
         bid_count=None if sealed_hidden else row["bid_count"],
-        max_allowed_cents=max_allowed(row),
+        max_allowed_cents=row["max_allowed_cents"],
         server_time=row["server_time"],
         position=position,
         award=notice,

@@ -37,7 +37,7 @@ WON = {
     ),
 }
 INELIGIBLE = {
-    "not_a_vendor": "only vendors bid",
+    "role_required": "only vendors bid",
     "conflict_of_interest": "you belong to the buying department",
 }
 
@@ -51,7 +51,7 @@ class Box(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _ineligible(position: Position, verification: str | None) -> str | None:
-    if position.reason == "not_verified":
+    if position.reason == "vendor_not_verified":
         return (
             f"You cannot bid until an administrator verifies your vendor account "
             f"(it is {verification or 'unverified'})."
