@@ -440,7 +440,7 @@ class Seeder:
             )
         if task.state in ("awarded", "no_bids"):
             await _backdate(self.pool, created.id, dt.timedelta(days=self.rng.randint(2, 9)))
-            await lifecycle.close_auction(self.pool, created.id)
+            await lifecycle.close_auction(self.pool, created.id, self.settings)
 
     async def bid_history(self, task: Task, auction_id: int, vendors: list[Caller]) -> None:
         if task.offers:

@@ -18,7 +18,12 @@ from marketplace import shutdown
 from marketplace.accounts.admin import create_user_with_token
 from marketplace.notifications import messages
 from marketplace.outbox import stamped
+from marketplace.settings import Settings
 from marketplace.streams.consumer import StreamConsumer, StreamEvent
+
+# What an auction is closed with when a test has no settings of its own at hand: the
+# deployment's defaults (UTC, no holidays), as the test settings also have.
+CLOSE_SETTINGS = Settings()
 
 _emails = itertools.count(1)
 

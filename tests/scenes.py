@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from marketplace.auctions import lifecycle
-from tests.helpers import Api, User, bid, end_auction_now, published_auction
+from tests.helpers import CLOSE_SETTINGS, Api, User, bid, end_auction_now, published_auction
 
 PR_URL = "https://github.com/city-of-x/permits/pull/7"
 
@@ -23,7 +23,7 @@ async def vendor_of_kind(api: Api, db: asyncpg.Connection, kind: str, name: str)
 
 async def closed(api: Api, db: asyncpg.Connection, pool: Any, aid: int) -> str:
     await end_auction_now(db, aid)
-    status: str = await lifecycle.close_auction(pool, aid)
+    status: str = await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS)
     return status
 
 

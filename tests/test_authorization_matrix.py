@@ -41,6 +41,7 @@ from marketplace.redis import WORKER_HEARTBEAT_KEY
 from marketplace.settings import Settings
 from marketplace.transparency.scrape import metrics_scraper
 from tests.helpers import (
+    CLOSE_SETTINGS,
     Api,
     User,
     auction_body,
@@ -258,7 +259,7 @@ async def awarded_in_review(
     assert (await bid(api, loser, aid, 400_000)).status_code == 201
     assert (await bid(api, winner, aid, 390_000)).status_code == 201
     await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
     award_id = await db.fetchval("SELECT id FROM awards WHERE auction_id = $1", aid)
     delivery = await db.fetchval(
         """INSERT INTO deliveries (auction_id, award_id, submitted_by, pull_request_url,
@@ -664,7 +665,7 @@ async def test_sealed_bid_tells_nothing_until_close(
     assert [b["amount_cents"] for b in r.json()["items"]] == [SEALED_AMOUNT]
     # After close the bid is revealed to everyone.
     await end_auction_now(db, w.sealed)
-    assert await lifecycle.close_auction(_pool(db), w.sealed) == "awarded"
+    assert await lifecycle.close_auction(_pool(db), w.sealed, CLOSE_SETTINGS) == "awarded"
     r = await c.get(f"/api/auctions/{w.sealed}/bids")
     assert [b["amount_cents"] for b in r.json()["items"]] == [SEALED_AMOUNT]
 

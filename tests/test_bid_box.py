@@ -11,7 +11,7 @@ import pytest
 from marketplace.auctions import lifecycle
 from marketplace.auctions.schemas import Position
 from marketplace.web.bid_box import AFTER_AWARD, bid_box
-from tests.helpers import Api, bid, end_auction_now, published_auction, sign_in
+from tests.helpers import CLOSE_SETTINGS, Api, bid, end_auction_now, published_auction, sign_in
 
 ME, OTHER = 7, 8
 # The positions the auctions service gives each kind of vendor (auctions/service.py).
@@ -20,11 +20,17 @@ IN_DEPARTMENT = Position(can_bid=False, reason="conflict_of_interest")
 NO_BID_OPEN = Position(can_bid=True, max_allowed_cents=350_000)
 NO_BID_CLOSED = Position(can_bid=False, reason="auction_not_open")
 LOW = Position(
-    can_bid=False, reason="already_low_bidder", is_low_bidder=True, has_bid=True, your_best_cents=510_050
+    can_bid=False,
+    reason="already_low_bidder",
+    is_low_bidder=True,
+    has_bid=True,
+    your_best_cents=510_050,
 )
 OUTBID = Position(can_bid=True, has_bid=True, your_best_cents=520_000, max_allowed_cents=509_950)
 SEALED_IN = Position(can_bid=False, reason="already_bid", has_bid=True, your_best_cents=510_050)
-BID_CLOSED = Position(can_bid=False, reason="auction_not_open", has_bid=True, your_best_cents=510_050)
+BID_CLOSED = Position(
+    can_bid=False, reason="auction_not_open", has_bid=True, your_best_cents=510_050
+)
 
 # (status, sealed, position, winner, expected tone, words the box says, form shown)
 TABLE: list[tuple[str, bool, Position, int | None, str, str | None, bool]] = [
@@ -113,7 +119,7 @@ async def test_the_winner_is_told_they_won_not_that_they_were_outbid(
     assert (await bid(api, other, aid, 520_000)).status_code == 201
     assert (await bid(api, winner, aid, 510_050)).status_code == 201
     await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
 
     await sign_in(client, winner)
     page = (await client.get(f"/auctions/{aid}")).text

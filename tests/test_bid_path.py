@@ -15,7 +15,7 @@ from marketplace.app import create_app
 from marketplace.auctions import lifecycle
 from marketplace.events import decode_event, encode_event
 from marketplace.settings import Settings
-from tests.helpers import Api, bid, end_auction_now, published_auction
+from tests.helpers import CLOSE_SETTINGS, Api, bid, end_auction_now, published_auction
 
 
 async def test_revocation_and_standing_changes_reach_every_app_at_once(
@@ -138,7 +138,7 @@ async def test_an_export_signs_only_rows_already_on_disk(
     assert (await bid(api, a, aid, 100_000)).status_code == 201
     # Bid rows enter exports once their auction has closed; refusals after it still come.
     await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
     for _ in range(5):
         assert (await bid(api, b, aid, 90_000)).status_code == 409
     written = await db.fetchval("SELECT pg_current_wal_insert_lsn()")

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from marketplace.auctions import lifecycle
-from tests.helpers import Api, bid, end_auction_now, published_auction
+from tests.helpers import CLOSE_SETTINGS, Api, bid, end_auction_now, published_auction
 
 
 async def test_reverse_auction_rules_from_the_issue(api: Api, db: asyncpg.Connection) -> None:
@@ -41,7 +41,7 @@ async def test_reverse_auction_rules_from_the_issue(api: Api, db: asyncpg.Connec
     await end_auction_now(db, aid, 1)
     r = await bid(api, a, aid, 300_000)
     assert r.status_code == 409 and r.json()["code"] == "auction_closed"
-    assert await lifecycle.close_auction(_pool(db), aid) == "awarded"
+    assert await lifecycle.close_auction(_pool(db), aid, CLOSE_SETTINGS) == "awarded"
     r = await bid(api, a, aid, 300_000)
     assert r.status_code == 409 and r.json()["code"] == "auction_not_open"
 
@@ -102,7 +102,7 @@ async def test_identities_are_veiled_until_close(api: Api, db: asyncpg.Connectio
     assert detail["position"]["max_allowed_cents"] == 79_900
 
     await end_auction_now(db, aid)
-    await lifecycle.close_auction(_pool(db), aid)
+    await lifecycle.close_auction(_pool(db), aid, CLOSE_SETTINGS)
     public = (await api.client.get(f"/api/auctions/{aid}/bids")).json()["items"]
     assert [x["bidder_id"] for x in public] == [a.id, b.id, a.id]
 
@@ -136,7 +136,7 @@ async def test_sealed_bids_reveal_nothing_until_close(api: Api, db: asyncpg.Conn
     assert [x["bid_count"] for x in listing if x["id"] == aid] == [None]
 
     await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(_pool(db), aid) == "awarded"
+    assert await lifecycle.close_auction(_pool(db), aid, CLOSE_SETTINGS) == "awarded"
     items = (await api.client.get(f"/api/auctions/{aid}/bids")).json()["items"]
     assert sorted(x["amount_cents"] for x in items) == [120_000, 150_000, 180_000]
     assert all(x["bidder_id"] is not None for x in items)
@@ -212,7 +212,7 @@ async def test_soft_close_extends_and_closes_at_new_end(api: Api, db: asyncpg.Co
     assert await db.fetchval("SELECT extensions FROM auctions WHERE id = $1", aid) == 1
     # Just after the old end it is still open, and the close job refuses to close it.
     await db.execute("SELECT pg_sleep(5)")
-    assert await lifecycle.close_auction(_pool(db), aid) is None
+    assert await lifecycle.close_auction(_pool(db), aid, CLOSE_SETTINGS) is None
     assert await db.fetchval("SELECT status FROM auctions WHERE id = $1", aid) == "open"
     types = [
         r["type"] for r in await db.fetch("SELECT type FROM outbox WHERE auction_id = $1", aid)

@@ -18,6 +18,7 @@ from marketplace.notifications import messages
 from marketplace.settings import Settings
 from marketplace.streams.consumer import StreamConsumer, StreamEvent
 from tests.helpers import (
+    CLOSE_SETTINGS,
     Api,
     User,
     auction_body,
@@ -274,7 +275,7 @@ async def test_an_amendment_keeps_the_old_text_moves_the_close_and_tells_bidders
     await db.execute(
         "UPDATE auctions SET starts_at = starts_at - interval '2 hours' WHERE id = $1", aid
     )
-    assert await lifecycle.close_auction(pool, aid) is None
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) is None
     job = jobs.close_job_id(aid, ends)
     assert await redis.exists(f"arq:job:{job}"), job
     r = await api.client.get(f"/api/auctions/{aid}/amendments")

@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 
 from marketplace.auctions import lifecycle
-from tests.helpers import Api, bid, end_auction_now, published_auction
+from tests.helpers import CLOSE_SETTINGS, Api, bid, end_auction_now, published_auction
 
 
 async def test_batch_close_awards_each_auction_as_one_by_one_would(
@@ -32,10 +32,11 @@ async def test_batch_close_awards_each_auction_as_one_by_one_would(
 
     # Two closers at once, in batches of two: each due auction is closed exactly once.
     counts = await asyncio.gather(
-        lifecycle.close_due(pool, batch=2), lifecycle.close_due(pool, batch=2)
+        lifecycle.close_due(pool, CLOSE_SETTINGS, batch=2),
+        lifecycle.close_due(pool, CLOSE_SETTINGS, batch=2),
     )
     assert sum(counts) == len(ids)
-    assert await lifecycle.close_due(pool) == 0
+    assert await lifecycle.close_due(pool, CLOSE_SETTINGS) == 0
 
     rows = {
         r["id"]: r
@@ -98,7 +99,7 @@ async def test_batch_close_skips_auctions_not_yet_due(
     for aid in (due, running):
         assert (await bid(api, vendor, aid, 300_000)).status_code == 201
     await end_auction_now(db, due)
-    assert await lifecycle.close_due(pool) == 1
+    assert await lifecycle.close_due(pool, CLOSE_SETTINGS) == 1
     statuses = dict(
         await db.fetch("SELECT id, status FROM auctions WHERE id = ANY($1)", [due, running])
     )

@@ -151,7 +151,7 @@ async def test_award_reaches_the_department_endpoint_signed(
     assert (await bid(api, b, aid, 250_000)).status_code == 201
     async with worker_ctx(settings) as ctx:
         await end_auction_now(db, aid)
-        assert await lifecycle.close_auction(ctx["pool"], aid) == "awarded"
+        assert await lifecycle.close_auction(ctx["pool"], aid, ctx["settings"]) == "awarded"
         async with running(
             lambda: running_relays_forever(ctx), consumer(ctx).run_forever, sender(ctx).run_forever
         ):

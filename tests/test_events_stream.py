@@ -404,7 +404,7 @@ async def test_sealed_feed_tells_nothing_about_bids_until_revealed(
     async with worker_ctx(settings) as ctx, running_relays(ctx):
         gone = await read_sse(live_server, cancelled, lambda ev: ev[-1].type == "auction.cancelled")
         await end_auction_now(db, aid)
-        assert await lifecycle.close_auction(ctx["pool"], aid) == "awarded"
+        assert await lifecycle.close_auction(ctx["pool"], aid, ctx["settings"]) == "awarded"
         feed = await read_sse(live_server, aid, lambda ev: ev[-1].type == "auction.awarded")
         stream = await entries(ctx["redis_client"], auction_stream(aid))
     assert "voided_bids" not in gone[-1].data

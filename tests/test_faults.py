@@ -43,7 +43,15 @@ from marketplace.migrate import migrate_url
 from marketplace.settings import Settings
 from tests import test_delivery
 from tests.fakes.github import FakeGitHub
-from tests.helpers import Api, User, auction_body, bid, end_auction_now, published_auction
+from tests.helpers import (
+    CLOSE_SETTINGS,
+    Api,
+    User,
+    auction_body,
+    bid,
+    end_auction_now,
+    published_auction,
+)
 from tests.test_delivery import REPO, WINNER_LOGIN, submit
 from tests.test_github_oauth import link
 from tests.test_payments import accept, delivered_for_review
@@ -582,7 +590,7 @@ async def test_a_postgres_crash_keeps_every_accepted_bid_and_a_whole_audit_chain
             await conn.close()
         closer = await create_pool(url, min_size=1, max_size=2)
         try:
-            assert await lifecycle.close_auction(closer, aid) == "awarded"
+            assert await lifecycle.close_auction(closer, aid, CLOSE_SETTINGS) == "awarded"
         finally:
             await closer.close()
         key = signing.signing_key(settings)

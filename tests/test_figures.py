@@ -17,7 +17,7 @@ from marketplace.auctions import lifecycle
 from marketplace.db import create_pool
 from marketplace.settings import Settings
 from marketplace.transparency import figures
-from tests.helpers import Api, bid, end_auction_now, published_auction
+from tests.helpers import CLOSE_SETTINGS, Api, bid, end_auction_now, published_auction
 
 MAX_AGE = 60.0
 
@@ -103,7 +103,7 @@ async def test_figures_and_latest_awards_equal_a_recount_after_a_random_history(
         elif step == "close":
             aid = open_ids.pop(rng.randrange(len(open_ids)))
             await end_auction_now(db, aid)
-            await lifecycle.close_auction(pool, aid)
+            await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS)
             closed.append(aid)
         elif step == "cancel":
             aid = open_ids.pop(rng.randrange(len(open_ids)))

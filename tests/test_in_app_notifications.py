@@ -20,6 +20,7 @@ from marketplace.payments.provider import LedgerProvider
 from marketplace.settings import Settings
 from tests.axe import violations
 from tests.helpers import (
+    CLOSE_SETTINGS,
     Api,
     User,
     bid,
@@ -92,7 +93,7 @@ async def test_outbid_won_lost_verified_reviewed_and_paid_reach_the_app_as_maile
     assert subjects(await notes(api, winner)) == ["You are verified"]
 
     await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
     await deliver_events(pool, settings)
     assert subjects(await notes(api, winner))[0] == f"You won: {title}"
     assert subjects(await notes(api, loser))[0] == f"Auction closed: {title}"
@@ -161,7 +162,7 @@ async def test_a_sealed_bid_notifies_nobody_until_close(
     assert {u.id: await notes(api, u) for u in everyone} == before
 
     await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
     await deliver_events(pool, settings)
     title = "Fix the date picker on the permits form"
     assert subjects(await notes(api, second))[0] == f"You won: {title}"
@@ -260,7 +261,7 @@ async def test_in_chromium_the_count_leads_to_the_messages_and_goes_when_seen(
     assert (await bid(api, loser, aid, 300_000)).status_code == 201
     assert (await bid(api, winner, aid, 290_000)).status_code == 201
     await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
     await deliver_events(pool, settings)
 
     for width in (1024, 375):

@@ -22,7 +22,15 @@ from marketplace.notifications.mail import MailSender, list_mailbox, mailbox_dir
 from marketplace.redis import GLOBAL_STREAM
 from marketplace.settings import Settings
 from marketplace.streams.consumer import StreamConsumer, StreamEvent
-from tests.helpers import Api, bid, end_auction_now, published_auction, sign_in, stop_tasks
+from tests.helpers import (
+    CLOSE_SETTINGS,
+    Api,
+    bid,
+    end_auction_now,
+    published_auction,
+    sign_in,
+    stop_tasks,
+)
 from tests.test_events_stream import eventually, running_relays, worker_ctx
 
 
@@ -94,7 +102,7 @@ async def closed_auction(api: Api, db: asyncpg.Connection, pool: Any) -> dict[st
         r = await bid(api, vendor, aid, amount)
         assert r.status_code == 201, r.text
     await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
     return {"id": aid, "buyer": buyer, "winner": v3, "losers": [v1, v2]}
 
 

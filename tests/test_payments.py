@@ -13,7 +13,7 @@ from marketplace.auctions import lifecycle
 from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider, PaymentOrder, ProviderError, Receipt
 from marketplace.settings import Settings
-from tests.helpers import Api, User, bid, end_auction_now, published_auction
+from tests.helpers import CLOSE_SETTINGS, Api, User, bid, end_auction_now, published_auction
 from workers import payments as payment_jobs
 
 
@@ -30,7 +30,7 @@ async def delivered_for_review(api: Api, db: asyncpg.Connection, pool: Any) -> d
     assert (await bid(api, loser, aid, 400_000)).status_code == 201
     assert (await bid(api, winner, aid, 390_000)).status_code == 201
     await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
     award = await db.fetchrow("SELECT id FROM awards WHERE auction_id = $1", aid)
     delivery_id = await db.fetchval(
         """INSERT INTO deliveries (auction_id, award_id, submitted_by, pull_request_url,

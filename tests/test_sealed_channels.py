@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from marketplace.auctions import lifecycle
 from marketplace.settings import Settings
-from tests.helpers import Api, bid, end_auction_now, published_auction, sign_in
+from tests.helpers import CLOSE_SETTINGS, Api, bid, end_auction_now, published_auction, sign_in
 from tests.test_department_webhooks import Endpoint, _has_all, consumer, endpoint, sender
 from tests.test_events_stream import eventually, worker_ctx
 from tests.test_notifications import running, running_relays_forever
@@ -45,7 +45,7 @@ async def test_a_sealed_bid_has_no_alias_until_close(
     assert "Bidder 2" not in page.text and "Bidder 1" not in page.text
     # At close every sealed bid gets its alias, in the order the bids were accepted.
     await end_auction_now(db, sealed)
-    assert await lifecycle.close_auction(pool, sealed) == "awarded"
+    assert await lifecycle.close_auction(pool, sealed, CLOSE_SETTINGS) == "awarded"
     r = await client.get(f"/api/auctions/{sealed}/bids")
     assert sorted(b["bidder_alias"] for b in r.json()["items"]) == ["Bidder 1", "Bidder 2"]
     by_amount = {b["amount_cents"]: b["bidder_alias"] for b in r.json()["items"]}
@@ -72,7 +72,7 @@ async def test_bid_ids_do_not_count_the_sealed_bids_between_two_probes(
     assert after - before != len(rivals) + 2, "the gap counts the sealed bids"
     # Nor do the ids revealed at close sit between the probe's, in order.
     await end_auction_now(db, sealed)
-    assert await lifecycle.close_auction(pool, sealed) == "awarded"
+    assert await lifecycle.close_auction(pool, sealed, CLOSE_SETTINGS) == "awarded"
     r = await client.get(f"/api/auctions/{sealed}/bids")
     revealed = sorted(b["id"] for b in r.json()["items"])
     assert revealed == sorted(sealed_ids)
@@ -170,7 +170,7 @@ async def test_reverse_bidders_stay_veiled_from_auditors_and_admins_until_close(
     assert f"user {vendor.id}<" not in page.text and f"user {vendor.id} " not in page.text
     # At close the rows appear, with the bidder, in the browser and in exports.
     await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
     r = await client.get(
         f"/api/audit/events?auction_id={aid}&action=bid.placed", headers=auditor.headers
     )

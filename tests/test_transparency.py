@@ -19,7 +19,7 @@ from marketplace.db import create_pool
 from marketplace.redis import WORKER_HEARTBEAT_KEY
 from marketplace.settings import Settings
 from marketplace.transparency import prom
-from tests.helpers import Api, User, bid, end_auction_now, published_auction
+from tests.helpers import CLOSE_SETTINGS, Api, User, bid, end_auction_now, published_auction
 from workers import heartbeat
 
 
@@ -40,7 +40,7 @@ async def _auction(api: Api, buyer: User, bids: list[tuple[User, int]], **kw: An
 
 async def _close(db: asyncpg.Connection, pool: Any, aid: int) -> str | None:
     await end_auction_now(db, aid)
-    return await lifecycle.close_auction(pool, aid)
+    return await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS)
 
 
 async def test_awards_and_metrics_figures(api: Api, db: asyncpg.Connection, pool: Any) -> None:

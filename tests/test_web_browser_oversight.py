@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from marketplace.auctions import lifecycle
-from tests.helpers import Api, bid, end_auction_now, published_auction
+from tests.helpers import CLOSE_SETTINGS, Api, bid, end_auction_now, published_auction
 from tests.test_payments import delivered_for_review
 from tests.test_web_browser import browser, expect, pytestmark, signed_in_page
 
@@ -40,7 +40,7 @@ async def test_auditor_downloads_an_export_and_the_page_verifies_it(
         assert (await bid(api, await api.verified_vendor(), aid, amount)).status_code == 201
     # Bid rows enter the log's views once bidding has closed (DESIGN §8).
     await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
     auditor = await api.user("auditor")
 
     page = await signed_in_page(browser, live_server, auditor, zone=ZONE)

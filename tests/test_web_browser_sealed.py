@@ -10,7 +10,7 @@ from typing import Any
 
 from marketplace.auctions import lifecycle
 from tests.axe import violations
-from tests.helpers import Api, bid, end_auction_now, published_auction
+from tests.helpers import CLOSE_SETTINGS, Api, bid, end_auction_now, published_auction
 from tests.test_web_browser import browser, expect, pytestmark, signed_in_page
 
 __all__ = ["browser", "pytestmark"]  # the Chromium fixture and its skip reason
@@ -48,7 +48,7 @@ async def test_a_sealed_bidder_and_the_auditor_see_no_count_until_close(
     await watcher.screenshot(path=str(shots / "audit-before-close.png"), full_page=True)
 
     await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
     await page.goto(f"/auctions/{aid}")
     await expect(page.get_by_text("Bidder 2 (you)")).to_be_visible()
     await watcher.goto(f"/audit?auction={aid}")

@@ -14,7 +14,7 @@ import pytest
 
 from marketplace.auctions import lifecycle
 from tests.axe import violations
-from tests.helpers import Api, auction_body, bid, end_auction_now, published_auction
+from tests.helpers import CLOSE_SETTINGS, Api, auction_body, bid, end_auction_now, published_auction
 from tests.test_web_browser import browser, expect, pytestmark, signed_in_page
 
 __all__ = ["browser", "pytestmark"]  # the Chromium fixture and its skip reason
@@ -110,7 +110,7 @@ async def test_the_deadline_extension_reads_the_zone_it_names(
     aid = auction["id"]
     assert (await bid(api, await api.verified_vendor(), aid, 300_000)).status_code == 201
     await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
 
     wanted = _whole_seconds_from_now(40 * 86400).replace(second=0)
     page = await signed_in_page(browser, live_server, api.admin, zone=zone)

@@ -13,7 +13,15 @@ from litestar.testing import AsyncTestClient
 from marketplace.auctions import lifecycle
 from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider
-from tests.helpers import Api, answer_yes, bid, end_auction_now, published_auction, question_of
+from tests.helpers import (
+    CLOSE_SETTINGS,
+    Api,
+    answer_yes,
+    bid,
+    end_auction_now,
+    published_auction,
+    question_of,
+)
 from tests.test_payments import delivered_for_review
 from tests.test_web_pages import csrf_of, sign_in
 
@@ -234,7 +242,7 @@ async def awarded_auction(api: Api, db: asyncpg.Connection, pool: Any) -> dict[s
     assert (await bid(api, runner_up, aid, 450_000)).status_code == 201
     assert (await bid(api, winner, aid, 420_000)).status_code == 201
     await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(pool, aid) == "awarded"
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
     return {"auction_id": aid, "buyer": buyer, "winner": winner, "runner_up": runner_up}
 
 
@@ -327,7 +335,7 @@ async def test_buyer_dashboard_lists_overdue_deliveries_and_work_awaiting_paymen
     for aid in (late, on_time):
         assert (await bid(api, await api.verified_vendor(), aid, 300_000)).status_code == 201
         await end_auction_now(db, aid)
-        assert await lifecycle.close_auction(pool, aid) == "awarded"
+        assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
     await db.execute(
         "UPDATE awards SET delivery_due_at = now() - interval '1 hour' WHERE auction_id = $1", late
     )

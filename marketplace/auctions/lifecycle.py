@@ -55,13 +55,13 @@ def runners_up(ranked: list[Any]) -> list[int]:
     return seen[1:]
 
 
-async def close_auction(pool: Any, auction_id: int, settings: Settings | None = None) -> str | None:
+async def close_auction(pool: Any, auction_id: int, settings: Settings) -> str | None:
     """open -> awarded | closed_no_bids once ends_at has passed; the new status, or None."""
     closed = await close_auctions(pool, settings, ids=[auction_id])
     return closed.get(auction_id)
 
 
-async def close_due(pool: Any, settings: Settings | None = None, batch: int = 100) -> int:
+async def close_due(pool: Any, settings: Settings, batch: int = 100) -> int:
     """Close everything due, ``batch`` auctions per transaction; how many this call closed."""
     total = 0
     while closed := await close_auctions(pool, settings, limit=batch):
@@ -70,14 +70,13 @@ async def close_due(pool: Any, settings: Settings | None = None, batch: int = 10
 
 
 async def close_auctions(
-    pool: Any, settings: Settings | None = None, *, ids: list[int] | None = None, limit: int = 100
+    pool: Any, settings: Settings, *, ids: list[int] | None = None, limit: int = 100
 ) -> dict[int, str]:
     """Close due auctions in one transaction (``ids`` only, or any); new status by auction.
 
     The award's delivery deadline is the auction's ``delivery_due_at``, or N business days
     after the close (weekends and holidays skipped in the deployment's zone).
     """
-    settings = settings or Settings()
     async with pool.acquire() as conn, conn.transaction():
         closed = await queries.close_due(conn, ids, limit)
         if not closed:
