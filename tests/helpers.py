@@ -276,3 +276,25 @@ async def deliver_events(pool: Any, settings: Any) -> None:
             event_id=row["id"], type=row["type"], data=msgspec.json.decode(raw), raw=raw
         )
         assert await consumer.apply(event)
+
+
+async def eventually(check: Any, what: str, within: float = 90.0) -> Any:
+    """Poll ``check`` until it returns something truthy, and return it. The deadline is
+    generous: this waits for work to happen, it does not time it."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    while True:
+        found = await check()
+        if found:
+            return found
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for servers a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import redis as redis_sync
 from marketplace import embedded
 from marketplace.redis import WORKER_HEARTBEAT_KEY
 from tests.conftest import Servers, with_database
+from tests.helpers import free_port
 
 READY_WITHIN = 60.0
 CLI = [sys.executable, "-m", "marketplace.cli"]
@@ -113,13 +113,6 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.2)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- the command line as a process ----------------------------------------------------

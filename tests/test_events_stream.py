@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -31,6 +30,8 @@ from tests.helpers import (
     auction_body,
     bid,
     end_auction_now,
+    eventually,
+    free_port,
     published_auction,
     stop_tasks,
 )
@@ -73,19 +74,6 @@ async def entries(redis: Any, key: str) -> list[tuple[int, str, dict[str, Any]]]
         assert seq == "0"
         found.append((int(number), fields[b"type"].decode(), json.loads(fields[b"data"])))
     return found
-
-
-async def eventually(check: Any, what: str) -> Any:
-    """Wait (generous deadline) until ``await check()`` is truthy; return it."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + DEADLINE
-    while True:
-        value = await check()
-        if value:
-            return value
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def place_bids(api: Api, vendors: list[User], auction_id: int, count: int) -> list[int]:
@@ -250,17 +238,10 @@ async def test_relay_stops_when_cancelled_as_a_notify_wakes_it() -> None:
     await wait_woken(wake, 10)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_redis_outage_during_bidding_loses_no_bid_on_stream_or_feed(
     settings: Settings, database_url: str
 ) -> None:
-    own = ValkeyServer(port=_free_port())  # no persistence: it comes back empty
+    own = ValkeyServer(port=free_port())  # no persistence: it comes back empty
     own.start()
     try:
         app = create_app(settings, database_url, own.connection_url)

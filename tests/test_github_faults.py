@@ -17,8 +17,8 @@ import pytest
 from marketplace.settings import Settings
 from tests import test_delivery
 from tests.fakes.github import FakeGitHub
-from tests.helpers import Api
-from tests.test_faults import eventually, processes
+from tests.helpers import Api, eventually
+from tests.test_faults import processes
 from tests.test_verification import HEAD, events, good_pull, records, setup, status
 
 gh_settings = test_delivery.gh_settings

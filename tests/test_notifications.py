@@ -27,11 +27,12 @@ from tests.helpers import (
     Api,
     bid,
     end_auction_now,
+    eventually,
     published_auction,
     sign_in,
     stop_tasks,
 )
-from tests.test_events_stream import eventually, running_relays, worker_ctx
+from tests.test_events_stream import running_relays, worker_ctx
 
 
 @pytest.fixture

