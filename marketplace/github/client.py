@@ -340,7 +340,7 @@ class GithubClient:
             try:
                 return fn(*args)
             except BadCredentialsException:
-                installations.forget_token(installation_id)
+                installations.forget_token(installation_id, self._auth.last_token())
                 if last:
                     raise
             except UnknownObjectException:

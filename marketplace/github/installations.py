@@ -42,6 +42,8 @@ class Installations:
     def __init__(self, integration: github.GithubIntegration) -> None:
         self._integration = integration
         self._lock = threading.Lock()
+        self._lookup_lock = threading.Lock()
+        self._mint_lock = threading.Lock()
         self._by_repo: dict[str, tuple[int, float]] = {}  # owner/name (lower) -> (id, when)
         self._tokens: dict[int, tuple[str, dt.datetime]] = {}  # id -> (token, expires_at)
         self.minted = 0  # tokens this process has asked for
@@ -50,40 +52,47 @@ class Installations:
         return f"<Installations {len(self._by_repo)} repositories, {len(self._tokens)} tokens>"
 
     def installation_for(self, full_name: str) -> int:
-        """The id of the installation that reads ``owner/name``; NotInstalled if none."""
+        """The id of the installation that reads ``owner/name``; NotInstalled if none.
+        (One lookup at a time: threads asking together share its answer.)"""
         key = full_name.lower()
-        with self._lock:
-            known = self._by_repo.get(key)
-        if known is not None and time.monotonic() - known[1] < LOOKUP_TTL:
-            return known[0]
-        owner, _, name = full_name.partition("/")
-        try:
-            found = self._integration.get_repo_installation(owner, name)
-        except UnknownObjectException as exc:
-            raise NotInstalled(full_name) from exc
-        with self._lock:
-            self._by_repo[key] = (found.id, time.monotonic())
-        return int(found.id)
+        with self._lookup_lock:
+            with self._lock:
+                known = self._by_repo.get(key)
+            if known is not None and time.monotonic() - known[1] < LOOKUP_TTL:
+                return known[0]
+            owner, _, name = full_name.partition("/")
+            try:
+                found = self._integration.get_repo_installation(owner, name)
+            except UnknownObjectException as exc:
+                raise NotInstalled(full_name) from exc
+            with self._lock:
+                self._by_repo[key] = (int(found.id), time.monotonic())
+            return int(found.id)
 
     def token(self, installation_id: int) -> str:
-        """An installation token valid for at least ``REFRESH_MARGIN`` more."""
+        """An installation token valid for at least ``REFRESH_MARGIN`` more. (One minting at
+        a time: threads needing a token together share the one minted.)"""
+        with self._mint_lock:
+            with self._lock:
+                held = self._tokens.get(installation_id)
+            if held is not None and held[1] - REFRESH_MARGIN > dt.datetime.now(dt.UTC):
+                return held[0]
+            grant = self._integration.get_access_token(installation_id)
+            expires_at = grant.expires_at
+            if expires_at.tzinfo is None:
+                expires_at = expires_at.replace(tzinfo=dt.UTC)
+            with self._lock:
+                self._tokens[installation_id] = (grant.token, expires_at)
+                self.minted += 1
+            return str(grant.token)
+
+    def forget_token(self, installation_id: int, token: str | None) -> None:
+        """Drop a token GitHub refused (revoked, or the installation's access changed),
+        unless another thread has replaced it already."""
         with self._lock:
             held = self._tokens.get(installation_id)
-        if held is not None and held[1] - REFRESH_MARGIN > dt.datetime.now(dt.UTC):
-            return held[0]
-        grant = self._integration.get_access_token(installation_id)
-        expires_at = grant.expires_at
-        if expires_at.tzinfo is None:
-            expires_at = expires_at.replace(tzinfo=dt.UTC)
-        with self._lock:
-            self._tokens[installation_id] = (grant.token, expires_at)
-            self.minted += 1
-        return str(grant.token)
-
-    def forget_token(self, installation_id: int) -> None:
-        """Drop a token GitHub refused (revoked, or the installation's access changed)."""
-        with self._lock:
-            self._tokens.pop(installation_id, None)
+            if held is not None and (token is None or held[0] == token):
+                del self._tokens[installation_id]
 
     def forget_repo(self, full_name: str) -> None:
         """Ask again which installation reads ``full_name`` (it may have lost access)."""
@@ -113,6 +122,12 @@ class InstallationAuth(github.Auth.Auth):
 
     def use(self, installation_id: int | None) -> None:
         self._current.id = installation_id
+        self._current.token = None
+
+    def last_token(self) -> str | None:
+        """The token this thread's latest request went out with."""
+        token: str | None = getattr(self._current, "token", None)
+        return token
 
     @property
     def token_type(self) -> str:
@@ -123,7 +138,9 @@ class InstallationAuth(github.Auth.Auth):
         installation_id = getattr(self._current, "id", None)
         if installation_id is None:
             raise RuntimeError("GitHub App mode: no installation chosen for this request")
-        return self._installations.token(installation_id)
+        token = self._installations.token(installation_id)
+        self._current.token = token
+        return token
 
 
 def app_integration(
