@@ -400,3 +400,29 @@ def test_app_settings_come_together(tmp_path: Path) -> None:
         )
     with pytest.raises(SettingsError, match="GITHUB_HOOK_REPO"):
         load_settings({"MARKETPLACE_GITHUB_HOOK_ID": "12"})
+
+
+async def test_github_check_reports_mode_rate_limit_and_app_access(
+    gh_settings: Settings, fake_github: FakeGitHub, fake_app: FakeApp
+) -> None:
+    from marketplace.github.diagnose import describe
+
+    fake_github.add_repo(REPO, id=REPO_ID)
+    fake_github.add_repo("elsewhere/tool", id=31337)
+    fake_github.add_pull(REPO, 7, author=WINNER_LOGIN, head_sha=HEAD)
+    fake_app.install("city-of-x", REPO, id=55)
+    lines = await describe(gh_settings, f"{fake_github.web_url}/{REPO}")
+    text = "\n".join(lines)
+    assert "mode:          GitHub App (installation tokens)" in text
+    assert "app access:    installed (installation 55)" in text
+    assert f"repository:    {REPO} (id {REPO_ID})" in text and "readable:      yes" in text
+    assert "rate limit:    " in text and " of 5000 left" in text
+    text = "\n".join(await describe(gh_settings, f"{fake_github.web_url}/{REPO}/pull/7"))
+    assert "app access:    installed" in text and f"/{REPO}/pull/7" in text
+    text = "\n".join(await describe(gh_settings, f"{fake_github.web_url}/elsewhere/tool"))
+    assert "app access:    NO: " in text and "not installed on elsewhere/tool" in text
+    token_mode = msgspec.structs.replace(
+        gh_settings, github_app_id=None, github_app_private_key_file=None, github_token="t"
+    )
+    text = "\n".join(await describe(token_mode, f"{fake_github.web_url}/elsewhere/tool"))
+    assert "mode:          token" in text and "app access" not in text
