@@ -321,6 +321,13 @@ async def test_buyer_told_when_the_app_cannot_read_the_repository(
     with pytest.raises(GithubNotInstalled):
         await client.repository(REPO)
     assert (await client.repository("someone-else/tool")).id == 9999
+    [other_token] = [token for owner, token in fake_app.minted if owner == other.id]
+    async with httpx.AsyncClient() as http:
+        auth = {"Authorization": f"token {other_token}"}
+        outside = await http.get(f"{fake_github.api_url}/repos/{REPO}", headers=auth)
+        inside = await http.get(f"{fake_github.api_url}/repos/someone-else/tool", headers=auth)
+        by_id = await http.get(f"{fake_github.api_url}/repositories/{REPO_ID}", headers=auth)
+    assert (outside.status_code, inside.status_code, by_id.status_code) == (404, 200, 404)
 
 
 async def test_token_mode_repository_hook_repair_gives_up_after_n_asks(

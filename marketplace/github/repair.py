@@ -73,7 +73,11 @@ async def repair_once(pool: Any, client: GithubClient, settings: Settings) -> Re
         now = await queries.db_now(conn)
         cursor = await queries.get_hook_cursor(conn, hook)
     since = now - WINDOW if cursor is None else max(now - WINDOW, cursor - OVERLAP)
-    attempts = await _attempts_since(client, repo_hook, since)
+    try:
+        attempts = await _attempts_since(client, repo_hook, since)
+    except GithubError as exc:  # unavailable or refused: said once a round, tried next round
+        log.warning("webhook repair (%s): cannot read GitHub's delivery log: %s", hook, exc)
+        return Repaired()
     by_guid: dict[str, list[HookAttempt]] = {}
     for attempt in attempts:
         by_guid.setdefault(attempt.guid, []).append(attempt)
