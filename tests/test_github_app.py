@@ -433,3 +433,61 @@ async def test_github_check_reports_mode_rate_limit_and_app_access(
     )
     text = "\n".join(await describe(token_mode, f"{fake_github.web_url}/elsewhere/tool"))
     assert "mode:          token" in text and "app access" not in text
+
+
+async def test_token_mode_delivery_path_with_a_missed_webhook_repaired(
+    gh_api: Api,
+    db: Any,
+    pool: Any,
+    gh_settings: Settings,
+    fake_github: FakeGitHub,
+    fake_app: FakeApp,
+    redis: Any,
+) -> None:
+    """The same path with a personal token and a repository webhook: no installation, no
+    App JWT; the missed webhook repaired through the repository hook's delivery log."""
+    settings = msgspec.structs.replace(
+        gh_settings,
+        github_app_id=None,
+        github_app_private_key_file=None,
+        github_token="worker-token",
+        github_hook_id=78,
+        github_hook_repo=REPO,
+    )
+    client = GithubClient.from_settings(msgspec.structs.replace(settings, github_retries=0))
+    ctx = {"pool": pool, "settings": settings, "redis_client": redis, "github": client}
+    try:
+        s = await awarded(gh_api, db, pool, settings, fake_github)
+        fake_github.add_pull(REPO, 7, author=WINNER_LOGIN, body="Fixes #12", head_sha=HEAD)
+        fake_github.add_status(REPO, HEAD, "ci/build")
+        r = await submit(gh_api, s.winner, s.auction_id, s.pr_url(fake_github))
+        assert r.status_code == 201, r.text
+        delivery_id = r.json()["id"]
+        assert await verify_delivery(ctx, delivery_id, "submission") == "failed"
+        reads = tokens_on_repo_reads(fake_github)
+        assert reads and set(reads) == {"token worker-token"}
+        assert not fake_github.api_requests("/installation") and not fake_app.minted
+
+        awarded_at = await db.fetchval(
+            "SELECT awarded_at FROM awards WHERE auction_id = $1", s.auction_id
+        )
+        fake_github.update_pull(
+            REPO, 7, merged_at=awarded_at + dt.timedelta(seconds=1), merged_by="bob"
+        )
+        hook = fake_app.repo_hook(REPO, 78)
+        missed = fake_app.deliver("pull_request", pull_request_event(None), hook=hook)
+        async with served(settings) as base:
+            hook.url, hook.secret = f"{base}/api/github/webhook", WEBHOOK_SECRET
+            repaired = await github_app_once(ctx)
+            assert (repaired.asked, repaired.given_up) == (1, 0)
+            assert [d.status for d in hook.deliveries] == ["failed to connect to host", "OK"]
+        job = await github_delivery_received(ctx, missed.guid)
+        assert job is not None and job["verifications"] == [delivery_id]
+        assert await verify_delivery(ctx, delivery_id, "webhook:pull_request") == "verified"
+        assert (
+            await db.fetchval("SELECT status FROM auctions WHERE id = $1", s.auction_id)
+            == "pending_review"
+        )
+        assert not fake_app.minted  # token mode never asked for an installation token
+    finally:
+        client.close()
