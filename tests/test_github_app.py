@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -89,6 +90,28 @@ gh_api = test_delivery.gh_api
 
 
 @pytest.fixture
+def every_log_line() -> Iterator[list[str]]:
+    """Every log record of the test, at every level, as formatted text (with arguments)."""
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler, root, pygithub = Keep(logging.DEBUG), logging.getLogger(), logging.getLogger("github")
+    previous = root.level, pygithub.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    pygithub.setLevel(logging.DEBUG)  # PyGithub's own request lines too
+    try:
+        yield lines
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous[0])
+        pygithub.setLevel(previous[1])
+
+
+@pytest.fixture
 async def ctx(pool: Any, gh_settings: Settings, redis: Any) -> AsyncIterator[dict[str, Any]]:
     """A worker context as workers/main.py builds it; one client for every step, so its
     token cache lives across them as in one worker process."""
@@ -129,6 +152,7 @@ async def test_app_mode_delivery_path_with_a_missed_webhook_repaired(
     fake_github: FakeGitHub,
     fake_app: FakeApp,
     ctx: dict[str, Any],
+    every_log_line: list[str],
 ) -> None:
     s = await awarded(gh_api, db, pool, gh_settings, fake_github)
     installation = fake_app.install("city-of-x", REPO)
@@ -216,8 +240,18 @@ async def test_app_mode_delivery_path_with_a_missed_webhook_repaired(
             metrics = (await http.get(f"{base}/metrics")).text
     assert "marketplace_github_redeliveries_asked_total 1" in metrics
     assert "marketplace_github_webhooks_given_up_total 0" in metrics
-    # The token never reached a log line nor the repair rows.
+    # No installation token (nor the App's key) reached a log line, at any level.
+    assert every_log_line
+    assert any("(unknown auth removed)" in line for line in every_log_line), every_log_line[:5]
+    secrets = [t for _, t in fake_app.minted] + [gh_settings_key(gh_settings)]
+    assert not [line for line in every_log_line if any(x in line for x in secrets)]
     assert token not in repr(ctx["github"].installations)
+
+
+def gh_settings_key(settings: Settings) -> str:
+    assert settings.github_app_private_key_file is not None
+    body = settings.github_app_private_key_file.read_text().splitlines()
+    return body[1]  # a line of the key itself
 
 
 def signed(payload: dict[str, Any], event: str) -> tuple[bytes, dict[str, str]]:

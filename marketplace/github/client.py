@@ -95,7 +95,7 @@ class GithubRefused(GithubError):
 
 class GithubNotInstalled(GithubRefused):
     """App mode: the GitHub App is not installed on the repository. Not a verdict on a
-    delivery: it is retried, and the buyer is told (workers/installations.py)."""
+    delivery: it is retried, and the buyer is told (marketplace/github/access.py)."""
 
 
 def _translate(exc: Exception, what: str) -> GithubError:

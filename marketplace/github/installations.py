@@ -14,6 +14,7 @@ Everything here blocks; the client (client.py) calls it from its threads.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from typing import Any
@@ -143,11 +144,17 @@ class InstallationAuth(github.Auth.Auth):
         return token
 
 
+# PyGithub logs each request's answer at DEBUG, and the answer to a token request is the
+# token: the App's own requests log through this logger, which never shows DEBUG.
+_APP_REQUESTS_LOG = logging.getLogger("marketplace.github.app_requests")
+_APP_REQUESTS_LOG.setLevel(logging.INFO)
+
+
 def app_integration(
     api_url: str, app_id: str, private_key: str, timeout: int, retry: Any
 ) -> github.GithubIntegration:
     """PyGithub's integration for the App: JWT auth (RS256, PyJWT) against ``api_url``."""
-    return github.GithubIntegration(
+    integration = github.GithubIntegration(
         auth=github.Auth.AppAuth(app_id, private_key),
         base_url=api_url.rstrip("/"),
         timeout=timeout,
@@ -155,3 +162,5 @@ def app_integration(
         seconds_between_requests=None,
         seconds_between_writes=None,
     )
+    integration.requester._Requester__logger = _APP_REQUESTS_LOG  # type: ignore[attr-defined]
+    return integration
