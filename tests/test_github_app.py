@@ -345,6 +345,26 @@ async def test_buyer_told_when_the_app_cannot_read_the_repository(
     await deliver_events(pool, gh_settings)
     assert any("lost access" in n for n in await notices(gh_api, buyer))
 
+    # Added back, then the whole App uninstalled (its payload need not list repositories).
+    added = {
+        "action": "added",
+        "installation": {"id": installation.id},
+        "repositories_added": [repo],
+        "repositories_removed": [],
+    }
+    await webhook(gh_api, ctx, "installation_repositories", added)
+    await webhook(gh_api, ctx, "installation_repositories", added)  # no news: no notice
+    await webhook(
+        gh_api, ctx, "installation", {"action": "deleted", "installation": {"id": installation.id}}
+    )
+    reasons = [
+        msgspec.json.decode(r["payload"])["reason"]
+        for r in await db.fetch(
+            "SELECT payload FROM outbox WHERE type = 'auction.github_access_lost' ORDER BY id"
+        )
+    ]
+    assert reasons == ["not_installed", "removed", "removed"]
+
     # A read with an installation token of a repository outside the installation: 404.
     other = fake_app.install("someone-else")
     fake_github.add_repo("someone-else/tool", id=9999)
