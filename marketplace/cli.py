@@ -335,8 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(func=cmd_users_create)
     gh = sub.add_parser("github", help="GitHub diagnostics")
     gh_sub = gh.add_subparsers(dest="github", required=True)
-    check = gh_sub.add_parser("check", help="print what GitHub says about a pull request")
-    check.add_argument("url", help="the pull request's URL on MARKETPLACE_GITHUB_URL")
+    check = gh_sub.add_parser(
+        "check",
+        help="print the GitHub mode, the rate limit left, and what GitHub says about a"
+        " repository or pull request (whether the worker can read it)",
+    )
+    check.add_argument("url", help="a repository's or pull request's URL on MARKETPLACE_GITHUB_URL")
     check.set_defaults(func=cmd_github_check)
     audit = sub.add_parser("audit", help="export and verify the audit log")
     audit_sub = audit.add_subparsers(dest="audit", required=True)

@@ -336,6 +336,18 @@ class AuctionAmended(Event, frozen=True, kw_only=True, tag="auction.amended"):
     questions_close_at: dt.datetime | None = None
 
 
+class GithubAccessLost(Event, frozen=True, kw_only=True, tag="auction.github_access_lost"):
+    """GitHub App mode: the App cannot read the auction's repository, so deliveries on it
+    cannot be verified. ``reason``: 'not_installed' (seen when the auction was published or
+    checked) or 'removed' (the repository left the installation, or the App was uninstalled
+    or suspended)."""
+
+    auction_id: int
+    repo: str
+    reason: str
+    detail: str
+
+
 AnyEvent = (
     DepartmentCreated
     | DepartmentUpdated
@@ -377,6 +389,7 @@ AnyEvent = (
     | QuestionAsked
     | QuestionAnswered
     | AuctionAmended
+    | GithubAccessLost
 )
 
 _decoder = msgspec.json.Decoder(AnyEvent)

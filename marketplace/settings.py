@@ -15,6 +15,7 @@ import secrets
 import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -48,6 +49,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     github_webhook_secret: str | None = None
     github_client_id: str | None = None
     github_client_secret: str | None = None
+    # GitHub App mode (marketplace/github/app.py): the worker reads with installation tokens.
+    github_app_id: str | None = None
+    github_app_private_key_file: Path | None = None
+    # A repository webhook whose missed deliveries are repaired (token mode): its id and
+    # its repository (owner/name).
+    github_hook_id: int | None = None
+    github_hook_repo: str | None = None
+    # Redeliveries asked per missed webhook before giving up (marketplace/github/repair.py).
+    github_redelivery_attempts: int = 3
     # The GitHub settings point at the demo's GitHub sandbox (set by `up --demo` only); every
     # page says so.
     github_sandbox: bool = False
@@ -92,6 +102,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     currency: str = "USD"
     # Red flag R003: a bidding window shorter than this many whole days.
     flag_min_window_days: int = 2
+
+    @property
+    def github_app_mode(self) -> bool:
+        """The worker reads GitHub as a GitHub App (installation tokens), not with a token."""
+        return self.github_app_id is not None and self.github_app_private_key_file is not None
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -228,6 +243,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         github_client_id=_str(env, "GITHUB_CLIENT_ID"),
         github_client_secret=_str(env, "GITHUB_CLIENT_SECRET"),
         github_sandbox=_flag(env, "GITHUB_SANDBOX"),
+        **_github_app(env),
+        github_redelivery_attempts=_int(env, "GITHUB_REDELIVERY_ATTEMPTS", 3, minimum=1),
         payment_hold_seconds=_int(
             env,
             "PAYMENT_HOLD_SECONDS",
@@ -264,6 +281,39 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         currency=_currency(env),
         flag_min_window_days=_int(env, "FLAG_MIN_WINDOW_DAYS", 2),
     )
+
+
+def _github_app(env: Mapping[str, str]) -> dict[str, Any]:
+    """GitHub App mode: an app id and its private key file come together; the hook id of a
+    repository webhook is a number."""
+    app_id = _str(env, "GITHUB_APP_ID")
+    key_file = _str(env, "GITHUB_APP_PRIVATE_KEY_FILE")
+    if bool(app_id) != bool(key_file):
+        raise SettingsError(
+            f"{PREFIX}GITHUB_APP_ID and {PREFIX}GITHUB_APP_PRIVATE_KEY_FILE go together"
+            " (GitHub App mode): set both or neither"
+        )
+    if app_id is not None and not app_id.isdigit():
+        raise SettingsError(f"{PREFIX}GITHUB_APP_ID must be the App's numeric id, got {app_id!r}")
+    if key_file is not None and not Path(key_file).is_file():
+        raise SettingsError(f"{PREFIX}GITHUB_APP_PRIVATE_KEY_FILE: no file at {key_file}")
+    hook = _str(env, "GITHUB_HOOK_ID")
+    if hook is not None and not hook.isdigit():
+        raise SettingsError(f"{PREFIX}GITHUB_HOOK_ID must be the webhook's numeric id")
+    hook_repo = _str(env, "GITHUB_HOOK_REPO")
+    if bool(hook) != bool(hook_repo) or (
+        hook_repo is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", hook_repo)
+    ):
+        raise SettingsError(
+            f"{PREFIX}GITHUB_HOOK_ID and {PREFIX}GITHUB_HOOK_REPO (owner/name, the webhook's"
+            " repository) go together"
+        )
+    return {
+        "github_hook_repo": hook_repo,
+        "github_app_id": app_id,
+        "github_app_private_key_file": Path(key_file).absolute() if key_file else None,
+        "github_hook_id": int(hook) if hook else None,
+    }
 
 
 def _ocds_prefix(env: Mapping[str, str]) -> str:

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from marketplace.deliveries import queries as delivery_queries
-from marketplace.github import queries
+from marketplace.github import access, queries
 from workers.verification import enqueue_for
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,15 @@ async def github_delivery_received(ctx: dict[str, Any], delivery_id: str) -> dic
             log.warning("GitHub delivery %s is not stored; nothing to do", delivery_id)
             return None
         concerned = []
-        if row["event"] != "ping":
+        payload = None
+        if row["event"] in access.INSTALLATION_EVENTS:
+            payload = await queries.get_delivery_payload(conn, delivery_id)
+        elif row["event"] != "ping":
             concerned = await delivery_queries.deliveries_concerned(
                 conn, row["repo_id"], row["repo_full_name"], row["pr_number"], row["head_sha"]
             )
+    if payload is not None:
+        await access.apply_webhook(ctx["pool"], row["event"], payload)
     if concerned:
         redis = ctx.get("redis_client") or ctx["redis"]
         await enqueue_for(redis, concerned, f"webhook:{row['event']}")

@@ -79,7 +79,7 @@ async def _no_issue() -> tuple[Issue | None, str | None]:
 async def observe(github: GithubClient, subject: Subject) -> Observed:
     """Everything the rules need, fetched from GitHub now (independent reads in parallel)."""
     repo_call = (
-        github.repository_by_id(subject.repo_id)
+        github.repository_by_id(subject.repo_id, subject.auction_repo)
         if subject.repo_id is not None
         else github.repository(subject.auction_repo)
     )

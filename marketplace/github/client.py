@@ -1,4 +1,9 @@
-"""The GitHub adapter: with ``connection.py``, the only module that imports PyGithub.
+"""The GitHub adapter: with ``connection.py`` and ``installations.py``, the only module that
+imports PyGithub.
+
+It reads with ``MARKETPLACE_GITHUB_TOKEN``, or, in GitHub App mode (an App id and private
+key set), with the installation token of the installation that reads each repository
+(``installations.py``); a repository the App is not installed on is ``GithubNotInstalled``.
 
 PyGithub is blocking, so every call runs in ``asyncio.to_thread`` and returns our own
 Structs (``marketplace.github.schemas``). Transient trouble (5xx, timeouts, connection
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import threading
 import time
 from collections import OrderedDict
@@ -35,7 +41,20 @@ from github.GithubException import (
 from github.GithubRetry import GithubRetry
 
 from marketplace.github import connection, listings
-from marketplace.github.schemas import CheckResult, GithubUser, Issue, PullRequest, Repo
+from marketplace.github.installations import (
+    InstallationAuth,
+    Installations,
+    NotInstalled,
+    app_integration,
+)
+from marketplace.github.schemas import (
+    CheckResult,
+    GithubUser,
+    HookAttempt,
+    Issue,
+    PullRequest,
+    Repo,
+)
 from marketplace.github.urls import parse_pull_url
 from marketplace.settings import Settings
 
@@ -43,6 +62,7 @@ __all__ = [
     "GithubClient",
     "GithubError",
     "GithubNotFound",
+    "GithubNotInstalled",
     "GithubRefused",
     "GithubUnavailable",
     "parse_pull_url",
@@ -73,9 +93,16 @@ class GithubRefused(GithubError):
     """GitHub refused the request for good (bad credentials, forbidden, invalid)."""
 
 
+class GithubNotInstalled(GithubRefused):
+    """App mode: the GitHub App is not installed on the repository. Not a verdict on a
+    delivery: it is retried, and the buyer is told (marketplace/github/access.py)."""
+
+
 def _translate(exc: Exception, what: str) -> GithubError:
     if isinstance(exc, GithubError):
         return exc
+    if isinstance(exc, NotInstalled):
+        return GithubNotInstalled(f"{what}: {exc}")
     if isinstance(exc, UnknownObjectException):
         return GithubNotFound(f"{what}: not found on GitHub")
     if isinstance(exc, RateLimitExceededException):
@@ -153,24 +180,38 @@ class GithubClient:
         retries: int = 4,
         backoff: float = 1.0,
         max_rate_limit_wait: float = 60.0,
+        app: tuple[str, str] | None = None,
     ) -> None:
-        retry = _Retry(
-            total=retries,
-            backoff_factor=backoff,
-            backoff_max=30,
-            # GithubRetry adds 403 and retries it only when it is a rate limit.
-            status_forcelist=[*range(500, 600), 429],
-            max_rate_limit_wait=max_rate_limit_wait,
-            # Out of retries, hand back GitHub's last answer (its Retry-After and rate-limit
-            # headers included) rather than urllib3's bare "too many error responses".
-            raise_on_status=False,
-        )
+        """``app``: the App's id and private key (PEM), for GitHub App mode."""
+
+        def retry() -> _Retry:
+            return _Retry(
+                total=retries,
+                backoff_factor=backoff,
+                backoff_max=30,
+                # GithubRetry adds 403 and retries it only when it is a rate limit.
+                status_forcelist=[*range(500, 600), 429],
+                max_rate_limit_wait=max_rate_limit_wait,
+                # Out of retries, hand back GitHub's last answer (its Retry-After and
+                # rate-limit headers included) rather than urllib3's bare "too many error
+                # responses".
+                raise_on_status=False,
+            )
+
         connection.install()  # one client serves many threads at once
+        self.installations: Installations | None = None
+        self._auth: InstallationAuth | None = None
+        auth: github.Auth.Auth | None = github.Auth.Token(token) if token else None
+        if app is not None:
+            self.installations = Installations(
+                app_integration(api_url, app[0], app[1], timeout, retry())
+            )
+            auth = self._auth = InstallationAuth(self.installations)
         self._github = github.Github(
-            auth=github.Auth.Token(token) if token else None,
+            auth=auth,
             base_url=api_url.rstrip("/"),
             timeout=timeout,  # seconds, per request; PyGithub takes whole seconds only
-            retry=retry,
+            retry=retry(),
             per_page=100,
             lazy=True,  # objects are fetched when we ask, so each call is one request
             seconds_between_requests=None,
@@ -186,44 +227,129 @@ class GithubClient:
     def from_settings(cls, settings: Settings) -> GithubClient:
         """MARKETPLACE_GITHUB_API_URL and MARKETPLACE_GITHUB_TOKEN; per-request timeout,
         retries within one call and the longest rate-limit wait slept inside a call from
-        MARKETPLACE_GITHUB_TIMEOUT_SECONDS, _RETRIES and _MAX_WAIT_SECONDS."""
+        MARKETPLACE_GITHUB_TIMEOUT_SECONDS, _RETRIES and _MAX_WAIT_SECONDS; GitHub App mode
+        with MARKETPLACE_GITHUB_APP_ID and MARKETPLACE_GITHUB_APP_PRIVATE_KEY_FILE."""
+        app = None
+        if settings.github_app_id and settings.github_app_private_key_file:
+            app = (settings.github_app_id, settings.github_app_private_key_file.read_text())
         return cls(
             settings.github_api_url,
-            settings.github_token,
+            None if app else settings.github_token,
             settings.github_timeout_seconds,
             retries=settings.github_retries,
             max_rate_limit_wait=settings.github_max_wait_seconds,
+            app=app,
         )
+
+    @property
+    def mode(self) -> str:
+        """'app' (installation tokens), 'token' or 'anonymous'."""
+        if self.installations is not None:
+            return "app"
+        return "token" if self._github.requester.auth is not None else "anonymous"
+
+    def rate_limit(self) -> tuple[int, int] | None:
+        """(remaining, limit) as GitHub's latest answer said; None before any answer."""
+        remaining, limit = self._github.requester.rate_limiting
+        return None if remaining < 0 else (remaining, limit)
 
     def close(self) -> None:
         self._github.close()
+        if self.installations is not None:
+            self.installations.close()
         self._threads.shutdown(wait=False)
+
+    async def installation(self, full_name: str) -> int:
+        """App mode: the id of the installation reading ``owner/name`` (GithubNotInstalled
+        if none). Not in App mode: GithubRefused."""
+        installations = self.installations
+        if installations is None:
+            raise GithubRefused("not in GitHub App mode (MARKETPLACE_GITHUB_APP_ID is unset)")
+        return await self._run(
+            f"installation of {full_name}", installations.installation_for, full_name
+        )
 
     async def repository(self, full_name: str) -> Repo:
         """The repository ``owner/name`` (numeric id, default branch)."""
-        return await self._run(f"repository {full_name}", self._repository, full_name)
+        return await self._run(
+            f"repository {full_name}", self._repository, full_name, repo=full_name
+        )
 
-    async def repository_by_id(self, repo_id: int) -> Repo:
-        """The repository with GitHub's numeric id (survives renames and transfers)."""
-        return await self._run(f"repository #{repo_id}", self._repository, repo_id)
+    async def repository_by_id(self, repo_id: int, name: str | None = None) -> Repo:
+        """The repository with GitHub's numeric id (survives renames and transfers). In App
+        mode ``name``, the repository's last known name, finds the installation to ask."""
+        return await self._run(
+            f"repository #{repo_id}", self._repository, repo_id, repo=name or str(repo_id)
+        )
 
     async def pull_request(self, full_name: str, number: int) -> PullRequest:
-        return await self._run(f"pull request {full_name}#{number}", self._pull, full_name, number)
+        return await self._run(
+            f"pull request {full_name}#{number}", self._pull, full_name, number, repo=full_name
+        )
 
     async def checks(self, full_name: str, sha: str) -> list[CheckResult]:
         """Every check run and commit status on the commit ``sha``."""
-        return await self._run(f"checks of {full_name}@{sha[:12]}", self._checks, full_name, sha)
+        return await self._run(
+            f"checks of {full_name}@{sha[:12]}", self._checks, full_name, sha, repo=full_name
+        )
 
     async def issue(self, full_name: str, number: int) -> Issue:
-        return await self._run(f"issue {full_name}#{number}", self._issue, full_name, number)
+        return await self._run(
+            f"issue {full_name}#{number}", self._issue, full_name, number, repo=full_name
+        )
+
+    async def hook_attempts(
+        self, repo_hook: tuple[str, int] | None, page: str | None = None
+    ) -> tuple[list[HookAttempt], str | None]:
+        """One page of the webhook's delivery attempts, newest first, and the URL of the next
+        page (GitHub's ``Link: rel="next"``, which carries its cursor) or None. The App's
+        webhook as the App, or ``repo_hook`` (owner/name, hook id) with our token."""
+        path = _hook_path(repo_hook) + "/deliveries"
+        what = "webhook deliveries"
+        return await self._run(what, self._hook_attempts, path, page, repo_hook is None)
+
+    async def redeliver(self, repo_hook: tuple[str, int] | None, attempt_id: int) -> None:
+        """Ask GitHub to send the attempt's event again (under the same guid)."""
+        path = f"{_hook_path(repo_hook)}/deliveries/{attempt_id}/attempts"
+        await self._run(
+            f"redelivery of {attempt_id}", self._hook_request, "POST", path, None, repo_hook is None
+        )
 
     # -- blocking parts, run in a thread -------------------------------------------------------
 
-    async def _run(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+    async def _run(self, what: str, fn: Callable[..., T], *args: Any, repo: str | None = None) -> T:
+        call: Callable[..., T] = fn
+        if self._auth is not None and repo is not None:
+            call = functools.partial(self._as_installation, repo, fn)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
         except Exception as exc:
             raise _translate(exc, what) from exc
+
+    def _as_installation(self, repo: str, fn: Callable[..., T], *args: Any) -> T:
+        """``fn`` with the token of the installation reading ``repo``. A refused token is
+        minted again once; a 404 asks again which installation reads the repository (it
+        may have moved or lost access) before it is believed."""
+        assert self._auth is not None and self.installations is not None
+        installations = self.installations
+        if "/" not in repo:
+            raise GithubRefused(f"GitHub App mode needs the name of repository #{repo}")
+        for last in (False, True):
+            installation_id = installations.installation_for(repo)
+            self._auth.use(installation_id)
+            try:
+                return fn(*args)
+            except BadCredentialsException:
+                installations.forget_token(installation_id, self._auth.last_token())
+                if last:
+                    raise
+            except UnknownObjectException:
+                installations.forget_repo(repo)
+                if last:
+                    raise
+            finally:
+                self._auth.use(None)
+        raise AssertionError("unreachable")
 
     def _cached(self, key: str, fetch: Callable[[Any], Any]) -> Any:
         """``fetch(cached)`` under the key's lock, its answer cached (least recently used
@@ -289,6 +415,24 @@ class GithubClient:
         items: list[Any] = self._cached(key, fetch)[1]
         return items
 
+    def _hook_request(
+        self, verb: str, url: str, parameters: dict[str, Any] | None, as_app: bool
+    ) -> tuple[dict[str, Any], Any]:
+        if as_app:
+            if self.installations is None:
+                raise GithubRefused("the App's webhook deliveries need GitHub App mode")
+            return self.installations.app_request(verb, url, parameters)
+        headers, data = self._github.requester.requestJsonAndCheck(verb, url, parameters=parameters)
+        return dict(headers), data
+
+    def _hook_attempts(
+        self, path: str, page: str | None, as_app: bool
+    ) -> tuple[list[HookAttempt], str | None]:
+        parameters = None if page else {"per_page": 100}
+        headers, data = self._hook_request("GET", page or path, parameters, as_app)
+        found = {str(k).lower(): v for k, v in headers.items()}
+        return msgspec.convert(data or [], list[HookAttempt]), _next_link(found.get("link"))
+
     def _repository(self, name_or_id: str | int) -> Repo:
         return self._fresh(
             f"repo:{name_or_id}", lambda: self._github.get_repo(name_or_id), _as_repo
@@ -314,6 +458,21 @@ class GithubClient:
             lambda: self._github.get_repo(full_name).get_issue(number),
             _as_issue,
         )
+
+
+def _hook_path(repo_hook: tuple[str, int] | None) -> str:
+    if repo_hook is None:
+        return "/app/hook"
+    return f"/repos/{repo_hook[0]}/hooks/{repo_hook[1]}"
+
+
+def _next_link(header: str | None) -> str | None:
+    """The ``rel="next"`` URL of a ``Link`` header."""
+    for part in (header or "").split(","):
+        url, _, params = part.partition(";")
+        if 'rel="next"' in params.replace(" ", ""):
+            return url.strip().strip("<>")
+    return None
 
 
 def _as_repo(repo: Any) -> Repo:

@@ -66,3 +66,21 @@ class Issue(msgspec.Struct, frozen=True, kw_only=True):
     state: str
     html_url: str
     is_pull_request: bool
+
+
+class HookAttempt(msgspec.Struct, frozen=True, kw_only=True):
+    """One attempt of GitHub to send a webhook (``GET /app/hook/deliveries``): every
+    redelivery is an attempt of its own under the event's ``guid`` (our delivery id)."""
+
+    id: int
+    guid: str
+    delivered_at: dt.datetime
+    redelivery: bool = False
+    status_code: int = 0
+    status: str = ""
+    event: str = ""
+    action: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return 200 <= self.status_code < 300

@@ -44,3 +44,26 @@ def parse_pull_url(url: str, github_url: str) -> tuple[str, int]:
             field="pull_request_url",
         )
     return f"{match['owner']}/{match['name']}", int(match["number"])
+
+
+_REPO_PATH = re.compile(
+    r"^/(?P<owner>[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/(?P<name>[A-Za-z0-9._-]{1,100})/?$"
+)
+
+
+def parse_repo_url(url: str, github_url: str) -> str | None:
+    """``owner/name`` of a repository URL on ``github_url``; None for anything else."""
+    base = urllib.parse.urlsplit(github_url.rstrip("/"))
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme != base.scheme or parts.netloc.lower() != base.netloc.lower():
+        return None
+    if not parts.path.startswith(base.path + "/"):
+        return None
+    match = _REPO_PATH.match(parts.path[len(base.path) :])
+    if match is None or match["name"] in (".", ".."):
+        return None
+    name = match["name"].removesuffix(".git")
+    return f"{match['owner']}/{name}"

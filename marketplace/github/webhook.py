@@ -31,7 +31,18 @@ from marketplace.structs import Response
 
 log = logging.getLogger(__name__)
 
-ACCEPTED_EVENTS = frozenset({"pull_request", "check_run", "check_suite", "status", "ping"})
+ACCEPTED_EVENTS = frozenset(
+    {
+        "pull_request",
+        "check_run",
+        "check_suite",
+        "status",
+        "ping",
+        # GitHub App mode: the App gained or lost repositories (marketplace/github/access.py).
+        "installation",
+        "installation_repositories",
+    }
+)
 DELIVERY_JOB = "github_delivery_received"
 
 

@@ -62,6 +62,7 @@ class Mailer:
             "question.asked": self._question_asked,
             "question.answered": self._question_answered,
             "auction.amended": self._amended,
+            "auction.github_access_lost": self._github_access_lost,
         }
         self.handlers: dict[str, Handler] = {
             "bid.placed": self._outbid,
@@ -224,6 +225,16 @@ class Mailer:
             f"Closed with no bids: {a['title']}",
             f'"{a["title"]}" closed without any bid. You can copy it into a new draft '
             f"with a longer window or a higher cap.\n\n{self._auction_link(a)}",
+        )
+
+    async def _github_access_lost(self, conn: Any, event: StreamEvent, a: Any) -> None:
+        detail = str(event.data.get("detail", ""))
+        await self._to_buyer(
+            conn,
+            event,
+            a,
+            f"GitHub App cannot read the repository: {a['title']}",
+            f"{detail}\n\n{self._auction_link(a)}",
         )
 
     async def _cancelled(self, conn: Any, event: StreamEvent, a: Any) -> None:

@@ -21,7 +21,10 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from marketplace.sandbox.github_app import FakeApp
 
 API_PREFIX = "/api/v3"
 
@@ -80,6 +83,7 @@ class FakeGitHub:
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.app: FakeApp | None = None  # a GitHub App (marketplace/sandbox/github_app.py)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -436,6 +440,8 @@ class FakeGitHub:
         if not path.startswith(API_PREFIX):
             return 404, {"message": "Not Found"}, {}
         api = path[len(API_PREFIX) :]
+        if self.app is not None and (answer := self.app.route(rec, api, body)) is not None:
+            return answer
         if rec.method != "GET":
             return 404, {"message": "Not Found"}, {}
         for pattern, handler in self._api_routes():

@@ -15,6 +15,7 @@ from litestar.types import Scope
 from redis.exceptions import RedisError
 
 from marketplace.auctions.schemas import Status
+from marketplace.github import queries as github_queries
 from marketplace.redis import WORKER_HEARTBEAT_KEY
 from marketplace.transparency import figures, queries
 
@@ -128,6 +129,14 @@ class Gauge(Family):
         ]
 
 
+class StoredCounter(Gauge):
+    """A counter kept in the database (summed over every worker), read at scrape time."""
+
+    def __init__(self, name: str, help: str, value: float) -> None:
+        super().__init__(name, help, [((), value)])
+        self.kind = "counter"
+
+
 REQUESTS = Counter(
     "marketplace_http_requests_total",
     "HTTP requests answered by this process, by method, route template and status.",
@@ -169,6 +178,7 @@ async def scrape(pool: Any, redis: Any, figures_max_age: float) -> str:
     by_status = counted.all_by_status
     async with pool.acquire() as conn:
         row = await queries.scrape_gauges(conn)
+        repairs = await github_queries.redelivery_counts(conn)
     try:
         left_ms = await redis.pttl(WORKER_HEARTBEAT_KEY)
     except RedisError:
@@ -214,6 +224,18 @@ async def scrape(pool: Any, redis: Any, figures_max_age: float) -> str:
             "marketplace_worker_heartbeat_age_seconds",
             "Seconds since the latest worker heartbeat (NaN when there is none).",
             [((), heartbeat_age)],
+        ),
+    ]
+    gauges += [
+        StoredCounter(
+            "marketplace_github_redeliveries_asked_total",
+            "Redeliveries of missed webhooks asked of GitHub (marketplace/github/repair.py).",
+            float(repairs["asked"]),
+        ),
+        StoredCounter(
+            "marketplace_github_webhooks_given_up_total",
+            "Missed webhooks given up: out of redelivery attempts or past GitHub's 3 days.",
+            float(repairs["given_up"]),
         ),
     ]
     return render([REQUESTS, DURATION, *gauges])
