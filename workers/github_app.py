@@ -9,11 +9,11 @@ lookup for newly published auctions (marketplace/github/access.py).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from marketplace.github import access, repair
+from workers.loops import every
 from workers.verification import github_of
 
 log = logging.getLogger(__name__)
@@ -29,13 +29,9 @@ async def github_app_once(ctx: dict[str, Any]) -> repair.Repaired:
     return await repair.repair_once(ctx["pool"], client, settings)
 
 
-async def github_app_forever(ctx: dict[str, Any]) -> None:
-    settings = ctx["settings"]
-    if repair.target(settings) is None:
-        return  # neither App mode nor a repository webhook: nothing to repair or check
-    while True:
-        try:
-            await github_app_once(ctx)
-        except Exception:
-            log.exception("GitHub App round failed; retrying")
-        await asyncio.sleep(settings.sweep_seconds * ROUNDS)
+def _interval(settings: Any) -> float:
+    # Neither App mode nor a repository webhook: nothing to repair or check (0: off).
+    return 0.0 if repair.target(settings) is None else settings.sweep_seconds * ROUNDS
+
+
+github_app_forever = every("GitHub App round", _interval, github_app_once)
