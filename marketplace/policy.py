@@ -14,8 +14,12 @@ SQL by ``place_bid()`` under the same code, ``conflict_of_interest``.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from marketplace.errors import Forbidden
+
+if TYPE_CHECKING:
+    from marketplace.auth import Caller
 
 
 class Relation(StrEnum):
@@ -86,3 +90,13 @@ def refuse_conflicts(decision: Decision, parties: Parties) -> None:
     found = conflict(decision, parties)
     if found is not None:
         raise Forbidden("conflict_of_interest", CONFLICTS[decision][found], conflict=found.value)
+
+
+def buys_for(caller: Caller | None, department_id: int | None) -> bool:
+    """Whether the caller is a buyer of this department (who runs its auctions)."""
+    return (
+        caller is not None
+        and caller.has("buyer")
+        and department_id is not None
+        and caller.department_id == department_id
+    )

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from marketplace import jobs, outbox
+from marketplace import jobs, outbox, policy
 from marketplace.auctions import queries
 from marketplace.auctions.schemas import Auction, AuctionCreate, AuctionPatch, AwardNotice, Position
 from marketplace.audit.record import record
@@ -58,7 +58,7 @@ async def load_visible(
 
 
 def require_department_buyer(caller: Caller, row: Any) -> None:
-    if not (caller.has("buyer") and caller.department_id == row["department_id"]):
+    if not policy.buys_for(caller, row["department_id"]):
         raise Forbidden(
             "not_your_department", "only buyers of the auction's department may do this"
         )

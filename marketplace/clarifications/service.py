@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from marketplace import jobs, outbox, ratelimit
+from marketplace import jobs, outbox, policy, ratelimit
 from marketplace.auctions.service import load_visible, require_department_buyer
 from marketplace.audit.record import record
 from marketplace.auth import Caller
@@ -30,8 +30,7 @@ AMENDABLE = ("scheduled", "open")
 def sees_askers(caller: Caller | None, auction: Any) -> bool:
     """The department's buyers and admins see who asked; nobody else does."""
     return caller is not None and (
-        caller.has("admin")
-        or (caller.has("buyer") and caller.department_id == auction["department_id"])
+        caller.has("admin") or policy.buys_for(caller, auction["department_id"])
     )
 
 

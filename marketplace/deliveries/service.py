@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marketplace import jobs, outbox
+from marketplace import jobs, outbox, policy
 from marketplace.auctions.service import load_visible
 from marketplace.audit.record import record
 from marketplace.auth import Caller
@@ -120,7 +120,7 @@ def may_read(caller: Caller, row: Any, award: Any) -> bool:
     return (
         caller.has("admin")
         or caller.has("auditor")
-        or (caller.has("buyer") and caller.department_id == row["department_id"])
+        or policy.buys_for(caller, row["department_id"])
         or (caller.has("reviewer") and in_scope(caller, row["department_id"]))
         or (award is not None and award["winner_id"] == caller.id)
     )

@@ -196,7 +196,7 @@ async def load_visible(conn: Any, caller: Caller, payment_id: int, *, lock: bool
     if p is None:
         raise NotFound("payment_not_found", "no such payment")
     if not _may_see(caller, p):
-        is_buyer = caller.has("buyer") and caller.department_id == p["department_id"]
+        is_buyer = policy.buys_for(caller, p["department_id"])
         if not is_buyer:
             raise NotFound("payment_not_found", "no such payment")
     return p
@@ -299,7 +299,7 @@ async def open_dispute(
         p = await load_visible(conn, caller, payment_id, lock=True)
         if p["payee_id"] == caller.id:
             role = "payee"
-        elif caller.has("buyer") and caller.department_id == p["department_id"]:
+        elif policy.buys_for(caller, p["department_id"]):
             role = "buyer"
         else:
             raise Forbidden("not_a_party", "only the buyer's department or the payee may dispute")

@@ -48,7 +48,7 @@ async def _reviewable(conn: Any, caller: Caller, auction_id: int, *, lock: bool)
     award = await queries.active_award(conn, auction_id)
     parties = policy.relations(
         winner=award is not None and award["winner_id"] == caller.id,
-        department_buyer=caller.has("buyer") and caller.department_id == row["department_id"],
+        department_buyer=policy.buys_for(caller, row["department_id"]),
         bidder=await queries.has_bid(conn, auction_id, caller.id),
     )
     policy.refuse_conflicts(policy.Decision.REVIEW, parties)

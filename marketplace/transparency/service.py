@@ -6,6 +6,7 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
+from marketplace import policy
 from marketplace.auctions import queries as auction_queries
 from marketplace.auth import Caller
 from marketplace.errors import BadRequest, Forbidden, NotFound
@@ -204,7 +205,7 @@ def may_see_spend(caller: Caller, department_id: int) -> bool:
     """Its buyers, finance of that department or central finance, auditors and admins."""
     if caller.has("admin") or caller.has("auditor"):
         return True
-    if caller.has("buyer") and caller.department_id == department_id:
+    if policy.buys_for(caller, department_id):
         return True
     return caller.has("finance") and caller.department_id in (None, department_id)
 

@@ -113,7 +113,7 @@ async def payment_page(
     payment = await payments.get(pool, caller, payment_id)
     payee = await accounts.get_user(pool, payment.payee_id)
     is_payee = payment.payee_id == caller.id
-    is_buyer = caller.has("buyer") and caller.department_id == payment.department_id
+    is_buyer = policy.buys_for(caller, payment.department_id)
     return render(
         request,
         caller,

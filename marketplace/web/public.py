@@ -11,6 +11,7 @@ import msgspec
 from litestar import Request, get
 from litestar.response import Response, Template
 
+from marketplace import policy
 from marketplace.auctions import service as auctions
 from marketplace.auctions.schemas import Auction, Sort, Status
 from marketplace.auth import Caller
@@ -143,9 +144,7 @@ async def auction_page(
     shown = await bids.list_bids(pool, viewer, auction_id, 0, 500)
     shown.reverse()  # newest first; ids are random, the list comes in acceptance order
     css, label = badge(auction)
-    is_department_buyer = bool(
-        viewer and viewer.has("buyer") and viewer.department_id == auction.department_id
-    )
+    is_department_buyer = bool(policy.buys_for(viewer, auction.department_id))
     # Offer re-award or re-run exactly where the awards service would accept it.
     step = None
     if viewer is not None and is_department_buyer:

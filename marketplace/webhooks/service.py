@@ -6,7 +6,7 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from marketplace import outbox
+from marketplace import outbox, policy
 from marketplace.audit.record import record
 from marketplace.auth import Caller
 from marketplace.errors import BadRequest, Forbidden, NotFound, Unprocessable
@@ -62,7 +62,7 @@ async def _allowed(conn: Any, caller: Caller, department_id: int) -> str:
         raise NotFound("department_not_found", "no such department")
     if caller.has("admin"):
         return "admin"
-    if caller.has("buyer") and caller.department_id == department_id:
+    if policy.buys_for(caller, department_id):
         return "buyer"
     raise Forbidden(
         "not_your_department", "only this department's buyers and admins manage its webhooks"
