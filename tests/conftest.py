@@ -236,3 +236,14 @@ async def _no_tasks_left_behind() -> AsyncIterator[None]:
     if left:
         print(f"\nteardown: stopping {len(left)} task(s) left running", file=sys.stderr)
         await stop_tasks(left)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Headless Chromium (tests/browser.py); the test fails if a page broke the CSP."""
+    from tests.browser import CHROMIUM, chromium
+
+    if not CHROMIUM.exists():
+        pytest.skip("browser tests need Debian's Chromium at /usr/bin/chromium")
+    async with chromium() as launched:
+        yield launched

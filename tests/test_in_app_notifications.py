@@ -19,6 +19,7 @@ from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider
 from marketplace.settings import Settings
 from tests.axe import violations
+from tests.browser import CHROMIUM, expect, signed_in_page
 from tests.helpers import (
     CLOSE_SETTINGS,
     Api,
@@ -30,9 +31,6 @@ from tests.helpers import (
     published_auction,
     sign_in,
 )
-from tests.test_web_browser import CHROMIUM, browser, expect, signed_in_page
-
-__all__ = ["browser"]  # the Chromium fixture
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from typing import Any
 import asyncpg
 
 from tests.axe import violations
+from tests.browser import expect, pytestmark, signed_in_page
 from tests.helpers import Api
-from tests.test_web_browser import browser, expect, pytestmark, signed_in_page
 
-__all__ = ["browser", "pytestmark"]  # the Chromium fixture and its skip reason
+__all__ = ["pytestmark"]  # the Chromium skip reason
 
 
 async def test_admin_adds_a_user_then_changes_roles_and_tokens(

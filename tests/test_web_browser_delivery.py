@@ -10,15 +10,15 @@ import pytest
 
 from marketplace.settings import Settings
 from tests import test_verification
+from tests.browser import expect, pytestmark, signed_in_page
 from tests.fakes.github import FakeGitHub
 from tests.helpers import Api
 from tests.test_delivery import REPO, awarded
 from tests.test_github_oauth import PUBLIC
 from tests.test_verification import HEAD, good_pull
-from tests.test_web_browser import browser, expect, pytestmark, signed_in_page
 from workers.verification import verify_delivery
 
-__all__ = ["browser", "pytestmark"]  # the Chromium fixture and its skip reason
+__all__ = ["pytestmark"]  # the Chromium skip reason
 ctx = test_verification.ctx  # a worker's context, to run the verification job here
 
 

@@ -27,11 +27,11 @@ from marketplace.demo_states import VENDOR_LOGIN, WALK_HOLD_SECONDS, sandbox_set
 from marketplace.sandbox.server import Sandbox
 from marketplace.settings import Settings
 from tests.axe import violations
+from tests.browser import expect, pytestmark
 from tests.demo_scene import sandbox, worker
 from tests.helpers import loopback_socket, served
-from tests.test_web_browser import browser, expect, pytestmark
 
-__all__ = ["browser", "pytestmark", "sandbox", "worker"]  # fixtures and the Chromium skip
+__all__ = ["pytestmark", "sandbox", "worker"]  # fixtures and the Chromium skip reason
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 WAIT = 30_000  # ms: the worker's steps (verification, release) take seconds
 

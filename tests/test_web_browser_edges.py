@@ -16,10 +16,10 @@ import msgspec
 from marketplace.notifications.mail import write_to_mailbox
 from marketplace.settings import Settings
 from tests.axe import violations
+from tests.browser import csp_violations, expect, pytestmark, signed_in_page
 from tests.helpers import Api, served
-from tests.test_web_browser import browser, csp_violations, expect, pytestmark, signed_in_page
 
-__all__ = ["browser", "pytestmark"]  # the Chromium fixture and its skip reason
+__all__ = ["pytestmark"]  # the Chromium skip reason
 SHOTS = os.environ.get("MARKETPLACE_SHOTS_DIR")
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.axe import violations
+from tests.browser import expect, pytestmark, signed_in_page
 from tests.helpers import Api
 from tests.scenes import flagged_department
-from tests.test_web_browser import browser, expect, pytestmark, signed_in_page
 
-__all__ = ["browser", "pytestmark"]  # the Chromium fixture and its skip reason
+__all__ = ["pytestmark"]  # the Chromium skip reason
 SHOTS = os.environ.get("MARKETPLACE_SHOTS_DIR")
 
 

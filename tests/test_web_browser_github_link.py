@@ -14,11 +14,11 @@ import pytest
 
 from marketplace.settings import Settings
 from tests.axe import violations
+from tests.browser import expect, pytestmark, signed_in_page
 from tests.fakes.github import FakeGitHub
 from tests.helpers import Api, loopback_socket, served
-from tests.test_web_browser import browser, expect, pytestmark, signed_in_page
 
-__all__ = ["browser", "pytestmark"]  # the Chromium fixture and its skip reason
+__all__ = ["pytestmark"]  # the Chromium skip reason
 # Where the screenshots go when someone wants to look at them (else the test's tmp dir).
 SHOTS = os.environ.get("MARKETPLACE_SHOTS_DIR")
 

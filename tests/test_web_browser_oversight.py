@@ -12,11 +12,11 @@ from typing import Any
 import asyncpg
 
 from marketplace.auctions import lifecycle
+from tests.browser import expect, pytestmark, signed_in_page
 from tests.helpers import CLOSE_SETTINGS, Api, bid, end_auction_now, published_auction
 from tests.test_payments import delivered_for_review
-from tests.test_web_browser import browser, expect, pytestmark, signed_in_page
 
-__all__ = ["browser", "pytestmark"]  # the Chromium fixture and its skip reason
+__all__ = ["pytestmark"]  # the Chromium skip reason
 ZONE = "America/New_York"
 ZONE_NAMED = re.compile(r"\bE[SD]T$")  # Nov 23, 2026, 07:17 AM EST
 

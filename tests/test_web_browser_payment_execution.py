@@ -11,11 +11,11 @@ from typing import Any
 from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider
 from tests.axe import violations
+from tests.browser import expect, pytestmark, signed_in_page
 from tests.helpers import Api
 from tests.test_payments import accept, delivered_for_review
-from tests.test_web_browser import browser, expect, pytestmark, signed_in_page
 
-__all__ = ["browser", "pytestmark"]  # the Chromium fixture and its skip reason
+__all__ = ["pytestmark"]  # the Chromium skip reason
 SHOTS = os.environ.get("MARKETPLACE_SHOTS_DIR")
 
 

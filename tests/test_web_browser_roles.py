@@ -8,11 +8,11 @@ import asyncpg
 
 from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider
+from tests.browser import expect, pytestmark, signed_in_page
 from tests.helpers import Api
 from tests.test_payments import delivered_for_review
-from tests.test_web_browser import browser, expect, pytestmark, signed_in_page
 
-__all__ = ["browser", "pytestmark"]  # the Chromium fixture and its skip reason
+__all__ = ["pytestmark"]  # the Chromium skip reason
 
 
 async def test_reviewer_accepts_and_the_vendor_sees_the_payment_released(

@@ -10,10 +10,10 @@ from typing import Any
 
 from marketplace.auctions import lifecycle
 from tests.axe import violations
+from tests.browser import expect, pytestmark, signed_in_page
 from tests.helpers import CLOSE_SETTINGS, Api, bid, end_auction_now, published_auction
-from tests.test_web_browser import browser, expect, pytestmark, signed_in_page
 
-__all__ = ["browser", "pytestmark"]  # the Chromium fixture and its skip reason
+__all__ = ["pytestmark"]  # the Chromium skip reason
 SHOTS = os.environ.get("MARKETPLACE_SHOTS_DIR")
 
 

@@ -14,10 +14,10 @@ import pytest
 
 from marketplace.auctions import lifecycle
 from tests.axe import violations
+from tests.browser import expect, pytestmark, signed_in_page
 from tests.helpers import CLOSE_SETTINGS, Api, auction_body, bid, end_auction_now, published_auction
-from tests.test_web_browser import browser, expect, pytestmark, signed_in_page
 
-__all__ = ["browser", "pytestmark"]  # the Chromium fixture and its skip reason
+__all__ = ["pytestmark"]  # the Chromium skip reason
 ZONES = ["America/New_York", "Asia/Kolkata"]
 # Chromium's ICU still names Kolkata by its old name; both are the same zone to Python.
 NAMES = {"America/New_York": "America/New_York", "Asia/Kolkata": "Asia/(Kolkata|Calcutta)"}

@@ -10,10 +10,10 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from marketplace.web.prose import render
+from tests.browser import expect, pytestmark, signed_in_page
 from tests.helpers import Api, auction_body
-from tests.test_web_browser import browser, expect, pytestmark, signed_in_page
 
-__all__ = ["browser", "pytestmark"]  # the Chromium fixture and its skip reason
+__all__ = ["pytestmark"]  # the Chromium skip reason
 
 HOSTILE = [
     "<script>alert(1)</script>",

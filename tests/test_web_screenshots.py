@@ -20,16 +20,15 @@ import pytest
 from marketplace.auctions import lifecycle
 from marketplace.settings import Settings
 from tests import test_verification
+from tests.browser import expect, signed_in_page
 from tests.fakes.github import FakeGitHub
 from tests.helpers import Api, User, bid, end_auction_now, iso_in, published_auction
 from tests.test_delivery import REPO, REPO_ID
 from tests.test_events_stream import running_relays, worker_ctx
 from tests.test_github_oauth import PUBLIC, link
 from tests.test_verification import HEAD, good_pull
-from tests.test_web_browser import browser, expect, signed_in_page
 from workers.verification import verify_delivery
 
-__all__ = ["browser"]
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 ZONE = "America/New_York"
 WIDTH = 1100
