@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html as html_lib
 import itertools
 import re
@@ -16,10 +17,14 @@ import msgspec
 
 from marketplace import shutdown
 from marketplace.accounts.admin import create_user_with_token
+from marketplace.db import create_pool
 from marketplace.notifications import messages
 from marketplace.outbox import stamped
+from marketplace.redis import create_redis
 from marketplace.settings import Settings
+from marketplace.shutdown import close_pool
 from marketplace.streams.consumer import StreamConsumer, StreamEvent
+from workers.relay import relay_forever
 
 # What an auction is closed with when a test has no settings of its own at hand: the
 # deployment's defaults (UTC, no holidays), as the test settings also have.
@@ -298,3 +303,28 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@contextlib.asynccontextmanager
+async def worker_ctx(settings: Settings, redis_url: str | None = None) -> AsyncIterator[Any]:
+    """A context like the worker's (workers/main.py)."""
+    assert settings.database_url and settings.redis_url
+    ctx: dict[str, Any] = {
+        "settings": settings,
+        "pool": await create_pool(settings.database_url, min_size=1, max_size=4),
+        "redis_client": create_redis(redis_url or settings.redis_url),
+    }
+    try:
+        yield ctx
+    finally:
+        await ctx["redis_client"].aclose()
+        await close_pool(ctx["pool"])
+
+
+@contextlib.asynccontextmanager
+async def running_relays(ctx: dict[str, Any], count: int = 1) -> AsyncIterator[None]:
+    tasks = [asyncio.create_task(relay_forever(ctx)) for _ in range(count)]
+    try:
+        yield
+    finally:
+        await stop_tasks(tasks)

@@ -155,3 +155,55 @@ async def flagged_department(api: Api, db: asyncpg.Connection, pool: Any) -> dic
         "same_price": same_price,
         "fourth": fourth,
     }
+
+
+async def delivered_for_review(api: Api, db: asyncpg.Connection, pool: Any) -> dict[str, Any]:
+    """An auction won by a vendor whose delivery passed verification (pending_review).
+
+    Delivery and verification are covered by their own tests against a fake GitHub; here
+    the verified delivery is written directly so review and payment can be tested alone.
+    """
+    dept = await api.department()
+    buyer = await api.buyer(dept)
+    winner, loser = await api.verified_vendor(), await api.verified_vendor()
+    aid = (await published_auction(api, buyer, price_cap_cents=500_000))["id"]
+    assert (await bid(api, loser, aid, 400_000)).status_code == 201
+    assert (await bid(api, winner, aid, 390_000)).status_code == 201
+    await end_auction_now(db, aid)
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
+    award = await db.fetchrow("SELECT id FROM awards WHERE auction_id = $1", aid)
+    delivery_id = await db.fetchval(
+        """INSERT INTO deliveries (auction_id, award_id, submitted_by, pull_request_url,
+                                   repo_full_name, pr_number)
+           VALUES ($1, $2, $3, 'https://github.com/city-of-x/permits/pull/7', 'city-of-x/permits', 7)
+           RETURNING id""",
+        aid,
+        award["id"],
+        winner.id,
+    )
+    await db.execute(
+        """INSERT INTO verifications (delivery_id, auction_id, passed, checks)
+           VALUES ($1, $2, true, '[{"name": "merged", "passed": true, "evidence": {}}]')""",
+        delivery_id,
+        aid,
+    )
+    await db.execute("UPDATE auctions SET status = 'pending_review' WHERE id = $1", aid)
+    await db.execute(
+        "UPDATE awards SET delivered_at = now(), verified_at = now() WHERE id = $1", award["id"]
+    )
+    return {
+        "auction_id": aid,
+        "dept": dept,
+        "buyer": buyer,
+        "winner": winner,
+        "loser": loser,
+        "award_id": award["id"],
+    }
+
+
+async def accept(api: Api, reviewer: User, aid: int) -> Any:
+    return await api.client.post(
+        f"/api/auctions/{aid}/review",
+        json={"decision": "accept", "reason": "meets the acceptance criteria"},
+        headers=reviewer.headers,
+    )

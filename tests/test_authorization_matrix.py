@@ -51,7 +51,7 @@ from tests.helpers import (
     published_auction,
     sign_in,
 )
-from tests.test_payments import accept, delivered_for_review
+from tests.scenes import accept, delivered_for_review
 
 ANYONE, SIGNED_IN = "anyone", "signed_in"
 # /metrics: the metrics token when one is set, else clients on this host, whoever they are

@@ -10,7 +10,7 @@ import asyncpg
 from marketplace.calendar import add_business_days
 from marketplace.settings import Settings
 from tests.helpers import Api, iso_in
-from tests.test_payments import delivered_for_review
+from tests.scenes import delivered_for_review
 from workers.deadlines import sweep_deadlines_once
 
 

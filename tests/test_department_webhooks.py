@@ -20,8 +20,7 @@ from marketplace.auctions import lifecycle
 from marketplace.settings import Settings
 from marketplace.streams.consumer import StreamConsumer
 from marketplace.webhooks import delivery
-from tests.helpers import Api, bid, end_auction_now, eventually, published_auction
-from tests.test_events_stream import worker_ctx
+from tests.helpers import Api, bid, end_auction_now, eventually, published_auction, worker_ctx
 from tests.test_notifications import running, running_relays_forever
 
 

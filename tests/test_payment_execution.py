@@ -14,7 +14,7 @@ from marketplace.payments.provider import LedgerProvider
 from marketplace.settings import Settings
 from marketplace.streams.consumer import StreamEvent
 from tests.helpers import Api, User, csrf_of, sign_in
-from tests.test_payments import accept, delivered_for_review
+from tests.scenes import accept, delivered_for_review
 
 
 async def _released(

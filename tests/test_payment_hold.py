@@ -16,7 +16,7 @@ from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider
 from marketplace.settings import Settings
 from tests.helpers import Api, csrf_of, sign_in
-from tests.test_payments import accept, delivered_for_review
+from tests.scenes import accept, delivered_for_review
 from workers.main import build_worker
 
 HOUR = 3600

@@ -38,7 +38,7 @@ from marketplace.db import create_pool
 from marketplace.redis import WORKER_HEARTBEAT_KEY
 from marketplace.settings import Settings
 from tests.helpers import Api, auction_body, bid, published_auction
-from tests.test_payments import accept, delivered_for_review
+from tests.scenes import accept, delivered_for_review
 
 SKIP = {("GET", "/api/auctions/{auction_id}/events")}  # endless stream: see test_events_stream
 CHECKS = [not_a_server_error, response_schema_conformance]

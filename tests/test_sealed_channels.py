@@ -24,9 +24,9 @@ from tests.helpers import (
     eventually,
     published_auction,
     sign_in,
+    worker_ctx,
 )
 from tests.test_department_webhooks import Endpoint, _has_all, consumer, endpoint, sender
-from tests.test_events_stream import worker_ctx
 from tests.test_notifications import running, running_relays_forever
 
 __all__ = ["endpoint"]  # the fixture, shared with the department webhook tests

@@ -12,8 +12,7 @@ from typing import Any
 from marketplace.settings import Settings
 from tests.axe import violations
 from tests.browser import expect, pytestmark, signed_in_page
-from tests.helpers import Api, bid, published_auction
-from tests.test_events_stream import running_relays, worker_ctx
+from tests.helpers import Api, bid, published_auction, running_relays, worker_ctx
 
 __all__ = ["pytestmark"]  # the Chromium skip reason
 SHOTS = os.environ.get("MARKETPLACE_SHOTS_DIR")

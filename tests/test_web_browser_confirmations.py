@@ -13,7 +13,7 @@ import asyncpg
 from tests.axe import violations
 from tests.browser import expect, pytestmark, signed_in_page
 from tests.helpers import Api, auction_body
-from tests.test_payments import delivered_for_review
+from tests.scenes import delivered_for_review
 
 __all__ = ["pytestmark"]  # the Chromium skip reason
 SHOTS = os.environ.get("MARKETPLACE_SHOTS_DIR")

@@ -14,7 +14,7 @@ import asyncpg
 from marketplace.auctions import lifecycle
 from tests.browser import expect, pytestmark, signed_in_page
 from tests.helpers import CLOSE_SETTINGS, Api, bid, end_auction_now, published_auction
-from tests.test_payments import delivered_for_review
+from tests.scenes import delivered_for_review
 
 __all__ = ["pytestmark"]  # the Chromium skip reason
 ZONE = "America/New_York"

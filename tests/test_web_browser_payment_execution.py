@@ -13,7 +13,7 @@ from marketplace.payments.provider import LedgerProvider
 from tests.axe import violations
 from tests.browser import expect, pytestmark, signed_in_page
 from tests.helpers import Api
-from tests.test_payments import accept, delivered_for_review
+from tests.scenes import accept, delivered_for_review
 
 __all__ = ["pytestmark"]  # the Chromium skip reason
 SHOTS = os.environ.get("MARKETPLACE_SHOTS_DIR")

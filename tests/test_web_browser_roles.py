@@ -10,7 +10,7 @@ from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider
 from tests.browser import expect, pytestmark, signed_in_page
 from tests.helpers import Api
-from tests.test_payments import delivered_for_review
+from tests.scenes import delivered_for_review
 
 __all__ = ["pytestmark"]  # the Chromium skip reason
 

@@ -22,7 +22,7 @@ from tests.helpers import (
     published_auction,
     question_of,
 )
-from tests.test_payments import delivered_for_review
+from tests.scenes import delivered_for_review
 from tests.test_web_pages import csrf_of, sign_in
 
 

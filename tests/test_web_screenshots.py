@@ -22,9 +22,17 @@ from marketplace.settings import Settings
 from tests import test_verification
 from tests.browser import expect, signed_in_page
 from tests.fakes.github import FakeGitHub
-from tests.helpers import Api, User, bid, end_auction_now, iso_in, published_auction
+from tests.helpers import (
+    Api,
+    User,
+    bid,
+    end_auction_now,
+    iso_in,
+    published_auction,
+    running_relays,
+    worker_ctx,
+)
 from tests.test_delivery import REPO, REPO_ID
-from tests.test_events_stream import running_relays, worker_ctx
 from tests.test_github_oauth import PUBLIC, link
 from tests.test_verification import HEAD, good_pull
 from workers.verification import verify_delivery
