@@ -1,5 +1,6 @@
 """Shared set-ups: auctions brought to each state the service can reach, through the API
-(and, for a verified delivery, rows written directly: GitHub verification has its own tests)."""
+(and, for a verified delivery, rows written directly: GitHub verification has its own tests);
+clarification questions, answers and amendments as a vendor and a buyer send them."""
 
 from __future__ import annotations
 
@@ -207,3 +208,44 @@ async def accept(api: Api, reviewer: User, aid: int) -> Any:
         json={"decision": "accept", "reason": "meets the acceptance criteria"},
         headers=reviewer.headers,
     )
+
+
+# -- clarifications ------------------------------------------------------------------
+ASKER = "Asker Marigold Vance"
+QUESTION = "Must the fix also cover the renewal form's date picker?"
+ANSWER = "Yes: both forms share the picker, and both must pass in Safari 17."
+
+
+async def ask(api: Api, who: User, auction_id: int, text: Any = QUESTION) -> Any:
+    return await api.client.post(
+        f"/api/auctions/{auction_id}/questions", json={"text": text}, headers=who.headers
+    )
+
+
+async def answer(api: Api, who: User, auction_id: int, qid: int, text: Any = ANSWER) -> Any:
+    return await api.client.post(
+        f"/api/auctions/{auction_id}/questions/{qid}/answer",
+        json={"text": text},
+        headers=who.headers,
+    )
+
+
+async def amend(api: Api, who: User, auction_id: int, **body: Any) -> Any:
+    return await api.client.post(
+        f"/api/auctions/{auction_id}/amendments", json=body, headers=who.headers
+    )
+
+
+async def questions(api: Api, auction_id: int, who: User | None = None) -> list[dict[str, Any]]:
+    r = await api.client.get(
+        f"/api/auctions/{auction_id}/questions", headers=who.headers if who else {}
+    )
+    assert r.status_code == 200, r.text
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items
+
+
+async def named_asker(api: Api, db: asyncpg.Connection) -> User:
+    asker = await api.verified_vendor()
+    await db.execute("UPDATE users SET name = $2 WHERE id = $1", asker.id, ASKER)
+    return asker

@@ -20,57 +20,18 @@ from marketplace.streams.consumer import StreamConsumer, StreamEvent
 from tests.helpers import (
     CLOSE_SETTINGS,
     Api,
-    User,
     auction_body,
     bid,
     end_auction_now,
     iso_in,
     published_auction,
 )
-
-ASKER = "Asker Marigold Vance"
-QUESTION = "Must the fix also cover the renewal form's date picker?"
-ANSWER = "Yes: both forms share the picker, and both must pass in Safari 17."
+from tests.scenes import ANSWER, ASKER, QUESTION, amend, answer, ask, named_asker, questions
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return msgspec.structs.replace(settings, question_limit_per_minute=5)
-
-
-async def ask(api: Api, who: User, auction_id: int, text: Any = QUESTION) -> Any:
-    return await api.client.post(
-        f"/api/auctions/{auction_id}/questions", json={"text": text}, headers=who.headers
-    )
-
-
-async def answer(api: Api, who: User, auction_id: int, qid: int, text: Any = ANSWER) -> Any:
-    return await api.client.post(
-        f"/api/auctions/{auction_id}/questions/{qid}/answer",
-        json={"text": text},
-        headers=who.headers,
-    )
-
-
-async def amend(api: Api, who: User, auction_id: int, **body: Any) -> Any:
-    return await api.client.post(
-        f"/api/auctions/{auction_id}/amendments", json=body, headers=who.headers
-    )
-
-
-async def questions(api: Api, auction_id: int, who: User | None = None) -> list[dict[str, Any]]:
-    r = await api.client.get(
-        f"/api/auctions/{auction_id}/questions", headers=who.headers if who else {}
-    )
-    assert r.status_code == 200, r.text
-    items: list[dict[str, Any]] = r.json()["items"]
-    return items
-
-
-async def named_asker(api: Api, db: asyncpg.Connection) -> User:
-    asker = await api.verified_vendor()
-    await db.execute("UPDATE users SET name = $2 WHERE id = $1", asker.id, ASKER)
-    return asker
 
 
 async def mail_out(pool: Any, settings: Settings, db: asyncpg.Connection) -> list[Any]:

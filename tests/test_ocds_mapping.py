@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from typing import Any
 
@@ -380,3 +381,58 @@ def test_a_new_event_maps_through_a_handler_table() -> None:
     assert not any(problems(validate(package)).values())
     # Without the handler the event changes nothing public.
     assert len(mapping.releases(facts(), stamp([*PUBLISH, amended]), CTX)) == len(out) - 1
+
+
+def _amendment(n: int, changed: list[str], **texts: str) -> ev.AuctionAmended:
+    return ev.AuctionAmended(
+        auction_id=7,
+        amendment_id=n,
+        reason=f"reason {n}",
+        amended_at=at(10 + n),
+        changed=changed,
+        ends_at=at(200),
+        previous_ends_at=at(120),
+        **texts,
+    )
+
+
+@pytest.mark.parametrize(
+    ("amendments", "published", "latest"),
+    [
+        ([], ("Now", "Works"), ("Now", "Works")),
+        (
+            [_amendment(1, ["description"], description="Now", previous_description="First")],
+            ("First", "Works"),
+            ("Now", "Works"),
+        ),
+        (
+            [
+                _amendment(1, ["description"], description="Mid", previous_description="First"),
+                _amendment(
+                    2,
+                    ["description", "acceptance"],
+                    description="Now",
+                    previous_description="Mid",
+                    acceptance="Works",
+                    previous_acceptance="Old tests",
+                ),
+            ],
+            ("First", "Old tests"),
+            ("Now", "Works"),
+        ),
+    ],
+)
+def test_the_tender_keeps_the_text_first_published_and_amendments_move_it(
+    amendments: list[ev.AuctionAmended], published: tuple[str, str], latest: tuple[str, str]
+) -> None:
+    out = mapping.releases(
+        facts(description="Now", acceptance="Works"), stamp([*PUBLISH, *amendments]), CTX
+    )
+    first, last = out[0]["tender"]["description"], out[-1]["tender"]["description"]
+    assert first == f"Short\n\n{published[0]}\n\nAcceptance criteria:\n{published[1]}"
+    assert last == f"Short\n\n{latest[0]}\n\nAcceptance criteria:\n{latest[1]}"
+    assert [r["tag"] for r in out[2:]] == [["tenderAmendment"]] * len(amendments)
+    ids = [a["id"] for a in out[-1]["tender"].get("amendments", [])]
+    assert ids == [f"amendment-{a.amendment_id}" for a in amendments]
+    for before, release in itertools.pairwise(out[1:]):
+        assert release["tender"]["amendments"][-1]["amendsReleaseID"] == before["id"]

@@ -5,7 +5,7 @@ order, into one cumulative snapshot and emits a copy of it per event that change
 public may know. Each release is whole (it repeats everything known so far), so merging them
 in date order (marketplace/ocds/merge.py, as ocdsmerge does) gives the last state.
 
-Secrecy (DESIGN §4, §8): drafts publish nothing; a sealed auction emits no event before its
+Secrecy (DESIGN §4, §8): drafts publish nothing; a sealed auction emits no bid event before its
 close, so its bids first appear in the release of ``bids.revealed``; a reverse auction's
 bidders are parties ``bidder-N`` named "Bidder N" (their alias) until close, and only then
 are businesses and winners named. Losing individuals and students stay "Bidder N", with no
@@ -53,6 +53,7 @@ class AuctionFacts(msgspec.Struct, frozen=True, kw_only=True):
     title: str
     summary: str = ""
     description: str = ""
+    acceptance: str = ""  # the acceptance criteria
     repo: str
     issue_number: int | None = None
     type: str = "reverse"
@@ -100,7 +101,9 @@ def alias_number(alias: str) -> int:
 class State:
     """The snapshot being folded, plus what the fold remembers but does not publish."""
 
-    def __init__(self, facts: AuctionFacts, context: Context) -> None:
+    def __init__(
+        self, facts: AuctionFacts, context: Context, texts: dict[str, str] | None = None
+    ) -> None:
         self.facts = facts
         self.context = context
         self.release: dict[str, Any] = {}
@@ -109,6 +112,10 @@ class State:
         self.winners: set[int] = set()  # alias numbers of every winner so far
         self.award_winner: dict[str, int] = {}  # award id -> alias number
         self.pull_requests: dict[int, str] = {}  # award id -> latest submitted PR URL
+        # The texts as first published (the facts hold the latest, after any amendment);
+        # each amendment's handler moves them on.
+        self.texts = texts or {"description": facts.description, "acceptance": facts.acceptance}
+        self.last_release_id: str | None = None
 
     # -- pieces -----------------------------------------------------------------------
     def money(self, cents: int) -> dict[str, Any]:
@@ -175,6 +182,12 @@ class State:
         for contract in self.release.get("contracts", []):
             for tx in contract.get("implementation", {}).get("transactions", []):
                 yield tx["payee"]
+
+    def tender_description(self) -> str:
+        """Summary, description and acceptance criteria, as the tender's one description."""
+        texts = self.texts
+        acceptance = f"Acceptance criteria:\n{texts['acceptance']}" if texts["acceptance"] else ""
+        return "\n\n".join(p for p in (self.facts.summary, texts["description"], acceptance) if p)
 
     def tender(self) -> dict[str, Any]:
         tender: dict[str, Any] = self.release["tender"]
@@ -338,7 +351,7 @@ def _published(state: State, event: ev.AuctionPublished) -> Tags:
         "id": str(facts.department_id),
         "legalName": facts.department_name,
     }
-    description = "\n\n".join(p for p in (facts.summary, facts.description) if p)
+    description = state.tender_description()
     url = f"{ctx.public_url}/auctions/{facts.auction_id}"
     techniques: dict[str, Any] = {"hasElectronicAuction": facts.type == "reverse"}
     if facts.type == "reverse":
@@ -594,6 +607,48 @@ def _confirmed(state: State, event: ev.PaymentConfirmed) -> Tags:
     return ["contractTermination"]
 
 
+def _answered(state: State, event: ev.QuestionAnswered) -> Tags:
+    """An answered question is public: a tender document of type clarifications, question
+    and answer in its description (who asked is in no event)."""
+    tender = state.tender()
+    state.add_tender_document(
+        f"question-{event.question_id}",
+        "clarifications",
+        f"Clarification question {event.question_id}",
+        f"{state.context.public_url}/auctions/{event.auction_id}#question-{event.question_id}",
+        event.answered_at,
+    )
+    tender["documents"][-1]["description"] = f"Question: {event.question}\n\nAnswer: {event.answer}"
+    tender["hasEnquiries"] = True
+    return ["tenderUpdate"]
+
+
+_AMENDED_NAMES = {"description": "description", "acceptance": "acceptance criteria"}
+
+
+def _amended(state: State, event: ev.AuctionAmended) -> Tags:
+    """The buyer's amendment: the new texts, the moved close, and what changed why."""
+    new = {"description": event.description, "acceptance": event.acceptance}
+    for name in event.changed:
+        text = new.get(name)
+        if text is not None:
+            state.texts[name] = text
+    changed = " and ".join(_AMENDED_NAMES.get(name, name) for name in event.changed)
+    state.amend_tender(
+        f"amendment-{event.amendment_id}",
+        event.amended_at,
+        event.reason,
+        f"The buyer amended the {changed}.",
+    )
+    amendment = state.tender()["amendments"][-1]
+    if state.last_release_id is not None:
+        amendment["amendsReleaseID"] = state.last_release_id
+    amendment["releaseID"] = str(event.event_id)
+    state.tender()["description"] = state.tender_description()
+    _period_end(state, event.ends_at)
+    return ["tenderAmendment"]
+
+
 HANDLERS: dict[str, Handler] = {
     "auction.published": _published,
     "auction.opened": _opened,
@@ -612,7 +667,25 @@ HANDLERS: dict[str, Handler] = {
     "delivery.deadline_extended": _deadline_extended,
     "payment.released": _released,
     "payment.confirmed": _confirmed,
+    "question.answered": _answered,
+    "auction.amended": _amended,
 }
+
+
+def as_published(facts: AuctionFacts, events: Iterable[ev.Event]) -> dict[str, str]:
+    """The description and acceptance criteria as first published: what the first
+    amendment changing each replaced, or the facts' (latest) text when none did."""
+    first: dict[str, str] = {}
+    for event in events:
+        if isinstance(event, ev.AuctionAmended):
+            replaced = {
+                "description": event.previous_description,
+                "acceptance": event.previous_acceptance,
+            }
+            for name, text in replaced.items():
+                if text is not None and name in event.changed:
+                    first.setdefault(name, text)
+    return {"description": facts.description, "acceptance": facts.acceptance, **first}
 
 
 def tag_of(event: ev.Event) -> str:
@@ -628,7 +701,8 @@ def releases(
 ) -> list[dict[str, Any]]:
     """The auction's releases, one per event that changes what the public may know, in
     event order. Nothing before ``auction.published``: a draft is its department's."""
-    state = State(facts, context)
+    events = list(events)
+    state = State(facts, context, as_published(facts, events))
     table = HANDLERS if handlers is None else handlers
     out: list[dict[str, Any]] = []
     for event in events:
@@ -643,6 +717,7 @@ def releases(
         release["id"] = str(event.event_id)
         release["date"] = iso(event.occurred_at)
         release["tag"] = tags
+        state.last_release_id = release["id"]
         out.append(_ordered(release))
     return out
 

@@ -19,7 +19,7 @@ async def published_auctions(
     """A page of published auctions (never drafts) in id order, after ``after_id``."""
     rows: list[Any] = await conn.fetch(
         """SELECT a.id, a.department_id, d.name AS department_name, a.title, a.summary,
-                  a.description, a.repo, a.issue_number, a.type, a.price_cap_cents, a.skills,
+                  a.description, a.acceptance, a.repo, a.issue_number, a.type, a.price_cap_cents, a.skills,
                   a.copied_from, a.delivery_due_at
            FROM auctions a JOIN departments d ON d.id = a.department_id
            WHERE a.published_at IS NOT NULL AND a.id > $1 AND ($3::bigint IS NULL OR a.id = $3)

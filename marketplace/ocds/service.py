@@ -58,6 +58,7 @@ def _facts(row: Any, bidders: list[Any], dues: list[Any]) -> mapping.AuctionFact
         title=row["title"],
         summary=row["summary"] or "",
         description=row["description"] or "",
+        acceptance=row["acceptance"] or "",
         repo=row["repo"],
         issue_number=row["issue_number"],
         type=row["type"],
