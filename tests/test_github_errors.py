@@ -18,10 +18,12 @@ from arq import Retry
 
 from marketplace.github.client import GithubClient
 from marketplace.settings import Settings
+from marketplace.transparency import prom
 from tests import test_delivery
 from tests.fakes.github import FakeGitHub
 from tests.helpers import Api
 from tests.test_delivery import REPO, WEBHOOK_SECRET, WINNER_LOGIN, awarded, submit
+from tests.test_web_pages import sign_in
 from workers.verification import verify_delivery
 
 HEAD = "d" * 40
@@ -59,7 +61,6 @@ async def delivered(api: Api, db: Any, pool: Any, settings: Settings, fake: Fake
     return s, r.json()["id"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 25 finding 1 (error attempts) not fixed yet")
 async def test_an_unexpected_answer_is_an_error_attempt_retried_and_counted(
     gh_api: Api,
     db: Any,
@@ -69,7 +70,7 @@ async def test_an_unexpected_answer_is_an_error_attempt_retried_and_counted(
     ctx: dict[str, Any],
 ) -> None:
     s, delivery_id = await delivered(gh_api, db, pool, gh_settings, fake_github)
-    status = fake_github.add_status(REPO, HEAD, "ci/lint")
+    status = fake_github.add_status(REPO, HEAD, "ci/lint", state="failure")
     del status["id"]  # a combined-status item lacking a field we read
     for attempt in (1, 2):
         with pytest.raises(Retry) as raised:
@@ -88,13 +89,18 @@ async def test_an_unexpected_answer_is_an_error_attempt_retried_and_counted(
         await db.fetchval("SELECT count(*) FROM outbox WHERE type = 'delivery.verification_failed'")
         == 0
     )
-    metrics = await gh_api.client.get("/metrics")
-    assert "marketplace_verification_errors_total 1" in metrics.text
+    # The winner's delivery page says it in plain words, and that nothing was decided.
+    await sign_in(gh_api.client, s.winner)
+    page = (await gh_api.client.get(f"/auctions/{s.auction_id}/delivery")).text
+    assert "Could not check" in page and "GitHub could not be read, so nothing was decided" in page
+    assert "Waiting: GitHub could not be read" in page and "rules failed" not in page
+    metrics = await prom.scrape(pool, ctx["redis_client"], 0)  # what /metrics answers
+    assert "marketplace_verification_errors_total 1" in metrics
 
     status["id"] = 77  # GitHub answers as documented again
     assert (
         await verify_delivery({**ctx, "job_try": 3}, delivery_id) == "failed"
-    )  # no check run: a verdict
+    )  # a failing status: a verdict
     report = (
         await gh_api.client.get(
             f"/api/auctions/{s.auction_id}/verification", headers=s.buyer.headers
@@ -103,7 +109,6 @@ async def test_an_unexpected_answer_is_an_error_attempt_retried_and_counted(
     assert [r["outcome"] for r in report["items"]] == ["failed", "error"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 25 finding 2 (422 in fake and client) not fixed yet")
 async def test_unknown_head_commit_422_is_a_verdict_not_a_retry(
     gh_api: Api,
     db: Any,

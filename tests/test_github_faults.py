@@ -19,7 +19,7 @@ from tests import test_delivery
 from tests.fakes.github import FakeGitHub
 from tests.helpers import Api, eventually
 from tests.test_faults import processes
-from tests.test_verification import HEAD, events, good_pull, records, setup, status
+from tests.test_verification import HEAD, errors, events, good_pull, records, setup, status
 
 gh_settings = test_delivery.gh_settings
 gh_api = test_delivery.gh_api
@@ -62,7 +62,8 @@ async def _faults_then_recovery(
             async def verified() -> bool:
                 assert worker.poll() is None, "the worker must not die of GitHub's faults"
                 found = await records(db, delivery_id)
-                # While GitHub fails nothing is recorded and the delivery stays delivered.
+                # While GitHub fails no verdict is recorded (only why it could not be read)
+                # and the delivery stays delivered.
                 assert all(r["passed"] for r in found), found
                 return bool(found)
 
@@ -72,6 +73,7 @@ async def _faults_then_recovery(
             raise
     [record] = await records(db, delivery_id)
     assert record["passed"] is True
+    assert await errors(db, delivery_id), "each fault that outlasted an attempt is on record"
     assert await status(db, s.auction_id) == "pending_review"
     assert await events(db, "delivery.verification_failed") == []
     left = [f for f in fake._faults if f.times > 0]

@@ -89,11 +89,23 @@ async def setup(
 
 
 async def records(db: Any, delivery_id: int) -> list[dict[str, Any]]:
+    """The delivery's verdicts (error records, when GitHub could not be read, left out)."""
     rows = await db.fetch(
-        "SELECT id, passed, checks, trigger FROM verifications WHERE delivery_id = $1 ORDER BY id",
+        """SELECT id, passed, checks, trigger FROM verifications
+           WHERE delivery_id = $1 AND error IS NULL ORDER BY id""",
         delivery_id,
     )
     return [{**r, "checks": msgspec.json.decode(r["checks"])} for r in rows]
+
+
+async def errors(db: Any, delivery_id: int) -> list[str]:
+    """Why GitHub could not be read, per error record of the delivery, oldest first."""
+    rows = await db.fetch(
+        """SELECT error FROM verifications WHERE delivery_id = $1 AND error IS NOT NULL
+           ORDER BY id""",
+        delivery_id,
+    )
+    return [r["error"] for r in rows]
 
 
 def failed(record: Any) -> set[str]:
@@ -343,6 +355,9 @@ async def test_github_outage_retries_and_never_fails_the_delivery(
         assert await records(db, delivery_id) == []
         assert await status(db, s.auction_id) == "delivered"
         assert await events(db, "delivery.verification_failed") == []
+    # Each attempt left why it could not read GitHub (once per reason in a row).
+    found = await errors(db, delivery_id)
+    assert found and all(("502" in e) if fault == "502" else ("rate limit" in e) for e in found)
     assert await verify_delivery({**ctx, "job_try": times + 1}, delivery_id) == "verified"
     [record] = await records(db, delivery_id)
     assert record["passed"] is True

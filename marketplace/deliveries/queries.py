@@ -99,7 +99,7 @@ async def verification_subject(conn: Any, delivery_id: int, *, lock: bool = Fals
 
 async def latest_verification(conn: Any, delivery_id: int) -> Any:
     return await conn.fetchrow(
-        """SELECT id, passed, checks FROM verifications WHERE delivery_id = $1
+        """SELECT id, passed, checks, error FROM verifications WHERE delivery_id = $1
            ORDER BY id DESC LIMIT 1""",
         delivery_id,
     )
@@ -133,16 +133,20 @@ async def insert_verification(
     checks: list[Any],
     trigger: str,
     merged_at: dt.datetime | None,
+    error: str | None = None,
 ) -> int:
+    """One attempt's record: a verdict (``error`` None), or why GitHub could not be read."""
     verification_id: int = await conn.fetchval(
-        """INSERT INTO verifications (delivery_id, auction_id, passed, checks, trigger, merged_at)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
+        """INSERT INTO verifications
+               (delivery_id, auction_id, passed, checks, trigger, merged_at, error)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
         delivery_id,
         auction_id,
         passed,
         checks,
         trigger,
         merged_at,
+        error,
     )
     return verification_id
 
@@ -233,7 +237,7 @@ async def list_verifications(
 ) -> list[Any]:
     rows: list[Any] = await conn.fetch(
         """SELECT v.id, v.delivery_id, d.award_id, d.pull_request_url, v.passed, v.trigger,
-                  v.merged_at, v.created_at, v.checks
+                  v.merged_at, v.created_at, v.checks, v.error
            FROM verifications v JOIN deliveries d ON d.id = v.delivery_id
            WHERE v.auction_id = $1 AND ($2::bigint IS NULL OR v.id < $2)
            ORDER BY v.id DESC LIMIT $3""",
@@ -242,3 +246,9 @@ async def list_verifications(
         limit,
     )
     return rows
+
+
+async def count_verification_errors(conn: Any) -> int:
+    """Error attempts recorded (GitHub unreadable), for /metrics."""
+    count: int = await conn.fetchval("SELECT count(*) FROM verifications WHERE error IS NOT NULL")
+    return count

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -47,6 +47,10 @@ class VerificationRecord(Response, frozen=True, kw_only=True):
     merged_at: dt.datetime | None
     created_at: dt.datetime
     checks: list[Check]
+    # 'passed' or 'failed' (a verdict), or 'error': GitHub could not be read, ``error`` says
+    # why; the attempt is retried and the delivery waits.
+    outcome: Literal["passed", "failed", "error"] = "failed"
+    error: str | None = None
 
 
 class VerificationReport(Response, frozen=True, kw_only=True):

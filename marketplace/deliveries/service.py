@@ -160,6 +160,8 @@ async def report(
                 trigger=r["trigger"],
                 merged_at=r["merged_at"],
                 created_at=r["created_at"],
+                outcome="error" if r["error"] else "passed" if r["passed"] else "failed",
+                error=r["error"],
                 checks=[
                     Check(
                         name=c.get("name", ""),

@@ -5,8 +5,10 @@ the delivery's row lock, so attempts running twice in parallel store one record 
 observed state and move the auction at most once (compare-and-set). An attempt that sees
 exactly what the latest record of the delivery already says stores nothing new: the
 periodic re-check and duplicated webhooks then cost a few 304s and no rows.
-``GithubUnavailable`` (and any other GitHub trouble but "not found") propagates to the job,
-which retries later: an unreachable GitHub never produces a failing record.
+Any trouble reading GitHub but "not found" (unavailable, refused, an answer of an
+unexpected shape) is stored as an error record, with the reason, and propagates to the job,
+which retries later: an unreadable GitHub never produces a failing verdict. The same reason
+seen on the next retry stores nothing new.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from marketplace.audit.record import SYSTEM, record
 from marketplace.deliveries import queries
 from marketplace.deliveries.verify import Observed, Subject, evaluate
 from marketplace.events import DeliveryVerificationFailed, DeliveryVerified
-from marketplace.github.client import GithubClient, GithubNotFound
+from marketplace.github.client import GithubClient, GithubError, GithubNotFound
 from marketplace.github.schemas import Issue
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,23 @@ async def observe(github: GithubClient, subject: Subject) -> Observed:
     )
 
 
+async def record_error(pool: Any, delivery_id: int, trigger: str, reason: str) -> bool:
+    """Store why GitHub could not be read, unless the latest record says so already (or the
+    delivery no longer waits); True when a record was stored."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await queries.verification_subject(conn, delivery_id, lock=True)
+        if not _awaiting(row):
+            return False
+        latest = await queries.latest_verification(conn, delivery_id)
+        if latest is not None and latest["error"] == reason:
+            return False
+        await queries.insert_verification(
+            conn, delivery_id, row["auction_id"], False, [], trigger, None, error=reason
+        )
+    log.warning("delivery %s: GitHub could not be read: %s", delivery_id, reason)
+    return True
+
+
 async def run(pool: Any, github: GithubClient, delivery_id: int, trigger: str) -> str:
     """One attempt; returns 'verified', 'failed', 'unchanged' or 'skipped'."""
     async with pool.acquire() as conn:
@@ -119,7 +138,11 @@ async def run(pool: Any, github: GithubClient, delivery_id: int, trigger: str) -
     if not _awaiting(row):
         return "skipped"  # superseded, already verified, or the auction moved on
     subject = _subject(row)
-    observed = await observe(github, subject)
+    try:
+        observed = await observe(github, subject)
+    except GithubError as exc:
+        await record_error(pool, delivery_id, trigger, str(exc))
+        raise
     checks = evaluate(subject, observed)
     plain = msgspec.to_builtins(checks)
     passed = all(c.passed for c in checks)
@@ -135,7 +158,12 @@ async def run(pool: Any, github: GithubClient, delivery_id: int, trigger: str) -
         if pull is not None:
             await queries.set_shas(conn, delivery_id, pull.head_sha, pull.merge_commit_sha)
         latest = await queries.latest_verification(conn, delivery_id)
-        if latest is not None and not latest["passed"] and latest["checks"] == plain:
+        if (
+            latest is not None
+            and latest["error"] is None
+            and not latest["passed"]
+            and latest["checks"] == plain
+        ):
             return "unchanged"
         verification_id = await queries.insert_verification(
             conn, delivery_id, auction_id, passed, plain, trigger, merged_at

@@ -93,6 +93,11 @@ class GithubRefused(GithubError):
     """GitHub refused the request for good (bad credentials, forbidden, invalid)."""
 
 
+class GithubUnexpected(GithubError):
+    """GitHub answered in a shape the product does not read (a field missing, of another
+    type): recorded as an error attempt and retried, never a verdict."""
+
+
 class GithubNotInstalled(GithubRefused):
     """App mode: the GitHub App is not installed on the repository. Not a verdict on a
     delivery: it is retried, and the buyer is told (marketplace/github/access.py)."""
@@ -114,6 +119,9 @@ def _translate(exc: Exception, what: str) -> GithubError:
         status = exc.status
         if status == 404:
             return GithubNotFound(f"{what}: not found on GitHub")
+        if status == 422 and "no commit found" in str(exc.data).lower():
+            # GitHub's answer for the checks of a commit it does not have (force-pushed away)
+            return GithubNotFound(f"{what}: GitHub has no such commit")
         if status >= 500 or (status in (403, 429) and _is_rate_limit(exc)):
             return GithubUnavailable(
                 f"{what}: GitHub answered {status}", retry_after=retry_after(exc.headers)
@@ -122,7 +130,8 @@ def _translate(exc: Exception, what: str) -> GithubError:
     # requests' exceptions (timeouts, connection and retry errors) are OSErrors.
     if isinstance(exc, OSError):
         return GithubUnavailable(f"{what}: GitHub is unreachable or failing ({exc})")
-    raise exc
+    # Anything else came of reading GitHub's answer: a shape we did not expect.
+    return GithubUnexpected(f"{what}: GitHub's answer was unexpected ({type(exc).__name__}: {exc})")
 
 
 def retry_after(headers: Any) -> float | None:

@@ -66,6 +66,7 @@ class _State:
     statuses: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     codes: dict[str, str] = field(default_factory=dict)  # OAuth code -> login
     tokens: dict[str, str] = field(default_factory=dict)  # access token -> login
+    gone: set[tuple[str, str]] = field(default_factory=set)  # (repo, sha) force-pushed away
 
 
 class FakeGitHub:
@@ -376,6 +377,18 @@ class FakeGitHub:
             self._state.statuses[(full_name.lower(), sha)] = [status, *kept]
             return status
 
+    def forget_commit(self, full_name: str, sha: str) -> None:
+        """The commit is gone (force-pushed away): its check runs and combined status answer
+        422 "No commit found for SHA", as GitHub's do."""
+        with self._lock:
+            self._state.gone.add((self._repo(full_name)["full_name"].lower(), sha))
+
+    def _commit(self, full_name: str, sha: str) -> dict[str, Any]:
+        repo = self._repo(full_name)
+        if (repo["full_name"].lower(), sha) in self._state.gone:
+            raise _Unprocessable(f"No commit found for SHA: {sha}")
+        return repo
+
     def set_fault(
         self,
         kind: str,
@@ -452,6 +465,8 @@ class FakeGitHub:
                         return 200, handler(rec, *match.groups()), {}
                     except KeyError:
                         return 404, _not_found(), {}
+                    except _Unprocessable as exc:
+                        return 422, {"message": str(exc), "documentation_url": DOCS}, {}
         return 404, _not_found(), {}
 
     def _api_routes(self) -> list[tuple[str, Callable[..., Any]]]:
@@ -494,12 +509,12 @@ class FakeGitHub:
         }
 
     def _check_runs(self, rec: Recorded, full_name: str, sha: str) -> dict[str, Any]:
-        repo = self._repo(full_name)
+        repo = self._commit(full_name, sha)
         runs = self._state.check_runs.get((repo["full_name"].lower(), sha), [])
         return {"total_count": len(runs), "check_runs": _page(rec, runs)}
 
     def _combined_status(self, rec: Recorded, full_name: str, sha: str) -> dict[str, Any]:
-        repo = self._repo(full_name)
+        repo = self._commit(full_name, sha)
         statuses = self._state.statuses.get((repo["full_name"].lower(), sha), [])
         states = {s["state"] for s in statuses}
         if not statuses or "pending" in states:
@@ -560,6 +575,10 @@ class _Unauthorized(Exception):
     pass
 
 
+class _Unprocessable(Exception):
+    """GitHub's 422 Unprocessable Entity, with its message."""
+
+
 def _page(rec: Recorded, items: list[Any]) -> list[Any]:
     """The page ``page`` (from 1) of ``per_page`` items (30 by default, 100 at most), as
     GitHub pages its listings."""
@@ -568,8 +587,11 @@ def _page(rec: Recorded, items: list[Any]) -> list[Any]:
     return items[(page - 1) * per_page : page * per_page]
 
 
+DOCS = "https://docs.github.com/rest"
+
+
 def _not_found() -> dict[str, str]:
-    return {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+    return {"message": "Not Found", "documentation_url": DOCS}
 
 
 class _Handler(BaseHTTPRequestHandler):

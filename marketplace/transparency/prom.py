@@ -15,6 +15,7 @@ from litestar.types import Scope
 from redis.exceptions import RedisError
 
 from marketplace.auctions.schemas import Status
+from marketplace.deliveries import queries as delivery_queries
 from marketplace.github import queries as github_queries
 from marketplace.redis import WORKER_HEARTBEAT_KEY
 from marketplace.transparency import figures, queries
@@ -179,6 +180,7 @@ async def scrape(pool: Any, redis: Any, figures_max_age: float) -> str:
     async with pool.acquire() as conn:
         row = await queries.scrape_gauges(conn)
         repairs = await github_queries.redelivery_counts(conn)
+        verification_errors = await delivery_queries.count_verification_errors(conn)
     try:
         left_ms = await redis.pttl(WORKER_HEARTBEAT_KEY)
     except RedisError:
@@ -236,6 +238,12 @@ async def scrape(pool: Any, redis: Any, figures_max_age: float) -> str:
             "marketplace_github_webhooks_given_up_total",
             "Missed webhooks given up: out of redelivery attempts or past GitHub's 3 days.",
             float(repairs["given_up"]),
+        ),
+        StoredCounter(
+            "marketplace_verification_errors_total",
+            "Verification attempts that could not read GitHub (unavailable, refused, or an "
+            "unexpected answer), one per reason in a row; each is retried.",
+            float(verification_errors),
         ),
     ]
     return render([REQUESTS, DURATION, *gauges])
