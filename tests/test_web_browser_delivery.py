@@ -3,13 +3,16 @@ results, each rule with its evidence, against the fake GitHub server."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
+from arq import Retry
 
 from marketplace.settings import Settings
-from tests import test_verification
+from tests import axe, test_verification
 from tests.browser import expect, pytestmark, signed_in_page
 from tests.fakes.github import FakeGitHub
 from tests.helpers import Api
@@ -20,6 +23,8 @@ from workers.verification import verify_delivery
 
 __all__ = ["pytestmark"]  # the Chromium skip reason
 ctx = test_verification.ctx  # a worker's context, to run the verification job here
+SHOTS = Path(tempfile.gettempdir()) / "marketplace-shots"
+SHOTS.mkdir(exist_ok=True)
 
 
 @pytest.fixture
@@ -99,11 +104,27 @@ async def test_vendor_delivers_a_pull_request_and_sees_the_verification_results(
         "Not verified: the latest verification failed (see below)"
     )
 
+    # GitHub fails for a whole attempt: the page says nothing was decided, and why.
+    fake_github.set_fault("502", times=4)
+    with pytest.raises(Retry):
+        await verify_delivery({**ctx, "job_try": 1}, delivery_id, "webhook")
+    fake_github.clear_faults()
+    await page.reload()
+    tried = page.locator(".verification").first
+    await expect(tried.get_by_role("heading")).to_contain_text("Could not check")
+    await expect(tried).to_contain_text("GitHub could not be read, so nothing was decided")
+    await expect(tried).to_contain_text("502")
+    await expect(page.locator("#delivery-status")).to_contain_text(
+        "Waiting: GitHub could not be read"
+    )
+    assert await axe.violations(page) == []
+    await page.screenshot(path=str(SHOTS / "delivery-github-error.png"), full_page=True)
+
     # CI passes on GitHub; the next verification passes and the work awaits review.
     fake_github.add_check_run(REPO, HEAD, "tests")
     await verify_delivery(ctx, delivery_id, "webhook")
     await page.reload()
-    await expect(page.locator(".verification")).to_have_count(2)
+    await expect(page.locator(".verification")).to_have_count(3)
     newest = page.locator(".verification").first
     await expect(newest.get_by_role("heading")).to_contain_text("Passed")
     await expect(newest.locator("tr.check.pass")).to_have_count(9)
@@ -119,5 +140,5 @@ async def test_vendor_delivers_a_pull_request_and_sees_the_verification_results(
     buyer = await signed_in_page(browser, live_server, s.buyer)
     await buyer.goto(f"/auctions/{aid}")
     await buyer.get_by_role("link", name="Delivery and verification results").click()
-    await expect(buyer.locator(".verification")).to_have_count(2)
+    await expect(buyer.locator(".verification")).to_have_count(3)
     await expect(buyer.get_by_label("Pull request address")).to_have_count(0)
