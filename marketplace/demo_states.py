@@ -366,9 +366,12 @@ class AfterAward:
 # The demo's reads of what the worker did (seeding only; the services own every write).
 _STATUS = "SELECT true FROM auctions WHERE id = $1 AND status = $2"
 _LAST_VERIFICATION = (
-    "SELECT checks::text FROM verifications WHERE auction_id = $1 ORDER BY id DESC LIMIT 1"
+    "SELECT coalesce(error, checks::text) FROM verifications WHERE auction_id = $1"
+    " ORDER BY id DESC LIMIT 1"
 )
-_FAILED_VERIFICATION = "SELECT true FROM verifications WHERE auction_id = $1 AND NOT passed"
+_FAILED_VERIFICATION = (  # a failing verdict: an error record decided nothing
+    "SELECT true FROM verifications WHERE auction_id = $1 AND NOT passed AND error IS NULL"
+)
 
 
 async def _find_id(pool: Any, buyer: Caller, title: str) -> int | None:

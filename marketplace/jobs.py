@@ -69,8 +69,9 @@ VERIFY_DELIVERY = "verify_delivery"
 
 
 def verify_job_id(delivery_id: int, attempts: int) -> str:
-    # ``attempts`` is the number of verification records of the delivery: triggers that arrive
-    # while an attempt is queued share its id; once it records a new state the next gets a new id.
+    # ``attempts`` is the number of verdicts recorded on the delivery (error records left out,
+    # deliveries/queries.py VERDICTS): triggers that arrive while an attempt is queued share its
+    # id; once it records a new state the next gets a new id.
     return f"verify:{delivery_id}:{attempts}"
 
 

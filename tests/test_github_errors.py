@@ -17,6 +17,7 @@ import pytest
 from arq import Retry
 
 from marketplace.github.client import GithubClient
+from marketplace.redis import ARQ_QUEUE
 from marketplace.settings import Settings
 from marketplace.transparency import prom
 from tests import test_delivery
@@ -24,7 +25,8 @@ from tests.fakes.github import FakeGitHub
 from tests.helpers import Api
 from tests.test_delivery import REPO, WEBHOOK_SECRET, WINNER_LOGIN, awarded, submit
 from tests.test_web_pages import sign_in
-from workers.verification import verify_delivery
+from workers.deadlines import sweep_deadlines_once
+from workers.verification import recheck_once, verify_delivery
 
 HEAD = "d" * 40
 
@@ -126,6 +128,51 @@ async def test_unknown_head_commit_422_is_a_verdict_not_a_retry(
     assert row["error"] is None and row["passed"] is False
     checks = {c["name"]: c for c in json.loads(row["checks"])}
     assert checks["checks_succeeded"]["passed"] is False
+
+
+async def test_an_error_attempt_after_the_deadline_does_not_decide_a_missed_delivery(
+    gh_api: Api,
+    db: Any,
+    pool: Any,
+    gh_settings: Settings,
+    fake_github: FakeGitHub,
+    ctx: dict[str, Any],
+) -> None:
+    """Missed delivery waits for GitHub to be read after the deadline: an attempt that could
+    not read it (an error record) is no such reading."""
+    s, delivery_id = await delivered(gh_api, db, pool, gh_settings, fake_github)
+    await db.execute(
+        "UPDATE awards SET delivery_due_at = now() - interval '1 second' WHERE auction_id = $1",
+        s.auction_id,
+    )
+    del fake_github.add_status(REPO, HEAD, "ci/lint")["id"]  # GitHub unreadable to us
+    with pytest.raises(Retry):
+        await verify_delivery({**ctx, "job_try": 1}, delivery_id)
+    assert await sweep_deadlines_once(ctx) == 0
+    status = await db.fetchval("SELECT status FROM auctions WHERE id = $1", s.auction_id)
+    assert status == "delivered"
+
+
+async def test_a_recheck_during_an_error_attempts_retries_starts_no_second_job(
+    gh_api: Api,
+    db: Any,
+    pool: Any,
+    gh_settings: Settings,
+    fake_github: FakeGitHub,
+    ctx: dict[str, Any],
+    redis: Any,
+) -> None:
+    """An error record is not a new state of the delivery: triggers arriving while its job
+    waits for a retry share that job's id, as they do before any record."""
+    _, delivery_id = await delivered(gh_api, db, pool, gh_settings, fake_github)
+    del fake_github.add_status(REPO, HEAD, "ci/lint")["id"]
+    with pytest.raises(Retry):
+        await verify_delivery({**ctx, "job_try": 1}, delivery_id)
+    await recheck_once(ctx)
+    queued = [j.decode() for j in await redis.zrange(ARQ_QUEUE, 0, -1)]
+    assert [j for j in queued if j.startswith(f"verify:{delivery_id}:")] == [
+        f"verify:{delivery_id}:0"
+    ]
 
 
 def _signed(body: bytes, event: str, delivery: str, content_type: str) -> dict[str, str]:

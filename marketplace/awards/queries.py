@@ -100,12 +100,12 @@ async def merge_evidence(conn: Any, award_id: int, due_at: dt.datetime) -> Any:
     """What verification learned from GitHub about the award's PR merge.
 
     in_time: some record saw it merged at or before the deadline. seen_after_due: a
-    record fetched from GitHub after the deadline exists (so "not merged in time" is known,
-    not guessed while GitHub was unreachable).
+    verdict fetched from GitHub after the deadline exists (so "not merged in time" is known,
+    not guessed while GitHub was unreachable); an error record read nothing, so it is none.
     """
     return await conn.fetchrow(
         """SELECT bool_or(v.merged_at IS NOT NULL AND v.merged_at <= $2) AS in_time,
-                  bool_or(v.created_at > $2) AS seen_after_due
+                  bool_or(v.created_at > $2 AND v.error IS NULL) AS seen_after_due
            FROM verifications v JOIN deliveries d ON d.id = v.delivery_id
            WHERE d.award_id = $1""",
         award_id,

@@ -175,12 +175,16 @@ async def mark_verified(conn: Any, auction_id: int, award_id: int, delivery_id: 
 
 # -- triggers ------------------------------------------------------------------------------
 
+# A delivery's verdicts so far, the ``attempts`` of its verification job id (jobs.py). Error
+# records are left out: they are no new state, so triggers arriving while an error attempt
+# waits for its retry share that job, and the re-check starts no second chain of retries.
+VERDICTS = "(SELECT count(*) FROM verifications v WHERE v.delivery_id = d.id AND v.error IS NULL)"
+
 
 async def awaiting_verification(conn: Any, limit: int = 1000) -> list[Any]:
-    """Current deliveries of auctions still ``delivered``, with their attempt counts."""
+    """Current deliveries of auctions still ``delivered``, with their verdict counts."""
     rows: list[Any] = await conn.fetch(
-        """SELECT d.id, (SELECT count(*) FROM verifications v WHERE v.delivery_id = d.id)
-                        AS attempts
+        f"""SELECT d.id, {VERDICTS} AS attempts
            FROM deliveries d JOIN auctions a ON a.id = d.auction_id
            WHERE d.status = 'submitted' AND a.status = 'delivered'
            ORDER BY d.id LIMIT $1""",
@@ -198,8 +202,7 @@ async def deliveries_concerned(
 ) -> list[Any]:
     """Deliveries awaiting verification that a webhook (repo and PR, or a commit) concerns."""
     rows: list[Any] = await conn.fetch(
-        """SELECT d.id, (SELECT count(*) FROM verifications v WHERE v.delivery_id = d.id)
-                        AS attempts
+        f"""SELECT d.id, {VERDICTS} AS attempts
            FROM deliveries d JOIN auctions a ON a.id = d.auction_id
            WHERE d.status = 'submitted' AND a.status = 'delivered'
              AND (
