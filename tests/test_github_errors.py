@@ -237,3 +237,28 @@ async def test_form_encoded_deliveries_and_ping_are_taken(gh_api: Api, db: Any) 
         ),
     )
     assert r.status_code == 400, r.text
+
+
+async def test_a_rate_limit_counting_down_is_one_error_record(
+    gh_api: Api,
+    db: Any,
+    pool: Any,
+    gh_settings: Settings,
+    fake_github: FakeGitHub,
+    ctx: dict[str, Any],
+) -> None:
+    """GitHub's Retry-After shrinks from one retry to the next; the reason stays the same."""
+    _, delivery_id = await delivered(gh_api, db, pool, gh_settings, fake_github)
+    client = GithubClient(fake_github.api_url, "worker-token", timeout=2, retries=1)
+    client_ctx = {**ctx, "github": client}
+    try:
+        for attempt, wait in ((1, 120), (2, 90)):
+            fake_github.clear_faults()
+            fake_github.set_fault("rate_limit", times=10, retry_after=wait)
+            with pytest.raises(Retry) as raised:
+                await verify_delivery({**client_ctx, "job_try": attempt}, delivery_id)
+            assert raised.value.defer_score is not None and raised.value.defer_score >= wait * 1000
+    finally:
+        client.close()
+    [reason] = await db.fetch("SELECT error FROM verifications WHERE delivery_id = $1", delivery_id)
+    assert "rate limit" in reason["error"]

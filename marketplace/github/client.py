@@ -103,7 +103,15 @@ class GithubNotInstalled(GithubRefused):
     delivery: it is retried, and the buyer is told (marketplace/github/access.py)."""
 
 
+class _LongWait(GithubUnavailable):
+    """Raised inside urllib3's retries, where what was being read is unknown."""
+
+
 def _translate(exc: Exception, what: str) -> GithubError:
+    if isinstance(exc, _LongWait):
+        # Worded without the wait, which shrinks from one retry to the next: the same
+        # rate limit is then the same reason (one error record), its wait in retry_after.
+        return GithubUnavailable(f"{what}: GitHub rate limit exceeded", exc.retry_after)
     if isinstance(exc, GithubError):
         return exc
     if isinstance(exc, NotInstalled):
@@ -171,9 +179,7 @@ class _Retry(GithubRetry):
         after = super().get_retry_after(response)
         if after is not None and self.max_rate_limit_wait is not None:
             if after > self.max_rate_limit_wait:
-                raise GithubUnavailable(
-                    f"GitHub asks to wait {after:.0f} s (rate limit)", retry_after=after
-                )
+                raise _LongWait(f"GitHub asks to wait {after:.0f} s", retry_after=after)
         return after
 
 
