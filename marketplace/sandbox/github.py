@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from marketplace.sandbox import github_shapes as shapes
+
 if TYPE_CHECKING:
     from marketplace.sandbox.github_app import FakeApp
 
@@ -139,17 +141,8 @@ class FakeGitHub:
         name: str | None = None,
     ) -> dict[str, Any]:
         with self._lock:
-            user = {
-                "login": login,
-                "id": id or self._next_id(),
-                "node_id": f"U_{login}",
-                "type": "User",
-                "site_admin": False,
-                "name": name or login.title(),
-                "email": email,
-                "url": f"{self.api_url}/users/{login}",
-                "html_url": f"{self.web_url}/{login}",
-            }
+            user = shapes.user(self.web_url, self.api_url, login, id or self._next_id())
+            user.update(name=name or login.title(), email=email)
             self._state.users[login] = user
             return user
 
@@ -162,21 +155,16 @@ class FakeGitHub:
     def add_repo(
         self, full_name: str, *, id: int | None = None, default_branch: str = "main"
     ) -> dict[str, Any]:
-        owner, name = full_name.split("/")
+        owner = full_name.split("/")[0]
         with self._lock:
-            repo = {
-                "id": id or self._next_id(),
-                "node_id": f"R_{full_name}",
-                "name": name,
-                "full_name": full_name,
-                "private": False,
-                "owner": self._user(owner),
-                "html_url": f"{self.web_url}/{full_name}",
-                "url": f"{self.api_url}/repos/{full_name}",
-                "default_branch": default_branch,
-                "created_at": "2024-01-02T03:04:05Z",
-                "updated_at": "2024-01-02T03:04:05Z",
-            }
+            repo = shapes.repository(
+                self.web_url,
+                self.api_url,
+                full_name,
+                id or self._next_id(),
+                self._user(owner),
+                default_branch,
+            )
             self._state.repos[full_name.lower()] = repo
             return repo
 
@@ -184,13 +172,17 @@ class FakeGitHub:
         """Move a repo to a new name, keeping its numeric id (as GitHub does on transfer)."""
         with self._lock:
             repo = self._state.repos.pop(full_name.lower())
-            owner, name = new_full_name.split("/")
+            owner = self._user(new_full_name.split("/")[0])
             repo.update(
-                full_name=new_full_name,
-                name=name,
-                owner=self._user(owner),
-                url=f"{self.api_url}/repos/{new_full_name}",
-                html_url=f"{self.web_url}/{new_full_name}",
+                shapes.repository(
+                    self.web_url,
+                    self.api_url,
+                    new_full_name,
+                    repo["id"],
+                    owner,
+                    repo["default_branch"],
+                    updated_at=iso(dt.datetime.now(dt.UTC)) or "",
+                )
             )
             self._state.repos[new_full_name.lower()] = repo
             old_key, new_key = full_name.lower(), new_full_name.lower()
@@ -203,11 +195,10 @@ class FakeGitHub:
             for table in tables:
                 for key in [k for k in table if k[0] == old_key]:
                     table[(new_key, key[1])] = table.pop(key)
-            for objects in (self._state.pulls, self._state.issues):
-                for (name, _), obj in objects.items():
-                    if name == new_key:
-                        for attr in ("url", "html_url"):
-                            obj[attr] = obj[attr].replace(f"/{full_name}/", f"/{new_full_name}/")
+            for table in tables:
+                for key, value in table.items():
+                    if key[0] == new_key:
+                        _move_links(value, full_name, new_full_name)
 
     def _repo(self, full_name: str) -> dict[str, Any]:
         return self._state.repos[full_name.lower()]
@@ -232,16 +223,11 @@ class FakeGitHub:
             repo = self._repo(full_name)
             head_sha = head_sha or secrets.token_hex(20)
             merged = merged_at is not None
-            pull = {
-                "id": self._next_id(),
-                "node_id": f"PR_{full_name}_{number}",
-                "number": number,
+            facts = {
                 "state": state or ("closed" if merged else "open"),
                 "title": title,
                 "body": body,
                 "user": self._user(author),
-                "url": f"{self.api_url}/repos/{repo['full_name']}/pulls/{number}",
-                "html_url": f"{self.web_url}/{repo['full_name']}/pull/{number}",
                 "created_at": "2024-02-01T00:00:00Z",
                 "updated_at": iso(merged_at) or "2024-02-01T00:00:00Z",
                 "closed_at": iso(merged_at),
@@ -264,6 +250,7 @@ class FakeGitHub:
                     "repo": repo,
                 },
             }
+            pull = shapes.pull(self.web_url, self.api_url, repo, number, self._next_id(), facts)
             self._state.pulls[(full_name.lower(), number)] = pull
             return pull
 
@@ -271,6 +258,7 @@ class FakeGitHub:
         """Change a stored pull request's fields (its ETag changes with them)."""
         with self._lock:
             pull = self._state.pulls[(full_name.lower(), number)]
+            pull["updated_at"] = iso(dt.datetime.now(dt.UTC))
             for key, value in changes.items():
                 if key == "merged_at":
                     pull["merged_at"] = iso(value)
@@ -296,19 +284,15 @@ class FakeGitHub:
     ) -> dict[str, Any]:
         with self._lock:
             repo = self._repo(full_name)
-            issue = {
-                "id": self._next_id(),
-                "number": number,
+            facts = {
                 "title": title,
                 "body": body,
                 "state": state,
                 "user": repo["owner"],
-                "url": f"{self.api_url}/repos/{repo['full_name']}/issues/{number}",
-                "html_url": f"{self.web_url}/{repo['full_name']}/issues/{number}",
-                "labels": [],
                 "created_at": "2024-01-15T00:00:00Z",
                 "updated_at": "2024-01-15T00:00:00Z",
             }
+            issue = shapes.issue(self.web_url, self.api_url, repo, number, self._next_id(), facts)
             self._state.issues[(full_name.lower(), number)] = issue
             return issue
 
@@ -326,22 +310,16 @@ class FakeGitHub:
             repo = self._repo(full_name)
             run_id = self._next_id()
             done = status == "completed"
-            run = {
-                "id": run_id,
-                "node_id": f"CR_{run_id}",
+            facts = {
                 "head_sha": sha,
-                "external_id": "",
                 "name": name,
                 "status": status,
                 "conclusion": conclusion if done else None,
                 "started_at": "2024-02-01T00:01:00Z",
                 "completed_at": "2024-02-01T00:05:00Z" if done else None,
-                "url": f"{self.api_url}/repos/{repo['full_name']}/check-runs/{run_id}",
-                "html_url": f"{self.web_url}/{repo['full_name']}/runs/{run_id}",
-                "details_url": f"{self.web_url}/{repo['full_name']}/runs/{run_id}",
-                "app": {"id": 15368, "slug": app, "name": app.title()},
-                "pull_requests": [],
             }
+            integration = shapes.app(self.web_url, self.api_url, 15368, app, repo["owner"])
+            run = shapes.check_run(repo, run_id, run_id + 1, integration, facts)
             self._state.check_runs.setdefault((full_name.lower(), sha), []).append(run)
             return run
 
@@ -358,17 +336,8 @@ class FakeGitHub:
         with self._lock:
             repo = self._repo(full_name)
             status_id = self._next_id()
-            status = {
-                "id": status_id,
-                "node_id": f"SC_{status_id}",
-                "state": state,
-                "context": context,
-                "description": description,
-                "target_url": f"{self.web_url}/ci/{status_id}",
-                "url": f"{self.api_url}/repos/{repo['full_name']}/statuses/{sha}",
-                "created_at": "2024-02-01T00:02:00Z",
-                "updated_at": "2024-02-01T00:02:00Z",
-            }
+            facts = {"state": state, "context": context, "description": description}
+            status = shapes.commit_status(self.web_url, repo, sha, status_id, facts)
             kept = [
                 s
                 for s in self._state.statuses.get((full_name.lower(), sha), [])
@@ -495,18 +464,18 @@ class FakeGitHub:
         if key in self._state.issues:
             return self._state.issues[key]
         pull = self._state.pulls[key]  # a pull request is also an issue on GitHub
-        return {
-            "id": pull["id"],
-            "number": number,
-            "title": pull["title"],
-            "body": pull["body"],
-            "state": pull["state"],
-            "user": pull["user"],
-            "url": pull["url"].replace("/pulls/", "/issues/"),
+        facts = {k: pull[k] for k in ("title", "body", "state", "user", "closed_at")}
+        facts |= {k: pull[k] for k in ("created_at", "updated_at")}
+        facts["pull_request"] = {
+            "url": pull["url"],
             "html_url": pull["html_url"],
-            "labels": [],
-            "pull_request": {"url": pull["url"], "html_url": pull["html_url"]},
+            "diff_url": pull["diff_url"],
+            "patch_url": pull["patch_url"],
+            "merged_at": pull["merged_at"],
         }
+        answer = shapes.issue(self.web_url, self.api_url, self._repo(full_name), number, 0, facts)
+        answer.update(id=pull["id"], node_id=pull["node_id"], html_url=pull["html_url"])
+        return answer
 
     def _check_runs(self, rec: Recorded, full_name: str, sha: str) -> dict[str, Any]:
         repo = self._commit(full_name, sha)
@@ -539,7 +508,8 @@ class FakeGitHub:
         login = self._state.tokens.get(token)
         if login is None:
             raise _Unauthorized
-        return self._state.users[login]
+        user = self._state.users[login]
+        return shapes.private_user(self._user(login), user["name"], user["email"])
 
     def _authorize(self, rec: Recorded) -> tuple[int, Any, dict[str, str]]:
         client_id = rec.query.get("client_id", [""])[0]
@@ -577,6 +547,19 @@ class _Unauthorized(Exception):
 
 class _Unprocessable(Exception):
     """GitHub's 422 Unprocessable Entity, with its message."""
+
+
+def _move_links(obj: Any, old: str, new: str) -> None:
+    """Point every link inside ``obj`` (a stored answer) at the repository's new name."""
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+    for key, value in list(items):
+        if isinstance(value, str):
+            for tail in ("/", ".git", ""):
+                if f"/{old}{tail}" in value and (tail or value.endswith(f"/{old}")):
+                    obj[key] = value.replace(f"/{old}{tail}", f"/{new}{tail}")
+                    break
+        elif isinstance(value, dict | list):
+            _move_links(value, old, new)
 
 
 def _page(rec: Recorded, items: list[Any]) -> list[Any]:
