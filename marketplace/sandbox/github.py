@@ -45,6 +45,7 @@ class Recorded:
     headers: dict[str, str]
     status: int = 0
     at: float = 0.0  # time.time() when it arrived
+    answer_headers: dict[str, str] = field(default_factory=dict)  # set by the handler
 
 
 @dataclass
@@ -431,7 +432,7 @@ class FakeGitHub:
             if match:
                 with self._lock:
                     try:
-                        return 200, handler(rec, *match.groups()), {}
+                        return 200, handler(rec, *match.groups()), rec.answer_headers
                     except KeyError:
                         return 404, _not_found(), {}
                     except _Unprocessable as exc:
@@ -562,11 +563,30 @@ def _move_links(obj: Any, old: str, new: str) -> None:
             _move_links(value, old, new)
 
 
+def _number(rec: Recorded, name: str, default: int) -> int:
+    value = rec.query.get(name, [""])[0]
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
 def _page(rec: Recorded, items: list[Any]) -> list[Any]:
     """The page ``page`` (from 1) of ``per_page`` items (30 by default, 100 at most), as
-    GitHub pages its listings."""
-    per_page = min(100, int(rec.query.get("per_page", ["30"])[0]))
-    page = max(1, int(rec.query.get("page", ["1"])[0]))
+    GitHub pages its listings, with its ``Link`` header (first, prev, next, last) when there
+    is more than one page."""
+    per_page = min(100, _number(rec, "per_page", 30))
+    page = _number(rec, "page", 1)
+    last = max(1, -(-len(items) // per_page))
+    if last > 1:
+        query = {k: v[0] for k, v in rec.query.items()}
+        base = f"http://{rec.headers.get('host', '')}{rec.path}?"
+        rels = {"first": 1, "prev": page - 1, "next": page + 1, "last": last}
+        links = [
+            f"<{base}{urllib.parse.urlencode({**query, 'per_page': per_page, 'page': n})}>; "
+            f'rel="{rel}"'
+            for rel, n in rels.items()
+            if 1 <= n <= last and (rel in ("prev", "next") or n != page)
+        ]
+        if links:
+            rec.answer_headers["Link"] = ", ".join(links)
     return items[(page - 1) * per_page : page * per_page]
 
 

@@ -1,0 +1,72 @@
+"""The fake GitHub speaks GitHub's HTTP as clients meet it: Link paging, redirects of a
+renamed repository, conditional requests and rate-limit headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import github
+import httpx
+import pytest
+
+from marketplace.sandbox.github_app import FakeApp
+from tests.fakes.github import FakeGitHub
+
+REPO = "acme/site"
+SHA = "d" * 40
+
+
+@pytest.fixture
+def fake(fake_github: FakeGitHub) -> Iterator[FakeGitHub]:
+    fake_github.add_repo(REPO, id=4242)
+    fake_github.add_user("ada")
+    yield fake_github
+
+
+@pytest.fixture
+def pygithub(fake: FakeGitHub) -> Iterator[github.Github]:
+    client = github.Github(
+        auth=github.Auth.Token("ghp_fake"), base_url=fake.api_url, per_page=10, lazy=True
+    )
+    yield client
+    client.close()
+
+
+def test_pygithub_lists_past_the_first_page_by_link(
+    fake: FakeGitHub, pygithub: github.Github
+) -> None:
+    for n in range(35):
+        fake.add_check_run(REPO, SHA, f"check-{n}")
+    runs = list(pygithub.get_repo(REPO).get_commit(SHA).get_check_runs())
+    assert sorted(r.name for r in runs) == sorted(f"check-{n}" for n in range(35))
+    pages = fake.api_requests(f"/commits/{SHA}/check-runs")
+    assert [r.query.get("page", ["1"])[0] for r in pages] == ["1", "2", "3", "4"]
+
+    app = FakeApp(fake, 1, b"")
+    hook = app.repo_hook(REPO, 55)
+    for n in range(23):
+        app.deliver("ping", {"zen": f"zen {n}"}, hook=hook)
+    deliveries = list(pygithub.get_repo(REPO).get_hook_deliveries(55))
+    assert len({d.id for d in deliveries}) == 23
+
+
+def test_link_names_first_prev_next_and_last_and_honours_per_page(fake: FakeGitHub) -> None:
+    for n in range(7):
+        fake.add_status(REPO, SHA, f"ci/{n}")
+    url = f"{fake.api_url}/repos/{REPO}/commits/{SHA}/status"
+    middle = httpx.get(url, params={"per_page": 3, "page": 2})
+    assert [s["context"] for s in middle.json()["statuses"]] == ["ci/3", "ci/2", "ci/1"]
+    links = {
+        rel: httpx.URL(target).params
+        for rel, target in ((lk["rel"], lk["url"]) for lk in middle.links.values())
+    }
+    assert {rel: (p["page"], p["per_page"]) for rel, p in links.items()} == {
+        "first": ("1", "3"),
+        "prev": ("1", "3"),
+        "next": ("3", "3"),
+        "last": ("3", "3"),
+    }
+    last = httpx.get(url, params={"per_page": 3, "page": 3})
+    assert [s["context"] for s in last.json()["statuses"]] == ["ci/0"]
+    assert set(last.links) == {"first", "prev"}
+    assert "link" not in httpx.get(url).headers  # one page: no Link, as on GitHub
