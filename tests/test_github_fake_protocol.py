@@ -70,3 +70,27 @@ def test_link_names_first_prev_next_and_last_and_honours_per_page(fake: FakeGitH
     assert [s["context"] for s in last.json()["statuses"]] == ["ci/0"]
     assert set(last.links) == {"first", "prev"}
     assert "link" not in httpx.get(url).headers  # one page: no Link, as on GitHub
+
+
+def test_a_renamed_repository_redirects_from_its_old_name(fake: FakeGitHub) -> None:
+    fake.add_pull(REPO, 7, author="ada", head_sha=SHA)
+    fake.rename_repo(REPO, "acme/website")
+    old = httpx.get(f"{fake.api_url}/repos/{REPO}")
+    assert old.status_code == 301
+    assert old.headers["location"] == f"{fake.api_url}/repositories/4242"
+    assert old.json()["url"] == old.headers["location"]
+    pull = httpx.get(f"{fake.api_url}/repos/{REPO}/pulls/7", follow_redirects=True)
+    assert [r.status_code for r in pull.history] == [301]
+    assert pull.history[0].headers["location"].endswith("/repositories/4242/pulls/7")
+    assert pull.status_code == 200 and pull.json()["base"]["repo"]["full_name"] == "acme/website"
+    checks = httpx.get(f"{fake.api_url}/repos/{REPO}/commits/{SHA}/status", params={"per_page": 5})
+    assert checks.headers["location"].endswith(
+        f"/repositories/4242/commits/{SHA}/status?per_page=5"
+    )
+    # PyGithub follows it too, and an unknown id is 404.
+    with github.Github(base_url=fake.api_url, lazy=False) as client:
+        assert client.get_repo(REPO).full_name == "acme/website"
+    assert httpx.get(f"{fake.api_url}/repositories/1").status_code == 404
+    # A new repository under the old name ends the redirect.
+    fake.add_repo(REPO, id=9999)
+    assert httpx.get(f"{fake.api_url}/repos/{REPO}").json()["id"] == 9999

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from marketplace.sandbox.github_app import FakeApp
 
 API_PREFIX = "/api/v3"
+Answer = tuple[int, Any, dict[str, str]]  # status, JSON body, headers
 
 
 def iso(moment: dt.datetime | None) -> str | None:
@@ -70,6 +71,7 @@ class _State:
     codes: dict[str, str] = field(default_factory=dict)  # OAuth code -> login
     tokens: dict[str, str] = field(default_factory=dict)  # access token -> login
     gone: set[tuple[str, str]] = field(default_factory=set)  # (repo, sha) force-pushed away
+    moved: dict[str, int] = field(default_factory=dict)  # a renamed repo's old name -> its id
 
 
 class FakeGitHub:
@@ -167,6 +169,7 @@ class FakeGitHub:
                 default_branch,
             )
             self._state.repos[full_name.lower()] = repo
+            self._state.moved.pop(full_name.lower(), None)  # a new repo takes the old name
             return repo
 
     def rename_repo(self, full_name: str, new_full_name: str) -> None:
@@ -187,6 +190,8 @@ class FakeGitHub:
             )
             self._state.repos[new_full_name.lower()] = repo
             old_key, new_key = full_name.lower(), new_full_name.lower()
+            self._state.moved[old_key] = repo["id"]
+            self._state.moved.pop(new_key, None)
             tables: tuple[dict[Any, Any], ...] = (
                 self._state.pulls,
                 self._state.issues,
@@ -422,7 +427,9 @@ class FakeGitHub:
             return self._authorize(rec)
         if not path.startswith(API_PREFIX):
             return 404, {"message": "Not Found"}, {}
-        api = path[len(API_PREFIX) :]
+        api, moved = self._resolve(rec, path[len(API_PREFIX) :])
+        if moved is not None:
+            return moved
         if self.app is not None and (answer := self.app.route(rec, api, body)) is not None:
             return answer
         if rec.method != "GET":
@@ -443,13 +450,35 @@ class FakeGitHub:
         name = r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)"
         return [
             (r"/user", self._get_user),
-            (r"/repositories/(\d+)", lambda _, rid: self._repo_by_id(int(rid))),
             (rf"/repos/{name}", lambda _, n: self._repo(n)),
             (rf"/repos/{name}/pulls/(\d+)", lambda _, n, num: self._pull(n, int(num))),
             (rf"/repos/{name}/issues/(\d+)", lambda _, n, num: self._issue(n, int(num))),
             (rf"/repos/{name}/commits/([^/]+)/check-runs", self._check_runs),
             (rf"/repos/{name}/commits/([^/]+)/status", self._combined_status),
         ]
+
+    def _resolve(self, rec: Recorded, api: str) -> tuple[str, Answer | None]:
+        """The path a request reads: ``/repositories/{id}/...`` is the repository's
+        ``/repos/{owner}/{name}/...``; a renamed repository's old name answers 301 (307 for
+        other methods) to ``/repositories/{id}/...``, as GitHub redirects it."""
+        with self._lock:
+            if m := re.fullmatch(r"/repositories/(\d+)(/.*)?", api):
+                try:
+                    repo = self._repo_by_id(int(m.group(1)))
+                except KeyError:
+                    return api, (404, _not_found(), {})
+                return f"/repos/{repo['full_name']}{m.group(2) or ''}", None
+            m = re.fullmatch(r"/repos/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(/.*)?", api)
+            if m is None or m.group(1).lower() in self._state.repos:
+                return api, None
+            repo_id = self._state.moved.get(m.group(1).lower())
+        if repo_id is None:
+            return api, None
+        query = urllib.parse.urlencode(rec.query, doseq=True)
+        location = f"{self.api_url}/repositories/{repo_id}{m.group(2) or ''}"
+        location += f"?{query}" if query else ""
+        body = {"message": "Moved Permanently", "url": location, "documentation_url": DOCS}
+        return api, (301 if rec.method == "GET" else 307, body, {"Location": location})
 
     def _repo_by_id(self, repo_id: int) -> dict[str, Any]:
         for repo in self._state.repos.values():
