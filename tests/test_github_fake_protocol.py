@@ -3,6 +3,7 @@ renamed repository, conditional requests and rate-limit headers."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import github
@@ -94,3 +95,52 @@ def test_a_renamed_repository_redirects_from_its_old_name(fake: FakeGitHub) -> N
     # A new repository under the old name ends the redirect.
     fake.add_repo(REPO, id=9999)
     assert httpx.get(f"{fake.api_url}/repos/{REPO}").json()["id"] == 9999
+
+
+def test_get_answers_carry_etag_and_last_modified_and_answer_304_to_either(
+    fake: FakeGitHub,
+) -> None:
+    url = f"{fake.api_url}/repos/{REPO}"
+    first = httpx.get(url)
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    assert etag.startswith('W/"') and modified.endswith(" GMT")
+    assert httpx.get(url, headers={"If-None-Match": etag}).status_code == 304
+    same = httpx.get(url, headers={"If-Modified-Since": modified})
+    assert same.status_code == 304 and same.content == b""
+    assert same.headers["etag"] == etag
+    # If-None-Match decides when both are sent; an older date, or a change, is a 200.
+    both = {"If-None-Match": 'W/"other"', "If-Modified-Since": modified}
+    assert httpx.get(url, headers=both).status_code == 200
+    before = "Mon, 01 Jan 2024 00:00:00 GMT"
+    assert httpx.get(url, headers={"If-Modified-Since": before}).status_code == 200
+    fake.rename_repo(REPO, "acme/website")
+    moved = httpx.get(f"{fake.api_url}/repositories/4242", headers={"If-None-Match": etag})
+    assert moved.status_code == 200 and moved.headers["etag"] != etag
+    unreadable = {"If-Modified-Since": "not a date"}
+    assert httpx.get(f"{fake.api_url}/repositories/4242", headers=unreadable).status_code == 200
+
+
+def test_rate_limit_headers_count_the_hours_requests(fake: FakeGitHub) -> None:
+    url = f"{fake.api_url}/repos/{REPO}"
+    answers = [httpx.get(url), httpx.get(f"{fake.api_url}/repos/acme/none"), httpx.get(url)]
+    answers.append(httpx.get(url, headers={"If-None-Match": answers[0].headers["etag"]}))
+    limits = [
+        {k: int(a.headers[f"x-ratelimit-{k}"]) for k in ("limit", "remaining", "used", "reset")}
+        for a in answers
+    ]
+    assert {a.headers["x-ratelimit-resource"] for a in answers} == {"core"}
+    assert [(x["remaining"], x["used"]) for x in limits] == [
+        (4999, 1),
+        (4998, 2),
+        (4997, 3),
+        (4997, 3),  # a 304 is free
+    ]
+    assert {x["limit"] for x in limits} == {5000}
+    assert len({x["reset"] for x in limits}) == 1  # one window
+    assert 3500 < limits[0]["reset"] - time.time() <= 3600
+    fake.set_fault("rate_limit", retry_after=None, reset_in=30)
+    refused = httpx.get(url)
+    assert refused.status_code == 403
+    assert refused.headers["x-ratelimit-remaining"] == "0"
+    assert refused.headers["x-ratelimit-used"] == "5000"
+    assert refused.headers["x-ratelimit-resource"] == "core"

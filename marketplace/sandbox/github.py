@@ -3,13 +3,17 @@
 Layout follows GitHub Enterprise: the web base is ``http://127.0.0.1:PORT`` and the REST base
 ``http://127.0.0.1:PORT/api/v3``. Tests set state with Python methods (``add_repo``,
 ``add_pull``, ``add_check_run``, ``add_status``, ``add_issue``, ``add_user``), inject faults
-with ``set_fault`` and read ``requests`` afterwards. GET answers carry an ETag and honour
-``If-None-Match`` with 304, and every API answer carries rate-limit headers.
+with ``set_fault`` and read ``requests`` afterwards. As on GitHub: answers have the fields
+GitHub's OpenAPI description requires (``github_shapes.py``); listings are paged with a
+``Link`` header; GET answers carry an ETag and Last-Modified and answer 304 to
+``If-None-Match`` or ``If-Modified-Since``; every API answer carries the rate-limit headers
+of an hourly window (a 304 is free); a renamed repository's old name redirects (301).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import hashlib
 import itertools
 import json
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
     from marketplace.sandbox.github_app import FakeApp
 
 API_PREFIX = "/api/v3"
+RATE_LIMIT = 5000  # requests an hour, as for a token or an installation on github.com
 Answer = tuple[int, Any, dict[str, str]]  # status, JSON body, headers
 
 
@@ -81,7 +86,9 @@ class FakeGitHub:
         self.client_id = client_id
         self.client_secret = client_secret
         self.requests: list[Recorded] = []
-        self.rate_limit_remaining = 5000
+        self.rate_limit_remaining = RATE_LIMIT
+        self.rate_limit_reset = int(time.time()) + 3600  # the end of the hour's window
+        self._versions: dict[str, tuple[str, int]] = {}  # GET url -> (ETag, since when)
         self.signed_in_login: str | None = None  # who "is signed in" on the fake web UI
         self._state = _State()
         self._faults: list[Fault] = []
@@ -411,6 +418,40 @@ class FakeGitHub:
 
     # -- request handling ----------------------------------------------------------------
 
+    def _validators(self, rec: Recorded, payload: Any) -> tuple[dict[str, str], bool]:
+        """ETag and Last-Modified of a GET answer (Last-Modified: when the URL first
+        answered what it answers now), and whether the request's If-None-Match, or else its
+        If-Modified-Since, says the client holds it already."""
+        raw = json.dumps(payload, sort_keys=True).encode()
+        etag = f'W/"{hashlib.sha1(raw).hexdigest()}"'
+        url = rec.path + "?" + urllib.parse.urlencode(sorted(rec.query.items()), doseq=True)
+        with self._lock:
+            seen = self._versions.get(url)
+            if seen is None or seen[0] != etag:
+                seen = self._versions[url] = (etag, int(time.time()))
+        headers = {"ETag": etag, "Last-Modified": email.utils.formatdate(seen[1], usegmt=True)}
+        if "if-none-match" in rec.headers:
+            return headers, etag in _etags(rec.headers["if-none-match"])
+        since = _http_date(rec.headers.get("if-modified-since", ""))
+        return headers, since is not None and seen[1] <= since
+
+    def _rate_limit(self, counted: bool) -> dict[str, str]:
+        """The rate-limit headers of an answer; a ``counted`` request uses one of the
+        hour's requests. The window starts again at its reset."""
+        with self._lock:
+            now = int(time.time())
+            if now >= self.rate_limit_reset:
+                self.rate_limit_remaining, self.rate_limit_reset = RATE_LIMIT, now + 3600
+            if counted:
+                self.rate_limit_remaining = max(0, self.rate_limit_remaining - 1)
+            return {
+                "X-RateLimit-Limit": str(RATE_LIMIT),
+                "X-RateLimit-Remaining": str(self.rate_limit_remaining),
+                "X-RateLimit-Reset": str(self.rate_limit_reset),
+                "X-RateLimit-Used": str(RATE_LIMIT - self.rate_limit_remaining),
+                "X-RateLimit-Resource": "core",
+            }
+
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
             for fault in self._faults:
@@ -666,9 +707,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault is not None and fault.kind == "rate_limit":
             reset_in = fault.reset_in if fault.reset_in is not None else fault.retry_after or 60
             headers = {
-                "X-RateLimit-Limit": "5000",
+                "X-RateLimit-Limit": str(RATE_LIMIT),
                 "X-RateLimit-Remaining": "0",
                 "X-RateLimit-Reset": str(int(time.time()) + reset_in),
+                "X-RateLimit-Used": str(RATE_LIMIT),
+                "X-RateLimit-Resource": "core",
             }
             if fault.retry_after is not None:
                 headers["Retry-After"] = str(fault.retry_after)
@@ -682,24 +725,15 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload, headers = fake._route(rec, body)
         except _Unauthorized:
             status, payload, headers = 401, {"message": "Bad credentials"}, {}
-        if is_api:
-            with fake._lock:
-                headers.update(
-                    {
-                        "X-RateLimit-Limit": "5000",
-                        "X-RateLimit-Remaining": str(fake.rate_limit_remaining),
-                        "X-RateLimit-Reset": str(int(time.time()) + 3600),
-                    }
-                )
-        if status == 200 and self.command == "GET" and is_api:
-            raw = json.dumps(payload, sort_keys=True).encode()
-            etag = f'W/"{hashlib.sha1(raw).hexdigest()}"'
-            headers["ETag"] = etag
-            if etag in _etags(self.headers.get("If-None-Match", "")):
-                self._send(rec, 304, None, headers)  # conditional: free of the rate limit
-                return
-            with fake._lock:
-                fake.rate_limit_remaining = max(0, fake.rate_limit_remaining - 1)
+        if not is_api:
+            self._send(rec, status, payload, headers)
+            return
+        if status == 200 and self.command == "GET":
+            validators, fresh = fake._validators(rec, payload)
+            headers.update(validators)
+            if fresh:
+                status = 304  # conditional: free of the rate limit
+        headers.update(fake._rate_limit(counted=status != 304))
         self._send(rec, status, payload, headers)
 
     def _send(self, rec: Recorded, status: int, payload: Any, headers: dict[str, str]) -> None:
@@ -716,6 +750,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(raw)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a 'timeout' fault)
+
+
+def _http_date(value: str) -> int | None:
+    try:
+        return int(email.utils.parsedate_to_datetime(value).timestamp()) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _etags(header: str) -> Iterator[str]:
