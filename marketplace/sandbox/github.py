@@ -82,9 +82,16 @@ class _State:
 class FakeGitHub:
     """The fake server. Use as a context manager, or ``start()`` and ``stop()``."""
 
-    def __init__(self, client_id: str = "fake-client-id", client_secret: str = "fake-secret"):
+    def __init__(
+        self,
+        client_id: str = "fake-client-id",
+        client_secret: str = "fake-secret",
+        callback_url: str | None = None,
+    ):
         self.client_id = client_id
         self.client_secret = client_secret
+        # The OAuth App's registered "Authorization callback URL"; unset, OAuth is refused.
+        self.callback_url = callback_url
         self.requests: list[Recorded] = []
         self.rate_limit_remaining = RATE_LIMIT
         self.rate_limit_reset = int(time.time()) + 3600  # the end of the hour's window
@@ -584,10 +591,15 @@ class FakeGitHub:
 
     def _authorize(self, rec: Recorded) -> tuple[int, Any, dict[str, str]]:
         client_id = rec.query.get("client_id", [""])[0]
-        redirect = rec.query.get("redirect_uri", [""])[0]
+        callback = self.callback_url
+        redirect = rec.query.get("redirect_uri", [""])[0] or callback or ""
         state = rec.query.get("state", [""])[0]
-        if client_id != self.client_id or not redirect:
+        if client_id != self.client_id or not callback:
             return 404, {"message": "Not Found"}, {}
+        if not _within(redirect, callback):
+            # GitHub sends the browser to the registered callback, saying why.
+            query = urllib.parse.urlencode({**REDIRECT_MISMATCH, "state": state})
+            return 302, None, {"Location": f"{callback}?{query}"}
         if self.signed_in_login is None:
             return 401, {"message": "sign in to the fake GitHub first"}, {}
         code = self.authorize(self.signed_in_login)
@@ -603,6 +615,8 @@ class FakeGitHub:
             or form.get("client_secret") != self.client_secret
         ):
             return 200, {"error": "incorrect_client_credentials"}, {}
+        if form.get("redirect_uri") and not _within(form["redirect_uri"], self.callback_url or ""):
+            return 200, REDIRECT_MISMATCH, {}
         with self._lock:
             login = self._state.codes.pop(form.get("code", ""), None)
             if login is None:
@@ -614,6 +628,25 @@ class FakeGitHub:
 
 class _Unauthorized(Exception):
     pass
+
+
+REDIRECT_MISMATCH = {
+    "error": "redirect_uri_mismatch",
+    "error_description": "The redirect_uri MUST match the registered callback URL for this "
+    "application.",
+    "error_uri": "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-"
+    "authorization-request-errors/#redirect-uri-mismatch",
+}
+
+
+def _within(redirect: str, callback: str) -> bool:
+    """GitHub's rule: the redirect_uri has the callback URL's scheme, host and port, and
+    its path is the callback's or below it."""
+    to, registered = urllib.parse.urlsplit(redirect), urllib.parse.urlsplit(callback)
+    if (to.scheme, to.netloc.lower()) != (registered.scheme, registered.netloc.lower()):
+        return False
+    base = registered.path.rstrip("/")
+    return to.path == registered.path or to.path.startswith(base + "/")
 
 
 class _Unprocessable(Exception):
