@@ -174,6 +174,9 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             subprocess.Popen([*cli, "worker"], env=env),
         ]
         base = f"http://{settings.host}:{port}"
+        if sandbox is not None:  # registered as the sandbox's OAuth App callback
+            public = env.get("MARKETPLACE_PUBLIC_URL", "").rstrip("/") or base
+            sandbox.callback_url = f"{public}/auth/github/callback"
         try:
             if sandbox is not None:
                 _seed_with_sandbox(settings, svc, sandbox, base)

@@ -27,6 +27,10 @@ from marketplace.settings import Settings, load_settings
 from tests.fakes.github import FakeGitHub
 from tests.helpers import Api, served
 
+# The fake GitHub's registered OAuth callback: tests that sign in with GitHub serve the app
+# as http://marketplace.test (or register their own URL on the fake).
+OAUTH_CALLBACK = "http://marketplace.test/auth/github/callback"
+
 _counter = itertools.count()
 
 
@@ -161,7 +165,7 @@ async def api(client: AsyncTestClient[Any], settings: Settings) -> Api:
 @pytest.fixture
 def fake_github() -> Iterator[FakeGitHub]:
     """A real HTTP server on 127.0.0.1 standing in for GitHub (tests/fakes/github.py)."""
-    with FakeGitHub() as fake:
+    with FakeGitHub(callback_url=OAUTH_CALLBACK) as fake:
         yield fake
 
 

@@ -358,3 +358,41 @@ async def test_a_sign_in_hand_off_or_state_sent_to_a_victim_signs_nobody_in(
         " WHERE u.github_id = 6001"
     )
     assert tokens == 1
+
+
+async def test_github_refuses_a_redirect_uri_other_than_the_registered_callback(
+    gh_api: Api, fake_github: FakeGitHub, db: Any
+) -> None:
+    """GitHub hands out no code for a redirect_uri outside the registered callback URL: it
+    sends the browser to the callback with error=redirect_uri_mismatch, which the product
+    answers with a 400 and links nothing."""
+    fake_github.add_user("ada-dev", id=9001, email=None)
+    vendor = await gh_api.user("vendor")
+    r = await gh_api.client.post("/api/me/github/link", headers=vendor.headers)
+    url = urllib.parse.urlsplit(r.json()["authorize_url"])
+    query = dict(urllib.parse.parse_qsl(url.query))
+    fake_github.signed_in_login = "ada-dev"
+    authorize = f"{fake_github.web_url}/login/oauth/authorize"
+    async with httpx.AsyncClient(timeout=5) as browser:
+        for elsewhere in (
+            "http://evil.test/auth/github/callback",
+            f"{PUBLIC}:8080/auth/github/callback",
+            f"{PUBLIC}/auth/github/callbackx",
+            f"{PUBLIC}/",
+        ):
+            answer = await browser.get(authorize, params={**query, "redirect_uri": elsewhere})
+            assert answer.status_code == 302, elsewhere
+            location = urllib.parse.urlsplit(answer.headers["location"])
+            assert f"{location.scheme}://{location.netloc}{location.path}" == (
+                f"{PUBLIC}/auth/github/callback"
+            )
+            params = dict(urllib.parse.parse_qsl(location.query))
+            assert params["error"] == "redirect_uri_mismatch" and "code" not in params
+            assert params["state"] == query["state"]
+        below = await browser.get(
+            authorize, params={**query, "redirect_uri": f"{PUBLIC}/auth/github/callback/x"}
+        )
+        assert "code=" in below.headers["location"]  # a path below the callback is GitHub's too
+    r = await gh_api.client.get("/auth/github/callback", params=params, headers=vendor.headers)
+    assert r.status_code == 400 and r.json()["code"] == "github_authorization_denied"
+    assert (await gh_api.client.get("/api/me", headers=vendor.headers)).json()["github"] is None

@@ -306,7 +306,8 @@ async def test_repo_matched_by_id_rename_passes_same_name_other_repo_fails(
     assert await verify_delivery(ctx, delivery_id) == "failed"  # not merged yet
     assert await db.fetchval("SELECT repo_id FROM auctions WHERE id = $1", s.auction_id) == REPO_ID
 
-    # The repo moves to a new name and an impostor takes the old one, with a perfect PR #7.
+    # The repo moves to a new name and an impostor takes the old one, with a perfect PR #7:
+    # the auction's repository (by id) is read under its new name, whose PR #7 is unmerged.
     fake_github.rename_repo(REPO, "city-of-x/permits-archive")
     fake_github.add_repo(REPO, id=9999)
     fake_github.add_issue(REPO, 12)
@@ -314,10 +315,11 @@ async def test_repo_matched_by_id_rename_passes_same_name_other_repo_fails(
     fake_github.add_check_run(REPO, HEAD, "tests")
     assert await verify_delivery(ctx, delivery_id, "recheck") == "failed"
     latest = (await records(db, delivery_id))[-1]
-    assert failed(latest) == {"repository"}
+    assert failed(latest) == {"merged", "merged_in_window", "merged_by_other", "checks_succeeded"}
     assert await status(db, s.auction_id) == "delivered"
 
-    # The impostor goes away; the renamed original now has the merged PR: it still matches.
+    # The impostor goes away (GitHub now redirects the old name to it); the renamed original
+    # now has the merged PR: it still matches.
     fake_github.rename_repo(REPO, "someone-else/permits")
     fake_github.update_pull(
         "city-of-x/permits-archive", 7, merged_at=awarded_at + dt.timedelta(hours=2)
@@ -326,6 +328,27 @@ async def test_repo_matched_by_id_rename_passes_same_name_other_repo_fails(
     fake_github.add_check_run("city-of-x/permits-archive", HEAD, "tests")
     assert await verify_delivery(ctx, delivery_id, "recheck") == "verified"
     assert await status(db, s.auction_id) == "pending_review"
+
+
+async def test_a_repository_renamed_before_its_first_check_passes_through_githubs_redirect(
+    gh_api: Api,
+    db: Any,
+    pool: Any,
+    gh_settings: Settings,
+    fake_github: FakeGitHub,
+    ctx: dict[str, Any],
+) -> None:
+    """The auction and the PR URL name the old repository; GitHub redirects the old name
+    (301 to /repositories/{id}), so the first verification finds repository and PR."""
+    s, delivery_id, awarded_at = await setup(gh_api, db, pool, gh_settings, fake_github)
+    good_pull(fake_github, awarded_at)
+    fake_github.add_check_run(REPO, HEAD, "tests")
+    assert await db.fetchval("SELECT repo_id FROM auctions WHERE id = $1", s.auction_id) is None
+    fake_github.rename_repo(REPO, "city-of-x/permits-archive")
+    assert await verify_delivery(ctx, delivery_id) == "verified"
+    assert await status(db, s.auction_id) == "pending_review"
+    assert await db.fetchval("SELECT repo_id FROM auctions WHERE id = $1", s.auction_id) == REPO_ID
+    assert 301 in {r.status for r in fake_github.api_requests(f"/repos/{REPO}/")}
 
 
 @pytest.mark.parametrize("fault", ["502", "rate_limit"])

@@ -44,9 +44,11 @@ def sock() -> socket.socket:
 @pytest.fixture
 def settings(settings: Settings, sandbox: Sandbox, sock: socket.socket) -> Settings:
     """As `up --demo` configures its API and worker (the OAuth callback comes back here)."""
+    public = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sandbox.callback_url = f"{public}/auth/github/callback"  # as `up --demo` registers it
     return msgspec.structs.replace(
         sandbox_settings(settings, sandbox),
-        public_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
+        public_url=public,
         secret_key="demo-walk-secret-key-0123456789abcdef",
         payment_hold_seconds=WALK_HOLD_SECONDS,
     )

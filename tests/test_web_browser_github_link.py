@@ -29,6 +29,7 @@ async def github_server(settings: Settings, fake_github: FakeGitHub) -> AsyncIte
     screen sends the browser back to this server's callback."""
     sock = loopback_socket()
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    fake_github.callback_url = f"{base}/auth/github/callback"  # the OAuth App's registration
     with_github = msgspec.structs.replace(
         settings,
         public_url=base,

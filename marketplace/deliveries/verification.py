@@ -26,7 +26,7 @@ from marketplace.deliveries import queries
 from marketplace.deliveries.verify import Observed, Subject, evaluate
 from marketplace.events import DeliveryVerificationFailed, DeliveryVerified
 from marketplace.github.client import GithubClient, GithubError, GithubNotFound
-from marketplace.github.schemas import Issue
+from marketplace.github.schemas import Issue, PullRequest
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,6 +78,18 @@ async def _no_issue() -> tuple[Issue | None, str | None]:
     return None, None
 
 
+def _moved_away(subject: Subject, name: str, repo_id: int, pull: PullRequest | None) -> bool:
+    """Whether the PR is to be read under the auction repository's current ``name``: the
+    submitted name found none, or named the auction's repository by its old name, which
+    GitHub now redirects to another repository (the last one to take that name)."""
+    if name.lower() == subject.pr_repo.lower():
+        return False
+    if pull is None:
+        return True
+    submitted_auction_name = subject.pr_repo.lower() == subject.auction_repo.lower()
+    return submitted_auction_name and pull.base_repo_id != repo_id
+
+
 async def observe(github: GithubClient, subject: Subject) -> Observed:
     """Everything the rules need, fetched from GitHub now (independent reads in parallel)."""
     repo_call = (
@@ -89,8 +101,10 @@ async def observe(github: GithubClient, subject: Subject) -> Observed:
     (repo, repo_error), (pull, pull_error) = await _both(
         _found(repo_call), _found(github.pull_request(subject.pr_repo, subject.pr_number))
     )
-    if pull is None and repo is not None and repo.full_name.lower() != subject.pr_repo.lower():
-        pull, pull_error = await _found(github.pull_request(repo.full_name, subject.pr_number))
+    if repo is not None and _moved_away(subject, repo.full_name, repo.id, pull):
+        again, again_error = await _found(github.pull_request(repo.full_name, subject.pr_number))
+        if again is not None or pull is None:
+            pull, pull_error = again, again_error
     if pull is None:
         return Observed(repo=repo, repo_error=repo_error, pull_error=pull_error)
     where = repo.full_name if repo is not None else subject.auction_repo

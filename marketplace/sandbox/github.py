@@ -3,13 +3,17 @@
 Layout follows GitHub Enterprise: the web base is ``http://127.0.0.1:PORT`` and the REST base
 ``http://127.0.0.1:PORT/api/v3``. Tests set state with Python methods (``add_repo``,
 ``add_pull``, ``add_check_run``, ``add_status``, ``add_issue``, ``add_user``), inject faults
-with ``set_fault`` and read ``requests`` afterwards. GET answers carry an ETag and honour
-``If-None-Match`` with 304, and every API answer carries rate-limit headers.
+with ``set_fault`` and read ``requests`` afterwards. As on GitHub: answers have the fields
+GitHub's OpenAPI description requires (``github_shapes.py``); listings are paged with a
+``Link`` header; GET answers carry an ETag and Last-Modified and answer 304 to
+``If-None-Match`` or ``If-Modified-Since``; every API answer carries the rate-limit headers
+of an hourly window (a 304 is free); a renamed repository's old name redirects (301).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import hashlib
 import itertools
 import json
@@ -23,10 +27,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from marketplace.sandbox import github_shapes as shapes
+
 if TYPE_CHECKING:
     from marketplace.sandbox.github_app import FakeApp
 
 API_PREFIX = "/api/v3"
+RATE_LIMIT = 5000  # requests an hour, as for a token or an installation on github.com
+Answer = tuple[int, Any, dict[str, str]]  # status, JSON body, headers
 
 
 def iso(moment: dt.datetime | None) -> str | None:
@@ -43,6 +51,7 @@ class Recorded:
     headers: dict[str, str]
     status: int = 0
     at: float = 0.0  # time.time() when it arrived
+    answer_headers: dict[str, str] = field(default_factory=dict)  # set by the handler
 
 
 @dataclass
@@ -67,16 +76,26 @@ class _State:
     codes: dict[str, str] = field(default_factory=dict)  # OAuth code -> login
     tokens: dict[str, str] = field(default_factory=dict)  # access token -> login
     gone: set[tuple[str, str]] = field(default_factory=set)  # (repo, sha) force-pushed away
+    moved: dict[str, int] = field(default_factory=dict)  # a renamed repo's old name -> its id
 
 
 class FakeGitHub:
     """The fake server. Use as a context manager, or ``start()`` and ``stop()``."""
 
-    def __init__(self, client_id: str = "fake-client-id", client_secret: str = "fake-secret"):
+    def __init__(
+        self,
+        client_id: str = "fake-client-id",
+        client_secret: str = "fake-secret",
+        callback_url: str | None = None,
+    ):
         self.client_id = client_id
         self.client_secret = client_secret
+        # The OAuth App's registered "Authorization callback URL"; unset, OAuth is refused.
+        self.callback_url = callback_url
         self.requests: list[Recorded] = []
-        self.rate_limit_remaining = 5000
+        self.rate_limit_remaining = RATE_LIMIT
+        self.rate_limit_reset = int(time.time()) + 3600  # the end of the hour's window
+        self._versions: dict[str, tuple[str, int]] = {}  # GET url -> (ETag, since when)
         self.signed_in_login: str | None = None  # who "is signed in" on the fake web UI
         self._state = _State()
         self._faults: list[Fault] = []
@@ -139,17 +158,8 @@ class FakeGitHub:
         name: str | None = None,
     ) -> dict[str, Any]:
         with self._lock:
-            user = {
-                "login": login,
-                "id": id or self._next_id(),
-                "node_id": f"U_{login}",
-                "type": "User",
-                "site_admin": False,
-                "name": name or login.title(),
-                "email": email,
-                "url": f"{self.api_url}/users/{login}",
-                "html_url": f"{self.web_url}/{login}",
-            }
+            user = shapes.user(self.web_url, self.api_url, login, id or self._next_id())
+            user.update(name=name or login.title(), email=email)
             self._state.users[login] = user
             return user
 
@@ -162,38 +172,40 @@ class FakeGitHub:
     def add_repo(
         self, full_name: str, *, id: int | None = None, default_branch: str = "main"
     ) -> dict[str, Any]:
-        owner, name = full_name.split("/")
+        owner = full_name.split("/")[0]
         with self._lock:
-            repo = {
-                "id": id or self._next_id(),
-                "node_id": f"R_{full_name}",
-                "name": name,
-                "full_name": full_name,
-                "private": False,
-                "owner": self._user(owner),
-                "html_url": f"{self.web_url}/{full_name}",
-                "url": f"{self.api_url}/repos/{full_name}",
-                "default_branch": default_branch,
-                "created_at": "2024-01-02T03:04:05Z",
-                "updated_at": "2024-01-02T03:04:05Z",
-            }
+            repo = shapes.repository(
+                self.web_url,
+                self.api_url,
+                full_name,
+                id or self._next_id(),
+                self._user(owner),
+                default_branch,
+            )
             self._state.repos[full_name.lower()] = repo
+            self._state.moved.pop(full_name.lower(), None)  # a new repo takes the old name
             return repo
 
     def rename_repo(self, full_name: str, new_full_name: str) -> None:
         """Move a repo to a new name, keeping its numeric id (as GitHub does on transfer)."""
         with self._lock:
             repo = self._state.repos.pop(full_name.lower())
-            owner, name = new_full_name.split("/")
+            owner = self._user(new_full_name.split("/")[0])
             repo.update(
-                full_name=new_full_name,
-                name=name,
-                owner=self._user(owner),
-                url=f"{self.api_url}/repos/{new_full_name}",
-                html_url=f"{self.web_url}/{new_full_name}",
+                shapes.repository(
+                    self.web_url,
+                    self.api_url,
+                    new_full_name,
+                    repo["id"],
+                    owner,
+                    repo["default_branch"],
+                    updated_at=iso(dt.datetime.now(dt.UTC)) or "",
+                )
             )
             self._state.repos[new_full_name.lower()] = repo
             old_key, new_key = full_name.lower(), new_full_name.lower()
+            self._state.moved[old_key] = repo["id"]
+            self._state.moved.pop(new_key, None)
             tables: tuple[dict[Any, Any], ...] = (
                 self._state.pulls,
                 self._state.issues,
@@ -203,11 +215,10 @@ class FakeGitHub:
             for table in tables:
                 for key in [k for k in table if k[0] == old_key]:
                     table[(new_key, key[1])] = table.pop(key)
-            for objects in (self._state.pulls, self._state.issues):
-                for (name, _), obj in objects.items():
-                    if name == new_key:
-                        for attr in ("url", "html_url"):
-                            obj[attr] = obj[attr].replace(f"/{full_name}/", f"/{new_full_name}/")
+            for table in tables:
+                for key, value in table.items():
+                    if key[0] == new_key:
+                        _move_links(value, full_name, new_full_name)
 
     def _repo(self, full_name: str) -> dict[str, Any]:
         return self._state.repos[full_name.lower()]
@@ -232,16 +243,11 @@ class FakeGitHub:
             repo = self._repo(full_name)
             head_sha = head_sha or secrets.token_hex(20)
             merged = merged_at is not None
-            pull = {
-                "id": self._next_id(),
-                "node_id": f"PR_{full_name}_{number}",
-                "number": number,
+            facts = {
                 "state": state or ("closed" if merged else "open"),
                 "title": title,
                 "body": body,
                 "user": self._user(author),
-                "url": f"{self.api_url}/repos/{repo['full_name']}/pulls/{number}",
-                "html_url": f"{self.web_url}/{repo['full_name']}/pull/{number}",
                 "created_at": "2024-02-01T00:00:00Z",
                 "updated_at": iso(merged_at) or "2024-02-01T00:00:00Z",
                 "closed_at": iso(merged_at),
@@ -264,6 +270,7 @@ class FakeGitHub:
                     "repo": repo,
                 },
             }
+            pull = shapes.pull(self.web_url, self.api_url, repo, number, self._next_id(), facts)
             self._state.pulls[(full_name.lower(), number)] = pull
             return pull
 
@@ -271,6 +278,7 @@ class FakeGitHub:
         """Change a stored pull request's fields (its ETag changes with them)."""
         with self._lock:
             pull = self._state.pulls[(full_name.lower(), number)]
+            pull["updated_at"] = iso(dt.datetime.now(dt.UTC))
             for key, value in changes.items():
                 if key == "merged_at":
                     pull["merged_at"] = iso(value)
@@ -296,19 +304,15 @@ class FakeGitHub:
     ) -> dict[str, Any]:
         with self._lock:
             repo = self._repo(full_name)
-            issue = {
-                "id": self._next_id(),
-                "number": number,
+            facts = {
                 "title": title,
                 "body": body,
                 "state": state,
                 "user": repo["owner"],
-                "url": f"{self.api_url}/repos/{repo['full_name']}/issues/{number}",
-                "html_url": f"{self.web_url}/{repo['full_name']}/issues/{number}",
-                "labels": [],
                 "created_at": "2024-01-15T00:00:00Z",
                 "updated_at": "2024-01-15T00:00:00Z",
             }
+            issue = shapes.issue(self.web_url, self.api_url, repo, number, self._next_id(), facts)
             self._state.issues[(full_name.lower(), number)] = issue
             return issue
 
@@ -326,22 +330,16 @@ class FakeGitHub:
             repo = self._repo(full_name)
             run_id = self._next_id()
             done = status == "completed"
-            run = {
-                "id": run_id,
-                "node_id": f"CR_{run_id}",
+            facts = {
                 "head_sha": sha,
-                "external_id": "",
                 "name": name,
                 "status": status,
                 "conclusion": conclusion if done else None,
                 "started_at": "2024-02-01T00:01:00Z",
                 "completed_at": "2024-02-01T00:05:00Z" if done else None,
-                "url": f"{self.api_url}/repos/{repo['full_name']}/check-runs/{run_id}",
-                "html_url": f"{self.web_url}/{repo['full_name']}/runs/{run_id}",
-                "details_url": f"{self.web_url}/{repo['full_name']}/runs/{run_id}",
-                "app": {"id": 15368, "slug": app, "name": app.title()},
-                "pull_requests": [],
             }
+            integration = shapes.app(self.web_url, self.api_url, 15368, app, repo["owner"])
+            run = shapes.check_run(repo, run_id, run_id + 1, integration, facts)
             self._state.check_runs.setdefault((full_name.lower(), sha), []).append(run)
             return run
 
@@ -358,17 +356,8 @@ class FakeGitHub:
         with self._lock:
             repo = self._repo(full_name)
             status_id = self._next_id()
-            status = {
-                "id": status_id,
-                "node_id": f"SC_{status_id}",
-                "state": state,
-                "context": context,
-                "description": description,
-                "target_url": f"{self.web_url}/ci/{status_id}",
-                "url": f"{self.api_url}/repos/{repo['full_name']}/statuses/{sha}",
-                "created_at": "2024-02-01T00:02:00Z",
-                "updated_at": "2024-02-01T00:02:00Z",
-            }
+            facts = {"state": state, "context": context, "description": description}
+            status = shapes.commit_status(self.web_url, repo, sha, status_id, facts)
             kept = [
                 s
                 for s in self._state.statuses.get((full_name.lower(), sha), [])
@@ -436,6 +425,40 @@ class FakeGitHub:
 
     # -- request handling ----------------------------------------------------------------
 
+    def _validators(self, rec: Recorded, payload: Any) -> tuple[dict[str, str], bool]:
+        """ETag and Last-Modified of a GET answer (Last-Modified: when the URL first
+        answered what it answers now), and whether the request's If-None-Match, or else its
+        If-Modified-Since, says the client holds it already."""
+        raw = json.dumps(payload, sort_keys=True).encode()
+        etag = f'W/"{hashlib.sha1(raw).hexdigest()}"'
+        url = rec.path + "?" + urllib.parse.urlencode(sorted(rec.query.items()), doseq=True)
+        with self._lock:
+            seen = self._versions.get(url)
+            if seen is None or seen[0] != etag:
+                seen = self._versions[url] = (etag, int(time.time()))
+        headers = {"ETag": etag, "Last-Modified": email.utils.formatdate(seen[1], usegmt=True)}
+        if "if-none-match" in rec.headers:
+            return headers, etag in _etags(rec.headers["if-none-match"])
+        since = _http_date(rec.headers.get("if-modified-since", ""))
+        return headers, since is not None and seen[1] <= since
+
+    def _rate_limit(self, counted: bool) -> dict[str, str]:
+        """The rate-limit headers of an answer; a ``counted`` request uses one of the
+        hour's requests. The window starts again at its reset."""
+        with self._lock:
+            now = int(time.time())
+            if now >= self.rate_limit_reset:
+                self.rate_limit_remaining, self.rate_limit_reset = RATE_LIMIT, now + 3600
+            if counted:
+                self.rate_limit_remaining = max(0, self.rate_limit_remaining - 1)
+            return {
+                "X-RateLimit-Limit": str(RATE_LIMIT),
+                "X-RateLimit-Remaining": str(self.rate_limit_remaining),
+                "X-RateLimit-Reset": str(self.rate_limit_reset),
+                "X-RateLimit-Used": str(RATE_LIMIT - self.rate_limit_remaining),
+                "X-RateLimit-Resource": "core",
+            }
+
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
             for fault in self._faults:
@@ -452,7 +475,9 @@ class FakeGitHub:
             return self._authorize(rec)
         if not path.startswith(API_PREFIX):
             return 404, {"message": "Not Found"}, {}
-        api = path[len(API_PREFIX) :]
+        api, moved = self._resolve(rec, path[len(API_PREFIX) :])
+        if moved is not None:
+            return moved
         if self.app is not None and (answer := self.app.route(rec, api, body)) is not None:
             return answer
         if rec.method != "GET":
@@ -462,7 +487,7 @@ class FakeGitHub:
             if match:
                 with self._lock:
                     try:
-                        return 200, handler(rec, *match.groups()), {}
+                        return 200, handler(rec, *match.groups()), rec.answer_headers
                     except KeyError:
                         return 404, _not_found(), {}
                     except _Unprocessable as exc:
@@ -473,13 +498,35 @@ class FakeGitHub:
         name = r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)"
         return [
             (r"/user", self._get_user),
-            (r"/repositories/(\d+)", lambda _, rid: self._repo_by_id(int(rid))),
             (rf"/repos/{name}", lambda _, n: self._repo(n)),
             (rf"/repos/{name}/pulls/(\d+)", lambda _, n, num: self._pull(n, int(num))),
             (rf"/repos/{name}/issues/(\d+)", lambda _, n, num: self._issue(n, int(num))),
             (rf"/repos/{name}/commits/([^/]+)/check-runs", self._check_runs),
             (rf"/repos/{name}/commits/([^/]+)/status", self._combined_status),
         ]
+
+    def _resolve(self, rec: Recorded, api: str) -> tuple[str, Answer | None]:
+        """The path a request reads: ``/repositories/{id}/...`` is the repository's
+        ``/repos/{owner}/{name}/...``; a renamed repository's old name answers 301 (307 for
+        other methods) to ``/repositories/{id}/...``, as GitHub redirects it."""
+        with self._lock:
+            if m := re.fullmatch(r"/repositories/(\d+)(/.*)?", api):
+                try:
+                    repo = self._repo_by_id(int(m.group(1)))
+                except KeyError:
+                    return api, (404, _not_found(), {})
+                return f"/repos/{repo['full_name']}{m.group(2) or ''}", None
+            m = re.fullmatch(r"/repos/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(/.*)?", api)
+            if m is None or m.group(1).lower() in self._state.repos:
+                return api, None
+            repo_id = self._state.moved.get(m.group(1).lower())
+        if repo_id is None:
+            return api, None
+        query = urllib.parse.urlencode(rec.query, doseq=True)
+        location = f"{self.api_url}/repositories/{repo_id}{m.group(2) or ''}"
+        location += f"?{query}" if query else ""
+        body = {"message": "Moved Permanently", "url": location, "documentation_url": DOCS}
+        return api, (301 if rec.method == "GET" else 307, body, {"Location": location})
 
     def _repo_by_id(self, repo_id: int) -> dict[str, Any]:
         for repo in self._state.repos.values():
@@ -495,18 +542,18 @@ class FakeGitHub:
         if key in self._state.issues:
             return self._state.issues[key]
         pull = self._state.pulls[key]  # a pull request is also an issue on GitHub
-        return {
-            "id": pull["id"],
-            "number": number,
-            "title": pull["title"],
-            "body": pull["body"],
-            "state": pull["state"],
-            "user": pull["user"],
-            "url": pull["url"].replace("/pulls/", "/issues/"),
+        facts = {k: pull[k] for k in ("title", "body", "state", "user", "closed_at")}
+        facts |= {k: pull[k] for k in ("created_at", "updated_at")}
+        facts["pull_request"] = {
+            "url": pull["url"],
             "html_url": pull["html_url"],
-            "labels": [],
-            "pull_request": {"url": pull["url"], "html_url": pull["html_url"]},
+            "diff_url": pull["diff_url"],
+            "patch_url": pull["patch_url"],
+            "merged_at": pull["merged_at"],
         }
+        answer = shapes.issue(self.web_url, self.api_url, self._repo(full_name), number, 0, facts)
+        answer.update(id=pull["id"], node_id=pull["node_id"], html_url=pull["html_url"])
+        return answer
 
     def _check_runs(self, rec: Recorded, full_name: str, sha: str) -> dict[str, Any]:
         repo = self._commit(full_name, sha)
@@ -539,14 +586,20 @@ class FakeGitHub:
         login = self._state.tokens.get(token)
         if login is None:
             raise _Unauthorized
-        return self._state.users[login]
+        user = self._state.users[login]
+        return shapes.private_user(self._user(login), user["name"], user["email"])
 
     def _authorize(self, rec: Recorded) -> tuple[int, Any, dict[str, str]]:
         client_id = rec.query.get("client_id", [""])[0]
-        redirect = rec.query.get("redirect_uri", [""])[0]
+        callback = self.callback_url
+        redirect = rec.query.get("redirect_uri", [""])[0] or callback or ""
         state = rec.query.get("state", [""])[0]
-        if client_id != self.client_id or not redirect:
+        if client_id != self.client_id or not callback:
             return 404, {"message": "Not Found"}, {}
+        if not _within(redirect, callback):
+            # GitHub sends the browser to the registered callback, saying why.
+            query = urllib.parse.urlencode({**REDIRECT_MISMATCH, "state": state})
+            return 302, None, {"Location": f"{callback}?{query}"}
         if self.signed_in_login is None:
             return 401, {"message": "sign in to the fake GitHub first"}, {}
         code = self.authorize(self.signed_in_login)
@@ -562,6 +615,8 @@ class FakeGitHub:
             or form.get("client_secret") != self.client_secret
         ):
             return 200, {"error": "incorrect_client_credentials"}, {}
+        if form.get("redirect_uri") and not _within(form["redirect_uri"], self.callback_url or ""):
+            return 200, REDIRECT_MISMATCH, {}
         with self._lock:
             login = self._state.codes.pop(form.get("code", ""), None)
             if login is None:
@@ -575,15 +630,66 @@ class _Unauthorized(Exception):
     pass
 
 
+REDIRECT_MISMATCH = {
+    "error": "redirect_uri_mismatch",
+    "error_description": "The redirect_uri MUST match the registered callback URL for this "
+    "application.",
+    "error_uri": "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-"
+    "authorization-request-errors/#redirect-uri-mismatch",
+}
+
+
+def _within(redirect: str, callback: str) -> bool:
+    """GitHub's rule: the redirect_uri has the callback URL's scheme, host and port, and
+    its path is the callback's or below it."""
+    to, registered = urllib.parse.urlsplit(redirect), urllib.parse.urlsplit(callback)
+    if (to.scheme, to.netloc.lower()) != (registered.scheme, registered.netloc.lower()):
+        return False
+    base = registered.path.rstrip("/")
+    return to.path == registered.path or to.path.startswith(base + "/")
+
+
 class _Unprocessable(Exception):
     """GitHub's 422 Unprocessable Entity, with its message."""
 
 
+def _move_links(obj: Any, old: str, new: str) -> None:
+    """Point every link inside ``obj`` (a stored answer) at the repository's new name."""
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+    for key, value in list(items):
+        if isinstance(value, str):
+            for tail in ("/", ".git", ""):
+                if f"/{old}{tail}" in value and (tail or value.endswith(f"/{old}")):
+                    obj[key] = value.replace(f"/{old}{tail}", f"/{new}{tail}")
+                    break
+        elif isinstance(value, dict | list):
+            _move_links(value, old, new)
+
+
+def _number(rec: Recorded, name: str, default: int) -> int:
+    value = rec.query.get(name, [""])[0]
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
 def _page(rec: Recorded, items: list[Any]) -> list[Any]:
     """The page ``page`` (from 1) of ``per_page`` items (30 by default, 100 at most), as
-    GitHub pages its listings."""
-    per_page = min(100, int(rec.query.get("per_page", ["30"])[0]))
-    page = max(1, int(rec.query.get("page", ["1"])[0]))
+    GitHub pages its listings, with its ``Link`` header (first, prev, next, last) when there
+    is more than one page."""
+    per_page = min(100, _number(rec, "per_page", 30))
+    page = _number(rec, "page", 1)
+    last = max(1, -(-len(items) // per_page))
+    if last > 1:
+        query = {k: v[0] for k, v in rec.query.items()}
+        base = f"http://{rec.headers.get('host', '')}{rec.path}?"
+        rels = {"first": 1, "prev": page - 1, "next": page + 1, "last": last}
+        links = [
+            f"<{base}{urllib.parse.urlencode({**query, 'per_page': per_page, 'page': n})}>; "
+            f'rel="{rel}"'
+            for rel, n in rels.items()
+            if 1 <= n <= last and (rel in ("prev", "next") or n != page)
+        ]
+        if links:
+            rec.answer_headers["Link"] = ", ".join(links)
     return items[(page - 1) * per_page : page * per_page]
 
 
@@ -634,9 +740,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault is not None and fault.kind == "rate_limit":
             reset_in = fault.reset_in if fault.reset_in is not None else fault.retry_after or 60
             headers = {
-                "X-RateLimit-Limit": "5000",
+                "X-RateLimit-Limit": str(RATE_LIMIT),
                 "X-RateLimit-Remaining": "0",
                 "X-RateLimit-Reset": str(int(time.time()) + reset_in),
+                "X-RateLimit-Used": str(RATE_LIMIT),
+                "X-RateLimit-Resource": "core",
             }
             if fault.retry_after is not None:
                 headers["Retry-After"] = str(fault.retry_after)
@@ -650,24 +758,15 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload, headers = fake._route(rec, body)
         except _Unauthorized:
             status, payload, headers = 401, {"message": "Bad credentials"}, {}
-        if is_api:
-            with fake._lock:
-                headers.update(
-                    {
-                        "X-RateLimit-Limit": "5000",
-                        "X-RateLimit-Remaining": str(fake.rate_limit_remaining),
-                        "X-RateLimit-Reset": str(int(time.time()) + 3600),
-                    }
-                )
-        if status == 200 and self.command == "GET" and is_api:
-            raw = json.dumps(payload, sort_keys=True).encode()
-            etag = f'W/"{hashlib.sha1(raw).hexdigest()}"'
-            headers["ETag"] = etag
-            if etag in _etags(self.headers.get("If-None-Match", "")):
-                self._send(rec, 304, None, headers)  # conditional: free of the rate limit
-                return
-            with fake._lock:
-                fake.rate_limit_remaining = max(0, fake.rate_limit_remaining - 1)
+        if not is_api:
+            self._send(rec, status, payload, headers)
+            return
+        if status == 200 and self.command == "GET":
+            validators, fresh = fake._validators(rec, payload)
+            headers.update(validators)
+            if fresh:
+                status = 304  # conditional: free of the rate limit
+        headers.update(fake._rate_limit(counted=status != 304))
         self._send(rec, status, payload, headers)
 
     def _send(self, rec: Recorded, status: int, payload: Any, headers: dict[str, str]) -> None:
@@ -684,6 +783,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(raw)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a 'timeout' fault)
+
+
+def _http_date(value: str) -> int | None:
+    try:
+        return int(email.utils.parsedate_to_datetime(value).timestamp()) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _etags(header: str) -> Iterator[str]:
