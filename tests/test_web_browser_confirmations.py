@@ -56,8 +56,16 @@ async def test_publish_asks_in_a_dialog_by_keyboard_and_focus_lands_on_the_resul
     assert await focused_text(page) == "Publish"
     assert await db.fetchval("SELECT status FROM auctions WHERE id = $1", aid) == "draft"
 
+    # Going back and asking again in the same instant (Escape, Enter, fast) leaves the new
+    # question live: the first dialog's late close event must not forget it.
     await page.keyboard.press("Enter")
     await expect(dialog).to_be_visible()
+    await page.evaluate(
+        """() => { document.getElementById("confirm-dialog").close();
+                  document.activeElement.click(); }"""
+    )
+    await expect(dialog).to_be_visible()
+    assert await focused_text(page) == "No, go back"
     await page.keyboard.press("Shift+Tab")
     assert await focused_text(page) == "Yes, publish it"
     await page.keyboard.press("Enter")

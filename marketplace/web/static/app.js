@@ -287,6 +287,9 @@
           if (go) { go(); }
         });
         ui.dialog.addEventListener("close", function () {
+          // The close event comes a moment after close(): if the dialog was asked again in
+          // between (Escape, then Enter, fast), the new question stays live.
+          if (ui.dialog.open) { return; }
           if (pending && opener) { opener.focus(); }
           pending = null;
         });
