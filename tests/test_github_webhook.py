@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -37,12 +36,9 @@ PULL_REQUEST = {
 
 
 @pytest.fixture
-async def hook_client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
-    configured = msgspec.structs.replace(settings, github_webhook_secret=SECRET)
-    assert settings.database_url and settings.redis_url
-    app = create_app(configured, settings.database_url, settings.redis_url)
-    async with AsyncTestClient(app=app) as client:
-        yield client
+def settings(settings: Settings) -> Settings:
+    """The receiver's secret: conftest's ``client`` is built from these settings."""
+    return msgspec.structs.replace(settings, github_webhook_secret=SECRET)
 
 
 def signed(body: bytes, event: str, delivery: str, secret: str = SECRET) -> dict[str, str]:
@@ -70,10 +66,10 @@ async def queued_job_ids(redis: Any) -> list[str]:
 
 
 async def test_signed_delivery_is_stored_once_and_enqueued_once(
-    hook_client: AsyncTestClient[Any], db: Any, redis: Any
+    client: AsyncTestClient[Any], db: Any, redis: Any
 ) -> None:
     delivery = str(uuid.uuid4())
-    r = await deliver(hook_client, "pull_request", PULL_REQUEST, delivery)
+    r = await deliver(client, "pull_request", PULL_REQUEST, delivery)
     assert r.status_code == 202
     assert r.json() == {
         "delivery_id": delivery,
@@ -90,14 +86,14 @@ async def test_signed_delivery_is_stored_once_and_enqueued_once(
     assert msgspec.json.decode(row["payload"].encode())["sender"]["login"] == "bob"
     assert await queued_job_ids(redis) == [f"gh-delivery:{delivery}"]
 
-    r = await deliver(hook_client, "pull_request", PULL_REQUEST, delivery)
+    r = await deliver(client, "pull_request", PULL_REQUEST, delivery)
     assert r.status_code == 202 and r.json()["stored"] is False
     assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 1
     assert await queued_job_ids(redis) == [f"gh-delivery:{delivery}"]
 
 
 async def test_wrong_or_missing_signature_is_401_and_nothing_stored(
-    hook_client: AsyncTestClient[Any], db: Any, redis: Any
+    client: AsyncTestClient[Any], db: Any, redis: Any
 ) -> None:
     body = json.dumps(PULL_REQUEST).encode()
     wrong_secret = signed(body, "pull_request", str(uuid.uuid4()), secret="not-ours")
@@ -110,25 +106,25 @@ async def test_wrong_or_missing_signature_is_401_and_nothing_stored(
         ({**tampered, "X-Hub-Signature-256": "sha1=abc"}, body, "invalid_signature"),
         (missing, body, "missing_signature"),
     ]:
-        r = await hook_client.post("/api/github/webhook", content=content, headers=headers)
+        r = await client.post("/api/github/webhook", content=content, headers=headers)
         assert r.status_code == 401 and r.json()["code"] == code
     assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 0
     assert await queued_job_ids(redis) == []
 
 
 async def test_other_events_are_acknowledged_and_ignored(
-    hook_client: AsyncTestClient[Any], db: Any, redis: Any
+    client: AsyncTestClient[Any], db: Any, redis: Any
 ) -> None:
-    r = await deliver(hook_client, "issues", {"action": "opened", "issue": {"number": 3}})
+    r = await deliver(client, "issues", {"action": "opened", "issue": {"number": 3}})
     assert r.status_code == 202 and r.json()["ignored"] is True and r.json()["stored"] is False
-    r = await deliver(hook_client, "ping", {"zen": "Keep it logically awesome.", "hook_id": 1})
+    r = await deliver(client, "ping", {"zen": "Keep it logically awesome.", "hook_id": 1})
     assert r.status_code == 202 and r.json()["stored"] is True
     assert await db.fetchval("SELECT array_agg(event) FROM github_deliveries") == ["ping"]
     assert await queued_job_ids(redis) == []  # a ping concerns no pull request
 
 
 async def test_check_and_status_events_are_indexed_by_commit(
-    hook_client: AsyncTestClient[Any], db: Any, redis: Any
+    client: AsyncTestClient[Any], db: Any, redis: Any
 ) -> None:
     repo = {"id": 4242, "full_name": "acme/site"}
     check_run = {
@@ -139,7 +135,7 @@ async def test_check_and_status_events_are_indexed_by_commit(
     status = {"sha": "d" * 40, "state": "success", "context": "ci", "repository": repo}
     suite = {"action": "completed", "check_suite": {"head_sha": "e" * 40, "pull_requests": []}}
     for event, payload in [("check_run", check_run), ("status", status), ("check_suite", suite)]:
-        assert (await deliver(hook_client, event, payload)).status_code == 202
+        assert (await deliver(client, event, payload)).status_code == 202
     rows = await db.fetch(
         "SELECT event, action, repo_id, pr_number, head_sha FROM github_deliveries ORDER BY id"
     )
@@ -151,22 +147,22 @@ async def test_check_and_status_events_are_indexed_by_commit(
     assert len(await queued_job_ids(redis)) == 3
 
 
-async def test_malformed_deliveries_are_400(hook_client: AsyncTestClient[Any], db: Any) -> None:
+async def test_malformed_deliveries_are_400(client: AsyncTestClient[Any], db: Any) -> None:
     body = b"{not json"
-    r = await hook_client.post(
+    r = await client.post(
         "/api/github/webhook", content=body, headers=signed(body, "pull_request", "d-1")
     )
     assert r.status_code == 400 and r.json()["code"] == "malformed_json"
     body = b"{}"
     headers = signed(body, "pull_request", "d-2")
     del headers["X-GitHub-Delivery"]
-    r = await hook_client.post("/api/github/webhook", content=body, headers=headers)
+    r = await client.post("/api/github/webhook", content=body, headers=headers)
     assert r.status_code == 400 and r.json()["code"] == "missing_header"
     assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 0
 
 
 async def test_deeply_nested_signed_delivery_is_400_not_500(
-    hook_client: AsyncTestClient[Any], db: Any
+    client: AsyncTestClient[Any], db: Any
 ) -> None:
     """A correctly signed body 5,000 levels deep: msgspec would raise RecursionError."""
     for n, body in enumerate(
@@ -176,30 +172,34 @@ async def test_deeply_nested_signed_delivery_is_400_not_500(
             b'{"x":' + b"[" * 65 + b"]" * 65 + b"}",  # one past the limit
         )
     ):
-        r = await hook_client.post(
+        r = await client.post(
             "/api/github/webhook", content=body, headers=signed(body, "pull_request", f"deep-{n}")
         )
         assert r.status_code == 400, (n, r.text)
         assert r.json()["code"] == "body_too_deep" and r.json()["detail"]
     # Brackets inside strings do not nest; 64 levels is within the limit.
     fine = {**PULL_REQUEST, "note": "[" * 5000 + '\\"{', "deep": json.loads("[" * 63 + "]" * 63)}
-    assert (await deliver(hook_client, "pull_request", fine)).status_code == 202
+    assert (await deliver(client, "pull_request", fine)).status_code == 202
     assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 1
 
 
 async def test_without_a_secret_every_delivery_is_refused_with_503(
-    client: AsyncTestClient[Any], db: Any
+    settings: Settings, db: Any
 ) -> None:
-    r = await deliver(client, "pull_request", PULL_REQUEST)
+    unset = msgspec.structs.replace(settings, github_webhook_secret=None)
+    assert settings.database_url and settings.redis_url
+    app = create_app(unset, settings.database_url, settings.redis_url)
+    async with AsyncTestClient(app=app) as client:
+        r = await deliver(client, "pull_request", PULL_REQUEST)
     assert r.status_code == 503 and r.json()["code"] == "github_webhook_not_configured"
     assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 0
 
 
 async def test_worker_runs_the_delivery_job(
-    hook_client: AsyncTestClient[Any], settings: Settings, redis: Any
+    client: AsyncTestClient[Any], settings: Settings, redis: Any
 ) -> None:
     delivery = str(uuid.uuid4())
-    assert (await deliver(hook_client, "pull_request", PULL_REQUEST, delivery)).status_code == 202
+    assert (await deliver(client, "pull_request", PULL_REQUEST, delivery)).status_code == 202
     assert settings.database_url and settings.redis_url
     worker = build_worker(
         settings, settings.database_url, settings.redis_url, handle_signals=False, burst=True
@@ -233,7 +233,7 @@ def _ago(seconds: float) -> str:
 
 
 async def test_stale_and_replayed_deliveries_change_nothing(
-    hook_client: AsyncTestClient[Any], db: Any, redis: Any
+    client: AsyncTestClient[Any], db: Any, redis: Any
 ) -> None:
     """Old events (GitHub's late redeliveries) are taken, each once by its delivery id; a
     body replayed under its stored id is acknowledged and changes nothing."""
@@ -256,16 +256,16 @@ async def test_stale_and_replayed_deliveries_change_nothing(
         ("check_run", old_check),
         ("status", old_status),
     ]:
-        r = await deliver(hook_client, event, payload)
+        r = await deliver(client, event, payload)
         assert r.status_code == 202 and r.json()["stored"] is True, r.text
     assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 3
     await db.execute("TRUNCATE github_deliveries")
     await redis.delete(ARQ_QUEUE)
 
     delivery = str(uuid.uuid4())
-    assert (await deliver(hook_client, "pull_request", fresh, delivery)).status_code == 202
+    assert (await deliver(client, "pull_request", fresh, delivery)).status_code == 202
     for _ in range(3):  # replayed as is
-        r = await deliver(hook_client, "pull_request", fresh, delivery)
+        r = await deliver(client, "pull_request", fresh, delivery)
         assert r.status_code == 202 and r.json()["stored"] is False
     assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 1
     assert await queued_job_ids(redis) == [f"gh-delivery:{delivery}"]

@@ -10,14 +10,12 @@ import json
 import pathlib
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from marketplace.app import create_app
 from marketplace.github.webhook import delivery_job_id
 from marketplace.redis import ARQ_QUEUE
 from marketplace.settings import Settings
@@ -30,12 +28,9 @@ EXAMPLES = json.loads(
 
 
 @pytest.fixture
-async def hook_client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
-    configured = msgspec.structs.replace(settings, github_webhook_secret=SECRET)
-    assert settings.database_url and settings.redis_url
-    app = create_app(configured, settings.database_url, settings.redis_url)
-    async with AsyncTestClient(app=app) as client:
-        yield client
+def settings(settings: Settings) -> Settings:
+    """The receiver's secret: conftest's ``client`` is built from these settings."""
+    return msgspec.structs.replace(settings, github_webhook_secret=SECRET)
 
 
 def sent(event: str, payload: Any, form: bool) -> tuple[bytes, dict[str, str]]:
@@ -82,14 +77,14 @@ def test_the_vendored_examples_cover_every_event() -> None:
 
 @pytest.mark.parametrize("form", [False, True], ids=["json", "form"])
 async def test_every_example_is_taken_stored_once_and_enqueued_by_its_kind(
-    form: bool, hook_client: AsyncTestClient[Any], db: Any, redis: Any, pool: Any
+    form: bool, client: AsyncTestClient[Any], db: Any, redis: Any, pool: Any
 ) -> None:
     for n, example in enumerate(EXAMPLES):
         event, payload = example["event"], example["payload"]
         body, headers = sent(event, payload, form)
         delivery = headers["X-GitHub-Delivery"]
         for _ in range(2):  # GitHub's redelivery of the same delivery changes nothing
-            r = await hook_client.post("/api/github/webhook", content=body, headers=headers)
+            r = await client.post("/api/github/webhook", content=body, headers=headers)
             assert r.status_code == 202, (n, event, r.text)
             assert r.json()["event"] == event and not r.json().get("ignored"), (n, event)
         row = await db.fetchrow(

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import json
 import pathlib
-import subprocess
 import sys
-import tarfile
-import tempfile
 from typing import Any
+
+from npm import package_file  # run as a script: its folder is on sys.path
 
 PACKAGE = "@octokit/openapi"
 VERSION = "23.0.2"
@@ -45,15 +44,8 @@ DROPPED = {"description", "example", "examples", "summary", "title", "discrimina
 
 
 def _document(package: pathlib.Path | None) -> dict[str, Any]:
-    if package is not None:
-        return json.loads((package / "generated" / "api.github.com.json").read_text())
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["npm", "pack", f"{PACKAGE}@{VERSION}"], cwd=tmp, check=True)
-        [tarball] = pathlib.Path(tmp).glob("*.tgz")
-        with tarfile.open(tarball) as archive:
-            member = archive.extractfile("package/generated/api.github.com.json")
-            assert member is not None
-            return json.loads(member.read())
+    text = package_file(PACKAGE, VERSION, "generated/api.github.com.json", package)
+    return dict(json.loads(text))
 
 
 def _json_schema(node: Any) -> Any:

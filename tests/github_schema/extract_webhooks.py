@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import json
 import pathlib
-import subprocess
 import sys
-import tarfile
-import tempfile
 from typing import Any
+
+from npm import package_file  # run as a script: its folder is on sys.path
 
 PACKAGE = "@octokit/webhooks-examples"
 VERSION = "7.6.1"
@@ -27,15 +26,8 @@ OUT = pathlib.Path(__file__).with_name("webhook_examples.json")
 
 
 def _index(package: pathlib.Path | None) -> list[dict[str, Any]]:
-    if package is not None:
-        return list(json.loads((package / "api.github.com" / "index.json").read_text()))
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["npm", "pack", f"{PACKAGE}@{VERSION}"], cwd=tmp, check=True)
-        [tarball] = pathlib.Path(tmp).glob("*.tgz")
-        with tarfile.open(tarball) as archive:
-            member = archive.extractfile("package/api.github.com/index.json")
-            assert member is not None
-            return list(json.loads(member.read()))
+    text = package_file(PACKAGE, VERSION, "api.github.com/index.json", package)
+    return list(json.loads(text))
 
 
 def main() -> None:
