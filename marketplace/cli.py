@@ -79,10 +79,8 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     from marketplace.app import create_app
-    from marketplace.server import server_options
+    from marketplace.server import serve
 
     port = args.port or settings.port
     with services(settings) as svc:
@@ -92,13 +90,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         _freeze_startup_objects()
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal.
         with _stop_is_success():
-            uvicorn.run(
-                app,
-                host=settings.host,
-                port=port,
-                log_level=settings.log_level,
-                **server_options(settings),
-            )
+            serve(app, settings, port)
     return 0
 
 
@@ -169,10 +161,10 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             env.setdefault("MARKETPLACE_PAYMENT_HOLD_SECONDS", str(WALK_HOLD_SECONDS))
         elif args.demo:  # a GitHub is configured: the demo without the states after award
             subprocess.run([*cli, "demo"], env=env, check=True)
-        children = [
-            subprocess.Popen([*cli, "serve"], env=env),
-            subprocess.Popen([*cli, "worker"], env=env),
-        ]
+        children = {
+            "the API": subprocess.Popen([*cli, "serve"], env=env),
+            "the worker": subprocess.Popen([*cli, "worker"], env=env),
+        }
         base = f"http://{settings.host}:{port}"
         if sandbox is not None:  # registered as the sandbox's OAuth App callback
             public = env.get("MARKETPLACE_PUBLIC_URL", "").rstrip("/") or base
@@ -186,7 +178,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             print(f"health:           {base}/health/ready", flush=True)
             print(f"data dir:         {settings.data_dir}", flush=True)
             print("press Ctrl-C to stop", flush=True)
-            while all(child.poll() is None for child in children):
+            while all(child.poll() is None for child in children.values()):
                 time.sleep(0.5)
             return 1
         except (KeyboardInterrupt, _Stopped):
@@ -223,16 +215,18 @@ def _seed_with_sandbox(settings: Settings, svc: Services, sandbox: Any, base: st
     print(report(demo, base), flush=True)
 
 
-def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM the API and the worker, give them 15 s for a graceful stop, then kill them."""
-    for child in children:
+def _stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM the API and the worker, give them 15 s for a graceful stop, then kill them
+    (and say so: what they had not finished is left to the next start)."""
+    for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 15
-    for child in children:
+    for name, child in children.items():
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
+            logging.getLogger(__name__).warning("%s did not stop within 15 s; killed", name)
             child.kill()
             child.wait()
 

@@ -7,13 +7,22 @@ from any loopback peer, which let one client on the same host pass as any number
 addresses. With no trusted proxies its proxy-header handling is off altogether; with some,
 only those peers' X-Forwarded-For (and X-Forwarded-Proto) are believed.
 
+Stopping: ``ApiServer`` ends the live feeds as soon as a stop is asked (a feed never ends by
+itself, so uvicorn would wait on every open page until killed) and always runs the app's
+own shutdown: uvicorn skips it when a second Ctrl-C lands while it waits on connections.
+
 Limits: uvicorn's httptools protocol with a header budget, a header-read deadline and a
 connection cap (marketplace/http_limits.py); the keep-alive timeout is uvicorn's own.
 """
 
 from __future__ import annotations
 
+import socket
 from typing import Any
+
+import uvicorn
+from litestar import Litestar
+from uvicorn.config import STARTUP_FAILURE
 
 from marketplace.http_limits import limited_protocol
 from marketplace.settings import Settings
@@ -30,3 +39,33 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "http": limited_protocol(settings),
         "timeout_keep_alive": settings.http_keepalive_seconds,
     }
+
+
+class ApiServer(uvicorn.Server):
+    """uvicorn's server with the API's way of stopping (see the module's docstring)."""
+
+    def __init__(self, config: uvicorn.Config, app: Litestar) -> None:
+        super().__init__(config)
+        self.app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        hub = getattr(self.app.state, "hub", None)
+        if hub is not None:
+            hub.end_feeds()
+        await super().shutdown(sockets)
+        shut = getattr(self.lifespan, "shutdown_event", None)
+        if self.force_exit and shut is not None and not shut.is_set():
+            await self.lifespan.shutdown()  # skipped by uvicorn on a second Ctrl-C
+
+
+def serve(app: Litestar, settings: Settings, port: int) -> None:
+    """Serve the API until SIGINT or SIGTERM, as ``uvicorn.run`` would; exits with uvicorn's
+    start-up failure status when it could not start."""
+    config = uvicorn.Config(
+        app, host=settings.host, port=port, log_level=settings.log_level,
+        **server_options(settings),
+    )  # fmt: skip
+    server = ApiServer(config, app)
+    server.run()
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)

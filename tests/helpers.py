@@ -217,7 +217,7 @@ async def served(settings: Any, sock: socket.socket | None = None) -> AsyncItera
     import uvicorn
 
     from marketplace.app import create_app
-    from marketplace.server import server_options
+    from marketplace.server import ApiServer, server_options
 
     assert settings.database_url and settings.redis_url
     app = create_app(settings, settings.database_url, settings.redis_url)
@@ -229,7 +229,7 @@ async def served(settings: Any, sock: socket.socket | None = None) -> AsyncItera
         timeout_graceful_shutdown=2,
         **server_options(settings),
     )
-    server = uvicorn.Server(config)
+    server = ApiServer(config, app)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

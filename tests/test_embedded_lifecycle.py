@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -409,6 +410,90 @@ def test_up_stops_api_worker_and_servers_on_signal(stack: Stack, how: str) -> No
     done = stack.run("migrate")
     assert done.returncode == 0, done.stderr
     assert not running_in(stack.data_dir)
+
+
+class OpenFeed:
+    """A browser's live feed of one auction, read in a thread until the server ends it."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.started = threading.Event()
+        self.lines: list[str] = []
+        self.error: BaseException | None = None
+        self.ended = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(url, token), daemon=True)
+        self._thread.start()
+
+    def _read(self, url: str, token: str) -> None:
+        try:
+            headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+            with httpx.stream("GET", url, headers=headers, timeout=60) as r:
+                assert r.status_code == 200, r.read()
+                for line in r.iter_lines():
+                    self.lines.append(line)
+                    self.started.set()
+        except BaseException as exc:  # the test reads it
+            self.error = exc
+        finally:
+            self.started.set()
+            self.ended.set()
+
+
+def open_auction_feed(stack: Stack) -> OpenFeed:
+    """A buyer's draft auction with its live feed open, as the buyer's page holds it."""
+    admin = {"Authorization": f"Bearer {stack.create_admin('ada@example.gov')}"}
+    r = httpx.post(f"{stack.base}/api/departments", json={"name": "Parks"}, headers=admin)
+    assert r.status_code == 201, r.text
+    done = stack.run(
+        "users", "create", "--email", "bo@example.gov", "--name", "Bo", "--role", "buyer",
+        "--department", "Parks",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    buyer = done.stdout.strip().splitlines()[-1]
+    body = {
+        "title": "Fix the date picker on the permits form",
+        "summary": "The date picker rejects valid dates in Safari.",
+        "description": "Steps to reproduce... Acceptance: tests pass, works in Safari 17.",
+        "repo": "city-of-x/permits",
+        "issue_number": 12,
+        "type": "reverse",
+        "price_cap_cents": 350_000,
+        "min_decrement_cents": 100,
+        "starts_at": "2030-01-01T09:00:00Z",
+        "ends_at": "2030-01-01T10:00:00Z",
+        "delivery_business_days": 10,
+        "skills": ["python"],
+    }
+    r = httpx.post(
+        f"{stack.base}/api/auctions", json=body, headers={"Authorization": f"Bearer {buyer}"}
+    )
+    assert r.status_code == 201, r.text
+    feed = OpenFeed(f"{stack.base}/api/auctions/{r.json()['id']}/events", buyer)
+    assert feed.started.wait(30) and feed.error is None, feed.error
+    assert any(line.startswith("retry:") for line in feed.lines), feed.lines
+    return feed
+
+
+@pytest.mark.parametrize("presses", [1, 2], ids=["ctrl-c", "ctrl-c twice"])
+def test_up_stops_cleanly_while_a_live_feed_is_open(stack: Stack, presses: int) -> None:
+    """A browser page left open holds a live feed. Ctrl-C ends that feed at once, as a
+    clean end of stream its EventSource reconnects from, and the API still runs its own
+    shutdown (pools and Redis closed) however impatient the operator is; before, the API
+    waited on the feed until ``up`` killed it 15 s later, and a second Ctrl-C in that
+    wait skipped the app's shutdown (a CancelledError traceback in the log)."""
+    proc, log = stack.start("up")
+    stack.wait_ready(proc, log)
+    feed = open_auction_feed(stack)
+    watched = in_group(proc.pid) | running_in(stack.data_dir)
+
+    os.killpg(proc.pid, signal.SIGINT)
+    if presses == 2:
+        time.sleep(0.3)
+        os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=60)
+    assert feed.ended.wait(10)
+    assert feed.error is None, f"the feed was cut, not ended: {feed.error!r}"
+    assert "did not stop" not in log.read_text(), log.read_text()
+    assert_everything_stopped(stack.data_dir, proc, log, watched)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])

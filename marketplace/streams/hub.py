@@ -165,6 +165,15 @@ class Hub:
             asyncio.create_task(self._tick_forever(), name="sse-hub-keepalive"),
         ]
 
+    def end_feeds(self) -> None:
+        """End every open feed as a complete response, when the server starts stopping: a
+        feed never ends by itself, so the server would wait on it. Each browser's
+        EventSource reconnects with its Last-Event-ID (to another process, or to this one
+        once it is back) and misses nothing."""
+        for stream in list(self._streams.values()):
+            for sub in list(stream.subscribers):
+                sub.close()
+
     async def stop(self) -> None:
         """Stop reading and end every open feed (their clients reconnect elsewhere)."""
         for exc in await stop_tasks(self._tasks):
