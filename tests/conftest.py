@@ -31,6 +31,9 @@ from tests.helpers import Api, served
 # as http://marketplace.test (or register their own URL on the fake).
 OAUTH_CALLBACK = "http://marketplace.test/auth/github/callback"
 
+# Fixtures of shared set-ups, for every test module (a module may override one).
+pytest_plugins = ("tests.github_scene", "tests.webhook_receiver")
+
 _counter = itertools.count()
 
 

@@ -8,7 +8,7 @@ import html as html_lib
 import itertools
 import re
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -203,6 +203,17 @@ async def sign_in(client: Any, user: User) -> None:
     assert r.headers["location"] == "/"
 
 
+async def form_post(client: Any, page: str, action: str, data: dict[str, str]) -> Any:
+    """Open ``page``, then send a form to ``action`` with the page's CSRF token; agree when
+    it asks for confirmation (tests/test_web_confirmations.py tests the asking)."""
+    opened = await client.get(page)
+    assert opened.status_code == 200, opened.text
+    r = await client.post(
+        action, data={**data, "csrf_token": csrf_of(opened.text)}, follow_redirects=False
+    )
+    return await answer_yes(client, r) if question_of(r.text) else r
+
+
 def loopback_socket() -> socket.socket:
     """A TCP socket bound to a free 127.0.0.1 port, for a server to serve on."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -328,3 +339,17 @@ async def running_relays(ctx: dict[str, Any], count: int = 1) -> AsyncIterator[N
         yield
     finally:
         await stop_tasks(tasks)
+
+
+@contextlib.asynccontextmanager
+async def running(*loops: Callable[[], Coroutine[Any, Any, None]]) -> AsyncIterator[None]:
+    tasks = [asyncio.create_task(loop()) for loop in loops]
+    try:
+        yield
+    finally:
+        await stop_tasks(tasks)
+
+
+async def running_relays_forever(ctx: dict[str, Any]) -> None:
+    async with running_relays(ctx):
+        await asyncio.Event().wait()

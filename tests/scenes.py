@@ -249,3 +249,36 @@ async def named_asker(api: Api, db: asyncpg.Connection) -> User:
     asker = await api.verified_vendor()
     await db.execute("UPDATE users SET name = $2 WHERE id = $1", asker.id, ASKER)
     return asker
+
+
+async def accepted_payment(api: Api, db: asyncpg.Connection, pool: Any) -> dict[str, Any]:
+    """An auction accepted by a reviewer through the API: its payment order is pending."""
+    s = await delivered_for_review(api, db, pool)
+    reviewer = await api.user("reviewer")
+    r = await api.client.post(
+        f"/api/auctions/{s['auction_id']}/review",
+        json={"decision": "accept", "reason": "meets the acceptance criteria"},
+        headers=reviewer.headers,
+    )
+    assert r.status_code == 200, r.text
+    s["payment_id"] = r.json()["payment_id"]
+    return s
+
+
+async def awarded_auction(api: Api, db: asyncpg.Connection, pool: Any) -> dict[str, Any]:
+    """A closed auction awarded to ``winner`` with ``runner_up`` next in line."""
+    buyer = await api.buyer()
+    winner, runner_up = await api.verified_vendor(), await api.verified_vendor()
+    aid = (await published_auction(api, buyer, price_cap_cents=500_000))["id"]
+    assert (await bid(api, runner_up, aid, 450_000)).status_code == 201
+    assert (await bid(api, winner, aid, 420_000)).status_code == 201
+    await end_auction_now(db, aid)
+    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
+    return {"auction_id": aid, "buyer": buyer, "winner": winner, "runner_up": runner_up}
+
+
+async def decline_by_api(api: Api, vendor: Any, aid: int) -> None:
+    r = await api.client.post(
+        f"/api/auctions/{aid}/decline", json={"reason": "cannot do it"}, headers=vendor.headers
+    )
+    assert r.status_code == 200, r.text

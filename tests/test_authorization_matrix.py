@@ -33,7 +33,6 @@ from marketplace import policy
 from marketplace.app import create_app
 from marketplace.auctions import lifecycle
 from marketplace.auth import anyone, signed_in
-from marketplace.db import create_pool
 from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider
 from marketplace.policy import Decision, Relation
@@ -242,13 +241,6 @@ def settings(settings: Settings) -> Settings:
         github_url="http://127.0.0.1:9",
         github_api_url="http://127.0.0.1:9",
     )
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[Any]:
-    p = await create_pool(database_url, min_size=1, max_size=4)
-    yield p
-    await p.close()
 
 
 async def awarded_in_review(

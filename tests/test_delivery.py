@@ -2,102 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-import pytest
-from litestar.testing import AsyncTestClient
 
-from marketplace.app import create_app
-from marketplace.auctions import lifecycle
-from marketplace.db import create_pool
-from marketplace.redis import ARQ_QUEUE
 from marketplace.settings import Settings
 from tests.fakes.github import FakeGitHub
-from tests.helpers import Api, User, bid, end_auction_now, published_auction
-from tests.test_github_oauth import PUBLIC, link
-
-REPO = "city-of-x/permits"
-REPO_ID = 4242
-WINNER_LOGIN, WINNER_GITHUB_ID = "ada", 501
-WEBHOOK_SECRET = "webhook-secret-for-delivery-tests"
-
-
-@pytest.fixture
-def gh_settings(settings: Settings, fake_github: FakeGitHub) -> Settings:
-    return msgspec.structs.replace(
-        settings,
-        public_url=PUBLIC,
-        secret_key="test-secret-key-for-oauth-states",
-        github_api_url=fake_github.api_url,
-        github_url=fake_github.web_url,
-        github_token="worker-token",
-        github_client_id=fake_github.client_id,
-        github_client_secret=fake_github.client_secret,
-        github_webhook_secret=WEBHOOK_SECRET,
-    )
-
-
-@pytest.fixture
-async def gh_api(gh_settings: Settings) -> AsyncIterator[Api]:
-    assert gh_settings.database_url and gh_settings.redis_url
-    app = create_app(gh_settings, gh_settings.database_url, gh_settings.redis_url)
-    async with AsyncTestClient(app=app) as client:
-        yield await Api.start(client, gh_settings.database_url)
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[Any]:
-    p = await create_pool(database_url, min_size=1, max_size=6)
-    yield p
-    await p.close()
-
-
-@dataclass
-class Awarded:
-    auction_id: int
-    dept: int
-    buyer: User
-    winner: User
-    loser: User
-
-    def pr_url(self, fake: FakeGitHub, number: int = 7, repo: str = REPO) -> str:
-        return f"{fake.web_url}/{repo}/pull/{number}"
-
-
-async def awarded(
-    api: Api, db: Any, pool: Any, settings: Settings, fake: FakeGitHub, *, linked: bool = True
-) -> Awarded:
-    """An auction on REPO (issue #12) won by a vendor, whose GitHub account 'ada' is linked
-    through the OAuth flow when ``linked``."""
-    if REPO.lower() not in {r.lower() for r in fake._state.repos}:
-        fake.add_repo(REPO, id=REPO_ID, default_branch="main")
-        fake.add_issue(REPO, 12, title="The date picker rejects valid dates")
-        fake.add_user(WINNER_LOGIN, id=WINNER_GITHUB_ID)
-        fake.add_user("bob", id=502)
-    dept = await api.department()
-    buyer = await api.buyer(dept)
-    winner, loser = await api.verified_vendor(), await api.verified_vendor()
-    aid = (await published_auction(api, buyer, repo=REPO, price_cap_cents=500_000))["id"]
-    assert (await bid(api, loser, aid, 400_000)).status_code == 201
-    assert (await bid(api, winner, aid, 390_000)).status_code == 201
-    await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(pool, aid, settings) == "awarded"
-    if linked:
-        assert (await link(api, fake, winner, WINNER_LOGIN)).status_code == 200
-    return Awarded(aid, dept, buyer, winner, loser)
-
-
-async def submit(api: Api, user: User, aid: int, url: str) -> Any:
-    return await api.client.post(
-        f"/api/auctions/{aid}/delivery", json={"pull_request_url": url}, headers=user.headers
-    )
-
-
-async def queued_job_ids(redis: Any) -> list[str]:
-    return sorted(j.decode() for j in await redis.zrange(ARQ_QUEUE, 0, -1))
+from tests.github_scene import REPO, WINNER_LOGIN, awarded, link, queued_job_ids, submit
+from tests.helpers import Api
 
 
 async def test_refusals_then_submission_and_resubmission(

@@ -6,89 +6,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import asyncpg
-import pytest
 from litestar.testing import AsyncTestClient
 
 from marketplace.auctions import lifecycle
 from marketplace.settings import Settings
-from marketplace.streams.consumer import StreamConsumer
-from marketplace.webhooks import delivery
-from tests.helpers import Api, bid, end_auction_now, eventually, published_auction, worker_ctx
-from tests.test_notifications import running, running_relays_forever
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Endpoint:
-    """A real HTTP endpoint on 127.0.0.1 that records POSTs and answers ``status``."""
-
-    status: int = 200
-    received: list[Received] = field(default_factory=list)
-    url: str = ""
-
-    def types(self) -> list[str]:
-        return [r.headers["x-marketplace-event"] for r in self.received]
-
-
-@pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    state = Endpoint()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            status = state.status
-            state.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(status)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/marketplace"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def consumer(ctx: dict[str, Any]) -> StreamConsumer:
-    return StreamConsumer(
-        ctx["pool"],
-        ctx["redis_client"],
-        delivery.GROUP,
-        delivery.record_deliveries,
-        block_ms=100,
-        wanted=delivery.concerning_a_webhook,
-    )
-
-
-def sender(ctx: dict[str, Any]) -> delivery.WebhookSender:
-    return delivery.WebhookSender(
-        ctx["pool"],
-        base_delay=0.01,
-        max_delay=0.05,
-        poll_seconds=0.02,
-        timeout=5,
-        allow_private=ctx["settings"].webhook_allow_private,  # the receivers are on loopback
-    )
+from tests.helpers import (
+    Api,
+    bid,
+    end_auction_now,
+    eventually,
+    published_auction,
+    running,
+    running_relays_forever,
+    worker_ctx,
+)
+from tests.webhook_receiver import Endpoint, has_all, webhook_consumer, webhook_sender
 
 
 async def test_webhooks_are_managed_by_the_department_buyers_and_admins(
@@ -152,11 +87,13 @@ async def test_award_reaches_the_department_endpoint_signed(
         await end_auction_now(db, aid)
         assert await lifecycle.close_auction(ctx["pool"], aid, ctx["settings"]) == "awarded"
         async with running(
-            lambda: running_relays_forever(ctx), consumer(ctx).run_forever, sender(ctx).run_forever
+            lambda: running_relays_forever(ctx),
+            webhook_consumer(ctx).run_forever,
+            webhook_sender(ctx).run_forever,
         ):
             # Deliveries are posted concurrently: the award may land before the bids.
             await eventually(
-                lambda: _has_all(endpoint, {"auction.awarded", "bid.placed"}),
+                lambda: has_all(endpoint, {"auction.awarded", "bid.placed"}),
                 "the award and the bids at the endpoint",
             )
     [award] = [
@@ -178,10 +115,6 @@ async def _has(endpoint: Endpoint, kind: str) -> bool:
     return kind in endpoint.types()
 
 
-async def _has_all(endpoint: Endpoint, kinds: set[str]) -> bool:
-    return kinds <= set(endpoint.types())
-
-
 async def test_failing_endpoint_is_retried_disabled_then_redelivered_by_the_buyer(
     api: Api, settings: Settings, client: AsyncTestClient[Any], endpoint: Endpoint
 ) -> None:
@@ -195,7 +128,9 @@ async def test_failing_endpoint_is_retried_disabled_then_redelivered_by_the_buye
     async with (
         worker_ctx(settings) as ctx,
         running(
-            lambda: running_relays_forever(ctx), consumer(ctx).run_forever, sender(ctx).run_forever
+            lambda: running_relays_forever(ctx),
+            webhook_consumer(ctx).run_forever,
+            webhook_sender(ctx).run_forever,
         ),
     ):
 

@@ -4,29 +4,19 @@ notices' ``latest`` flag, each checked against a full recount after a randomized
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import msgspec
-import pytest
 from litestar.testing import AsyncTestClient
 
 from marketplace.app import create_app
 from marketplace.auctions import lifecycle
-from marketplace.db import create_pool
 from marketplace.settings import Settings
 from marketplace.transparency import figures
 from tests.helpers import CLOSE_SETTINGS, Api, bid, end_auction_now, published_auction
 
 MAX_AGE = 60.0
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[Any]:
-    p = await create_pool(database_url, min_size=1, max_size=3)
-    yield p
-    await p.close()
 
 
 def _without_time(f: figures.Figures) -> dict[str, Any]:

@@ -24,18 +24,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from marketplace.github.client import GithubClient
 from marketplace.sandbox.github_app import FakeApp
 from marketplace.settings import Settings, load_settings
-from tests import test_delivery
 from tests.fakes.github import FakeGitHub
+from tests.github_scene import PUBLIC, REPO, REPO_ID, WEBHOOK_SECRET, WINNER_LOGIN, awarded, submit
 from tests.helpers import Api, deliver_events, published_auction, served
-from tests.test_delivery import REPO, REPO_ID, WEBHOOK_SECRET, WINNER_LOGIN, awarded, submit
-from tests.test_github_oauth import PUBLIC
 from workers.github import github_delivery_received
 from workers.github_app import github_app_once
 from workers.verification import verify_delivery
 
 APP_ID = 4711
 HEAD = "b" * 40
-pool = test_delivery.pool
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +81,6 @@ def gh_settings(
         github_app_id=from_env.github_app_id,
         github_app_private_key_file=from_env.github_app_private_key_file,
     )
-
-
-gh_api = test_delivery.gh_api
 
 
 @pytest.fixture

@@ -20,19 +20,13 @@ from marketplace.github.client import GithubClient
 from marketplace.redis import ARQ_QUEUE
 from marketplace.settings import Settings
 from marketplace.transparency import prom
-from tests import test_delivery
 from tests.fakes.github import FakeGitHub
-from tests.helpers import Api
-from tests.test_delivery import REPO, WEBHOOK_SECRET, WINNER_LOGIN, awarded, submit
-from tests.test_web_pages import sign_in
+from tests.github_scene import REPO, WEBHOOK_SECRET, WINNER_LOGIN, awarded, submit
+from tests.helpers import Api, sign_in
 from workers.deadlines import sweep_deadlines_once
 from workers.verification import recheck_once, verify_delivery
 
 HEAD = "d" * 40
-
-gh_settings = test_delivery.gh_settings
-gh_api = test_delivery.gh_api
-pool = test_delivery.pool
 
 
 @pytest.fixture

@@ -15,15 +15,10 @@ import asyncpg
 import pytest
 
 from marketplace.settings import Settings
-from tests import test_delivery
 from tests.fakes.github import FakeGitHub
+from tests.github_scene import HEAD, errors, events, good_pull, records, setup, status
 from tests.helpers import Api, eventually
-from tests.test_faults import processes
-from tests.test_verification import HEAD, errors, events, good_pull, records, setup, status
-
-gh_settings = test_delivery.gh_settings
-gh_api = test_delivery.gh_api
-pool = test_delivery.pool
+from tests.processes import processes
 
 RATE_LIMIT_WAIT = 8  # seconds; longer than the first retry's backoff (5 s)
 

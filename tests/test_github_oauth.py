@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import time
 import urllib.parse
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
-from litestar.testing import AsyncTestClient
 
-from marketplace.app import create_app
 from marketplace.github.oauth import sign_state
 from marketplace.settings import Settings
 from tests.fakes.github import FakeGitHub
-from tests.helpers import Api, User, csrf_of, sign_in
-
-PUBLIC = "http://marketplace.test"
+from tests.github_scene import PUBLIC, approve_on_github, link
+from tests.helpers import Api, csrf_of, sign_in
 
 
 @pytest.fixture
@@ -32,36 +28,6 @@ def gh_settings(settings: Settings, fake_github: FakeGitHub) -> Settings:
         github_client_id=fake_github.client_id,
         github_client_secret=fake_github.client_secret,
     )
-
-
-@pytest.fixture
-async def gh_api(gh_settings: Settings) -> AsyncIterator[Api]:
-    assert gh_settings.database_url and gh_settings.redis_url
-    app = create_app(gh_settings, gh_settings.database_url, gh_settings.redis_url)
-    async with AsyncTestClient(app=app) as client:
-        yield await Api.start(client, gh_settings.database_url)
-
-
-async def approve_on_github(fake: FakeGitHub, authorize_url: str, login: str) -> dict[str, str]:
-    """Play the user's browser on GitHub: sign in as ``login``, approve, follow the redirect."""
-    fake.signed_in_login = login
-    async with httpx.AsyncClient(timeout=5) as browser:
-        answer = await browser.get(authorize_url)
-    assert answer.status_code == 302, answer.text
-    location = answer.headers["location"]
-    assert location.startswith(f"{PUBLIC}/auth/github/callback?")
-    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
-
-
-async def link(api: Api, fake: FakeGitHub, user: User, login: str) -> httpx.Response:
-    r = await api.client.post("/api/me/github/link", headers=user.headers)
-    assert r.status_code == 200, r.text
-    params = await approve_on_github(fake, r.json()["authorize_url"], login)
-    # An API client finishes the link with the same credentials it started it with.
-    response: httpx.Response = await api.client.get(
-        "/auth/github/callback", params=params, headers=user.headers
-    )
-    return response
 
 
 async def test_link_stores_numeric_id_with_audit_and_event(

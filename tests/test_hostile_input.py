@@ -13,14 +13,12 @@ row count unchanged. Decisions recorded here:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import pytest
 
-from marketplace.db import create_pool
 from tests.helpers import Api, User, auction_body, published_auction
 from tests.scenes import accept, delivered_for_review
 
@@ -33,13 +31,6 @@ UNICODE = "Ĳssel ‏עברית‎ 🦄 👩‍💻 𝔘𝔫𝔦 \u202e!\u202c \
 # Names are single-line fields: no control characters (tests/test_service_edges.py).
 NAME = UNICODE.replace(" \t tab \x01 ctrl", "")
 HUGE = (2**63, 2**64, 10**100, -(2**63) - 1)
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[Any]:
-    p = await create_pool(database_url, min_size=1, max_size=4)
-    yield p
-    await p.close()
 
 
 @dataclass

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email
 import email.policy
-from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +27,9 @@ from tests.helpers import (
     end_auction_now,
     eventually,
     published_auction,
-    running_relays,
+    running,
+    running_relays_forever,
     sign_in,
-    stop_tasks,
     worker_ctx,
 )
 
@@ -45,15 +43,6 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
         timezone="America/New_York",
         public_url="http://marketplace.test",
     )
-
-
-@contextlib.asynccontextmanager
-async def running(*loops: Callable[[], Coroutine[Any, Any, None]]) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(loop()) for loop in loops]
-    try:
-        yield
-    finally:
-        await stop_tasks(tasks)
 
 
 def mail_consumer(ctx: dict[str, Any], **options: Any) -> StreamConsumer:
@@ -179,11 +168,6 @@ async def test_winner_and_each_losing_bidder_get_exactly_one_mail(
 
 async def _zero(db: asyncpg.Connection, query: str) -> bool:
     return bool(await db.fetchval(query) == 0)
-
-
-async def running_relays_forever(ctx: dict[str, Any]) -> None:
-    async with running_relays(ctx):
-        await asyncio.Event().wait()
 
 
 async def test_a_consumer_that_dies_before_its_ack_is_taken_over_without_duplicates(

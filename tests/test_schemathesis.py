@@ -13,7 +13,6 @@ The default run sends about 1,200 requests; ``pytest -m slow`` runs a larger, ra
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,6 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from marketplace.db import create_pool
 from marketplace.redis import WORKER_HEARTBEAT_KEY
 from marketplace.settings import Settings
 from tests.helpers import Api, auction_body, bid, published_auction
@@ -55,13 +53,6 @@ def settings(settings: Settings) -> Settings:
         github_url="http://127.0.0.1:9",
         github_api_url="http://127.0.0.1:9",
     )
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[Any]:
-    p = await create_pool(database_url, min_size=1, max_size=4)
-    yield p
-    await p.close()
 
 
 @dataclass

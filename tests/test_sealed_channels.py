@@ -23,13 +23,12 @@ from tests.helpers import (
     end_auction_now,
     eventually,
     published_auction,
+    running,
+    running_relays_forever,
     sign_in,
     worker_ctx,
 )
-from tests.test_department_webhooks import Endpoint, _has_all, consumer, endpoint, sender
-from tests.test_notifications import running, running_relays_forever
-
-__all__ = ["endpoint"]  # the fixture, shared with the department webhook tests
+from tests.webhook_receiver import Endpoint, has_all, webhook_consumer, webhook_sender
 
 
 async def test_a_sealed_bid_has_no_alias_until_close(
@@ -215,10 +214,12 @@ async def test_a_cancelled_sealed_auction_does_not_tell_webhooks_how_many_bid(
     assert r.status_code == 200, r.text
     async with worker_ctx(settings) as ctx:
         async with running(
-            lambda: running_relays_forever(ctx), consumer(ctx).run_forever, sender(ctx).run_forever
+            lambda: running_relays_forever(ctx),
+            webhook_consumer(ctx).run_forever,
+            webhook_sender(ctx).run_forever,
         ):
             await eventually(
-                lambda: _has_all(endpoint, {"auction.cancelled"}), "the cancellation delivered"
+                lambda: has_all(endpoint, {"auction.cancelled"}), "the cancellation delivered"
             )
     [cancelled] = [
         x for x in endpoint.received if x.headers["x-marketplace-event"] == "auction.cancelled"

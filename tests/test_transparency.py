@@ -15,19 +15,11 @@ from litestar.testing import AsyncTestClient
 from marketplace.app import create_app
 from marketplace.auctions import lifecycle
 from marketplace.audit.record import SYSTEM, record
-from marketplace.db import create_pool
 from marketplace.redis import WORKER_HEARTBEAT_KEY
 from marketplace.settings import Settings
 from marketplace.transparency import prom
 from tests.helpers import CLOSE_SETTINGS, Api, User, bid, end_auction_now, published_auction
 from workers import heartbeat
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[Any]:
-    p = await create_pool(database_url, min_size=1, max_size=2)
-    yield p
-    await p.close()
 
 
 async def _auction(api: Api, buyer: User, bids: list[tuple[User, int]], **kw: Any) -> int:

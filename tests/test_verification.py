@@ -8,118 +8,40 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import msgspec
 import pytest
 from arq import Retry
 
 from marketplace import jobs
-from marketplace.github.client import GithubClient
 from marketplace.redis import ARQ_QUEUE, create_redis
 from marketplace.settings import Settings
-from tests import test_delivery
 from tests.fakes.github import FakeGitHub
-from tests.helpers import Api
-from tests.test_delivery import (
+from tests.github_scene import (
+    HEAD,
     REPO,
     REPO_ID,
     WEBHOOK_SECRET,
     WINNER_LOGIN,
-    Awarded,
     awarded,
+    errors,
+    events,
+    good_pull,
     queued_job_ids,
+    records,
+    setup,
+    status,
     submit,
 )
+from tests.helpers import Api
 from workers.github import github_delivery_received
 from workers.main import build_worker
 from workers.verification import recheck_once, verify_delivery
 
-HEAD = "a" * 40
-
-# The fixtures of tests/test_delivery.py, shared.
-gh_settings = test_delivery.gh_settings
-gh_api = test_delivery.gh_api
-pool = test_delivery.pool
-
-
-@pytest.fixture
-async def ctx(
-    pool: Any, gh_settings: Settings, fake_github: FakeGitHub, redis: Any
-) -> AsyncIterator[dict[str, Any]]:
-    """A worker context as workers/main.py builds it; the client does not retry inside, so
-    an outage reaches the job (which retries through arq)."""
-    client = GithubClient(fake_github.api_url, "worker-token", timeout=2, retries=0)
-    yield {
-        "pool": pool,
-        "settings": gh_settings,
-        "redis_client": redis,
-        "github": client,
-        "job_try": 1,
-    }
-    client.close()
-
-
-def good_pull(fake: FakeGitHub, awarded_at: dt.datetime, **changes: Any) -> None:
-    """PR #7 that passes every rule, then ``changes`` applied to it."""
-    fields: dict[str, Any] = {
-        "author": WINNER_LOGIN,
-        "title": "Accept dates typed in Safari",
-        "body": "Fixes #12",
-        "head_sha": HEAD,
-        "merged_at": awarded_at + dt.timedelta(hours=1),
-        "merged_by": "bob",
-    }
-    fields.update(changes)
-    fake.add_pull(REPO, 7, **fields)
-
-
-async def setup(
-    api: Api, db: Any, pool: Any, settings: Settings, fake: FakeGitHub
-) -> tuple[Awarded, int, dt.datetime]:
-    """Awarded and delivered (PR #7); returns the delivery id and the award's time."""
-    s = await awarded(api, db, pool, settings, fake)
-    r = await submit(api, s.winner, s.auction_id, s.pr_url(fake))
-    assert r.status_code == 201, r.text
-    awarded_at = await db.fetchval(
-        "SELECT awarded_at FROM awards WHERE auction_id = $1", s.auction_id
-    )
-    return s, r.json()["id"], awarded_at
-
-
-async def records(db: Any, delivery_id: int) -> list[dict[str, Any]]:
-    """The delivery's verdicts (error records, when GitHub could not be read, left out)."""
-    rows = await db.fetch(
-        """SELECT id, passed, checks, trigger FROM verifications
-           WHERE delivery_id = $1 AND error IS NULL ORDER BY id""",
-        delivery_id,
-    )
-    return [{**r, "checks": msgspec.json.decode(r["checks"])} for r in rows]
-
-
-async def errors(db: Any, delivery_id: int) -> list[str]:
-    """Why GitHub could not be read, per error record of the delivery, oldest first."""
-    rows = await db.fetch(
-        """SELECT error FROM verifications WHERE delivery_id = $1 AND error IS NOT NULL
-           ORDER BY id""",
-        delivery_id,
-    )
-    return [r["error"] for r in rows]
-
 
 def failed(record: Any) -> set[str]:
     return {c["name"] for c in record["checks"] if not c["passed"]}
-
-
-async def status(db: Any, auction_id: int) -> str:
-    value: str = await db.fetchval("SELECT status FROM auctions WHERE id = $1", auction_id)
-    return value
-
-
-async def events(db: Any, kind: str) -> list[dict[str, Any]]:
-    rows = await db.fetch("SELECT payload FROM outbox WHERE type = $1 ORDER BY id", kind)
-    return [msgspec.json.decode(r["payload"]) for r in rows]
 
 
 async def run_worker(settings: Settings) -> Any:

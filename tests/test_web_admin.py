@@ -8,9 +8,7 @@ from typing import Any
 import asyncpg
 from litestar.testing import AsyncTestClient
 
-from tests.helpers import Api, User
-from tests.test_web_pages import sign_in
-from tests.test_web_roles import form_post
+from tests.helpers import Api, User, form_post, sign_in
 
 
 def error_of(page: str, field: str) -> str:

@@ -12,17 +12,14 @@ import pytest
 from arq import Retry
 
 from marketplace.settings import Settings
-from tests import axe, test_verification
+from tests import axe
 from tests.browser import expect, pytestmark, signed_in_page
 from tests.fakes.github import FakeGitHub
+from tests.github_scene import HEAD, PUBLIC, REPO, awarded, good_pull
 from tests.helpers import Api
-from tests.test_delivery import REPO, awarded
-from tests.test_github_oauth import PUBLIC
-from tests.test_verification import HEAD, good_pull
 from workers.verification import verify_delivery
 
 __all__ = ["pytestmark"]  # the Chromium skip reason
-ctx = test_verification.ctx  # a worker's context, to run the verification job here
 SHOTS = Path(tempfile.gettempdir()) / "marketplace-shots"
 SHOTS.mkdir(exist_ok=True)
 

@@ -16,8 +16,7 @@ from marketplace.payments.provider import LedgerProvider
 from marketplace.settings import Settings
 from marketplace.web.confirm import hold_words
 from tests.helpers import Api, answer_yes, auction_body, csrf_of, question_of, sign_in
-from tests.scenes import delivered_for_review
-from tests.test_web_roles import accepted_payment, awarded_auction, decline_by_api
+from tests.scenes import accepted_payment, awarded_auction, decline_by_api, delivered_for_review
 
 
 @pytest.fixture

@@ -12,21 +12,11 @@ from urllib.parse import parse_qsl, urlsplit
 import asyncpg
 
 from marketplace.settings import Settings
-from tests import test_delivery, test_verification
 from tests.fakes.github import FakeGitHub
-from tests.helpers import Api
-from tests.test_delivery import REPO, awarded
-from tests.test_github_oauth import approve_on_github, link
-from tests.test_verification import HEAD, good_pull
-from tests.test_web_pages import csrf_of, sign_in
-from tests.test_web_roles import accepted_payment, form_post
+from tests.github_scene import HEAD, REPO, approve_on_github, awarded, good_pull, link
+from tests.helpers import Api, csrf_of, form_post, sign_in
+from tests.scenes import accepted_payment
 from workers.verification import verify_delivery
-
-# The fixtures of tests/test_delivery.py and tests/test_verification.py, shared.
-gh_settings = test_delivery.gh_settings
-gh_api = test_delivery.gh_api
-pool = test_delivery.pool
-ctx = test_verification.ctx
 
 
 async def deliver(client: Any, aid: int, url: str) -> Any:

@@ -7,8 +7,7 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 
-from tests.helpers import (  # noqa: F401 (csrf_of and sign_in: other modules import them here)
-    CSRF,
+from tests.helpers import (
     Api,
     User,
     auction_body,
@@ -270,7 +269,7 @@ async def test_sealed_auction_pages_tell_nothing_about_bids_until_close(
 async def test_award_notices_and_insights_pages(
     api: Api, client: AsyncTestClient[Any], db: Any, pool: Any
 ) -> None:
-    from tests.test_web_roles import awarded_auction
+    from tests.scenes import awarded_auction
 
     r = await client.get("/awards")
     assert r.status_code == 200 and "No award notices yet." in r.text

@@ -16,27 +16,14 @@ from marketplace.payments.provider import LedgerProvider
 from tests.helpers import (
     CLOSE_SETTINGS,
     Api,
-    answer_yes,
     bid,
+    csrf_of,
     end_auction_now,
+    form_post,
     published_auction,
-    question_of,
+    sign_in,
 )
-from tests.scenes import delivered_for_review
-from tests.test_web_pages import csrf_of, sign_in
-
-
-async def form_post(
-    client: AsyncTestClient[Any], page: str, action: str, data: dict[str, str]
-) -> Any:
-    """Open ``page``, then send a form to ``action`` with the page's CSRF token; agree when
-    it asks for confirmation (tests/test_web_confirmations.py tests the asking)."""
-    opened = await client.get(page)
-    assert opened.status_code == 200, opened.text
-    r = await client.post(
-        action, data={**data, "csrf_token": csrf_of(opened.text)}, follow_redirects=False
-    )
-    return await answer_yes(client, r) if question_of(r.text) else r
+from tests.scenes import accepted_payment, awarded_auction, decline_by_api, delivered_for_review
 
 
 async def accept_in_page(client: AsyncTestClient[Any], aid: int, decision: str = "accept") -> Any:
@@ -110,20 +97,6 @@ async def test_review_refusals_and_other_roles(
     client.cookies.clear()
     r = await client.get("/reviews", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/signin")
-
-
-async def accepted_payment(api: Api, db: asyncpg.Connection, pool: Any) -> dict[str, Any]:
-    """An auction accepted by a reviewer through the API: its payment order is pending."""
-    s = await delivered_for_review(api, db, pool)
-    reviewer = await api.user("reviewer")
-    r = await api.client.post(
-        f"/api/auctions/{s['auction_id']}/review",
-        json={"decision": "accept", "reason": "meets the acceptance criteria"},
-        headers=reviewer.headers,
-    )
-    assert r.status_code == 200, r.text
-    s["payment_id"] = r.json()["payment_id"]
-    return s
 
 
 # ---- finance, disputes -------------------------------------------------------------------
@@ -234,18 +207,6 @@ async def test_vendor_saves_payment_details_and_confirms_a_released_payment(
     assert (await client.get("/finance/payments")).status_code == 403
 
 
-async def awarded_auction(api: Api, db: asyncpg.Connection, pool: Any) -> dict[str, Any]:
-    """A closed auction awarded to ``winner`` with ``runner_up`` next in line."""
-    buyer = await api.buyer()
-    winner, runner_up = await api.verified_vendor(), await api.verified_vendor()
-    aid = (await published_auction(api, buyer, price_cap_cents=500_000))["id"]
-    assert (await bid(api, runner_up, aid, 450_000)).status_code == 201
-    assert (await bid(api, winner, aid, 420_000)).status_code == 201
-    await end_auction_now(db, aid)
-    assert await lifecycle.close_auction(pool, aid, CLOSE_SETTINGS) == "awarded"
-    return {"auction_id": aid, "buyer": buyer, "winner": winner, "runner_up": runner_up}
-
-
 async def test_vendor_declines_an_award_not_yet_delivered(
     api: Api, client: AsyncTestClient[Any], db: asyncpg.Connection, pool: Any
 ) -> None:
@@ -271,13 +232,6 @@ async def test_vendor_declines_an_award_not_yet_delivered(
 
 
 # ---- buyer and admin after the award -----------------------------------------------------
-
-
-async def decline_by_api(api: Api, vendor: Any, aid: int) -> None:
-    r = await api.client.post(
-        f"/api/auctions/{aid}/decline", json={"reason": "cannot do it"}, headers=vendor.headers
-    )
-    assert r.status_code == 200, r.text
 
 
 async def test_buyer_reawards_then_reruns_when_no_runner_up_remains(

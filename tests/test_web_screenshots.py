@@ -19,9 +19,9 @@ import pytest
 
 from marketplace.auctions import lifecycle
 from marketplace.settings import Settings
-from tests import test_verification
 from tests.browser import expect, signed_in_page
 from tests.fakes.github import FakeGitHub
+from tests.github_scene import HEAD, PUBLIC, REPO, REPO_ID, good_pull, link
 from tests.helpers import (
     Api,
     User,
@@ -32,15 +32,11 @@ from tests.helpers import (
     running_relays,
     worker_ctx,
 )
-from tests.test_delivery import REPO, REPO_ID
-from tests.test_github_oauth import PUBLIC, link
-from tests.test_verification import HEAD, good_pull
 from workers.verification import verify_delivery
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 ZONE = "America/New_York"
 WIDTH = 1100
-ctx = test_verification.ctx
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("MARKETPLACE_SCREENSHOTS") or not Path("/usr/bin/chromium").exists(),
