@@ -113,6 +113,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return zoneinfo.ZoneInfo(self.timezone)
 
 
+# Each variable's default is its field's default above, written once.
+_DEFAULT = Settings()
+
+
 def _int(
     env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
 ) -> int:
@@ -202,7 +206,7 @@ def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def _timezone(env: Mapping[str, str]) -> str:
-    name = _str(env, "TIMEZONE") or "UTC"
+    name = _str(env, "TIMEZONE") or _DEFAULT.timezone
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -213,42 +217,44 @@ def _timezone(env: Mapping[str, str]) -> str:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and check every MARKETPLACE_* variable."""
     env = os.environ if env is None else env
-    host = _str(env, "HOST") or "127.0.0.1"
-    port = _int(env, "PORT", 8000)
+    host = _str(env, "HOST") or _DEFAULT.host
+    port = _int(env, "PORT", _DEFAULT.port)
     if not 0 < port < 65536:
         raise SettingsError(f"{PREFIX}PORT must be between 1 and 65535, got {port}")
     public_url = _url(env, "PUBLIC_URL", ("http", "https")) or f"http://{host}:{port}"
-    level = (_str(env, "LOG_LEVEL") or "info").lower()
+    level = (_str(env, "LOG_LEVEL") or _DEFAULT.log_level).lower()
     if level not in {"debug", "info", "warning", "error"}:
         raise SettingsError(f"{PREFIX}LOG_LEVEL must be debug, info, warning or error")
     return Settings(
         database_url=_url(env, "DATABASE_URL", ("postgresql", "postgres")),
         redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
-        data_dir=Path(_str(env, "DATA_DIR") or ".marketplace").absolute(),
+        data_dir=Path(_str(env, "DATA_DIR") or _DEFAULT.data_dir).absolute(),
         host=host,
         port=port,
         public_url=public_url.rstrip("/"),
-        threshold_cents=_int(env, "THRESHOLD_CENTS", 1_000_000, minimum=1),
-        min_auction_seconds=_int(env, "MIN_AUCTION_SECONDS", 3600),
+        threshold_cents=_int(env, "THRESHOLD_CENTS", _DEFAULT.threshold_cents, minimum=1),
+        min_auction_seconds=_int(env, "MIN_AUCTION_SECONDS", _DEFAULT.min_auction_seconds),
         timezone=_timezone(env),
         holidays=_holidays(env),
         secret_key=_str(env, "SECRET_KEY") or "",
         signing_key=_str(env, "SIGNING_KEY") or "",
         github_api_url=(
-            _url(env, "GITHUB_API_URL", ("http", "https")) or DEFAULT_GITHUB_API_URL
+            _url(env, "GITHUB_API_URL", ("http", "https")) or _DEFAULT.github_api_url
         ).rstrip("/"),
-        github_url=(_url(env, "GITHUB_URL", ("http", "https")) or "https://github.com").rstrip("/"),
+        github_url=(_url(env, "GITHUB_URL", ("http", "https")) or _DEFAULT.github_url).rstrip("/"),
         github_token=_str(env, "GITHUB_TOKEN"),
         github_webhook_secret=_str(env, "GITHUB_WEBHOOK_SECRET"),
         github_client_id=_str(env, "GITHUB_CLIENT_ID"),
         github_client_secret=_str(env, "GITHUB_CLIENT_SECRET"),
         github_sandbox=_flag(env, "GITHUB_SANDBOX"),
         **_github_app(env),
-        github_redelivery_attempts=_int(env, "GITHUB_REDELIVERY_ATTEMPTS", 3, minimum=1),
+        github_redelivery_attempts=_int(
+            env, "GITHUB_REDELIVERY_ATTEMPTS", _DEFAULT.github_redelivery_attempts, minimum=1
+        ),
         payment_hold_seconds=_int(
             env,
             "PAYMENT_HOLD_SECONDS",
-            DEFAULT_PAYMENT_HOLD_SECONDS,
+            _DEFAULT.payment_hold_seconds,
             minimum=0,
             maximum=MAX_PAYMENT_HOLD_SECONDS,
         ),
@@ -256,30 +262,59 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_url=_url(env, "SMTP_URL", ("smtp", "smtps")),
         trusted_proxies=_trusted_proxies(env),
         metrics_token=_str(env, "METRICS_TOKEN"),
-        sse_per_client=_int(env, "SSE_PER_CLIENT", 20, minimum=1),
-        signup_limit_per_minute=_int(env, "SIGNUP_LIMIT_PER_MINUTE", 10, minimum=1),
-        bid_limit_per_minute=_int(env, "BID_LIMIT_PER_MINUTE", 600, minimum=1),
-        list_limit_per_minute=_int(env, "LIST_LIMIT_PER_MINUTE", 120, minimum=1),
-        search_limit_per_minute=_int(env, "SEARCH_LIMIT_PER_MINUTE", 30, minimum=1),
-        question_limit_per_minute=_int(env, "QUESTION_LIMIT_PER_MINUTE", 10, minimum=1),
-        amendment_min_hours=_int(env, "AMENDMENT_MIN_HOURS", 24),
-        bid_pool_size=_int(env, "BID_POOL_SIZE", 4, minimum=1),
-        figures_max_age_seconds=_float(env, "FIGURES_MAX_AGE_SECONDS", 60.0),
-        github_timeout_seconds=_int(env, "GITHUB_TIMEOUT_SECONDS", 10, minimum=1),
-        github_retries=_int(env, "GITHUB_RETRIES", 4),
-        github_max_wait_seconds=_int(env, "GITHUB_MAX_WAIT_SECONDS", 60),
-        github_webhook_max_age_seconds=_int(env, "GITHUB_WEBHOOK_MAX_AGE_SECONDS", 3600, minimum=1),
-        sweep_seconds=_float(env, "SWEEP_SECONDS", 2.0),
+        sse_per_client=_int(env, "SSE_PER_CLIENT", _DEFAULT.sse_per_client, minimum=1),
+        signup_limit_per_minute=_int(
+            env, "SIGNUP_LIMIT_PER_MINUTE", _DEFAULT.signup_limit_per_minute, minimum=1
+        ),
+        bid_limit_per_minute=_int(
+            env, "BID_LIMIT_PER_MINUTE", _DEFAULT.bid_limit_per_minute, minimum=1
+        ),
+        list_limit_per_minute=_int(
+            env, "LIST_LIMIT_PER_MINUTE", _DEFAULT.list_limit_per_minute, minimum=1
+        ),
+        search_limit_per_minute=_int(
+            env, "SEARCH_LIMIT_PER_MINUTE", _DEFAULT.search_limit_per_minute, minimum=1
+        ),
+        question_limit_per_minute=_int(
+            env, "QUESTION_LIMIT_PER_MINUTE", _DEFAULT.question_limit_per_minute, minimum=1
+        ),
+        amendment_min_hours=_int(env, "AMENDMENT_MIN_HOURS", _DEFAULT.amendment_min_hours),
+        bid_pool_size=_int(env, "BID_POOL_SIZE", _DEFAULT.bid_pool_size, minimum=1),
+        figures_max_age_seconds=_float(
+            env, "FIGURES_MAX_AGE_SECONDS", _DEFAULT.figures_max_age_seconds
+        ),
+        github_timeout_seconds=_int(
+            env, "GITHUB_TIMEOUT_SECONDS", _DEFAULT.github_timeout_seconds, minimum=1
+        ),
+        github_retries=_int(env, "GITHUB_RETRIES", _DEFAULT.github_retries),
+        github_max_wait_seconds=_int(
+            env, "GITHUB_MAX_WAIT_SECONDS", _DEFAULT.github_max_wait_seconds
+        ),
+        github_webhook_max_age_seconds=_int(
+            env,
+            "GITHUB_WEBHOOK_MAX_AGE_SECONDS",
+            _DEFAULT.github_webhook_max_age_seconds,
+            minimum=1,
+        ),
+        sweep_seconds=_float(env, "SWEEP_SECONDS", _DEFAULT.sweep_seconds),
         log_level=level,
-        http_max_header_bytes=_int(env, "HTTP_MAX_HEADER_BYTES", 32 * 1024, minimum=1024),
-        http_max_headers=_int(env, "HTTP_MAX_HEADERS", 100, minimum=1),
-        http_header_timeout_seconds=_float(env, "HTTP_HEADER_TIMEOUT_SECONDS", 10.0),
-        http_keepalive_seconds=_float(env, "HTTP_KEEPALIVE_SECONDS", 5.0),
-        http_max_connections=_int(env, "HTTP_MAX_CONNECTIONS", 1000, minimum=1),
+        http_max_header_bytes=_int(
+            env, "HTTP_MAX_HEADER_BYTES", _DEFAULT.http_max_header_bytes, minimum=1024
+        ),
+        http_max_headers=_int(env, "HTTP_MAX_HEADERS", _DEFAULT.http_max_headers, minimum=1),
+        http_header_timeout_seconds=_float(
+            env, "HTTP_HEADER_TIMEOUT_SECONDS", _DEFAULT.http_header_timeout_seconds
+        ),
+        http_keepalive_seconds=_float(
+            env, "HTTP_KEEPALIVE_SECONDS", _DEFAULT.http_keepalive_seconds
+        ),
+        http_max_connections=_int(
+            env, "HTTP_MAX_CONNECTIONS", _DEFAULT.http_max_connections, minimum=1
+        ),
         webhook_allow_private=_flag(env, "WEBHOOK_ALLOW_PRIVATE"),
         ocds_prefix=_ocds_prefix(env),
         currency=_currency(env),
-        flag_min_window_days=_int(env, "FLAG_MIN_WINDOW_DAYS", 2),
+        flag_min_window_days=_int(env, "FLAG_MIN_WINDOW_DAYS", _DEFAULT.flag_min_window_days),
     )
 
 
@@ -317,7 +352,7 @@ def _github_app(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _ocds_prefix(env: Mapping[str, str]) -> str:
-    value = _str(env, "OCDS_PREFIX") or "ocds-000000"
+    value = _str(env, "OCDS_PREFIX") or _DEFAULT.ocds_prefix
     if not re.fullmatch(r"ocds-[a-z0-9]{6}", value):
         raise SettingsError(
             f"{PREFIX}OCDS_PREFIX must be a registered ocid prefix, ocds- and six lowercase "
@@ -327,7 +362,7 @@ def _ocds_prefix(env: Mapping[str, str]) -> str:
 
 
 def _currency(env: Mapping[str, str]) -> str:
-    value = _str(env, "CURRENCY") or "USD"
+    value = _str(env, "CURRENCY") or _DEFAULT.currency
     if not re.fullmatch(r"[A-Z]{3}", value):
         raise SettingsError(f"{PREFIX}CURRENCY must be an ISO 4217 code such as USD, got {value!r}")
     return value

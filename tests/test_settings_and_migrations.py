@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from marketplace.migrate import MigrationError, load_functions, load_migrations, migrate
-from marketplace.settings import SettingsError, load_settings
+from marketplace.settings import Settings, SettingsError, load_settings
 
 
 def test_defaults_give_a_local_embedded_setup() -> None:
@@ -20,6 +20,20 @@ def test_defaults_give_a_local_embedded_setup() -> None:
     assert s.public_url == "http://127.0.0.1:8000"
     assert s.sse_per_client == 20
     assert load_settings({"MARKETPLACE_SSE_PER_CLIENT": "5"}).sse_per_client == 5
+
+
+def test_no_variable_set_reads_as_the_settings_defaults() -> None:
+    """Each default is written once, on the Settings field: with nothing set, every field
+    reads as its default but the two derived from others (the data dir made absolute, the
+    public URL from host and port)."""
+    read, defaults = load_settings({}), Settings()
+    differ = {
+        name
+        for name in Settings.__struct_fields__
+        if getattr(read, name) != getattr(defaults, name)
+    }
+    assert differ == {"data_dir", "public_url"}
+    assert read.data_dir == defaults.data_dir.absolute()
 
 
 @pytest.mark.parametrize(
