@@ -95,7 +95,7 @@ class Sample(msgspec.Struct, kw_only=True):
 
     auction_id: int
     t0: float  # the bench is about to POST the webhook
-    received: float | None = None  # github_deliveries.received_at
+    received: float | None = None  # github_events.received_at
     hook_enqueued: float | None = None  # the API enqueues github_delivery_received
     hook_start: float | None = None  # the worker starts github_delivery_received
     hook_finish: float | None = None  # ... which has enqueued verify_delivery
@@ -409,7 +409,7 @@ async def _collect(
     received = {
         r["delivery_id"]: r["received_at"]
         for r in await conn.fetch(
-            "SELECT delivery_id, received_at FROM github_deliveries WHERE delivery_id = ANY($1)",
+            "SELECT delivery_id, received_at FROM github_events WHERE delivery_id = ANY($1)",
             [c.delivery_id for c in cases],
         )
     }

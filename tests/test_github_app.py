@@ -198,7 +198,7 @@ async def test_app_mode_delivery_path_with_a_missed_webhook_repaired(
     )
     missed = fake_app.deliver("pull_request", pull_request_event(installation.id))
     assert missed.status_code == 0
-    assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 0
+    assert await db.fetchval("SELECT count(*) FROM github_events") == 0
 
     # The repair round finds the guid with no successful attempt and asks a redelivery,
     # which reaches the receiver under the same X-GitHub-Delivery.
@@ -213,7 +213,7 @@ async def test_app_mode_delivery_path_with_a_missed_webhook_repaired(
             "Bearer ey"
         )
         stored = await db.fetchrow(
-            "SELECT event, enqueued_at FROM github_deliveries WHERE delivery_id = $1",
+            "SELECT event, enqueued_at FROM github_events WHERE delivery_id = $1",
             missed.guid,
         )
         assert stored is not None and stored["event"] == "pull_request"

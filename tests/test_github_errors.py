@@ -197,7 +197,7 @@ async def test_a_redelivery_days_later_is_taken_once(gh_api: Api, db: Any) -> No
             headers=_signed(body, "pull_request", delivery, "application/json"),
         )
         assert r.status_code == 202, r.text
-    assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 1
+    assert await db.fetchval("SELECT count(*) FROM github_events") == 1
 
 
 async def test_form_encoded_deliveries_and_ping_are_taken(gh_api: Api, db: Any) -> None:
@@ -210,7 +210,7 @@ async def test_form_encoded_deliveries_and_ping_are_taken(gh_api: Api, db: Any) 
     )
     assert r.status_code == 202, r.text
     row = await db.fetchrow(
-        "SELECT pr_number, head_sha FROM github_deliveries WHERE delivery_id = $1", delivery
+        "SELECT pr_number, head_sha FROM github_events WHERE delivery_id = $1", delivery
     )
     assert (row["pr_number"], row["head_sha"]) == (7, HEAD)
     ping = urllib.parse.urlencode(

@@ -77,7 +77,7 @@ async def test_signed_delivery_is_stored_once_and_enqueued_once(
         "stored": True,
         "ignored": False,
     }
-    rows = await db.fetch("SELECT * FROM github_deliveries")
+    rows = await db.fetch("SELECT * FROM github_events")
     assert len(rows) == 1
     row = rows[0]
     assert (row["delivery_id"], row["event"], row["action"]) == (delivery, "pull_request", "closed")
@@ -88,7 +88,7 @@ async def test_signed_delivery_is_stored_once_and_enqueued_once(
 
     r = await deliver(client, "pull_request", PULL_REQUEST, delivery)
     assert r.status_code == 202 and r.json()["stored"] is False
-    assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 1
+    assert await db.fetchval("SELECT count(*) FROM github_events") == 1
     assert await queued_job_ids(redis) == [f"gh-delivery:{delivery}"]
 
 
@@ -108,7 +108,7 @@ async def test_wrong_or_missing_signature_is_401_and_nothing_stored(
     ]:
         r = await client.post("/api/github/webhook", content=content, headers=headers)
         assert r.status_code == 401 and r.json()["code"] == code
-    assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 0
+    assert await db.fetchval("SELECT count(*) FROM github_events") == 0
     assert await queued_job_ids(redis) == []
 
 
@@ -119,7 +119,7 @@ async def test_other_events_are_acknowledged_and_ignored(
     assert r.status_code == 202 and r.json()["ignored"] is True and r.json()["stored"] is False
     r = await deliver(client, "ping", {"zen": "Keep it logically awesome.", "hook_id": 1})
     assert r.status_code == 202 and r.json()["stored"] is True
-    assert await db.fetchval("SELECT array_agg(event) FROM github_deliveries") == ["ping"]
+    assert await db.fetchval("SELECT array_agg(event) FROM github_events") == ["ping"]
     assert await queued_job_ids(redis) == []  # a ping concerns no pull request
 
 
@@ -137,7 +137,7 @@ async def test_check_and_status_events_are_indexed_by_commit(
     for event, payload in [("check_run", check_run), ("status", status), ("check_suite", suite)]:
         assert (await deliver(client, event, payload)).status_code == 202
     rows = await db.fetch(
-        "SELECT event, action, repo_id, pr_number, head_sha FROM github_deliveries ORDER BY id"
+        "SELECT event, action, repo_id, pr_number, head_sha FROM github_events ORDER BY id"
     )
     assert [tuple(r) for r in rows] == [
         ("check_run", "completed", 4242, 7, "c" * 40),
@@ -158,7 +158,7 @@ async def test_malformed_deliveries_are_400(client: AsyncTestClient[Any], db: An
     del headers["X-GitHub-Delivery"]
     r = await client.post("/api/github/webhook", content=body, headers=headers)
     assert r.status_code == 400 and r.json()["code"] == "missing_header"
-    assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 0
+    assert await db.fetchval("SELECT count(*) FROM github_events") == 0
 
 
 async def test_deeply_nested_signed_delivery_is_400_not_500(
@@ -180,7 +180,7 @@ async def test_deeply_nested_signed_delivery_is_400_not_500(
     # Brackets inside strings do not nest; 64 levels is within the limit.
     fine = {**PULL_REQUEST, "note": "[" * 5000 + '\\"{', "deep": json.loads("[" * 63 + "]" * 63)}
     assert (await deliver(client, "pull_request", fine)).status_code == 202
-    assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 1
+    assert await db.fetchval("SELECT count(*) FROM github_events") == 1
 
 
 async def test_without_a_secret_every_delivery_is_refused_with_503(
@@ -192,7 +192,7 @@ async def test_without_a_secret_every_delivery_is_refused_with_503(
     async with AsyncTestClient(app=app) as client:
         r = await deliver(client, "pull_request", PULL_REQUEST)
     assert r.status_code == 503 and r.json()["code"] == "github_webhook_not_configured"
-    assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 0
+    assert await db.fetchval("SELECT count(*) FROM github_events") == 0
 
 
 async def test_worker_runs_the_delivery_job(
@@ -258,8 +258,8 @@ async def test_stale_and_replayed_deliveries_change_nothing(
     ]:
         r = await deliver(client, event, payload)
         assert r.status_code == 202 and r.json()["stored"] is True, r.text
-    assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 3
-    await db.execute("TRUNCATE github_deliveries")
+    assert await db.fetchval("SELECT count(*) FROM github_events") == 3
+    await db.execute("TRUNCATE github_events")
     await redis.delete(ARQ_QUEUE)
 
     delivery = str(uuid.uuid4())
@@ -267,5 +267,5 @@ async def test_stale_and_replayed_deliveries_change_nothing(
     for _ in range(3):  # replayed as is
         r = await deliver(client, "pull_request", fresh, delivery)
         assert r.status_code == 202 and r.json()["stored"] is False
-    assert await db.fetchval("SELECT count(*) FROM github_deliveries") == 1
+    assert await db.fetchval("SELECT count(*) FROM github_events") == 1
     assert await queued_job_ids(redis) == [f"gh-delivery:{delivery}"]

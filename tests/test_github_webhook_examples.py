@@ -89,7 +89,7 @@ async def test_every_example_is_taken_stored_once_and_enqueued_by_its_kind(
             assert r.json()["event"] == event and not r.json().get("ignored"), (n, event)
         row = await db.fetchrow(
             """SELECT event, repo_id, pr_number, head_sha, enqueued_at
-               FROM github_deliveries WHERE delivery_id = $1""",
+               FROM github_events WHERE delivery_id = $1""",
             delivery,
         )
         assert row is not None, (n, event)
@@ -101,4 +101,4 @@ async def test_every_example_is_taken_stored_once_and_enqueued_by_its_kind(
         concerns = await github_delivery_received({"pool": pool}, delivery)
         assert concerns is not None and concerns["event"] == event
         assert concerns["verifications"] == []  # no auction awaits any of these
-    assert await db.fetchval("SELECT count(*) FROM github_deliveries") == len(EXAMPLES)
+    assert await db.fetchval("SELECT count(*) FROM github_events") == len(EXAMPLES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from marketplace.migrate import MigrationError, load_functions, load_migrations, migrate
 from marketplace.settings import Settings, SettingsError, load_settings
+from tests.conftest import Servers, with_database
 
 
 def test_defaults_give_a_local_embedded_setup() -> None:
@@ -118,3 +120,77 @@ async def test_audit_rows_chain_by_hash(db: asyncpg.Connection, api: Any) -> Non
     assert len(rows) >= 2
     for earlier, later in itertools.pairwise(rows):
         assert later["prev_hash"] == earlier["hash"] and later["seq"] == earlier["seq"] + 1
+
+
+async def test_the_renamed_tables_keep_their_rows_ids_and_sequences(
+    servers: Servers, tmp_path: Path
+) -> None:
+    """sql/0035: GitHub's webhook deliveries become github_events and the department
+    webhooks' outbound POSTs webhook_sends, in place, on a database that has rows in both."""
+    name = f"mp_rename_{os.getpid()}"
+    admin = await asyncpg.connect(servers.database_url)
+    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await admin.execute(f"CREATE DATABASE {name}")
+    conn = await asyncpg.connect(with_database(servers.database_url, name))
+    try:
+        before = tmp_path / "sql"
+        (before / "functions").mkdir(parents=True)
+        for m in load_migrations():
+            if m.version < 35:
+                (before / m.name).write_text(m.sql)
+        for f in load_functions():
+            (before / f.name).write_text(f.sql)
+        await migrate(conn, before)
+        github = await conn.fetchval(
+            """INSERT INTO github_deliveries (delivery_id, event, payload)
+               VALUES ('guid-1', 'ping', '{}') RETURNING id"""
+        )
+        dept = await conn.fetchval("INSERT INTO departments (name) VALUES ('Parks') RETURNING id")
+        hook = await conn.fetchval(
+            """INSERT INTO department_webhooks (department_id, url, secret)
+               VALUES ($1, 'https://parks.example/hook', 's') RETURNING id""",
+            dept,
+        )
+        send = await conn.fetchval(
+            """INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, payload, guid)
+               VALUES ($1, 1, 'auction.published', '\\x7b7d', gen_random_uuid()) RETURNING id""",
+            hook,
+        )
+
+        assert await migrate(conn) == ["0035_one_word_one_thing.sql"]
+        assert await conn.fetchval("SELECT to_regclass('github_deliveries')") is None
+        assert await conn.fetchval("SELECT to_regclass('webhook_deliveries')") is None
+        assert (
+            await conn.fetchval("SELECT id FROM github_events WHERE delivery_id = 'guid-1'")
+            == github
+        )
+        assert (
+            await conn.fetchval("SELECT webhook_id FROM webhook_sends WHERE id = $1", send) == hook
+        )
+        # Their sequences go on from where they were, and the constraints still hold.
+        assert (
+            await conn.fetchval(
+                "INSERT INTO github_events (delivery_id, event, payload) VALUES ('guid-2', 'ping', '{}')"
+                " RETURNING id"
+            )
+            == github + 1
+        )
+        with pytest.raises(asyncpg.UniqueViolationError, match="github_events_delivery_id_key"):
+            await conn.execute(
+                "INSERT INTO github_events (delivery_id, event, payload) VALUES ('guid-1', 'x', '{}')"
+            )
+        with pytest.raises(asyncpg.UniqueViolationError, match="webhook_sends_event_key"):
+            await conn.execute(
+                """INSERT INTO webhook_sends (webhook_id, event_id, event_type, payload, guid)
+                   VALUES ($1, 1, 'auction.published', '\\x7b7d', gen_random_uuid())""",
+                hook,
+            )
+        names = await conn.fetchval(
+            """SELECT count(*) FROM pg_class
+               WHERE relname LIKE 'github_deliveries%' OR relname LIKE 'webhook_deliveries%'"""
+        )
+        assert names == 0
+    finally:
+        await conn.close()
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()

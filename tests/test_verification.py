@@ -438,7 +438,7 @@ async def test_recheck_enqueues_waiting_deliveries_and_stranded_webhooks(
     assert await verify_delivery(ctx, delivery_id) == "failed"
     # A webhook stored while Redis was down: its job never reached the queue.
     await db.execute(
-        """INSERT INTO github_deliveries (delivery_id, event, repo_id, pr_number, payload,
+        """INSERT INTO github_events (delivery_id, event, repo_id, pr_number, payload,
                                           received_at)
            VALUES ('lost-1', 'pull_request', $1, 7, '{}', now() - interval '1 hour')""",
         REPO_ID,
@@ -447,7 +447,7 @@ async def test_recheck_enqueues_waiting_deliveries_and_stranded_webhooks(
     assert await recheck_once(ctx) == 1
     assert await queued_job_ids(redis) == ["gh-delivery:lost-1", f"verify:{delivery_id}:1"]
     assert await db.fetchval(
-        "SELECT enqueued_at IS NOT NULL FROM github_deliveries WHERE delivery_id = 'lost-1'"
+        "SELECT enqueued_at IS NOT NULL FROM github_events WHERE delivery_id = 'lost-1'"
     )
     # The missed merge is found by the re-check's job.
     fake_github.update_pull(REPO, 7, merged_at=awarded_at + dt.timedelta(hours=1))

@@ -283,9 +283,9 @@ async def queue_one(sapi: Api, dept: Dept, webhook_id: int) -> None:
 
 async def send_due(pool: Any, tls: Tls, seconds: float = 5.0) -> None:
     """One step of the production sender, flag unset, trusting the test CA."""
-    from marketplace.webhooks import delivery
+    from marketplace.webhooks import sends
 
-    sender = delivery.WebhookSender(pool, timeout=seconds, allow_private=False, verify=tls.client)
+    sender = sends.WebhookSender(pool, timeout=seconds, allow_private=False, verify=tls.client)
     async with sender.client() as client:
         assert await sender.send_once(client) >= 1
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from marketplace.streams.consumer import StreamConsumer
-from marketplace.webhooks import delivery
+from marketplace.webhooks import sends
 
 
 @dataclass
@@ -65,15 +65,15 @@ def webhook_consumer(ctx: dict[str, Any]) -> StreamConsumer:
     return StreamConsumer(
         ctx["pool"],
         ctx["redis_client"],
-        delivery.GROUP,
-        delivery.record_deliveries,
+        sends.GROUP,
+        sends.record_sends,
         block_ms=100,
-        wanted=delivery.concerning_a_webhook,
+        wanted=sends.concerning_a_webhook,
     )
 
 
-def webhook_sender(ctx: dict[str, Any]) -> delivery.WebhookSender:
-    return delivery.WebhookSender(
+def webhook_sender(ctx: dict[str, Any]) -> sends.WebhookSender:
+    return sends.WebhookSender(
         ctx["pool"],
         base_delay=0.01,
         max_delay=0.05,

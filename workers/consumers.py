@@ -20,7 +20,7 @@ from marketplace.redis import create_redis
 from marketplace.settings import Settings
 from marketplace.shutdown import close_context
 from marketplace.streams.consumer import StreamConsumer
-from marketplace.webhooks import delivery
+from marketplace.webhooks import sends
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,9 @@ def webhooks_consumer(ctx: dict[str, Any]) -> StreamConsumer:
     return StreamConsumer(
         ctx["pool"],
         ctx["redis_client"],
-        delivery.GROUP,
-        delivery.record_deliveries,
-        wanted=delivery.concerning_a_webhook,
+        sends.GROUP,
+        sends.record_sends,
+        wanted=sends.concerning_a_webhook,
     )
 
 
@@ -62,7 +62,7 @@ async def webhooks_forever(ctx: dict[str, Any]) -> None:
 
 async def webhook_sender_forever(ctx: dict[str, Any]) -> None:
     allow_private = ctx["settings"].webhook_allow_private
-    await delivery.WebhookSender(ctx["pool"], allow_private=allow_private).run_forever()
+    await sends.WebhookSender(ctx["pool"], allow_private=allow_private).run_forever()
 
 
 async def registry_forever(ctx: dict[str, Any]) -> None:

@@ -68,7 +68,7 @@ async def recheck_once(ctx: dict[str, Any], webhook_grace_seconds: float = 30.0)
     redis = ctx["redis_client"]
     async with ctx["pool"].acquire() as conn:
         waiting = await queries.awaiting_verification(conn)
-        stranded = await queries.unenqueued_github_deliveries(conn, webhook_grace_seconds)
+        stranded = await queries.unenqueued_github_events(conn, webhook_grace_seconds)
     count = await enqueue_for(redis, waiting, "recheck")
     for delivery_id in stranded:
         if await webhook.enqueue(redis, delivery_id):

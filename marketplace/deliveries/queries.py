@@ -220,10 +220,10 @@ async def deliveries_concerned(
     return rows
 
 
-async def unenqueued_github_deliveries(conn: Any, older_than_seconds: float) -> list[str]:
+async def unenqueued_github_events(conn: Any, older_than_seconds: float) -> list[str]:
     """Stored webhook deliveries whose job never reached the queue (Redis was down)."""
     rows = await conn.fetch(
-        """SELECT delivery_id FROM github_deliveries
+        """SELECT delivery_id FROM github_events
            WHERE enqueued_at IS NULL AND event <> 'ping'
              AND received_at < now() - $1 * interval '1 second'
            ORDER BY id LIMIT 500""",

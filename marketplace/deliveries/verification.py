@@ -1,4 +1,5 @@
-"""One verification attempt: re-fetch from GitHub, judge every rule, store the record.
+"""One verification attempt: re-fetch from GitHub, judge every rule (the pure functions of
+rules.py), store the record.
 
 GitHub is read outside any transaction; the result is written in one transaction under
 the delivery's row lock, so attempts running twice in parallel store one record per
@@ -23,7 +24,7 @@ import msgspec
 from marketplace import outbox
 from marketplace.audit.record import SYSTEM, record
 from marketplace.deliveries import queries
-from marketplace.deliveries.verify import Observed, Subject, evaluate
+from marketplace.deliveries.rules import Observed, Subject, evaluate
 from marketplace.events import DeliveryVerificationFailed, DeliveryVerified
 from marketplace.github.client import GithubClient, GithubError, GithubNotFound
 from marketplace.github.schemas import Issue, PullRequest

@@ -26,7 +26,7 @@ async def link_github(conn: Any, user_id: int, github_id: int, login: str) -> An
     )
 
 
-async def insert_delivery(
+async def insert_github_event(
     conn: Any,
     delivery_id: str,
     event: str,
@@ -39,7 +39,7 @@ async def insert_delivery(
 ) -> int | None:
     """Store a delivery once; None when this delivery id is already stored."""
     row_id: int | None = await conn.fetchval(
-        """INSERT INTO github_deliveries
+        """INSERT INTO github_events
                (delivery_id, event, action, repo_id, repo_full_name, pr_number, head_sha, payload)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
            ON CONFLICT (delivery_id) DO NOTHING
@@ -60,14 +60,14 @@ async def get_delivery(conn: Any, delivery_id: str) -> Any:
     return await conn.fetchrow(
         """SELECT id, delivery_id, event, action, repo_id, repo_full_name, pr_number, head_sha,
                   received_at, enqueued_at
-           FROM github_deliveries WHERE delivery_id = $1""",
+           FROM github_events WHERE delivery_id = $1""",
         delivery_id,
     )
 
 
 async def mark_delivery_enqueued(conn: Any, delivery_id: str) -> None:
     await conn.execute(
-        "UPDATE github_deliveries SET enqueued_at = now() "
+        "UPDATE github_events SET enqueued_at = now() "
         "WHERE delivery_id = $1 AND enqueued_at IS NULL",
         delivery_id,
     )
@@ -97,7 +97,7 @@ async def set_hook_cursor(conn: Any, hook: str, seen_through: Any) -> None:
 async def stored_delivery_ids(conn: Any, guids: list[str]) -> set[str]:
     """The guids among ``guids`` we have stored: those arrived, whatever GitHub logged."""
     rows = await conn.fetch(
-        "SELECT delivery_id FROM github_deliveries WHERE delivery_id = ANY($1::text[])", guids
+        "SELECT delivery_id FROM github_events WHERE delivery_id = ANY($1::text[])", guids
     )
     return {r["delivery_id"] for r in rows}
 
@@ -244,5 +244,5 @@ async def get_access(conn: Any, auction_id: int) -> Any:
 
 async def get_delivery_payload(conn: Any, delivery_id: str) -> Any:
     return await conn.fetchval(
-        "SELECT payload FROM github_deliveries WHERE delivery_id = $1", delivery_id
+        "SELECT payload FROM github_events WHERE delivery_id = $1", delivery_id
     )

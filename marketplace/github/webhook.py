@@ -1,7 +1,7 @@
 """GitHub webhook deliveries: verified, stored once, then handed to a worker.
 
 Deliveries are triggers only: the worker re-fetches from GitHub instead of trusting the
-payload (DESIGN §5). Accepted events are stored in ``github_deliveries``; any other event
+payload (DESIGN §5). Accepted events are stored in ``github_events``; any other event
 is answered 202 and dropped (``ignored``). ``ping`` is stored but enqueues nothing.
 
 Refused with 401, nothing stored: no signature, or a wrong one (forged or altered).
@@ -157,7 +157,7 @@ async def receive(
         raise BadRequest("malformed_json", "the delivery's body is not a JSON object")
     s = summarize(event, payload)
     async with pool.acquire() as conn:
-        row_id = await queries.insert_delivery(
+        row_id = await queries.insert_github_event(
             conn,
             delivery_id,
             event,

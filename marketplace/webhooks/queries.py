@@ -6,9 +6,9 @@ from typing import Any
 
 WEBHOOK_COLUMNS = """w.id, w.department_id, w.url, w.status, w.consecutive_failures,
     w.created_at, w.disabled_at, w.last_delivery_at, w.last_status_code, w.last_error,
-    (SELECT count(*) FROM webhook_deliveries d
+    (SELECT count(*) FROM webhook_sends d
      WHERE d.webhook_id = w.id AND d.status = 'pending') AS pending_deliveries,
-    (SELECT count(*) FROM webhook_deliveries d
+    (SELECT count(*) FROM webhook_sends d
      WHERE d.webhook_id = w.id AND d.status = 'failed') AS failed_deliveries"""
 
 
@@ -70,10 +70,10 @@ async def enable_webhook(conn: Any, webhook_id: int) -> None:
     )
 
 
-async def requeue_deliveries(conn: Any, webhook_id: int, event_id: int | None) -> int:
+async def requeue_sends(conn: Any, webhook_id: int, event_id: int | None) -> int:
     """Undelivered deliveries (or the one of event_id, even if delivered) due again now."""
     status: str = await conn.execute(
-        """UPDATE webhook_deliveries SET status = 'pending', attempts = 0,
+        """UPDATE webhook_sends SET status = 'pending', attempts = 0,
                   next_attempt_at = now(), claimed_until = NULL
            WHERE webhook_id = $1
              AND (($2::bigint IS NULL AND status <> 'delivered') OR event_id = $2)""",
@@ -119,11 +119,11 @@ async def live_webhook_ids(conn: Any, department_id: int) -> list[int]:
     return [r["id"] for r in rows]
 
 
-async def insert_delivery(
+async def insert_send(
     conn: Any, webhook_id: int, event_id: int, event_type: str, payload: bytes
 ) -> bool:
     row = await conn.fetchval(
-        """INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, payload, guid)
+        """INSERT INTO webhook_sends (webhook_id, event_id, event_type, payload, guid)
            VALUES ($1, $2, $3, $4, gen_random_uuid())
            ON CONFLICT (webhook_id, event_id) DO NOTHING RETURNING id""",
         webhook_id,
@@ -134,14 +134,14 @@ async def insert_delivery(
     return row is not None
 
 
-async def claim_deliveries(conn: Any, lease_seconds: float, limit: int) -> list[Any]:
+async def claim_sends(conn: Any, lease_seconds: float, limit: int) -> list[Any]:
     """Due deliveries of active webhooks, leased so no other sender posts them meanwhile."""
     rows: list[Any] = await conn.fetch(
-        """UPDATE webhook_deliveries d
+        """UPDATE webhook_sends d
            SET claimed_until = now() + $1 * interval '1 second', attempts = d.attempts + 1
            FROM department_webhooks w
            WHERE w.id = d.webhook_id AND d.id IN (
-               SELECT d2.id FROM webhook_deliveries d2
+               SELECT d2.id FROM webhook_sends d2
                JOIN department_webhooks w2 ON w2.id = d2.webhook_id
                WHERE d2.status = 'pending' AND d2.next_attempt_at <= now()
                  AND (d2.claimed_until IS NULL OR d2.claimed_until < now())
@@ -157,7 +157,7 @@ async def claim_deliveries(conn: Any, lease_seconds: float, limit: int) -> list[
 
 async def mark_delivered(conn: Any, delivery_id: int, webhook_id: int, code: int) -> None:
     await conn.execute(
-        """UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now(),
+        """UPDATE webhook_sends SET status = 'delivered', delivered_at = now(),
                   claimed_until = NULL, last_status_code = $2, last_error = NULL
            WHERE id = $1 AND status = 'pending'""",
         delivery_id,
@@ -188,7 +188,7 @@ async def mark_failed(
     disabled can fail after it: that failure is recorded on the delivery but no longer
     counted (the count says what disabled it)."""
     await conn.execute(
-        """UPDATE webhook_deliveries SET claimed_until = NULL, last_status_code = $2,
+        """UPDATE webhook_sends SET claimed_until = NULL, last_status_code = $2,
                   last_error = $3, next_attempt_at = now() + $4 * interval '1 second',
                   status = CASE WHEN $5 THEN 'failed' ELSE 'pending' END
            WHERE id = $1 AND status = 'pending'""",

@@ -152,9 +152,9 @@ async def redeliver(
             payload = encode_event(
                 outbox.stamped(event["id"], event["created_at"], bytes(event["payload"]))
             )
-            await queries.insert_delivery(conn, webhook_id, event_id, event["type"], payload)
+            await queries.insert_send(conn, webhook_id, event_id, event["type"], payload)
         await queries.enable_webhook(conn, webhook_id)
-        count = await queries.requeue_deliveries(conn, webhook_id, event_id)
+        count = await queries.requeue_sends(conn, webhook_id, event_id)
         await record(
             conn,
             caller.actor(role, request_id),

@@ -49,7 +49,7 @@ async def concerning_a_webhook(conn: Any, events: list[StreamEvent]) -> set[int]
     return {e.event_id for e in events if e.int_field("auction_id") in hooked}
 
 
-async def record_deliveries(conn: Any, event: StreamEvent) -> None:
+async def record_sends(conn: Any, event: StreamEvent) -> None:
     """Consumer handler: one delivery per webhook of the auction's department."""
     auction_id = event.int_field("auction_id")
     if auction_id is None:
@@ -65,7 +65,7 @@ async def record_deliveries(conn: Any, event: StreamEvent) -> None:
             return
         body = msgspec.json.encode(view)
     for webhook_id in await queries.live_webhook_ids(conn, auction["department_id"]):
-        await queries.insert_delivery(conn, webhook_id, event.event_id, event.type, body)
+        await queries.insert_send(conn, webhook_id, event.event_id, event.type, body)
 
 
 class WebhookSender:
@@ -104,7 +104,7 @@ class WebhookSender:
 
     async def send_once(self, client: httpx.AsyncClient) -> int:
         async with self.pool.acquire() as conn:
-            rows = await queries.claim_deliveries(conn, self.lease_seconds, self.batch)
+            rows = await queries.claim_sends(conn, self.lease_seconds, self.batch)
         await asyncio.gather(*(self._post(client, row) for row in rows))
         return len(rows)
 
