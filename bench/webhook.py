@@ -42,7 +42,7 @@ from arq.jobs import Job
 
 from bench.bids import free_port, scratch_dir, server
 from bench.scratch import scratch_database
-from marketplace.github.webhook import delivery_job_id
+from marketplace.github.webhook import event_job_id
 from marketplace.jobs import release_job_id
 from tests.fakes.github import FakeGitHub, Recorded
 
@@ -96,8 +96,8 @@ class Sample(msgspec.Struct, kw_only=True):
     auction_id: int
     t0: float  # the bench is about to POST the webhook
     received: float | None = None  # github_events.received_at
-    hook_enqueued: float | None = None  # the API enqueues github_delivery_received
-    hook_start: float | None = None  # the worker starts github_delivery_received
+    hook_enqueued: float | None = None  # the API enqueues github_event_received
+    hook_start: float | None = None  # the worker starts github_event_received
     hook_finish: float | None = None  # ... which has enqueued verify_delivery
     pull_fetched: float | None = None  # the fake answers the verify job's GET of the PR
     checks_fetched: float | None = None  # ... and its last GET of the head commit's checks
@@ -423,7 +423,7 @@ async def _collect(
             )
             s.received = _epoch(received.get(c.delivery_id))
             s.hook_enqueued, s.hook_start, s.hook_finish = await _job_times(
-                redis, delivery_job_id(c.delivery_id)
+                redis, event_job_id(c.delivery_id)
             )
             if isinstance(fake, TimedGitHub):
                 s.pull_fetched = fake.first(f"/pulls/{c.pr_number}", s.t0)

@@ -66,6 +66,9 @@ async def schedule_release(
 
 
 VERIFY_DELIVERY = "verify_delivery"
+# A GitHub event stored by the webhook receiver (its name from before the event table was
+# named github_events: jobs queued under it still run).
+GITHUB_EVENT = "github_delivery_received"
 
 
 def verify_job_id(delivery_id: int, attempts: int) -> str:

@@ -27,7 +27,7 @@ from marketplace.settings import Settings, load_settings
 from tests.fakes.github import FakeGitHub
 from tests.github_scene import PUBLIC, REPO, REPO_ID, WEBHOOK_SECRET, WINNER_LOGIN, awarded, submit
 from tests.helpers import Api, deliver_events, published_auction, served
-from workers.github import github_delivery_received
+from workers.github import github_event_received
 from workers.github_app import github_app_once
 from workers.verification import verify_delivery
 
@@ -219,7 +219,7 @@ async def test_app_mode_delivery_path_with_a_missed_webhook_repaired(
         assert stored is not None and stored["event"] == "pull_request"
 
         # The stored webhook triggers verification, which passes.
-        job = await github_delivery_received(ctx, missed.guid)
+        job = await github_event_received(ctx, missed.guid)
         assert job is not None and job["verifications"] == [delivery_id]
         assert await verify_delivery(ctx, delivery_id, "webhook:pull_request") == "verified"
         assert (
@@ -263,7 +263,7 @@ async def webhook(api: Api, ctx: dict[str, Any], event: str, payload: dict[str, 
     body, headers = signed(payload, event)
     r = await api.client.post("/api/github/webhook", content=body, headers=headers)
     assert r.status_code == 202, r.text
-    await github_delivery_received(ctx, headers["X-GitHub-Delivery"])
+    await github_event_received(ctx, headers["X-GitHub-Delivery"])
 
 
 async def notices(api: Api, user: Any) -> list[str]:
@@ -529,7 +529,7 @@ async def test_token_mode_delivery_path_with_a_missed_webhook_repaired(
             repaired = await github_app_once(ctx)
             assert (repaired.asked, repaired.given_up) == (1, 0)
             assert [d.status for d in hook.deliveries] == ["failed to connect to host", "OK"]
-        job = await github_delivery_received(ctx, missed.guid)
+        job = await github_event_received(ctx, missed.guid)
         assert job is not None and job["verifications"] == [delivery_id]
         assert await verify_delivery(ctx, delivery_id, "webhook:pull_request") == "verified"
         assert (

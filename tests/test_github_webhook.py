@@ -16,7 +16,7 @@ from marketplace.app import create_app
 from marketplace.db import create_pool
 from marketplace.redis import ARQ_QUEUE
 from marketplace.settings import Settings
-from workers.github import github_delivery_received
+from workers.github import github_event_received
 from workers.main import build_worker
 
 SECRET = "webhook-secret-for-tests"
@@ -213,8 +213,8 @@ async def test_worker_runs_the_delivery_job(
 
     pool = await create_pool(settings.database_url, min_size=1, max_size=1)
     try:
-        concerns = await github_delivery_received({"pool": pool}, delivery)
-        assert await github_delivery_received({"pool": pool}, "no-such-delivery") is None
+        concerns = await github_event_received({"pool": pool}, delivery)
+        assert await github_event_received({"pool": pool}, "no-such-delivery") is None
     finally:
         await pool.close()
     assert concerns is not None

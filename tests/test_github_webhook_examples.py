@@ -16,10 +16,10 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from marketplace.github.webhook import delivery_job_id
+from marketplace.github.webhook import event_job_id
 from marketplace.redis import ARQ_QUEUE
 from marketplace.settings import Settings
-from workers.github import github_delivery_received
+from workers.github import github_event_received
 
 SECRET = "webhook-secret-for-the-examples"
 EXAMPLES = json.loads(
@@ -96,9 +96,9 @@ async def test_every_example_is_taken_stored_once_and_enqueued_by_its_kind(
         index = (row["repo_id"], row["pr_number"], row["head_sha"])
         assert index == expected_index(event, payload), (n, event)
         queued = {m.decode() for m in await redis.zrange(ARQ_QUEUE, 0, -1)}
-        assert (delivery_job_id(delivery) in queued) == (event != "ping"), (n, event)
+        assert (event_job_id(delivery) in queued) == (event != "ping"), (n, event)
         assert (row["enqueued_at"] is not None) == (event != "ping"), (n, event)
-        concerns = await github_delivery_received({"pool": pool}, delivery)
+        concerns = await github_event_received({"pool": pool}, delivery)
         assert concerns is not None and concerns["event"] == event
         assert concerns["verifications"] == []  # no auction awaits any of these
     assert await db.fetchval("SELECT count(*) FROM github_events") == len(EXAMPLES)

@@ -35,7 +35,7 @@ from tests.github_scene import (
     submit,
 )
 from tests.helpers import Api
-from workers.github import github_delivery_received
+from workers.github import github_event_received
 from workers.main import build_worker
 from workers.verification import recheck_once, verify_delivery
 
@@ -348,7 +348,7 @@ async def test_five_duplicate_webhooks_one_transition(
         body, headers = signed(payload, "pull_request")
         r = await gh_api.client.post("/api/github/webhook", content=body, headers=headers)
         assert r.status_code == 202, r.text
-        concerns = await github_delivery_received(ctx, headers["X-GitHub-Delivery"])
+        concerns = await github_event_received(ctx, headers["X-GitHub-Delivery"])
         assert concerns is not None and concerns["verifications"] == [delivery_id]
     # the five triggers share one job id: one verification job is queued
     assert [j for j in await queued_job_ids(redis) if j.startswith("verify:")] == [
@@ -415,12 +415,12 @@ async def test_status_webhook_matched_by_head_sha(
     )
     r = await gh_api.client.post("/api/github/webhook", content=body, headers=headers)
     assert r.status_code == 202
-    concerns = await github_delivery_received(ctx, headers["X-GitHub-Delivery"])
+    concerns = await github_event_received(ctx, headers["X-GitHub-Delivery"])
     assert concerns is not None and concerns["verifications"] == [delivery_id]
     assert f"verify:{delivery_id}:1" in await queued_job_ids(redis)
     other_sha, other_headers = signed({"sha": "f" * 40, "repository": {"id": 1}}, "status")
     await gh_api.client.post("/api/github/webhook", content=other_sha, headers=other_headers)
-    concerns = await github_delivery_received(ctx, other_headers["X-GitHub-Delivery"])
+    concerns = await github_event_received(ctx, other_headers["X-GitHub-Delivery"])
     assert concerns is not None and concerns["verifications"] == []
 
 

@@ -1,6 +1,8 @@
-"""GitHub jobs: a stored webhook delivery triggers verification of what it concerns.
+"""GitHub jobs: a stored GitHub event (a webhook delivery of GitHub's) triggers verification
+of the deliveries it concerns.
 
-``github_delivery_received`` runs once per stored delivery (job id ``gh-delivery:<id>``).
+``github_event_received`` runs once per stored event (job ``jobs.GITHUB_EVENT``, id
+``gh-delivery:<X-GitHub-Delivery>``).
 The payload is only an index (repo id and PR number, or a commit SHA): the deliveries of
 auctions awaiting verification that it names are enqueued for verification, which
 re-fetches everything from GitHub. Duplicated webhooks enqueue the same job ids.
@@ -18,17 +20,18 @@ from workers.verification import enqueue_for
 log = logging.getLogger(__name__)
 
 
-async def github_delivery_received(ctx: dict[str, Any], delivery_id: str) -> dict[str, Any] | None:
-    """Enqueue verification of the deliveries a webhook concerns; report what it was about."""
+async def github_event_received(ctx: dict[str, Any], delivery_id: str) -> dict[str, Any] | None:
+    """Enqueue verification of the deliveries (winners' pull requests) a GitHub event
+    concerns, by its X-GitHub-Delivery id; report what it was about."""
     async with ctx["pool"].acquire() as conn:
-        row = await queries.get_delivery(conn, delivery_id)
+        row = await queries.get_github_event(conn, delivery_id)
         if row is None:
             log.warning("GitHub delivery %s is not stored; nothing to do", delivery_id)
             return None
         concerned = []
         payload = None
         if row["event"] in access.INSTALLATION_EVENTS:
-            payload = await queries.get_delivery_payload(conn, delivery_id)
+            payload = await queries.get_github_event_payload(conn, delivery_id)
         elif row["event"] != "ping":
             concerned = await delivery_queries.deliveries_concerned(
                 conn, row["repo_id"], row["repo_full_name"], row["pr_number"], row["head_sha"]

@@ -33,7 +33,7 @@ JOBS: list[Any] = [
     func(auctions.open_auction, name=jobs.OPEN_AUCTION),
     func(auctions.close_auction, name=jobs.CLOSE_AUCTION),
     func(payments.release_payment, name=jobs.RELEASE_PAYMENT),
-    github_jobs.github_delivery_received,
+    func(github_jobs.github_event_received, name=jobs.GITHUB_EVENT),
     func(
         verification.verify_delivery,
         name=jobs.VERIFY_DELIVERY,

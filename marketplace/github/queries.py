@@ -56,7 +56,7 @@ async def insert_github_event(
     return row_id
 
 
-async def get_delivery(conn: Any, delivery_id: str) -> Any:
+async def get_github_event(conn: Any, delivery_id: str) -> Any:
     return await conn.fetchrow(
         """SELECT id, delivery_id, event, action, repo_id, repo_full_name, pr_number, head_sha,
                   received_at, enqueued_at
@@ -242,7 +242,7 @@ async def get_access(conn: Any, auction_id: int) -> Any:
     )
 
 
-async def get_delivery_payload(conn: Any, delivery_id: str) -> Any:
+async def get_github_event_payload(conn: Any, delivery_id: str) -> Any:
     return await conn.fetchval(
         "SELECT payload FROM github_events WHERE delivery_id = $1", delivery_id
     )

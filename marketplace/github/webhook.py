@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 from arq.connections import ArqRedis
 
+from marketplace import jobs
 from marketplace.bodies import decode_any
 from marketplace.errors import BadRequest, ServiceUnavailable, Unauthorized
 from marketplace.github import queries
@@ -43,10 +44,10 @@ ACCEPTED_EVENTS = frozenset(
         "installation_repositories",
     }
 )
-DELIVERY_JOB = "github_delivery_received"
 
 
-def delivery_job_id(delivery_id: str) -> str:
+def event_job_id(delivery_id: str) -> str:
+    """The job of one GitHub event, by its X-GitHub-Delivery: a redelivery queues nothing new."""
     return f"gh-delivery:{delivery_id}"
 
 
@@ -171,7 +172,7 @@ async def receive(
         stored = row_id is not None
         if not stored:
             # A redelivery: enqueue again only if the first attempt never reached the queue.
-            earlier = await queries.get_delivery(conn, delivery_id)
+            earlier = await queries.get_github_event(conn, delivery_id)
             pending = earlier is not None and earlier["enqueued_at"] is None
         else:
             pending = True
@@ -184,7 +185,7 @@ async def enqueue(redis: Any, delivery_id: str) -> bool:
     """Queue the delivery's job (deterministic id); False if Redis is unreachable."""
     arq = ArqRedis(connection_pool=redis.connection_pool)  # shares the app's connections
     try:
-        await arq.enqueue_job(DELIVERY_JOB, delivery_id, _job_id=delivery_job_id(delivery_id))
+        await arq.enqueue_job(jobs.GITHUB_EVENT, delivery_id, _job_id=event_job_id(delivery_id))
     except Exception as exc:  # Redis down: the row stays un-enqueued; a redelivery retries
         log.warning("could not enqueue GitHub delivery %s: %s", delivery_id, exc)
         return False
