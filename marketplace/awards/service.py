@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from marketplace import outbox
+from marketplace import outbox, policy
 from marketplace.auctions.service import load_visible, require_department_buyer
 from marketplace.audit.record import SYSTEM, record
 from marketplace.auth import Caller
@@ -346,7 +346,7 @@ async def next_step(pool: Any, caller: Caller, auction_id: int) -> str | None:
         return None
     async with pool.acquire() as conn:
         auction = await load_visible(conn, caller, auction_id)
-        if caller.department_id != auction["department_id"]:
+        if not policy.buys_for(caller, auction["department_id"]):
             return None
         if auction["status"] in REAWARDABLE and await _runner_up_remains(conn, auction_id):
             return "reaward"

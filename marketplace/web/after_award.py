@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, post
 from litestar.response import Redirect, Template
 
+from marketplace import policy
 from marketplace.auctions import service as auctions
 from marketplace.auth import Caller, request_id
 from marketplace.awards import service as awards
@@ -67,7 +68,7 @@ async def reaward(
     if not confirm.confirmed(form):
         auction = await auctions.get(pool, caller, auction_id)
         question = None
-        if auction.department_id == caller.department_id:
+        if policy.buys_for(caller, auction.department_id):
             question = await confirm.reaward_question(pool, caller, auction)
         if question is not None:
             return confirm.ask(

@@ -16,6 +16,7 @@ from litestar import Request, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.response import Redirect, Template
 
+from marketplace import policy
 from marketplace.auctions import service as auctions
 from marketplace.auctions.schemas import Auction, AuctionCreate, AuctionPatch
 from marketplace.auth import Caller, request_id
@@ -290,7 +291,7 @@ async def _form_page(
 
 async def _draft(pool: Any, caller: Caller, auction_id: int) -> Auction:
     auction = await auctions.get(pool, caller, auction_id)
-    if auction.department_id != caller.department_id:
+    if not policy.buys_for(caller, auction.department_id):
         raise Forbidden("not_your_department", "Only buyers of this task's department may do this.")
     return auction
 
