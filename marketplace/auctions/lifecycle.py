@@ -6,7 +6,8 @@ job that runs twice, late, or in parallel with the sweep changes nothing the sec
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Any, NamedTuple
 
 from marketplace import outbox
 from marketplace.auctions import queries
@@ -81,31 +82,21 @@ async def close_auctions(
         closed = await queries.close_due(conn, ids, limit)
         if not closed:
             return {}
-        awarded = [row["id"] for row in closed if row["status"] == "awarded"]
-        sealed = [
-            row["id"] for row in closed if row["status"] == "awarded" and row["type"] == "sealed"
-        ]
-        if sealed:
-            await queries.name_sealed_bidders(conn, sealed)
-        ranked: dict[int, list[Any]] = {aid: [] for aid in awarded}
-        for bid in await queries.ranked_bids_of(conn, awarded) if awarded else []:
-            ranked[bid["auction_id"]].append(bid)
-        awards = []
-        for row in closed:
-            if row["status"] != "awarded":
-                continue
-            winner = ranked[row["id"]][0]
-            due = row["delivery_due_at"] or add_business_days(
-                row["closed_at"],
-                row["delivery_business_days"],
-                settings.timezone,
-                settings.holidays,
-            )
-            others = runners_up(ranked[row["id"]])
-            awards.append(
-                (row["id"], winner["bidder_id"], winner["id"], winner["amount_cents"], others, due)
-            )
-        award_ids = await queries.insert_awards(conn, awards)
+        won = await _outcomes(conn, closed, settings)
+        award_ids = await queries.insert_awards(
+            conn,
+            [
+                (
+                    aid,
+                    w.winner["bidder_id"],
+                    w.winner["id"],
+                    w.winner["amount_cents"],
+                    w.others,
+                    w.due,
+                )
+                for aid, w in won.items()
+            ],
+        )
         events: list[tuple[Event, int | None]] = []
         audit: list[Row] = []
         for row in closed:
@@ -113,47 +104,96 @@ async def close_auctions(
             if row["status"] == "closed_no_bids":
                 events.append((AuctionClosedNoBids(auction_id=aid), aid))
                 audit.append(_closed_row(aid, "auction.closed_no_bids", {"status": row["status"]}))
-                continue
-            bids = ranked[aid]
-            winner, others = bids[0], runners_up(bids)
-            if row["type"] == "sealed":
-                revealed = [
-                    RevealedBid(
-                        bid_id=b["public_id"],
-                        bidder_id=b["bidder_id"],
-                        bidder_alias=alias(b["alias_number"]),
-                        amount_cents=b["amount_cents"],
-                        placed_at=b["placed_at"],
-                    )
-                    for b in sorted(bids, key=lambda b: b["id"])
-                ]
-                events.append((BidsRevealed(auction_id=aid, bids=revealed), aid))
-            events.append(
-                (
-                    AuctionAwarded(
-                        auction_id=aid,
-                        award_id=award_ids[aid],
-                        winner_id=winner["bidder_id"],
-                        winner_alias=alias(winner["alias_number"]),
-                        amount_cents=winner["amount_cents"],
-                        runner_up_ids=others,
-                    ),
-                    aid,
-                )
-            )
-            after = {
-                "status": row["status"],
-                "award_id": award_ids[aid],
-                "winner_id": winner["bidder_id"],
-                "bid_id": winner["public_id"],
-                "amount_cents": winner["amount_cents"],
-                "runner_up_ids": others,
-                "ranking": [[b["public_id"], b["bidder_id"], b["amount_cents"]] for b in bids],
-            }
-            audit.append(_closed_row(aid, "auction.awarded", after))
+            else:
+                events += _award_events(won[aid], award_ids[aid])
+                audit.append(_award_row(won[aid], award_ids[aid]))
         await outbox.emit_many(conn, events)
         await record_many(conn, audit)
     return {row["id"]: row["status"] for row in closed}
+
+
+class _Won(NamedTuple):
+    """An auction that closed with bids: its row, its bids best first, and what follows."""
+
+    row: Any
+    bids: list[Any]
+    others: list[int]  # the runners-up, best first
+    due: dt.datetime  # the delivery deadline
+
+    @property
+    def winner(self) -> Any:
+        return self.bids[0]
+
+
+async def _outcomes(conn: Any, closed: list[Any], settings: Settings) -> dict[int, _Won]:
+    """The awarded auctions among ``closed``, ranked; sealed bidders named first."""
+    awarded = [row for row in closed if row["status"] == "awarded"]
+    if not awarded:
+        return {}
+    sealed = [row["id"] for row in awarded if row["type"] == "sealed"]
+    if sealed:
+        await queries.name_sealed_bidders(conn, sealed)
+    ranked: dict[int, list[Any]] = {row["id"]: [] for row in awarded}
+    for bid in await queries.ranked_bids_of(conn, list(ranked)):
+        ranked[bid["auction_id"]].append(bid)
+    return {
+        row["id"]: _Won(
+            row=row,
+            bids=ranked[row["id"]],
+            others=runners_up(ranked[row["id"]]),
+            due=row["delivery_due_at"]
+            or add_business_days(
+                row["closed_at"],
+                row["delivery_business_days"],
+                settings.timezone,
+                settings.holidays,
+            ),
+        )
+        for row in awarded
+    }
+
+
+def _award_events(won: _Won, award_id: int) -> list[tuple[Event, int | None]]:
+    """A sealed auction's bids revealed, then the award, as the live feed tells them."""
+    aid = won.row["id"]
+    events: list[tuple[Event, int | None]] = []
+    if won.row["type"] == "sealed":
+        revealed = [
+            RevealedBid(
+                bid_id=b["public_id"],
+                bidder_id=b["bidder_id"],
+                bidder_alias=alias(b["alias_number"]),
+                amount_cents=b["amount_cents"],
+                placed_at=b["placed_at"],
+            )
+            for b in sorted(won.bids, key=lambda b: b["id"])
+        ]
+        events.append((BidsRevealed(auction_id=aid, bids=revealed), aid))
+    awarded = AuctionAwarded(
+        auction_id=aid,
+        award_id=award_id,
+        winner_id=won.winner["bidder_id"],
+        winner_alias=alias(won.winner["alias_number"]),
+        amount_cents=won.winner["amount_cents"],
+        runner_up_ids=won.others,
+    )
+    events.append((awarded, aid))
+    return events
+
+
+def _award_row(won: _Won, award_id: int) -> Row:
+    """The award's audit row, with the whole ranking it was decided on."""
+    winner = won.winner
+    after = {
+        "status": won.row["status"],
+        "award_id": award_id,
+        "winner_id": winner["bidder_id"],
+        "bid_id": winner["public_id"],
+        "amount_cents": winner["amount_cents"],
+        "runner_up_ids": won.others,
+        "ranking": [[b["public_id"], b["bidder_id"], b["amount_cents"]] for b in won.bids],
+    }
+    return _closed_row(won.row["id"], "auction.awarded", after)
 
 
 def _closed_row(auction_id: int, action: str, after: dict[str, Any]) -> Row:
