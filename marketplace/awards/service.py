@@ -9,11 +9,11 @@ record fetched after the deadline shows no merge at or before it.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 
 from marketplace import outbox, policy
 from marketplace.auctions.service import load_visible, require_department_buyer
-from marketplace.audit.record import SYSTEM, record
+from marketplace.audit.record import SYSTEM, Actor, record
 from marketplace.auth import Caller
 from marketplace.awards import queries
 from marketplace.awards.schemas import Award, Rerun
@@ -204,17 +204,7 @@ async def reaward(
 ) -> Award:
     """After rejected or missed_delivery, award the next runner-up at their best bid."""
     async with pool.acquire() as conn, conn.transaction():
-        auction = await load_visible(conn, caller, auction_id, lock=True)
-        require_department_buyer(caller, auction)
-        if auction["status"] not in REAWARDABLE:
-            raise Conflict(
-                "not_reawardable",
-                f"the auction is {auction['status']}; re-award follows rejected or missed_delivery",
-                auction_status=auction["status"],
-            )
-        current = await queries.active_award(conn, auction_id, lock=True)
-        if current is None:
-            raise Conflict("no_active_award", "this auction has no award to replace")
+        auction, current = await _replaceable_award(conn, caller, auction_id)
         nxt, remaining = await next_runner_up(conn, auction_id, current)
         if nxt is None:
             raise Conflict(
@@ -229,66 +219,115 @@ async def reaward(
             else "superseded"
         )
         await queries.end_award(conn, current["id"], ended, None)
-        now = auction["server_time"]
-        if auction["delivery_business_days"] is not None:
-            due = add_business_days(
-                now, auction["delivery_business_days"], settings.timezone, settings.holidays
-            )
-        else:
-            due = now + (auction["delivery_due_at"] - auction["ends_at"])
+        due = _new_delivery_due(auction, settings)
         round_ = await queries.next_round(conn, auction_id)
         award_id = await _insert_award(conn, auction_id, round_, winner_id, bid, remaining, due)
         await queries.set_auction_status(conn, auction_id, REAWARDABLE, "awarded")
-        await outbox.emit(
-            conn,
-            AuctionReawarded(
-                auction_id=auction_id,
-                award_id=award_id,
-                round=round_,
-                winner_id=winner_id,
-                amount_cents=bid["amount_cents"],
-                previous_award_id=current["id"],
-            ),
-            auction_id,
-        )
-        # Also announced as an award, so whoever follows awards (mail, webhooks) hears of it.
-        await outbox.emit(
-            conn,
-            AuctionAwarded(
-                auction_id=auction_id,
-                award_id=award_id,
-                winner_id=winner_id,
-                winner_alias="",
-                amount_cents=bid["amount_cents"],
-                runner_up_ids=remaining,
-            ),
-            auction_id,
-        )
-        await record(
+        await _announce_reaward(
             conn,
             caller.actor("buyer", request_id),
-            "auction.reawarded",
-            "auction",
-            auction_id,
-            before={
-                "status": auction["status"],
-                "award_id": current["id"],
-                "winner_id": current["winner_id"],
-            },
-            after={
-                "status": "awarded",
-                "award_id": award_id,
-                "round": round_,
-                "winner_id": winner_id,
-                "bid_id": bid["public_id"],
-                "amount_cents": bid["amount_cents"],
-                "runner_up_ids": remaining,
-                "delivery_due_at": due.isoformat(),
-            },
-            auction_id=auction_id,
+            auction,
+            current,
+            Reawarded(award_id, round_, winner_id, bid, remaining, due),
         )
         award = await queries.active_award(conn, auction_id)
     return present(award)
+
+
+async def _replaceable_award(conn: Any, caller: Caller, auction_id: int) -> tuple[Any, Any]:
+    """The auction (locked) and its active award, once the caller may replace it: a buyer of
+    the department, after a rejection or a missed delivery."""
+    auction = await load_visible(conn, caller, auction_id, lock=True)
+    require_department_buyer(caller, auction)
+    if auction["status"] not in REAWARDABLE:
+        raise Conflict(
+            "not_reawardable",
+            f"the auction is {auction['status']}; re-award follows rejected or missed_delivery",
+            auction_status=auction["status"],
+        )
+    current = await queries.active_award(conn, auction_id, lock=True)
+    if current is None:
+        raise Conflict("no_active_award", "this auction has no award to replace")
+    return auction, current
+
+
+def _new_delivery_due(auction: Any, settings: Settings) -> dt.datetime:
+    """The new winner gets the time the first one had: N business days from now, or the
+    span the auction gave from its end to its delivery deadline."""
+    now: dt.datetime = auction["server_time"]
+    if auction["delivery_business_days"] is not None:
+        return add_business_days(
+            now, auction["delivery_business_days"], settings.timezone, settings.holidays
+        )
+    span: dt.timedelta = auction["delivery_due_at"] - auction["ends_at"]
+    return now + span
+
+
+class Reawarded(NamedTuple):
+    """A re-award as made: what its events and audit row tell."""
+
+    award_id: int
+    round: int
+    winner_id: int
+    bid: Any  # the runner-up's best bid
+    runner_up_ids: list[int]  # those still after them
+    due: dt.datetime
+
+
+async def _announce_reaward(
+    conn: Any, actor: Actor, auction: Any, current: Any, new: Reawarded
+) -> None:
+    """The re-award's events and its audit row, in the re-award's transaction."""
+    auction_id = auction["id"]
+    amount = new.bid["amount_cents"]
+    await outbox.emit(
+        conn,
+        AuctionReawarded(
+            auction_id=auction_id,
+            award_id=new.award_id,
+            round=new.round,
+            winner_id=new.winner_id,
+            amount_cents=amount,
+            previous_award_id=current["id"],
+        ),
+        auction_id,
+    )
+    # Also announced as an award, so whoever follows awards (mail, webhooks) hears of it.
+    await outbox.emit(
+        conn,
+        AuctionAwarded(
+            auction_id=auction_id,
+            award_id=new.award_id,
+            winner_id=new.winner_id,
+            winner_alias="",
+            amount_cents=amount,
+            runner_up_ids=new.runner_up_ids,
+        ),
+        auction_id,
+    )
+    await record(
+        conn,
+        actor,
+        "auction.reawarded",
+        "auction",
+        auction_id,
+        before={
+            "status": auction["status"],
+            "award_id": current["id"],
+            "winner_id": current["winner_id"],
+        },
+        after={
+            "status": "awarded",
+            "award_id": new.award_id,
+            "round": new.round,
+            "winner_id": new.winner_id,
+            "bid_id": new.bid["public_id"],
+            "amount_cents": amount,
+            "runner_up_ids": new.runner_up_ids,
+            "delivery_due_at": new.due.isoformat(),
+        },
+        auction_id=auction_id,
+    )
 
 
 async def _insert_award(
