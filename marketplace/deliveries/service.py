@@ -46,31 +46,7 @@ async def submit(
     """
     async with pool.acquire() as conn:
         async with conn.transaction():
-            row = await load_visible(conn, caller, auction_id, lock=True)
-            award = await queries.active_award(conn, auction_id)
-            if award is None or award["winner_id"] != caller.id:
-                raise Forbidden("not_the_winner", "only the auction's winner delivers its work")
-            if row["status"] not in DELIVERABLE:
-                raise Conflict(
-                    "not_awaiting_delivery",
-                    f"the auction is {row['status']}; a pull request is taken only while it is "
-                    "awarded or delivered",
-                    auction_status=row["status"],
-                )
-            if await queries.github_id_of(conn, caller.id) is None:
-                raise Conflict(
-                    "github_not_linked",
-                    "link your GitHub account first (POST /api/me/github/link): the pull "
-                    "request's author must be your linked account",
-                )
-            repo, number = parse_pull_url(url, settings.github_url)
-            if repo.lower() != row["repo"].lower():
-                raise Unprocessable(
-                    "wrong_repository",
-                    f"the pull request is in {repo}; this auction's repository is {row['repo']}",
-                    field="pull_request_url",
-                    expected_repo=row["repo"],
-                )
+            row, award, (repo, number) = await _deliverable(conn, caller, auction_id, url, settings)
             previous = await queries.current_delivery(conn, award["id"])
             if previous is not None:
                 await queries.supersede(conn, previous["id"])
@@ -113,6 +89,40 @@ async def submit(
             )
     await jobs.schedule_verification(redis, delivery["id"], 0, "submission")
     return present(delivery, "delivered", award["delivery_due_at"])
+
+
+async def _deliverable(
+    conn: Any, caller: Caller, auction_id: int, url: str, settings: Settings
+) -> tuple[Any, Any, tuple[str, int]]:
+    """The auction (locked), its active award and the pull request's (repo, number), once
+    ``caller`` may deliver ``url`` for it: the winner, linked to GitHub, while the auction
+    awaits delivery, a pull request of the auction's repository."""
+    row = await load_visible(conn, caller, auction_id, lock=True)
+    award = await queries.active_award(conn, auction_id)
+    if award is None or award["winner_id"] != caller.id:
+        raise Forbidden("not_the_winner", "only the auction's winner delivers its work")
+    if row["status"] not in DELIVERABLE:
+        raise Conflict(
+            "not_awaiting_delivery",
+            f"the auction is {row['status']}; a pull request is taken only while it is "
+            "awarded or delivered",
+            auction_status=row["status"],
+        )
+    if await queries.github_id_of(conn, caller.id) is None:
+        raise Conflict(
+            "github_not_linked",
+            "link your GitHub account first (POST /api/me/github/link): the pull "
+            "request's author must be your linked account",
+        )
+    repo, number = parse_pull_url(url, settings.github_url)
+    if repo.lower() != row["repo"].lower():
+        raise Unprocessable(
+            "wrong_repository",
+            f"the pull request is in {repo}; this auction's repository is {row['repo']}",
+            field="pull_request_url",
+            expected_repo=row["repo"],
+        )
+    return row, award, (repo, number)
 
 
 def may_read(caller: Caller, row: Any, award: Any) -> bool:
