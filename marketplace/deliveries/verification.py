@@ -15,6 +15,7 @@ seen on the next retry stores nothing new.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -25,7 +26,8 @@ from marketplace import outbox
 from marketplace.audit.record import SYSTEM, record
 from marketplace.deliveries import queries
 from marketplace.deliveries.rules import Observed, Subject, evaluate
-from marketplace.events import DeliveryVerificationFailed, DeliveryVerified
+from marketplace.deliveries.schemas import Check
+from marketplace.events import DeliveryVerificationFailed, DeliveryVerified, Event
 from marketplace.github.client import GithubClient, GithubError, GithubNotFound
 from marketplace.github.schemas import Issue, PullRequest
 
@@ -183,50 +185,59 @@ async def run(pool: Any, github: GithubClient, delivery_id: int, trigger: str) -
         verification_id = await queries.insert_verification(
             conn, delivery_id, auction_id, passed, plain, trigger, merged_at
         )
-        failed = [c for c in checks if not c.passed]
-        if passed:
-            if not await queries.mark_verified(conn, auction_id, award_id, delivery_id):
-                raise RuntimeError(f"delivery {delivery_id}: the auction moved under its lock")
-            await outbox.emit(
-                conn,
-                DeliveryVerified(
-                    auction_id=auction_id,
-                    award_id=award_id,
-                    delivery_id=delivery_id,
-                    verification_id=verification_id,
-                    pull_request_url=row["pull_request_url"],
-                    merged_at=merged_at,
-                ),
-                auction_id,
-            )
-        else:
-            await outbox.emit(
-                conn,
-                DeliveryVerificationFailed(
-                    auction_id=auction_id,
-                    award_id=award_id,
-                    delivery_id=delivery_id,
-                    verification_id=verification_id,
-                    failed_checks=[c.name for c in failed],
-                    reasons=[f"{c.name}: {c.detail}" for c in failed],
-                ),
-                auction_id,
-            )
-        await record(
-            conn,
-            SYSTEM,
-            "delivery.verified" if passed else "delivery.verification_failed",
-            "auction",
-            auction_id,
-            before={"status": "delivered"},
-            after={
-                "status": "pending_review" if passed else "delivered",
-                "delivery_id": delivery_id,
-                "verification_id": verification_id,
-                "failed_checks": [c.name for c in failed],
-                "trigger": trigger,
-            },
-            auction_id=auction_id,
-        )
+        if passed and not await queries.mark_verified(conn, auction_id, award_id, delivery_id):
+            raise RuntimeError(f"delivery {delivery_id}: the auction moved under its lock")
+        await _announce_verdict(conn, row, delivery_id, verification_id, checks, trigger, merged_at)
     log.info("delivery %s verification %s: %s", delivery_id, verification_id, passed)
     return "verified" if passed else "failed"
+
+
+async def _announce_verdict(
+    conn: Any,
+    row: Any,
+    delivery_id: int,
+    verification_id: int,
+    checks: list[Check],
+    trigger: str,
+    merged_at: dt.datetime | None,
+) -> None:
+    """The verdict's event (verified, or failed with every failing rule's reason) and its
+    audit row, in the transaction that stored the record."""
+    auction_id, award_id = row["auction_id"], row["award_id"]
+    failed = [c for c in checks if not c.passed]
+    event: Event
+    if not failed:
+        event = DeliveryVerified(
+            auction_id=auction_id,
+            award_id=award_id,
+            delivery_id=delivery_id,
+            verification_id=verification_id,
+            pull_request_url=row["pull_request_url"],
+            merged_at=merged_at,
+        )
+    else:
+        event = DeliveryVerificationFailed(
+            auction_id=auction_id,
+            award_id=award_id,
+            delivery_id=delivery_id,
+            verification_id=verification_id,
+            failed_checks=[c.name for c in failed],
+            reasons=[f"{c.name}: {c.detail}" for c in failed],
+        )
+    await outbox.emit(conn, event, auction_id)
+    await record(
+        conn,
+        SYSTEM,
+        "delivery.verification_failed" if failed else "delivery.verified",
+        "auction",
+        auction_id,
+        before={"status": "delivered"},
+        after={
+            "status": "delivered" if failed else "pending_review",
+            "delivery_id": delivery_id,
+            "verification_id": verification_id,
+            "failed_checks": [c.name for c in failed],
+            "trigger": trigger,
+        },
+        auction_id=auction_id,
+    )
