@@ -97,32 +97,7 @@ async def decide(
                     row["department_id"],
                     settings.payment_hold_seconds,
                 )
-            await outbox.emit(
-                conn,
-                ReviewDecided(
-                    auction_id=auction_id,
-                    award_id=award["id"],
-                    reviewer_id=caller.id,
-                    decision=decision,
-                    reason=reason,
-                ),
-                auction_id,
-            )
-            await record(
-                conn,
-                caller.actor("reviewer", request_id),
-                f"review.{decision}ed",
-                "auction",
-                auction_id,
-                before={"status": "pending_review"},
-                after={
-                    "status": new_status,
-                    "award_id": award["id"],
-                    "reason": reason,
-                    "payment_id": payment_id,
-                },
-                auction_id=auction_id,
-            )
+            await _announce(conn, caller, request_id, award, decision, reason, payment_id)
     if payment_id is not None:
         await jobs.schedule_release(redis, payment_id, 0, release_after)
     return Review(
@@ -134,4 +109,43 @@ async def decide(
         auction_status=new_status,
         payment_id=payment_id,
         release_after=release_after,
+    )
+
+
+async def _announce(
+    conn: Any,
+    reviewer: Caller,
+    request_id: str,
+    award: Any,
+    decision: str,
+    reason: str,
+    payment_id: int | None,
+) -> None:
+    """The decision's event and its audit row, in the decision's transaction."""
+    auction_id = award["auction_id"]
+    await outbox.emit(
+        conn,
+        ReviewDecided(
+            auction_id=auction_id,
+            award_id=award["id"],
+            reviewer_id=reviewer.id,
+            decision=decision,
+            reason=reason,
+        ),
+        auction_id,
+    )
+    await record(
+        conn,
+        reviewer.actor("reviewer", request_id),
+        f"review.{decision}ed",
+        "auction",
+        auction_id,
+        before={"status": "pending_review"},
+        after={
+            "status": "accepted" if decision == "accept" else "rejected",
+            "award_id": award["id"],
+            "reason": reason,
+            "payment_id": payment_id,
+        },
+        auction_id=auction_id,
     )
