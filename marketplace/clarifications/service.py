@@ -15,7 +15,7 @@ import msgspec
 
 from marketplace import jobs, outbox, policy, ratelimit
 from marketplace.auctions.service import load_visible, require_department_buyer
-from marketplace.audit.record import record
+from marketplace.audit.record import Actor, record
 from marketplace.auth import Caller
 from marketplace.clarifications import queries
 from marketplace.clarifications.schemas import NOT_AMENDABLE, Amendment, AmendmentCreate, Question
@@ -259,16 +259,7 @@ async def amend(
     """Amend a scheduled or open auction's texts; an open one's close moves to leave at
     least ``amendment_min_hours`` of bidding."""
     async with pool.acquire() as conn, conn.transaction():
-        auction = await load_visible(conn, caller, auction_id, lock=True)
-        require_department_buyer(caller, auction)
-        if auction["status"] not in AMENDABLE:
-            how = "edit the draft instead" if auction["status"] == "draft" else "it is over"
-            raise Conflict(
-                "not_amendable_now",
-                f"only scheduled or open auctions can be amended; this one is "
-                f"{auction['status']} ({how})",
-                status_now=auction["status"],
-            )
+        auction = await _amendable(conn, caller, auction_id)
         changes = _changes(data, auction)
         texts = {
             n: changes.get(n, (auction[n], auction[n]))[0] for n in ("description", "acceptance")
@@ -288,44 +279,75 @@ async def amend(
             conn, auction_id, caller.id, reason, changes, moved["ends_at"], auction["ends_at"]
         )
         amendment = present_amendment(row)
-        await outbox.emit(
-            conn,
-            AuctionAmended(
-                auction_id=auction_id,
-                amendment_id=amendment.id,
-                reason=reason,
-                amended_at=amendment.amended_at,
-                changed=amendment.changed,
-                description=amendment.description,
-                previous_description=amendment.previous_description,
-                acceptance=amendment.acceptance,
-                previous_acceptance=amendment.previous_acceptance,
-                ends_at=amendment.ends_at,
-                previous_ends_at=amendment.previous_ends_at,
-                questions_close_at=moved["questions_close_at"],
-            ),
-            auction_id=auction_id,
-        )
-        await record(
-            conn,
-            caller.actor("buyer", request_id),
-            "auction.amended",
-            "amendment",
-            amendment.id,
-            before={
-                **{n: prev for n, (_, prev) in changes.items()},
-                "ends_at": auction["ends_at"].isoformat(),
-            },
-            after={
-                **{n: new for n, (new, _) in changes.items()},
-                "ends_at": moved["ends_at"].isoformat(),
-                "reason": reason,
-            },
-            auction_id=auction_id,
+        await _announce_amendment(
+            conn, caller.actor("buyer", request_id), auction, changes, amendment, moved
         )
     if moved["ends_at"] != auction["ends_at"]:
         await jobs.schedule_close(redis, auction_id, moved["ends_at"])
     return amendment
+
+
+async def _amendable(conn: Any, caller: Caller, auction_id: int) -> Any:
+    """The auction (locked) once ``caller`` may amend it: a buyer of its department, while
+    it is scheduled or open."""
+    auction = await load_visible(conn, caller, auction_id, lock=True)
+    require_department_buyer(caller, auction)
+    if auction["status"] not in AMENDABLE:
+        how = "edit the draft instead" if auction["status"] == "draft" else "it is over"
+        raise Conflict(
+            "not_amendable_now",
+            f"only scheduled or open auctions can be amended; this one is "
+            f"{auction['status']} ({how})",
+            status_now=auction["status"],
+        )
+    return auction
+
+
+async def _announce_amendment(
+    conn: Any,
+    actor: Actor,
+    auction: Any,
+    changes: dict[str, tuple[str, str]],
+    amendment: Amendment,
+    moved: Any,
+) -> None:
+    """The amendment's event (the texts and close before and after) and its audit row."""
+    auction_id = auction["id"]
+    await outbox.emit(
+        conn,
+        AuctionAmended(
+            auction_id=auction_id,
+            amendment_id=amendment.id,
+            reason=amendment.reason,
+            amended_at=amendment.amended_at,
+            changed=amendment.changed,
+            description=amendment.description,
+            previous_description=amendment.previous_description,
+            acceptance=amendment.acceptance,
+            previous_acceptance=amendment.previous_acceptance,
+            ends_at=amendment.ends_at,
+            previous_ends_at=amendment.previous_ends_at,
+            questions_close_at=moved["questions_close_at"],
+        ),
+        auction_id=auction_id,
+    )
+    await record(
+        conn,
+        actor,
+        "auction.amended",
+        "amendment",
+        amendment.id,
+        before={
+            **{n: prev for n, (_, prev) in changes.items()},
+            "ends_at": auction["ends_at"].isoformat(),
+        },
+        after={
+            **{n: new for n, (new, _) in changes.items()},
+            "ends_at": moved["ends_at"].isoformat(),
+            "reason": amendment.reason,
+        },
+        auction_id=auction_id,
+    )
 
 
 async def list_amendments(pool: Any, caller: Caller | None, auction_id: int) -> list[Amendment]:
