@@ -351,16 +351,7 @@ async def resolve_dispute(
     role = "admin" if caller.has("admin") else "finance"
     async with pool.acquire() as conn:
         async with conn.transaction():
-            p = await load_visible(conn, caller, payment_id, lock=True)
-            if role == "finance" and not in_scope(caller, p["department_id"]):
-                raise NotFound("payment_not_found", "no such payment")
-            opened_by = await queries.open_dispute_opener(conn, payment_id)
-            policy.refuse_conflicts(
-                policy.Decision.RESOLVE_DISPUTE,
-                policy.relations(
-                    payee=p["payee_id"] == caller.id, dispute_opener=opened_by == caller.id
-                ),
-            )
+            p = await _resolvable(conn, caller, role, payment_id)
             dispute = await queries.resolve_dispute(conn, payment_id, caller.id, outcome, reason)
             if dispute is None:
                 raise Conflict("no_open_dispute", "this payment has no open dispute")
@@ -405,6 +396,20 @@ async def resolve_dispute(
             redis, payment_id, p["attempts"], None, reason=f"dispute-{dispute['id']}"
         )
     return present(p, disputes)
+
+
+async def _resolvable(conn: Any, caller: Caller, role: str, payment_id: int) -> Any:
+    """The payment (locked) once ``caller`` may resolve its dispute: in scope (finance),
+    and neither its payee nor the dispute's opener."""
+    p = await load_visible(conn, caller, payment_id, lock=True)
+    if role == "finance" and not in_scope(caller, p["department_id"]):
+        raise NotFound("payment_not_found", "no such payment")
+    opened_by = await queries.open_dispute_opener(conn, payment_id)
+    policy.refuse_conflicts(
+        policy.Decision.RESOLVE_DISPUTE,
+        policy.relations(payee=p["payee_id"] == caller.id, dispute_opener=opened_by == caller.id),
+    )
+    return p
 
 
 async def set_details(
