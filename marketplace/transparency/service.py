@@ -258,6 +258,35 @@ async def spend(
             conn, department_id, unit, settings.timezone, since, until, settings.threshold_cents
         )
         now = await auction_queries.now(conn)
+    periods = _spend_periods(rows, unit, zone, since, until, now, settings.threshold_cents)
+    return Spend(
+        department=DepartmentRef(id=department_id, name=name),
+        period=unit,
+        timezone=settings.timezone,
+        threshold_cents=settings.threshold_cents,
+        periods=periods,
+        totals=SpendTotals(
+            awards=sum(p.awards for p in periods),
+            committed_cents=sum(p.committed_cents for p in periods),
+            paid_cents=sum(p.paid_cents for p in periods),
+            paid_awards=sum(p.paid_awards for p in periods),
+            near_threshold=sum(p.near_threshold for p in periods),
+            near_cap=sum(p.near_cap for p in periods),
+        ),
+        definitions=SPEND_DEFINITIONS,
+    )
+
+
+def _spend_periods(
+    rows: list[Any],
+    unit: PeriodUnit,
+    zone: zoneinfo.ZoneInfo,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    now: dt.datetime,
+    threshold_cents: int,
+) -> list[SpendPeriod]:
+    """Every local period from the first to the last, the empty ones included."""
     found = {_period_start(r["start"].date(), unit): r for r in rows}
     current = _period_start(now.astimezone(zone).date(), unit)
     first = _period_start(since.astimezone(zone).date(), unit) if since else None
@@ -289,25 +318,10 @@ async def spend(
                 committed_cents=row["committed_cents"] if row else 0,
                 paid_cents=row["paid_cents"] if row else 0,
                 paid_awards=row["paid_awards"] if row else 0,
-                threshold_cents=settings.threshold_cents,
+                threshold_cents=threshold_cents,
                 near_threshold=row["near_threshold"] if row else 0,
                 near_cap=row["near_cap"] if row else 0,
             )
         )
         day = end
-    return Spend(
-        department=DepartmentRef(id=department_id, name=name),
-        period=unit,
-        timezone=settings.timezone,
-        threshold_cents=settings.threshold_cents,
-        periods=periods,
-        totals=SpendTotals(
-            awards=sum(p.awards for p in periods),
-            committed_cents=sum(p.committed_cents for p in periods),
-            paid_cents=sum(p.paid_cents for p in periods),
-            paid_awards=sum(p.paid_awards for p in periods),
-            near_threshold=sum(p.near_threshold for p in periods),
-            near_cap=sum(p.near_cap for p in periods),
-        ),
-        definitions=SPEND_DEFINITIONS,
-    )
+    return periods
