@@ -18,6 +18,8 @@ MARKETPLACE_DATABASE_URL and MARKETPLACE_REDIS_URL are set) it runs `marketplace
 - the OCDS export's releases/s and peak RSS (bench/ocds.py, in its own process);
 - signed GitHub webhook -> payment released (bench/webhook.py, fake GitHub, no hold): 50
   deliveries with webhooks arriving 5 per second, then 50 at once, with their breakdowns;
+- a crowd watching one auction live (bench/crowd.py, its own processes): 1,000 feeds while
+  bids arrive at 20/s, bid 201 -> every feed's receipt, API memory per feed, Redis clients;
 - 2 API + 2 worker processes against 1 + 1 on the spread auctions (two load processes in
   both cases), then the bid invariants re-checked in PostgreSQL (exit status 1 if violated).
 """
@@ -59,7 +61,7 @@ from bench.bids import (
 from bench.scratch import scratch_database
 from bench.webhook import TimedGitHub, github_env, webhook_to_paid
 
-ROWS = ("bids", "deep", "close", "scale", "export", "ocds", "webhook")
+ROWS = ("bids", "deep", "close", "scale", "export", "ocds", "webhook", "crowd")
 TARGETS = {
     "hot": ">= 0.5 x bare",
     "paced": "p99 <= 50 ms",
@@ -70,6 +72,7 @@ TARGETS = {
     "ocds": "flat memory",
     "scale": ">= 1.6 x",
     "webhook": "p99 <= 2 s",
+    "crowd": "p99 <= 250 ms, 64 KiB/feed",
 }
 
 
@@ -319,6 +322,32 @@ def ocds_figures(auctions: int) -> tuple[float, float, str]:
     return float(parts[2].replace(",", "")), float(parts[6]), line
 
 
+def crowd_figures(viewers: int, rate: float, seconds: float) -> str:
+    """bench/crowd.py (its own serve, worker and viewer processes): its figures in a line."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "crowd.py"),
+            *("--viewers", str(viewers), "--rate", str(rate), "--seconds", str(seconds)),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    out = {
+        line.split(":")[0]: line.split(":", 1)[1].strip()
+        for line in done.stdout.splitlines()
+        if ":" in line
+    }
+    every = out.get("bid -> every viewer", "?").split(" (target")[0]
+    rss = out.get("API RSS", "?").split("; ")[-1].split(" (target")[0]
+    verdict = "met" if done.returncode == 0 else "NOT met"
+    return (
+        f"{viewers:,} feeds, {rate:g} bids/s: bid -> every feed {every}; {rss};"
+        f" Redis clients {out.get('Redis clients', '?')}; targets {verdict}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -344,6 +373,7 @@ def main() -> int:
     parser.add_argument(
         "--webhook-rate", type=float, default=5.0, help="webhooks per second, webhook row"
     )
+    parser.add_argument("--viewers", type=int, default=1000, help="live feeds, crowd row")
     parser.add_argument(
         "--only",
         default=",".join(ROWS),
@@ -522,6 +552,8 @@ def main() -> int:
             f"{releases:,.0f} releases/s, peak RSS {ocds_rss:.0f} MiB,"
             f" {args.ocds_auctions:,} auctions (5 releases each)"
         )
+    if "crowd" in only:
+        figures["crowd"] = crowd_figures(args.viewers, 20.0, 20.0)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print()
     print(
@@ -539,6 +571,7 @@ def main() -> int:
         "ocds": "OCDS export (release package)",
         "scale": "2 API + 2 workers vs 1 + 1 (spread)",
         "webhook": "signed webhook -> payment released",
+        "crowd": "a crowd on one live auction",
     }
     width = max(len(v) for v in labels.values())
     print(f"{'measure':<{width}}  {'target':<28}figure")
