@@ -214,6 +214,36 @@ def _timezone(env: Mapping[str, str]) -> str:
     return name
 
 
+# Numeric variables: each field read from MARKETPLACE_<FIELD>, with its lowest value allowed.
+_INT_MINIMUMS = {
+    "threshold_cents": 1,
+    "min_auction_seconds": 0,
+    "github_redelivery_attempts": 1,
+    "sse_per_client": 1,
+    "signup_limit_per_minute": 1,
+    "bid_limit_per_minute": 1,
+    "list_limit_per_minute": 1,
+    "search_limit_per_minute": 1,
+    "question_limit_per_minute": 1,
+    "amendment_min_hours": 0,
+    "bid_pool_size": 1,
+    "github_timeout_seconds": 1,
+    "github_retries": 0,
+    "github_max_wait_seconds": 0,
+    "github_webhook_max_age_seconds": 1,
+    "http_max_header_bytes": 1024,
+    "http_max_headers": 1,
+    "http_max_connections": 1,
+    "flag_min_window_days": 0,
+}
+_FLOATS = (
+    "figures_max_age_seconds",
+    "sweep_seconds",
+    "http_header_timeout_seconds",
+    "http_keepalive_seconds",
+)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and check every MARKETPLACE_* variable."""
     env = os.environ if env is None else env
@@ -225,6 +255,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     level = (_str(env, "LOG_LEVEL") or _DEFAULT.log_level).lower()
     if level not in {"debug", "info", "warning", "error"}:
         raise SettingsError(f"{PREFIX}LOG_LEVEL must be debug, info, warning or error")
+    numbers: dict[str, Any] = {
+        **{f: _int(env, f.upper(), getattr(_DEFAULT, f), m) for f, m in _INT_MINIMUMS.items()},
+        **{f: _float(env, f.upper(), getattr(_DEFAULT, f)) for f in _FLOATS},
+    }
     return Settings(
         database_url=_url(env, "DATABASE_URL", ("postgresql", "postgres")),
         redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
@@ -232,25 +266,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         host=host,
         port=port,
         public_url=public_url.rstrip("/"),
-        threshold_cents=_int(env, "THRESHOLD_CENTS", _DEFAULT.threshold_cents, minimum=1),
-        min_auction_seconds=_int(env, "MIN_AUCTION_SECONDS", _DEFAULT.min_auction_seconds),
+        log_level=level,
         timezone=_timezone(env),
         holidays=_holidays(env),
         secret_key=_str(env, "SECRET_KEY") or "",
         signing_key=_str(env, "SIGNING_KEY") or "",
-        github_api_url=(
-            _url(env, "GITHUB_API_URL", ("http", "https")) or _DEFAULT.github_api_url
-        ).rstrip("/"),
-        github_url=(_url(env, "GITHUB_URL", ("http", "https")) or _DEFAULT.github_url).rstrip("/"),
-        github_token=_str(env, "GITHUB_TOKEN"),
-        github_webhook_secret=_str(env, "GITHUB_WEBHOOK_SECRET"),
-        github_client_id=_str(env, "GITHUB_CLIENT_ID"),
-        github_client_secret=_str(env, "GITHUB_CLIENT_SECRET"),
-        github_sandbox=_flag(env, "GITHUB_SANDBOX"),
-        **_github_app(env),
-        github_redelivery_attempts=_int(
-            env, "GITHUB_REDELIVERY_ATTEMPTS", _DEFAULT.github_redelivery_attempts, minimum=1
-        ),
+        **_github(env),
         payment_hold_seconds=_int(
             env,
             "PAYMENT_HOLD_SECONDS",
@@ -262,60 +283,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_url=_url(env, "SMTP_URL", ("smtp", "smtps")),
         trusted_proxies=_trusted_proxies(env),
         metrics_token=_str(env, "METRICS_TOKEN"),
-        sse_per_client=_int(env, "SSE_PER_CLIENT", _DEFAULT.sse_per_client, minimum=1),
-        signup_limit_per_minute=_int(
-            env, "SIGNUP_LIMIT_PER_MINUTE", _DEFAULT.signup_limit_per_minute, minimum=1
-        ),
-        bid_limit_per_minute=_int(
-            env, "BID_LIMIT_PER_MINUTE", _DEFAULT.bid_limit_per_minute, minimum=1
-        ),
-        list_limit_per_minute=_int(
-            env, "LIST_LIMIT_PER_MINUTE", _DEFAULT.list_limit_per_minute, minimum=1
-        ),
-        search_limit_per_minute=_int(
-            env, "SEARCH_LIMIT_PER_MINUTE", _DEFAULT.search_limit_per_minute, minimum=1
-        ),
-        question_limit_per_minute=_int(
-            env, "QUESTION_LIMIT_PER_MINUTE", _DEFAULT.question_limit_per_minute, minimum=1
-        ),
-        amendment_min_hours=_int(env, "AMENDMENT_MIN_HOURS", _DEFAULT.amendment_min_hours),
-        bid_pool_size=_int(env, "BID_POOL_SIZE", _DEFAULT.bid_pool_size, minimum=1),
-        figures_max_age_seconds=_float(
-            env, "FIGURES_MAX_AGE_SECONDS", _DEFAULT.figures_max_age_seconds
-        ),
-        github_timeout_seconds=_int(
-            env, "GITHUB_TIMEOUT_SECONDS", _DEFAULT.github_timeout_seconds, minimum=1
-        ),
-        github_retries=_int(env, "GITHUB_RETRIES", _DEFAULT.github_retries),
-        github_max_wait_seconds=_int(
-            env, "GITHUB_MAX_WAIT_SECONDS", _DEFAULT.github_max_wait_seconds
-        ),
-        github_webhook_max_age_seconds=_int(
-            env,
-            "GITHUB_WEBHOOK_MAX_AGE_SECONDS",
-            _DEFAULT.github_webhook_max_age_seconds,
-            minimum=1,
-        ),
-        sweep_seconds=_float(env, "SWEEP_SECONDS", _DEFAULT.sweep_seconds),
-        log_level=level,
-        http_max_header_bytes=_int(
-            env, "HTTP_MAX_HEADER_BYTES", _DEFAULT.http_max_header_bytes, minimum=1024
-        ),
-        http_max_headers=_int(env, "HTTP_MAX_HEADERS", _DEFAULT.http_max_headers, minimum=1),
-        http_header_timeout_seconds=_float(
-            env, "HTTP_HEADER_TIMEOUT_SECONDS", _DEFAULT.http_header_timeout_seconds
-        ),
-        http_keepalive_seconds=_float(
-            env, "HTTP_KEEPALIVE_SECONDS", _DEFAULT.http_keepalive_seconds
-        ),
-        http_max_connections=_int(
-            env, "HTTP_MAX_CONNECTIONS", _DEFAULT.http_max_connections, minimum=1
-        ),
         webhook_allow_private=_flag(env, "WEBHOOK_ALLOW_PRIVATE"),
         ocds_prefix=_ocds_prefix(env),
         currency=_currency(env),
-        flag_min_window_days=_int(env, "FLAG_MIN_WINDOW_DAYS", _DEFAULT.flag_min_window_days),
+        **numbers,
     )
+
+
+def _github(env: Mapping[str, str]) -> dict[str, Any]:
+    """Where GitHub is and how the service signs in to it (token or App mode)."""
+    api = _url(env, "GITHUB_API_URL", ("http", "https")) or _DEFAULT.github_api_url
+    web = _url(env, "GITHUB_URL", ("http", "https")) or _DEFAULT.github_url
+    return {
+        "github_api_url": api.rstrip("/"),
+        "github_url": web.rstrip("/"),
+        "github_token": _str(env, "GITHUB_TOKEN"),
+        "github_webhook_secret": _str(env, "GITHUB_WEBHOOK_SECRET"),
+        "github_client_id": _str(env, "GITHUB_CLIENT_ID"),
+        "github_client_secret": _str(env, "GITHUB_CLIENT_SECRET"),
+        "github_sandbox": _flag(env, "GITHUB_SANDBOX"),
+        **_github_app(env),
+    }
 
 
 def _github_app(env: Mapping[str, str]) -> dict[str, Any]:

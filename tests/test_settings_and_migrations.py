@@ -38,6 +38,23 @@ def test_no_variable_set_reads_as_the_settings_defaults() -> None:
     assert read.data_dir == defaults.data_dir.absolute()
 
 
+def test_every_numeric_setting_is_read_from_its_variable() -> None:
+    """Each number of Settings is MARKETPLACE_<FIELD>: a field added without being read
+    (or read under another name) fails here."""
+    defaults = Settings()
+    numeric = [
+        name
+        for name in Settings.__struct_fields__
+        if isinstance(getattr(defaults, name), int | float)
+        and not isinstance(getattr(defaults, name), bool)
+    ]
+    assert len(numeric) >= 20, numeric
+    for name in numeric:
+        changed = getattr(defaults, name) + 1
+        read = load_settings({f"MARKETPLACE_{name.upper()}": str(changed)})
+        assert getattr(read, name) == changed, name
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
