@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from litestar import Litestar, Request
@@ -78,70 +78,36 @@ def request_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+API_ROUTES = [
+    *health.ROUTES,
+    *accounts.ROUTES,
+    *github.ROUTES,
+    *audit.ROUTES,
+    *auctions.ROUTES,
+    *bids.ROUTES,
+    *clarifications.ROUTES,
+    *deliveries.ROUTES,
+    *reviews.ROUTES,
+    *payments.ROUTES,
+    *awards.ROUTES,
+    *streams.ROUTES,
+    *transparency.ROUTES,
+    *ocds.ROUTES,
+    *integrity.ROUTES,
+    *notifications.ROUTES,
+    *webhooks.ROUTES,
+]
+
+
 def create_app(settings: Settings, database_url: str, redis_url: str) -> Litestar:
     settings = with_secret_key(settings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(database_url, name="marketplace-api")
-        # Bids have connections of their own, fewer than the general pool's: a bid's work
-        # in PostgreSQL is CPU and the auction's row locks, so sessions beyond what the
-        # CPUs can run only queue on those locks, where waiting costs each of them a sleep
-        # and a wake-up (docs/performance.md, "a pool of its own for bids"); here they queue in
-        # the pool.
-        # Bids (their token lookups included) never wait for a general connection that an
-        # audit export or a slow page holds.
-        app.state.bid_pool = await create_pool(
-            database_url, min_size=1, max_size=settings.bid_pool_size, name="marketplace-bids"
-        )
-        app.state.redis = create_redis(redis_url)
-        app.state.settings = settings
-        app.state.bid_counts = ratelimit.BatchedCounts(app.state.redis)
-        app.state.hub = Hub(app.state.redis)  # one Redis reader for all live feeds
-        await app.state.hub.start()
-        try:
-            yield
-        finally:
-            await app.state.hub.stop()
-            await app.state.bid_counts.flush()
-            await app.state.redis.aclose()
-            await close_pool(app.state.bid_pool)
-            await close_pool(app.state.pool)
-
-    def provide_pool(request: Request[Any, Any, Any]) -> Any:
-        return request.app.state.pool
-
-    def provide_redis(request: Request[Any, Any, Any]) -> Any:
-        return request.app.state.redis
-
-    def provide_hub(request: Request[Any, Any, Any]) -> Any:
-        return request.app.state.hub
 
     def provide_settings() -> Settings:
         return settings
 
     return Litestar(
-        route_handlers=[
-            *health.ROUTES,
-            *accounts.ROUTES,
-            *github.ROUTES,
-            *audit.ROUTES,
-            *auctions.ROUTES,
-            *bids.ROUTES,
-            *clarifications.ROUTES,
-            *deliveries.ROUTES,
-            *reviews.ROUTES,
-            *payments.ROUTES,
-            *awards.ROUTES,
-            *streams.ROUTES,
-            *transparency.ROUTES,
-            *ocds.ROUTES,
-            *integrity.ROUTES,
-            *notifications.ROUTES,
-            *webhooks.ROUTES,
-            *web_routes(settings),
-        ],
-        lifespan=[lifespan],
+        route_handlers=[*API_ROUTES, *web_routes(settings)],
+        lifespan=[_lifespan(settings, database_url, redis_url)],
         dependencies={
             "pool": Provide(provide_pool, sync_to_thread=False),
             "redis": Provide(provide_redis, sync_to_thread=False),
@@ -165,3 +131,50 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Litesta
         request_max_body_size=1_000_000,
         debug=False,
     )
+
+
+def _lifespan(
+    settings: Settings, database_url: str, redis_url: str
+) -> Callable[[Litestar], contextlib.AbstractAsyncContextManager[None]]:
+    """What the API holds while it runs (its pools, Redis, the live feeds' hub), opened at
+    start-up and closed at shutdown."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(database_url, name="marketplace-api")
+        # Bids have connections of their own, fewer than the general pool's: a bid's work
+        # in PostgreSQL is CPU and the auction's row locks, so sessions beyond what the
+        # CPUs can run only queue on those locks, where waiting costs each of them a sleep
+        # and a wake-up (docs/performance.md, "a pool of its own for bids"); here they queue in
+        # the pool. Bids (their token lookups included) never wait for a general connection
+        # that an audit export or a slow page holds.
+        app.state.bid_pool = await create_pool(
+            database_url, min_size=1, max_size=settings.bid_pool_size, name="marketplace-bids"
+        )
+        app.state.redis = create_redis(redis_url)
+        app.state.settings = settings
+        app.state.bid_counts = ratelimit.BatchedCounts(app.state.redis)
+        app.state.hub = Hub(app.state.redis)  # one Redis reader for all live feeds
+        await app.state.hub.start()
+        try:
+            yield
+        finally:
+            await app.state.hub.stop()
+            await app.state.bid_counts.flush()
+            await app.state.redis.aclose()
+            await close_pool(app.state.bid_pool)
+            await close_pool(app.state.pool)
+
+    return lifespan
+
+
+def provide_pool(request: Request[Any, Any, Any]) -> Any:
+    return request.app.state.pool
+
+
+def provide_redis(request: Request[Any, Any, Any]) -> Any:
+    return request.app.state.redis
+
+
+def provide_hub(request: Request[Any, Any, Any]) -> Any:
+    return request.app.state.hub
