@@ -20,6 +20,9 @@ MARKETPLACE_DATABASE_URL and MARKETPLACE_REDIS_URL are set) it runs `marketplace
   deliveries with webhooks arriving 5 per second, then 50 at once, with their breakdowns;
 - a crowd watching one auction live (bench/crowd.py, its own processes): 1,000 feeds while
   bids arrive at 20/s, bid 201 -> every feed's receipt, API memory per feed, Redis clients;
+- reads as history grows (bench/reads.py, its own servers): platform figures, award
+  notices, the auction list and audit browsing at 1,000 and 100,000 awarded auctions (S, M),
+  p50/p99 and the growth;
 - 2 API + 2 worker processes against 1 + 1 on the spread auctions (two load processes in
   both cases), then the bid invariants re-checked in PostgreSQL (exit status 1 if violated).
 """
@@ -61,7 +64,7 @@ from bench.bids import (
 from bench.scratch import scratch_database
 from bench.webhook import TimedGitHub, github_env, webhook_to_paid
 
-ROWS = ("bids", "deep", "close", "scale", "export", "ocds", "webhook", "crowd")
+ROWS = ("bids", "deep", "close", "scaleout", "export", "ocds", "webhook", "crowd", "scale")
 TARGETS = {
     "hot": ">= 0.5 x bare",
     "paced": "p99 <= 50 ms",
@@ -70,9 +73,10 @@ TARGETS = {
     "close": "p99 <= 250 ms",
     "export": ">= 50k rows/s, flat memory",
     "ocds": "flat memory",
-    "scale": ">= 1.6 x",
+    "scaleout": ">= 1.6 x",
     "webhook": "p99 <= 2 s",
     "crowd": "p99 <= 250 ms, 64 KiB/feed",
+    "scale": "<= 1.5 x growth, 50 ms p99",
 }
 
 
@@ -322,6 +326,28 @@ def ocds_figures(auctions: int) -> tuple[float, float, str]:
     return float(parts[2].replace(",", "")), float(parts[6]), line
 
 
+def scale_figures(sizes: str) -> tuple[str, str]:
+    """bench/reads.py at ``sizes`` (its own embedded servers): the worst growth and p99 at the
+    largest size over the reads the routes make now, and its whole table."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "reads.py"), "--sizes", sizes, "--repeat", "50"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    lines = done.stdout.splitlines()
+    if done.returncode != 0 or not lines:
+        return f"failed: {done.stderr.strip().splitlines()[-1:]}", ""
+    rows = [line.split() for line in lines[1:] if line.strip() and "before" not in line]
+    n = len(sizes.split(","))  # a row ends: p50 / p99 of the largest size, then n - 1 growths
+    growth = max(max(float(x) for x in cells[-(n - 1) :]) for cells in rows)
+    p99 = max(float(cells[-n]) for cells in rows)
+    met = "met" if growth <= 1.5 and p99 <= 50 else "NOT met"
+    top = sizes.split(",")[-1]
+    figure = f"worst growth {growth:.2f} x, worst p99 at {int(top):,} {p99:.2f} ms; targets {met}"
+    return figure, "\n".join(lines)
+
+
 def crowd_figures(viewers: int, rate: float, seconds: float) -> str:
     """bench/crowd.py (its own serve, worker and viewer processes): its figures in a line."""
     done = subprocess.run(
@@ -374,6 +400,9 @@ def main() -> int:
         "--webhook-rate", type=float, default=5.0, help="webhooks per second, webhook row"
     )
     parser.add_argument("--viewers", type=int, default=1000, help="live feeds, crowd row")
+    parser.add_argument(
+        "--scale-sizes", default="1000,100000", help="auctions of each size, scale row (S,M[,L])"
+    )
     parser.add_argument(
         "--only",
         default=",".join(ROWS),
@@ -515,12 +544,12 @@ def main() -> int:
                     details.append(burst.report())
                     accepted += 2 * args.webhooks
                     print("webhook: done", flush=True)
-                if "scale" in only:
+                if "scaleout" in only:
                     one = run_split(pool, [api], tokens, spread, args.seconds)
                     with server(serve(ports[1]), env, ports[1]) as api2, worker(env):
                         two = run_split(pool, [api, api2], tokens, spread, args.seconds)
                     r1, r2 = one.requests / one.elapsed, two.requests / two.elapsed
-                    figures["scale"] = (
+                    figures["scaleout"] = (
                         f"{r2 / r1:.2f} x ({r2:.0f} vs {r1:.0f} req/s;"
                         f" p99 {pct(two.latencies, 0.99) * 1000:.0f} vs"
                         f" {pct(one.latencies, 0.99) * 1000:.0f} ms;"
@@ -532,14 +561,14 @@ def main() -> int:
                     # the same CPU per bid, the most 2 + 2 can reach is the CPUs there are
                     # over those 1 + 1 already keeps busy.
                     cpus = os.cpu_count() or 1
-                    figures["scale"] += (
+                    figures["scaleout"] += (
                         f"; the most reachable with {cpus} CPUs:"
                         f" {cpus / (one.busy / one.elapsed):.2f} x"
                     )
                     accepted += one.accepted + two.accepted
         checks = asyncio.run(check_invariants(url, accepted))
-    if "scale" in figures:
-        figures["scale"] += "; invariants " + ("OK" if "OK" in checks[0] else "VIOLATED")
+    if "scaleout" in figures:
+        figures["scaleout"] += "; invariants " + ("OK" if "OK" in checks[0] else "VIOLATED")
     if "export" in only:
         speed, rss, copy_rss = export_figures(args.export_rows)
         figures["export"] = (
@@ -554,6 +583,9 @@ def main() -> int:
         )
     if "crowd" in only:
         figures["crowd"] = crowd_figures(args.viewers, 20.0, 20.0)
+    if "scale" in only:
+        figures["scale"], table = scale_figures(args.scale_sizes)
+        details.append(table)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print()
     print(
@@ -569,7 +601,8 @@ def main() -> int:
         "close": f"close lateness, {args.close_auctions} ending together",
         "export": "audit export (JSONL)",
         "ocds": "OCDS export (release package)",
-        "scale": "2 API + 2 workers vs 1 + 1 (spread)",
+        "scaleout": "2 API + 2 workers vs 1 + 1 (spread)",
+        "scale": "reads as history grows (S -> M)",
         "webhook": "signed webhook -> payment released",
         "crowd": "a crowd on one live auction",
     }
