@@ -156,14 +156,19 @@ async def seed(url: str, count: int) -> None:
         await conn.close()
 
 
-async def measure(url: str, settings: Settings, repeat: int) -> dict[str, tuple[float, float]]:
+async def measure(
+    url: str, redis_url: str, settings: Settings, repeat: int
+) -> dict[str, tuple[float, float]]:
     from marketplace.auctions import service as auctions
     from marketplace.audit import export
+    from marketplace.auth import Caller
     from marketplace.db import create_pool
-    from marketplace.transparency import figures
+    from marketplace.redis import create_redis
+    from marketplace.transparency import figures, prom
     from marketplace.transparency import service as transparency
 
     pool = await create_pool(url, min_size=2, max_size=2)
+    redis = create_redis(redis_url)
     try:
         await figures.refresh(pool, wait=True)  # as the worker keeps it
 
@@ -189,18 +194,40 @@ async def measure(url: str, settings: Settings, repeat: int) -> dict[str, tuple[
             async with pool.acquire() as conn:
                 await conn.fetch(BEFORE_AWARDS)
 
-        async def listing() -> None:
-            await auctions.list_page(
-                pool,
-                None,
-                status=None,
-                department_id=None,
-                skill=None,
-                q=None,
-                sort="ending_soon",
-                after=None,
-                limit=20,
-            )
+        def listing(
+            skill: str | None = None, q: str | None = None
+        ) -> Callable[[], Awaitable[None]]:
+            async def call() -> None:
+                await auctions.list_page(
+                    pool,
+                    None,
+                    status=None,
+                    department_id=None,
+                    skill=skill,
+                    q=q,
+                    sort="ending_soon",
+                    after=None,
+                    limit=20,
+                )
+
+            return call
+
+        async def scrape() -> None:
+            await prom.scrape(pool, redis, 3600)
+
+        dept = await pool.fetchval("SELECT id FROM departments WHERE name = 'Bench'")
+        auditor = Caller(
+            id=0,
+            email="auditor@reads.bench",
+            name="Auditor",
+            roles=frozenset({"auditor"}),
+            department_id=None,
+            verification_status="none",
+            token_id=0,
+        )
+
+        async def spend() -> None:
+            await transparency.spend(pool, settings, auditor, dept, "year", None, None)
 
         secret = "bench-secret"
         middle = await pool.fetchval("SELECT auction_id FROM awards ORDER BY id OFFSET 10 LIMIT 1")
@@ -217,7 +244,11 @@ async def measure(url: str, settings: Settings, repeat: int) -> dict[str, tuple[
             "figures before: recount": (recount, max(3, repeat // 10)),
             "award notices (/api/awards)": (awards, repeat),
             "award notices before": (awards_before, max(3, repeat // 10)),
-            "auction list (default)": (listing, repeat),
+            "auction list (default)": (listing(), repeat),
+            "auction list (skill=python)": (listing(skill="python"), repeat),
+            "auction list (q=summary)": (listing(q="summary"), repeat),
+            "Prometheus scrape (/metrics)": (scrape, repeat),
+            "department spend, all years": (spend, max(3, repeat // 10)),
             "audit events (default)": (audit(export.Query()), repeat),
             "audit events (one auction)": (audit(export.Query(auction_id=middle)), repeat),
             "audit events (an hour)": (
@@ -233,6 +264,7 @@ async def measure(url: str, settings: Settings, repeat: int) -> dict[str, tuple[
             out[name] = (pct(samples, 0.5), pct(samples, 0.99))
         return out
     finally:
+        await redis.aclose()
         await pool.close()
 
 
@@ -258,7 +290,7 @@ def main() -> int:
                     started = time.perf_counter()
                     asyncio.run(seed(url, size))
                     print(f"seed {size:,}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
-                    results[size] = asyncio.run(measure(url, settings, args.repeat))
+                    results[size] = asyncio.run(measure(url, svc.redis_url, settings, args.repeat))
 
     names = list(results[sizes[0]])
     width = max(len(n) for n in names)
