@@ -145,20 +145,7 @@ async def auction_page(
     shown.reverse()  # newest first; ids are random, the list comes in acceptance order
     css, label = badge(auction)
     is_department_buyer = bool(policy.buys_for(viewer, auction.department_id))
-    # Offer re-award or re-run exactly where the awards service would accept it.
-    step = None
-    if viewer is not None and is_department_buyer:
-        step = await awards.next_step(pool, viewer, auction_id)
-    # The questions the buyer's irreversible buttons ask before acting (see confirm.py).
-    questions: dict[str, confirm.Question | None] = {}
-    if viewer is not None and is_department_buyer:
-        questions = {
-            "publish": confirm.publish(auction, web_settings(request).zone),
-            "cancel": confirm.cancel(auction),
-            "reaward": (
-                await confirm.reaward_question(pool, viewer, auction) if step == "reaward" else None
-            ),
-        }
+    step, questions = await _buyer_actions(request, pool, viewer, auction, is_department_buyer)
     winner_id = auction.award.winner_id if auction.award else None
     box = bid_box(
         status=auction.status,
@@ -209,6 +196,29 @@ async def auction_page(
         form_errors=form_errors or {},
         form_values=form_values or {},
     )
+
+
+async def _buyer_actions(
+    request: Request[Any, Any, Any],
+    pool: Any,
+    viewer: Caller | None,
+    auction: Auction,
+    is_department_buyer: bool,
+) -> tuple[str | None, dict[str, confirm.Question | None]]:
+    """For the auction's buyer: the step after the award offered (re-award or re-run, exactly
+    where the awards service would accept it), and the questions the irreversible buttons
+    ask before acting (see confirm.py)."""
+    if viewer is None or not is_department_buyer:
+        return None, {}
+    step = await awards.next_step(pool, viewer, auction.id)
+    questions = {
+        "publish": confirm.publish(auction, web_settings(request).zone),
+        "cancel": confirm.cancel(auction),
+        "reaward": (
+            await confirm.reaward_question(pool, viewer, auction) if step == "reaward" else None
+        ),
+    }
+    return step, questions
 
 
 @get("/favicon.ico", name="web:favicon")
