@@ -179,16 +179,7 @@ async def scrape(pool: Any, redis: Any, figures_max_age: float) -> str:
     by_status = counted.all_by_status
     async with pool.acquire() as conn:
         row = await queries.scrape_gauges(conn)
-        repairs = await github_queries.redelivery_counts(conn)
-        verification_errors = await delivery_queries.count_verification_errors(conn)
-    try:
-        left_ms = await redis.pttl(WORKER_HEARTBEAT_KEY)
-    except RedisError:
-        left_ms = None  # Redis down: the worker gauges say unknown (NaN), not "no worker"
-    worker_up = math.nan if left_ms is None else float(left_ms > 0)
-    heartbeat_age = (
-        max(0.0, HEARTBEAT_TTL_SECONDS - left_ms / 1000) if left_ms and left_ms > 0 else math.nan
-    )
+        stored = await _stored_counters(conn)
     statuses = get_args(Status)
     gauges = [
         Gauge(
@@ -217,6 +208,22 @@ async def scrape(pool: Any, redis: Any, figures_max_age: float) -> str:
             "Age of the oldest outbox event not yet relayed (0 when none waits).",
             [((), row["outbox_oldest_seconds"] or 0.0)],
         ),
+        *await _worker_gauges(redis),
+    ]
+    return render([REQUESTS, DURATION, *gauges, *stored])
+
+
+async def _worker_gauges(redis: Any) -> list[Gauge]:
+    """Whether a worker is alive, from its heartbeat key's time to live."""
+    try:
+        left_ms = await redis.pttl(WORKER_HEARTBEAT_KEY)
+    except RedisError:
+        left_ms = None  # Redis down: the worker gauges say unknown (NaN), not "no worker"
+    worker_up = math.nan if left_ms is None else float(left_ms > 0)
+    heartbeat_age = (
+        max(0.0, HEARTBEAT_TTL_SECONDS - left_ms / 1000) if left_ms and left_ms > 0 else math.nan
+    )
+    return [
         Gauge(
             "marketplace_worker_up",
             "1 when a worker heartbeat is present in Redis, 0 when none, NaN if Redis failed.",
@@ -228,7 +235,13 @@ async def scrape(pool: Any, redis: Any, figures_max_age: float) -> str:
             [((), heartbeat_age)],
         ),
     ]
-    gauges += [
+
+
+async def _stored_counters(conn: Any) -> list[StoredCounter]:
+    """Counters kept in PostgreSQL, so every API process reports the same totals."""
+    repairs = await github_queries.redelivery_counts(conn)
+    verification_errors = await delivery_queries.count_verification_errors(conn)
+    return [
         StoredCounter(
             "marketplace_github_redeliveries_asked_total",
             "Redeliveries of missed webhooks asked of GitHub (marketplace/github/repair.py).",
@@ -246,4 +259,3 @@ async def scrape(pool: Any, redis: Any, figures_max_age: float) -> str:
             float(verification_errors),
         ),
     ]
-    return render([REQUESTS, DURATION, *gauges])
