@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import msgspec
@@ -123,45 +123,58 @@ def _quarter(at: dt.datetime) -> str:
     return f"{at.year} Q{(at.month - 1) // 3 + 1}"
 
 
+# One raised flag before it is tied to its auction: ocid, indicator, value, threshold, why.
+Found = tuple[str, str, float, float | None, str]
+
+
 def evaluate(
     compiled: Iterable[dict[str, Any]], prefix: str, threshold_cents: int, min_window_days: int
 ) -> list[Flag]:
     """Every flag of these compiled releases (one per ocid), in ocid and indicator order."""
     releases = list(compiled)
+    by_ocid = {r["ocid"]: r for r in releases if isinstance(r.get("ocid"), str)}
+    awards = [a for r in releases for a in _awards(r)]
+    found = [
+        *_cardinal_flags(releases, by_ocid, min_window_days),
+        *_split_flags(awards, threshold_cents / 100),
+        *_concentration_flags(awards),
+        *_price_at_cap_flags(awards),
+    ]
+    flags = [
+        Flag(
+            ocid=ocid,
+            auction_id=auction_id,
+            department_id=_department_id(by_ocid[ocid]),
+            indicator=indicator,
+            value=value,
+            threshold=threshold,
+            explanation=why,
+        )
+        for ocid, indicator, value, threshold, why in found
+        if (auction_id := auction_id_of(prefix, ocid)) is not None
+    ]
+    flags.sort(key=lambda f: (f.auction_id, INDICATORS.index(f.indicator)))
+    return flags
+
+
+def _cardinal_flags(
+    releases: list[dict[str, Any]], by_ocid: dict[str, Any], min_window_days: int
+) -> Iterator[Found]:
+    """The cardinal red-flag indicators (integrity/cardinal.py, as cardinal computes them)."""
     options = cardinal.Options(r003_threshold_days=min_window_days)
     results, fences = cardinal.evaluate(releases, options)
-    by_ocid = {r["ocid"]: r for r in releases if isinstance(r.get("ocid"), str)}
-    flags: list[Flag] = []
-
-    def add(ocid: str, indicator: str, value: float, threshold: float | None, why: str) -> None:
-        release = by_ocid[ocid]
-        auction_id = auction_id_of(prefix, ocid)
-        if auction_id is None:
-            return
-        flags.append(
-            Flag(
-                ocid=ocid,
-                auction_id=auction_id,
-                department_id=_department_id(release),
-                indicator=indicator,
-                value=value,
-                threshold=threshold,
-                explanation=why,
-            )
-        )
-
     for ocid, found in results.get("OCID", {}).items():
         for indicator, value in found.items():
             threshold, why = _cardinal_explanation(
                 by_ocid[ocid], indicator, value, fences, min_window_days
             )
-            add(ocid, indicator, value, threshold, why)
+            yield ocid, indicator, value, threshold, why
 
-    awards = [a for r in releases for a in _awards(r)]
-    limit = threshold_cents / 100
+
+def _split_flags(awards: list[Award], limit: float) -> Iterator[Found]:
     for award, total, label in _split(awards, limit):
         count, shared = label.split("|", 1)
-        add(
+        yield (
             award.ocid,
             "split_purchase",
             total,
@@ -171,6 +184,9 @@ def evaluate(
             f"of {limit:,.2f}: a purchase may have been split to stay under it.",
         )
 
+
+def _concentration_flags(awards: list[Award]) -> Iterator[Found]:
+    """A vendor winning more than half of a department's awards in a quarter."""
     quarters: dict[tuple[str, str], list[Award]] = defaultdict(list)
     for a in awards:
         quarters[(a.department, _quarter(a.date))].append(a)
@@ -182,21 +198,25 @@ def evaluate(
             wins[a.vendor].append(a)
         for won in wins.values():
             share = len(won) / len(group)
-            if share > CONCENTRATION_SHARE:
-                for a in won:
-                    add(
-                        a.ocid,
-                        "winner_concentration",
-                        share,
-                        CONCENTRATION_SHARE,
-                        f"{a.vendor_name} won {len(won)} of the {len(group)} awards of "
-                        f"{a.department_name} in {quarter}, more than half.",
-                    )
+            if share <= CONCENTRATION_SHARE:
+                continue
+            for a in won:
+                yield (
+                    a.ocid,
+                    "winner_concentration",
+                    share,
+                    CONCENTRATION_SHARE,
+                    f"{a.vendor_name} won {len(won)} of the {len(group)} awards of "
+                    f"{a.department_name} in {quarter}, more than half.",
+                )
 
+
+def _price_at_cap_flags(awards: list[Award]) -> Iterator[Found]:
+    """Awarded near the price cap with one or two bidders."""
     for a in awards:
         if a.cap and a.bidders in (1, 2) and a.amount >= a.cap * (1 - CAP_MARGIN):
             ratio = a.amount / a.cap
-            add(
+            yield (
                 a.ocid,
                 "price_at_cap",
                 ratio,
@@ -204,8 +224,6 @@ def evaluate(
                 f"Awarded at {ratio:.1%} of the price cap with only {a.bidders} "
                 f"bidder{'s' if a.bidders != 1 else ''}: little competition pushed the price down.",
             )
-    flags.sort(key=lambda f: (f.auction_id, INDICATORS.index(f.indicator)))
-    return flags
 
 
 def _cardinal_explanation(
