@@ -57,18 +57,25 @@ async def link(api: Api, fake: FakeGitHub, user: User, login: str) -> httpx.Resp
     return response
 
 
-@pytest.fixture
-def gh_settings(settings: Settings, fake_github: FakeGitHub) -> Settings:
+def on_fake_github(settings: Settings, fake: FakeGitHub, **more: Any) -> Settings:
+    """``settings`` served as PUBLIC, signing in with the fake GitHub's OAuth App and
+    reading its API; ``more`` adds the worker's token, the webhook secret and the like."""
     return msgspec.structs.replace(
         settings,
         public_url=PUBLIC,
         secret_key="test-secret-key-for-oauth-states",
-        github_api_url=fake_github.api_url,
-        github_url=fake_github.web_url,
-        github_token="worker-token",
-        github_client_id=fake_github.client_id,
-        github_client_secret=fake_github.client_secret,
-        github_webhook_secret=WEBHOOK_SECRET,
+        github_api_url=fake.api_url,
+        github_url=fake.web_url,
+        github_client_id=fake.client_id,
+        github_client_secret=fake.client_secret,
+        **more,
+    )
+
+
+@pytest.fixture
+def gh_settings(settings: Settings, fake_github: FakeGitHub) -> Settings:
+    return on_fake_github(
+        settings, fake_github, github_token="worker-token", github_webhook_secret=WEBHOOK_SECRET
     )
 
 

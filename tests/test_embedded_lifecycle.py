@@ -32,7 +32,7 @@ import redis as redis_sync
 from marketplace import embedded
 from marketplace.redis import WORKER_HEARTBEAT_KEY
 from tests.conftest import Servers, with_database
-from tests.helpers import free_port
+from tests.helpers import auction_body, free_port
 
 READY_WITHIN = 60.0
 CLI = [sys.executable, "-m", "marketplace.cli"]
@@ -449,20 +449,7 @@ def open_auction_feed(stack: Stack) -> OpenFeed:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     buyer = done.stdout.strip().splitlines()[-1]
-    body = {
-        "title": "Fix the date picker on the permits form",
-        "summary": "The date picker rejects valid dates in Safari.",
-        "description": "Steps to reproduce... Acceptance: tests pass, works in Safari 17.",
-        "repo": "city-of-x/permits",
-        "issue_number": 12,
-        "type": "reverse",
-        "price_cap_cents": 350_000,
-        "min_decrement_cents": 100,
-        "starts_at": "2030-01-01T09:00:00Z",
-        "ends_at": "2030-01-01T10:00:00Z",
-        "delivery_business_days": 10,
-        "skills": ["python"],
-    }
+    body = auction_body(starts_at="2030-01-01T09:00:00Z", ends_at="2030-01-01T10:00:00Z")
     r = httpx.post(
         f"{stack.base}/api/auctions", json=body, headers={"Authorization": f"Bearer {buyer}"}
     )

@@ -13,21 +13,14 @@ import pytest
 from marketplace.github.oauth import sign_state
 from marketplace.settings import Settings
 from tests.fakes.github import FakeGitHub
-from tests.github_scene import PUBLIC, approve_on_github, link
+from tests.github_scene import PUBLIC, approve_on_github, link, on_fake_github
 from tests.helpers import Api, csrf_of, sign_in
 
 
 @pytest.fixture
 def gh_settings(settings: Settings, fake_github: FakeGitHub) -> Settings:
-    return msgspec.structs.replace(
-        settings,
-        public_url=PUBLIC,
-        secret_key="test-secret-key-for-oauth-states",
-        github_api_url=fake_github.api_url,
-        github_url=fake_github.web_url,
-        github_client_id=fake_github.client_id,
-        github_client_secret=fake_github.client_secret,
-    )
+    """Signing in and linking only: no worker token, no webhook secret."""
+    return on_fake_github(settings, fake_github)
 
 
 async def test_link_stores_numeric_id_with_audit_and_event(

@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 from arq import Retry
 
@@ -15,7 +14,7 @@ from marketplace.settings import Settings
 from tests import axe
 from tests.browser import expect, pytestmark, signed_in_page
 from tests.fakes.github import FakeGitHub
-from tests.github_scene import HEAD, PUBLIC, REPO, awarded, good_pull
+from tests.github_scene import HEAD, REPO, awarded, good_pull, on_fake_github
 from tests.helpers import Api
 from workers.verification import verify_delivery
 
@@ -27,16 +26,7 @@ SHOTS.mkdir(exist_ok=True)
 @pytest.fixture
 def settings(settings: Settings, fake_github: FakeGitHub) -> Settings:
     """The served app (and ``api``) talk to the fake GitHub."""
-    return msgspec.structs.replace(
-        settings,
-        public_url=PUBLIC,
-        secret_key="test-secret-key-for-oauth-states",
-        github_api_url=fake_github.api_url,
-        github_url=fake_github.web_url,
-        github_token="worker-token",
-        github_client_id=fake_github.client_id,
-        github_client_secret=fake_github.client_secret,
-    )
+    return on_fake_github(settings, fake_github, github_token="worker-token")
 
 
 @pytest.fixture

@@ -14,14 +14,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
 from marketplace.auctions import lifecycle
 from marketplace.settings import Settings
 from tests.browser import expect, signed_in_page
 from tests.fakes.github import FakeGitHub
-from tests.github_scene import HEAD, PUBLIC, REPO, REPO_ID, good_pull, link
+from tests.github_scene import HEAD, REPO, REPO_ID, good_pull, link, on_fake_github
 from tests.helpers import (
     Api,
     User,
@@ -46,16 +45,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def settings(settings: Settings, fake_github: FakeGitHub) -> Settings:
-    return msgspec.structs.replace(
-        settings,
-        public_url=PUBLIC,
-        secret_key="test-secret-key-for-oauth-states",
-        github_api_url=fake_github.api_url,
-        github_url=fake_github.web_url,
-        github_token="worker-token",
-        github_client_id=fake_github.client_id,
-        github_client_secret=fake_github.client_secret,
-    )
+    """The served app (and ``api``) talk to the fake GitHub."""
+    return on_fake_github(settings, fake_github, github_token="worker-token")
 
 
 @pytest.fixture
