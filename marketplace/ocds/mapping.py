@@ -380,25 +380,7 @@ def _published(state: State, event: ev.AuctionPublished) -> Tags:
     }
     if description:
         tender["description"] = description
-    tender["documents"] = [
-        {
-            "id": "repository",
-            "documentType": "technicalSpecifications",
-            "title": f"GitHub repository {facts.repo}, where the work is delivered",
-            "url": f"{ctx.github_url}/{facts.repo}",
-            "format": "text/html",
-        }
-    ]
-    if facts.issue_number is not None:
-        tender["documents"].append(
-            {
-                "id": "issue",
-                "documentType": "technicalSpecifications",
-                "title": f"GitHub issue {facts.repo}#{facts.issue_number}",
-                "url": f"{ctx.github_url}/{facts.repo}/issues/{facts.issue_number}",
-                "format": "text/html",
-            }
-        )
+    tender["documents"] = _task_documents(facts, ctx.github_url)
     state.release.update(
         {
             "ocid": ocid_of(ctx.prefix, facts.auction_id),
@@ -409,18 +391,45 @@ def _published(state: State, event: ev.AuctionPublished) -> Tags:
         }
     )
     if facts.previous_auction_id is not None:
-        previous = ocid_of(ctx.prefix, facts.previous_auction_id)
-        state.release["relatedProcesses"] = [
-            {
-                "id": "rerun-of",
-                "relationship": ["unsuccessfulProcess"],
-                "title": "The earlier auction of this task, which found no winner",
-                "scheme": "ocid",
-                "identifier": previous,
-                "uri": f"{ctx.public_url}/api/ocds/records/{previous}",
-            }
-        ]
+        state.release["relatedProcesses"] = [_rerun_of(ctx, facts.previous_auction_id)]
     return ["tender"]
+
+
+def _task_documents(facts: AuctionFacts, github_url: str) -> list[dict[str, Any]]:
+    """Where the work is specified and delivered: the repository, and its issue if named."""
+    documents = [
+        {
+            "id": "repository",
+            "documentType": "technicalSpecifications",
+            "title": f"GitHub repository {facts.repo}, where the work is delivered",
+            "url": f"{github_url}/{facts.repo}",
+            "format": "text/html",
+        }
+    ]
+    if facts.issue_number is not None:
+        documents.append(
+            {
+                "id": "issue",
+                "documentType": "technicalSpecifications",
+                "title": f"GitHub issue {facts.repo}#{facts.issue_number}",
+                "url": f"{github_url}/{facts.repo}/issues/{facts.issue_number}",
+                "format": "text/html",
+            }
+        )
+    return documents
+
+
+def _rerun_of(ctx: Context, previous_auction_id: int) -> dict[str, Any]:
+    """The related process of a re-run: the earlier auction of the task."""
+    previous = ocid_of(ctx.prefix, previous_auction_id)
+    return {
+        "id": "rerun-of",
+        "relationship": ["unsuccessfulProcess"],
+        "title": "The earlier auction of this task, which found no winner",
+        "scheme": "ocid",
+        "identifier": previous,
+        "uri": f"{ctx.public_url}/api/ocds/records/{previous}",
+    }
 
 
 def _period_end(state: State, ends_at: dt.datetime) -> None:
