@@ -10,6 +10,9 @@ only those peers' X-Forwarded-For (and X-Forwarded-Proto) are believed.
 Stopping: ``ApiServer`` ends the live feeds as soon as a stop is asked (a feed never ends by
 itself, so uvicorn would wait on every open page until killed) and always runs the app's
 own shutdown: uvicorn skips it when a second Ctrl-C lands while it waits on connections.
+Requests still running ``SHUTDOWN_SECONDS`` after the stop was asked are cancelled (a
+client that reads nothing keeps its connection open for ever otherwise); ``marketplace up``
+kills what is left 15 s after the stop.
 
 Limits: uvicorn's httptools protocol with a header budget, a header-read deadline and a
 connection cap (marketplace/http_limits.py); the keep-alive timeout is uvicorn's own.
@@ -27,6 +30,8 @@ from uvicorn.config import STARTUP_FAILURE
 from marketplace.http_limits import limited_protocol
 from marketplace.settings import Settings
 
+SHUTDOWN_SECONDS = 10  # under the 15 s after which ``up`` kills the API
+
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.run`` or ``uvicorn.Config`` that every way of
@@ -38,6 +43,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "access_log": False,
         "http": limited_protocol(settings),
         "timeout_keep_alive": settings.http_keepalive_seconds,
+        "timeout_graceful_shutdown": SHUTDOWN_SECONDS,
     }
 
 

@@ -255,10 +255,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     level = (_str(env, "LOG_LEVEL") or _DEFAULT.log_level).lower()
     if level not in {"debug", "info", "warning", "error"}:
         raise SettingsError(f"{PREFIX}LOG_LEVEL must be debug, info, warning or error")
-    numbers: dict[str, Any] = {
-        **{f: _int(env, f.upper(), getattr(_DEFAULT, f), m) for f, m in _INT_MINIMUMS.items()},
-        **{f: _float(env, f.upper(), getattr(_DEFAULT, f)) for f in _FLOATS},
-    }
     return Settings(
         database_url=_url(env, "DATABASE_URL", ("postgresql", "postgres")),
         redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
@@ -286,8 +282,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhook_allow_private=_flag(env, "WEBHOOK_ALLOW_PRIVATE"),
         ocds_prefix=_ocds_prefix(env),
         currency=_currency(env),
-        **numbers,
+        **_numbers(env),
     )
+
+
+def _numbers(env: Mapping[str, str]) -> dict[str, Any]:
+    """The numeric variables of _INT_MINIMUMS and _FLOATS, each MARKETPLACE_<FIELD>."""
+    return {
+        **{f: _int(env, f.upper(), getattr(_DEFAULT, f), m) for f, m in _INT_MINIMUMS.items()},
+        **{f: _float(env, f.upper(), getattr(_DEFAULT, f)) for f in _FLOATS},
+    }
 
 
 def _github(env: Mapping[str, str]) -> dict[str, Any]:

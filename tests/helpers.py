@@ -237,8 +237,7 @@ async def served(settings: Any, sock: socket.socket | None = None) -> AsyncItera
         app,
         log_level="warning",
         lifespan="on",
-        timeout_graceful_shutdown=2,
-        **server_options(settings),
+        **{**server_options(settings), "timeout_graceful_shutdown": 2},
     )
     server = ApiServer(config, app)
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -153,6 +153,7 @@ class Hub:
         self._wake_cursor = "0-0"
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self.ending = False  # the server is stopping: feeds end as soon as they start
 
     def __len__(self) -> int:
         """How many subscriptions are open."""
@@ -169,7 +170,13 @@ class Hub:
         """End every open feed as a complete response, when the server starts stopping: a
         feed never ends by itself, so the server would wait on it. Each browser's
         EventSource reconnects with its Last-Event-ID (to another process, or to this one
-        once it is back) and misses nothing."""
+        once it is back) and misses nothing.
+
+        Feeds subscribed from now on (requests already under way) end as soon as they have
+        sent what PostgreSQL holds. (A feed whose write waits on a client that reads nothing
+        never comes back to see its end: the server's shutdown deadline covers it,
+        marketplace/server.py.)"""
+        self.ending = True
         for stream in list(self._streams.values()):
             for sub in list(stream.subscribers):
                 sub.close()
@@ -201,6 +208,9 @@ class Hub:
         if stream is None:
             stream = self._streams[key] = _Stream()
         stream.subscribers.add(sub)
+        if self.ending:
+            sub.close()
+            return sub
         if stream.cursor is None:
             self._wake.set()  # the hub must arm it: interrupt its blocked read
         else:
