@@ -8,9 +8,11 @@ import html as html_lib
 import itertools
 import re
 import socket
-from collections.abc import AsyncIterator, Callable, Coroutine
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import msgspec
@@ -352,3 +354,16 @@ async def running(*loops: Callable[[], Coroutine[Any, Any, None]]) -> AsyncItera
 async def running_relays_forever(ctx: dict[str, Any]) -> None:
     async with running_relays(ctx):
         await asyncio.Event().wait()
+
+
+@contextlib.contextmanager
+def http_on_loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A threaded HTTP server on 127.0.0.1 answering with ``handler``; yields its port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()

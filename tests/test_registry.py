@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import asyncpg
@@ -16,7 +15,15 @@ from litestar.testing import AsyncTestClient
 from marketplace.accounts import registry
 from marketplace.settings import Settings
 from marketplace.streams.consumer import StreamConsumer
-from tests.helpers import Api, User, eventually, running, running_relays_forever, worker_ctx
+from tests.helpers import (
+    Api,
+    User,
+    eventually,
+    http_on_loopback,
+    running,
+    running_relays_forever,
+    worker_ctx,
+)
 
 
 class FakeRegistry:
@@ -61,15 +68,9 @@ def fake_registry() -> Iterator[FakeRegistry]:
         def log_message(self, *_: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with http_on_loopback(Handler) as port:
+        fake.url = f"http://127.0.0.1:{port}"
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 async def ask(client: AsyncTestClient[Any], vendor: User, registry_id: str) -> None:

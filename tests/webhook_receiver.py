@@ -4,16 +4,16 @@ set up for tests (short delays). ``endpoint`` is a fixture for every test module
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from marketplace.streams.consumer import StreamConsumer
 from marketplace.webhooks import sends
+from tests.helpers import http_on_loopback
 
 
 @dataclass
@@ -50,15 +50,9 @@ def endpoint() -> Iterator[Endpoint]:
         def log_message(self, *_: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/marketplace"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with http_on_loopback(Handler) as port:
+        state.url = f"http://127.0.0.1:{port}/hooks/marketplace"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def webhook_consumer(ctx: dict[str, Any]) -> StreamConsumer:
