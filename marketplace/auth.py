@@ -23,6 +23,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from marketplace.accounts import queries
 from marketplace.audit.record import Actor
+from marketplace.db import Row
 from marketplace.errors import Forbidden, Unauthorized
 
 ROLES = ("buyer", "vendor", "reviewer", "finance", "auditor", "admin")
@@ -133,7 +134,7 @@ async def authenticate(
     return caller
 
 
-def caller_from_row(row: Any) -> Caller:
+def caller_from_row(row: Row) -> Caller:
     """The caller a token's row (queries.find_token_user) stands for."""
     return Caller(
         id=row["id"],

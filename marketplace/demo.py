@@ -13,10 +13,11 @@ import random
 from typing import Any
 
 import msgspec
+from arq.connections import ArqRedis
 
 from marketplace.accounts import queries as account_queries
 from marketplace.accounts import service as accounts
-from marketplace.accounts.schemas import UserCreate, VerificationDecision, VerificationRequest
+from marketplace.accounts.schemas import User, UserCreate, VerificationDecision, VerificationRequest
 from marketplace.auctions import lifecycle
 from marketplace.auctions import service as auctions
 from marketplace.auctions.schemas import Auction, AuctionCreate
@@ -24,7 +25,7 @@ from marketplace.audit.record import SYSTEM, Actor
 from marketplace.auth import Caller
 from marketplace.bids.service import place_bid
 from marketplace.clarifications import service as clarifications
-from marketplace.db import create_pool
+from marketplace.db import Pool, create_pool
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
 
@@ -318,7 +319,7 @@ def _description(task: Task) -> str:
     )
 
 
-def _caller(user: Any) -> Caller:
+def _caller(user: User) -> Caller:
     """Act as a seeded user, as if they had signed in (the services take a Caller)."""
     return Caller(
         id=user.id,
@@ -331,7 +332,7 @@ def _caller(user: Any) -> Caller:
     )
 
 
-async def _users_by_email(pool: Any) -> dict[str, Any]:
+async def _users_by_email(pool: Pool) -> dict[str, Any]:
     found: dict[str, Any] = {}
     after = 0
     async with pool.acquire() as conn:
@@ -341,7 +342,7 @@ async def _users_by_email(pool: Any) -> dict[str, Any]:
     return found
 
 
-async def _find(pool: Any, buyer: Caller, title: str) -> Auction | None:
+async def _find(pool: Pool, buyer: Caller, title: str) -> Auction | None:
     """The department's auction with this exact title (drafts included), if any."""
     items, _ = await auctions.list_page(
         pool,
@@ -360,7 +361,9 @@ async def _find(pool: Any, buyer: Caller, title: str) -> Auction | None:
 class Seeder:
     """Get-or-create each demo object, counting what this run added."""
 
-    def __init__(self, pool: Any, redis: Any, settings: Settings, users: dict[str, Any]) -> None:
+    def __init__(
+        self, pool: Pool, redis: ArqRedis, settings: Settings, users: dict[str, Any]
+    ) -> None:
         self.pool, self.redis, self.settings, self.users = pool, redis, settings, users
         self.added = {"departments": 0, "users": 0, "auctions": 0, "bids": 0}
         self.rng = random.Random(18)
@@ -391,7 +394,7 @@ class Seeder:
         self.users[email] = user
         return user
 
-    async def verify(self, admin: Caller, vendor: Any) -> Any:
+    async def verify(self, admin: Caller, vendor: User) -> User:
         if vendor.verification_status == "pending":
             decision = VerificationDecision(status="verified", reason="registry record active")
             actor = admin.actor("admin", REQUEST_ID)
@@ -465,7 +468,7 @@ class Seeder:
         self.added["bids"] += 1
 
 
-async def _backdate(pool: Any, auction_id: int, ago: dt.timedelta) -> None:
+async def _backdate(pool: Pool, auction_id: int, ago: dt.timedelta) -> None:
     """Move an open demo auction and its bids into the past, so that closing it now is due.
 
     No service moves time, so this is the seeding's one raw SQL statement. The window keeps
@@ -604,7 +607,7 @@ async def _after_award(
 
 
 async def _personas(
-    pool: Any,
+    pool: Pool,
     admin: Caller,
     departments: list[int],
     staff: list[Any],

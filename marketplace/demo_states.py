@@ -23,6 +23,7 @@ from marketplace.auctions.schemas import AuctionCreate
 from marketplace.auth import Caller
 from marketplace.awards import service as awards
 from marketplace.bids.service import place_bid
+from marketplace.db import Pool
 from marketplace.deliveries import service as deliveries
 from marketplace.demo import _backdate, _find
 from marketplace.github import service as github_accounts
@@ -374,6 +375,6 @@ _FAILED_VERIFICATION = (  # a failing verdict: an error record decided nothing
 )
 
 
-async def _find_id(pool: Any, buyer: Caller, title: str) -> int | None:
+async def _find_id(pool: Pool, buyer: Caller, title: str) -> int | None:
     found = await _find(pool, buyer, title)
     return None if found is None else found.id

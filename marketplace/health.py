@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from arq.connections import ArqRedis
 from litestar import get
 from litestar.response import Response
 
 from marketplace.auth import anyone
+from marketplace.db import Pool
 from marketplace.redis import WORKER_HEARTBEAT_KEY
 
 
@@ -18,7 +20,7 @@ async def live() -> dict[str, str]:
 
 
 @get("/health/ready", guards=[anyone], tags=["health"])
-async def ready(pool: Any, redis: Any) -> Response[dict[str, Any]]:
+async def ready(pool: Pool, redis: ArqRedis) -> Response[dict[str, Any]]:
     """200 when PostgreSQL, Redis and at least one worker answer; 503 otherwise."""
     checks: dict[str, str] = {}
     try:

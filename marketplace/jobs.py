@@ -10,6 +10,8 @@ import datetime as dt
 import logging
 from typing import Any
 
+from arq.connections import ArqRedis
+
 log = logging.getLogger(__name__)
 
 OPEN_AUCTION = "open_auction"
@@ -25,7 +27,9 @@ def close_job_id(auction_id: int, ends_at: dt.datetime) -> str:
     return f"auction:{auction_id}:close:{int(ends_at.timestamp() * 1000)}"
 
 
-async def enqueue(redis: Any, name: str, *args: Any, job_id: str, at: dt.datetime | None) -> None:
+async def enqueue(
+    redis: ArqRedis, name: str, *args: Any, job_id: str, at: dt.datetime | None
+) -> None:
     """Enqueue after commit; a Redis failure is logged, never raised (the sweep catches up)."""
     try:
         await redis.enqueue_job(name, *args, _job_id=job_id, _defer_until=at)
@@ -33,11 +37,11 @@ async def enqueue(redis: Any, name: str, *args: Any, job_id: str, at: dt.datetim
         log.warning("could not enqueue %s %s (the sweep will catch up): %s", name, job_id, exc)
 
 
-async def schedule_open(redis: Any, auction_id: int, starts_at: dt.datetime) -> None:
+async def schedule_open(redis: ArqRedis, auction_id: int, starts_at: dt.datetime) -> None:
     await enqueue(redis, OPEN_AUCTION, auction_id, job_id=open_job_id(auction_id), at=starts_at)
 
 
-async def schedule_close(redis: Any, auction_id: int, ends_at: dt.datetime) -> None:
+async def schedule_close(redis: ArqRedis, auction_id: int, ends_at: dt.datetime) -> None:
     await enqueue(
         redis, CLOSE_AUCTION, auction_id, job_id=close_job_id(auction_id, ends_at), at=ends_at
     )
@@ -54,7 +58,7 @@ def release_job_id(payment_id: int, attempts: int, reason: str = "") -> str:
 
 
 async def schedule_release(
-    redis: Any, payment_id: int, attempts: int, at: dt.datetime | None, reason: str = ""
+    redis: ArqRedis, payment_id: int, attempts: int, at: dt.datetime | None, reason: str = ""
 ) -> None:
     await enqueue(
         redis,
@@ -79,7 +83,7 @@ def verify_job_id(delivery_id: int, attempts: int) -> str:
 
 
 async def schedule_verification(
-    redis: Any, delivery_id: int, attempts: int, trigger: str, at: dt.datetime | None = None
+    redis: ArqRedis, delivery_id: int, attempts: int, trigger: str, at: dt.datetime | None = None
 ) -> None:
     await enqueue(
         redis,

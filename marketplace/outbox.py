@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import msgspec
 
+from marketplace.db import Conn
 from marketplace.events import AnyEvent, Event, decode_event, encode_event
 
 
-async def emit(conn: Any, event: Event, auction_id: int | None = None) -> int:
+async def emit(conn: Conn, event: Event, auction_id: int | None = None) -> int:
     """Write an event in the caller's transaction; returns its event id."""
     event_id: int = await conn.fetchval(
         "INSERT INTO outbox (auction_id, type, payload) VALUES ($1, $2, $3) RETURNING id",
@@ -21,7 +21,7 @@ async def emit(conn: Any, event: Event, auction_id: int | None = None) -> int:
     return event_id
 
 
-async def emit_many(conn: Any, events: list[tuple[Event, int | None]]) -> None:
+async def emit_many(conn: Conn, events: list[tuple[Event, int | None]]) -> None:
     """Write events (each with its auction id) in the caller's transaction, in list order."""
     await conn.executemany(
         "INSERT INTO outbox (auction_id, type, payload) VALUES ($1, $2, $3)",

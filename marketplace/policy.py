@@ -100,3 +100,20 @@ def buys_for(caller: Caller | None, department_id: int | None) -> bool:
         and department_id is not None
         and caller.department_id == department_id
     )
+
+
+def in_scope(caller: Caller, department_id: int) -> bool:
+    """Finance and reviewers with a department work on its auctions only; without, on all."""
+    return caller.department_id is None or caller.department_id == department_id
+
+
+def reads_delivery(caller: Caller, department_id: int, winner_id: int | None) -> bool:
+    """Who reads an auction's delivery and its verification: its department's buyers,
+    reviewers in scope, the winner, auditors and admins."""
+    return (
+        caller.has("admin")
+        or caller.has("auditor")
+        or buys_for(caller, department_id)
+        or (caller.has("reviewer") and in_scope(caller, department_id))
+        or (winner_id is not None and winner_id == caller.id)
+    )

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 from marketplace.errors import ServiceUnavailable, TooManyRequests
@@ -35,7 +36,7 @@ REDIS_WAIT_SECONDS = 1.0
 UNAVAILABLE_RETRY_AFTER = 2
 
 
-async def limit(redis: Any, bucket: str, per_minute: int, *, fail_open: bool = False) -> None:
+async def limit(redis: ArqRedis, bucket: str, per_minute: int, *, fail_open: bool = False) -> None:
     """Count one request in ``bucket``; 429 with Retry-After once the minute's quota is spent.
 
     Redis unreachable: let the request through when ``fail_open``, else 503 with Retry-After.
@@ -56,7 +57,7 @@ async def limit(redis: Any, bucket: str, per_minute: int, *, fail_open: bool = F
         raise _too_many()
 
 
-async def _count(redis: Any, counts: list[tuple[str, int]]) -> list[int]:
+async def _count(redis: ArqRedis, counts: list[tuple[str, int]]) -> list[int]:
     """Add each count to its key (kept two minutes) in one pipeline; the keys' new totals.
 
     Raises RedisError or OSError (TimeoutError after ``REDIS_WAIT_SECONDS``)."""
@@ -99,7 +100,7 @@ class BatchedCounts:
     before each sees the total.
     """
 
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: ArqRedis) -> None:
         self._redis = redis
         self._buckets: dict[str, _Bucket] = {}
         self._flushed = time.monotonic()
@@ -174,7 +175,11 @@ def client_address(request: Request[Any, Any, Any]) -> str:
 
 
 async def limit_listing(
-    request: Request[Any, Any, Any], redis: Any, settings: Settings, caller: Caller | None, q: Any
+    request: Request[Any, Any, Any],
+    redis: ArqRedis,
+    settings: Settings,
+    caller: Caller | None,
+    q: Any,
 ) -> None:
     """Count a list request (a search when ``q``): per user when signed in, else per client
     address. Listing only reads, so with Redis unreachable it goes through uncounted."""

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from marketplace.db import Pool
+
 log = logging.getLogger(__name__)
 
 STOP_SECONDS = 10.0
@@ -55,7 +57,7 @@ async def close_context(ctx: dict[str, Any]) -> None:
         await close_pool(ctx["pool"])
 
 
-async def close_pool(pool: Any, within: float = STOP_SECONDS) -> None:
+async def close_pool(pool: Pool, within: float = STOP_SECONDS) -> None:
     """Close an asyncpg pool; terminate its connections if they are not back in time."""
     try:
         async with asyncio.timeout(within):

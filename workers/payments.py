@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from marketplace import jobs
+from marketplace.db import held
 from marketplace.payments import queries as payment_queries
 from marketplace.payments import service
 from marketplace.payments.provider import PaymentProvider
@@ -26,7 +27,7 @@ async def release_payment(ctx: dict[str, Any], payment_id: int) -> str:
     log.info("payment %s: %s", payment_id, outcome)
     if outcome == "failed":
         async with ctx["pool"].acquire() as conn:
-            p = await payment_queries.get_payment(conn, payment_id)
+            p = held(await payment_queries.get_payment(conn, payment_id), "it was just released")
         await jobs.schedule_release(
             ctx["redis_client"], payment_id, p["attempts"], p["release_after"]
         )

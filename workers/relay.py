@@ -26,9 +26,13 @@ import contextlib
 import logging
 from typing import Any
 
+from arq.connections import ArqRedis
+from asyncpg import Record
+from asyncpg.pool import PoolConnectionProxy
 from redis.exceptions import ResponseError
 
 from marketplace import outbox
+from marketplace.db import Pool
 from marketplace.events import encode_event
 from marketplace.redis import GLOBAL_STREAM, RELAY_CURSOR_KEY, auction_stream
 from marketplace.streams import queries
@@ -58,7 +62,7 @@ def _already_there(result: object) -> bool:
 class Relay:
     """Moves outbox rows to the streams in batches; ``relay_once`` is one step."""
 
-    def __init__(self, pool: Any, redis: Any) -> None:
+    def __init__(self, pool: Pool, redis: ArqRedis) -> None:
         self.pool = pool
         self.redis = redis
         self.watermark: tuple[int, int] | None = None
@@ -146,10 +150,10 @@ async def _publish(pipe: Any, rows: list[Any]) -> None:
 class _Listener:
     """A pooled connection LISTENing on the outbox channel; sets ``wake`` on NOTIFY."""
 
-    def __init__(self, pool: Any, wake: asyncio.Event) -> None:
+    def __init__(self, pool: Pool, wake: asyncio.Event) -> None:
         self.pool = pool
         self.wake = wake
-        self.conn: Any = None
+        self.conn: PoolConnectionProxy[Record] | None = None
 
     def _notified(self, *_: object) -> None:
         self.wake.set()

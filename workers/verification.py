@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from arq import Retry
+from arq.connections import ArqRedis
 
 from marketplace import jobs
 from marketplace.deliveries import queries
@@ -57,7 +58,7 @@ async def verify_delivery(
     return outcome
 
 
-async def enqueue_for(redis: Any, rows: list[Any], trigger: str) -> int:
+async def enqueue_for(redis: ArqRedis, rows: list[Any], trigger: str) -> int:
     for row in rows:
         await jobs.schedule_verification(redis, row["id"], row["attempts"], trigger)
     return len(rows)

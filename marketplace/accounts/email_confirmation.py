@@ -20,6 +20,7 @@ from marketplace import outbox
 from marketplace.accounts import queries
 from marketplace.audit.record import Actor, record
 from marketplace.auth import Caller
+from marketplace.db import Conn, Pool, Row
 from marketplace.errors import Conflict
 from marketplace.events import EmailConfirmationSent
 from marketplace.notifications import queries as mail
@@ -32,7 +33,7 @@ def _hash(token: str) -> bytes:
     return hashlib.sha256(b"email-confirmation\x00" + token.encode()).digest()
 
 
-async def mail_link(conn: Any, public_url: str, user: Any, event_id: int) -> None:
+async def mail_link(conn: Conn, public_url: str, user: Row, event_id: int) -> None:
     """In the sign-up's transaction: store a new link and queue the mail that carries it."""
     token = secrets.token_urlsafe(32)
     await queries.insert_email_confirmation(
@@ -52,7 +53,7 @@ async def mail_link(conn: Any, public_url: str, user: Any, event_id: int) -> Non
     )
 
 
-async def pending(pool: Any, token: str) -> Any:
+async def pending(pool: Pool, token: str) -> Any:
     """The link's user and address if it can still be used, else None."""
     if not token or len(token) > 100 or not token.isascii():
         return None
@@ -60,7 +61,7 @@ async def pending(pool: Any, token: str) -> Any:
         return await queries.find_email_confirmation(conn, _hash(token))
 
 
-async def confirm(pool: Any, token: str, request_id: str) -> int | None:
+async def confirm(pool: Pool, token: str, request_id: str) -> int | None:
     """Confirm the address behind the link; the user's id, or None if the link is spent,
     expired, unknown or no longer the account's address."""
     if not token or len(token) > 100 or not token.isascii():
@@ -73,7 +74,7 @@ async def confirm(pool: Any, token: str, request_id: str) -> int | None:
     return user_id
 
 
-async def send_again(pool: Any, caller: Caller, public_url: str, request_id: str) -> None:
+async def send_again(pool: Pool, caller: Caller, public_url: str, request_id: str) -> None:
     """Mail the caller a new link (earlier ones keep working until they expire)."""
     async with pool.acquire() as conn, conn.transaction():
         user = await queries.get_user(conn, caller.id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -21,6 +20,7 @@ from marketplace.accounts import registry_queries as queries
 from marketplace.accounts import service
 from marketplace.accounts.schemas import VerificationDecision
 from marketplace.audit.record import Actor
+from marketplace.db import Conn, Pool, Row
 from marketplace.errors import DomainError
 from marketplace.streams.consumer import StreamEvent
 
@@ -76,7 +76,7 @@ def decision_for(registry_id: str, entity: RegistryEntity | None) -> Verificatio
     return None
 
 
-async def record_check(conn: Any, event: StreamEvent) -> None:
+async def record_check(conn: Conn, event: StreamEvent) -> None:
     """Consumer handler for ``vendor.verification_requested``."""
     user_id = event.int_field("user_id")
     if event.type == "vendor.verification_requested" and user_id is not None:
@@ -88,7 +88,7 @@ class RegistryChecker:
 
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         registry_url: str,
         *,
         batch: int = 10,
@@ -114,7 +114,7 @@ class RegistryChecker:
             await self._check(client, row)
         return len(rows)
 
-    async def _check(self, client: httpx.AsyncClient, row: Any) -> None:
+    async def _check(self, client: httpx.AsyncClient, row: Row) -> None:
         if row["verification_status"] != "pending" or not row["registry_id"]:
             await self._finish(row["id"], f"skipped: verification is {row['verification_status']}")
             return

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from marketplace.db import Conn
 
-async def insert_check(conn: Any, event_id: int, user_id: int) -> None:
+
+async def insert_check(conn: Conn, event_id: int, user_id: int) -> None:
     await conn.execute(
         """INSERT INTO registry_checks (event_id, user_id) VALUES ($1, $2)
            ON CONFLICT (event_id) DO NOTHING""",
@@ -14,7 +16,7 @@ async def insert_check(conn: Any, event_id: int, user_id: int) -> None:
     )
 
 
-async def claim_checks(conn: Any, lease_seconds: float, limit: int) -> list[Any]:
+async def claim_checks(conn: Conn, lease_seconds: float, limit: int) -> list[Any]:
     rows: list[Any] = await conn.fetch(
         """UPDATE registry_checks c SET claimed_until = now() + $1 * interval '1 second',
                   attempts = c.attempts + 1
@@ -31,7 +33,7 @@ async def claim_checks(conn: Any, lease_seconds: float, limit: int) -> list[Any]
     return rows
 
 
-async def finish_check(conn: Any, check_id: int, outcome: str) -> None:
+async def finish_check(conn: Conn, check_id: int, outcome: str) -> None:
     await conn.execute(
         """UPDATE registry_checks SET status = 'done', outcome = $2, done_at = now(),
                   claimed_until = NULL
@@ -41,7 +43,7 @@ async def finish_check(conn: Any, check_id: int, outcome: str) -> None:
     )
 
 
-async def retry_check(conn: Any, check_id: int, error: str, retry_in: float) -> None:
+async def retry_check(conn: Conn, check_id: int, error: str, retry_in: float) -> None:
     await conn.execute(
         """UPDATE registry_checks SET last_error = $2, claimed_until = NULL,
                   next_attempt_at = now() + $3 * interval '1 second'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from arq.connections import ArqRedis
 from litestar import Request, delete, get, patch, post
 from litestar.params import Parameter
 
@@ -23,6 +24,7 @@ from marketplace.accounts.schemas import (
     VerificationRequest,
 )
 from marketplace.auth import Caller, anyone, request_id, roles, signed_in
+from marketplace.db import Pool
 from marketplace.params import Cursor, Limit
 from marketplace.settings import Settings
 from marketplace.structs import Page, decode_cursor, page_by_id
@@ -30,7 +32,7 @@ from marketplace.structs import Page, decode_cursor, page_by_id
 
 @post("/api/signup", guards=[anyone], tags=["accounts"], summary="Sign up as a vendor")
 async def signup(
-    request: Request[Any, Any, Any], data: Signup, pool: Any, redis: Any, settings: Settings
+    request: Request[Any, Any, Any], data: Signup, pool: Pool, redis: ArqRedis, settings: Settings
 ) -> SignedUp:
     await ratelimit.limit(
         redis, f"signup:{ratelimit.client_address(request)}", settings.signup_limit_per_minute
@@ -44,7 +46,7 @@ async def signup(
 async def create_department(
     request: Request[Any, Any, Any],
     data: DepartmentCreate,
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     settings: Settings,
 ) -> Department:
@@ -62,7 +64,7 @@ async def update_department(
     request: Request[Any, Any, Any],
     department_id: int,
     data: DepartmentPatch,
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     settings: Settings,
 ) -> Department:
@@ -78,7 +80,7 @@ async def update_department(
 
 @get("/api/departments", guards=[anyone], tags=["accounts"])
 async def list_departments(
-    pool: Any, settings: Settings, limit: Limit = 50, cursor: Cursor = None
+    pool: Pool, settings: Settings, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[Department]:
     after = decode_cursor(cursor, list[int])
     async with pool.acquire() as conn:
@@ -89,14 +91,14 @@ async def list_departments(
 
 @post("/api/users", guards=[roles("admin")], tags=["accounts"])
 async def create_user(
-    request: Request[Any, Any, Any], data: UserCreate, pool: Any, caller: Caller
+    request: Request[Any, Any, Any], data: UserCreate, pool: Pool, caller: Caller
 ) -> User:
     return await service.create_user(pool, caller.actor("admin", request_id(request)), data)
 
 
 @get("/api/users", guards=[roles("admin")], tags=["accounts"])
 async def list_users(
-    pool: Any,
+    pool: Pool,
     limit: Limit = 50,
     cursor: Cursor = None,
     role: Annotated[
@@ -111,7 +113,7 @@ async def list_users(
 
 
 @get("/api/users/{user_id:int}", guards=[roles("admin")], tags=["accounts"])
-async def get_user(user_id: int, pool: Any) -> User:
+async def get_user(user_id: int, pool: Pool) -> User:
     return await service.get_user(pool, user_id)
 
 
@@ -122,7 +124,7 @@ async def get_user(user_id: int, pool: Any) -> User:
     summary="Change a user's roles or department",
 )
 async def change_user(
-    request: Request[Any, Any, Any], user_id: int, data: UserPatch, pool: Any, caller: Caller
+    request: Request[Any, Any, Any], user_id: int, data: UserPatch, pool: Pool, caller: Caller
 ) -> User:
     return await service.change_roles(
         pool, caller.actor("admin", request_id(request)), user_id, data
@@ -131,26 +133,26 @@ async def change_user(
 
 @post("/api/users/{user_id:int}/tokens", guards=[signed_in], tags=["accounts"])
 async def issue_token(
-    request: Request[Any, Any, Any], user_id: int, pool: Any, caller: Caller
+    request: Request[Any, Any, Any], user_id: int, pool: Pool, caller: Caller
 ) -> TokenIssued:
     return await service.issue_token(pool, caller, user_id, request_id(request))
 
 
 @delete("/api/tokens/{token_id:int}", guards=[signed_in], tags=["accounts"])
 async def revoke_token(
-    request: Request[Any, Any, Any], token_id: int, pool: Any, caller: Caller
+    request: Request[Any, Any, Any], token_id: int, pool: Pool, caller: Caller
 ) -> None:
     await service.revoke_token(pool, caller, token_id, request_id(request))
 
 
 @get("/api/me", guards=[signed_in], tags=["accounts"])
-async def me(pool: Any, caller: Caller) -> User:
+async def me(pool: Pool, caller: Caller) -> User:
     return await service.get_me(pool, caller)
 
 
 @post("/api/me/verification", guards=[roles("vendor")], tags=["accounts"])
 async def request_verification(
-    request: Request[Any, Any, Any], data: VerificationRequest, pool: Any, caller: Caller
+    request: Request[Any, Any, Any], data: VerificationRequest, pool: Pool, caller: Caller
 ) -> User:
     return await service.request_verification(pool, caller, data, request_id(request))
 
@@ -160,7 +162,7 @@ async def decide_verification(
     request: Request[Any, Any, Any],
     user_id: int,
     data: VerificationDecision,
-    pool: Any,
+    pool: Pool,
     caller: Caller,
 ) -> User:
     actor = caller.actor("admin", request_id(request))
@@ -175,7 +177,7 @@ async def decide_verification(
     summary="Mail yourself a new link to confirm your e-mail address",
 )
 async def send_email_confirmation(
-    request: Request[Any, Any, Any], pool: Any, redis: Any, settings: Settings, caller: Caller
+    request: Request[Any, Any, Any], pool: Pool, redis: ArqRedis, settings: Settings, caller: Caller
 ) -> None:
     await ratelimit.limit(redis, f"confirm-mail:{caller.id}", 3)
     await email_confirmation.send_again(pool, caller, settings.public_url, request_id(request))

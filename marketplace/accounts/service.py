@@ -22,6 +22,7 @@ from marketplace.accounts.schemas import (
 )
 from marketplace.audit.record import Actor, record
 from marketplace.auth import Caller, new_token
+from marketplace.db import Conn, Pool, Row, held
 from marketplace.errors import Conflict, Forbidden, NotFound, Unprocessable
 from marketplace.events import (
     DepartmentCreated,
@@ -37,7 +38,7 @@ from marketplace.settings import DEFAULT_PAYMENT_HOLD_SECONDS
 DEPARTMENT_ROLES = {"buyer", "reviewer", "finance"}
 
 
-def user_from_row(row: Any) -> User:
+def user_from_row(row: Row) -> User:
     github = None
     if row["github_id"] is not None:
         github = GithubAccount(id=row["github_id"], login=row["github_login"])
@@ -57,7 +58,7 @@ def user_from_row(row: Any) -> User:
     )
 
 
-def _public_user(row: Any) -> dict[str, Any]:
+def _public_user(row: Row) -> dict[str, Any]:
     return {
         "email": row["email"],
         "name": row["name"],
@@ -67,7 +68,7 @@ def _public_user(row: Any) -> dict[str, Any]:
     }
 
 
-def department_from_row(row: Any, default_hold_seconds: int) -> Department:
+def department_from_row(row: Row, default_hold_seconds: int) -> Department:
     own = row["payment_hold_seconds"]
     return Department(
         id=row["id"],
@@ -79,7 +80,7 @@ def department_from_row(row: Any, default_hold_seconds: int) -> Department:
 
 
 async def create_department(
-    pool: Any,
+    pool: Pool,
     actor: Actor,
     name: str,
     payment_hold_seconds: int | None = None,
@@ -94,7 +95,7 @@ async def create_department(
 
 
 async def set_department_hold(
-    pool: Any, actor: Actor, department_id: int, seconds: int | None, default_hold_seconds: int
+    pool: Pool, actor: Actor, department_id: int, seconds: int | None, default_hold_seconds: int
 ) -> Department:
     """The department's own payment hold (None: the deployment's), for payments accepted
     from now on; orders already on hold keep theirs."""
@@ -102,7 +103,10 @@ async def set_department_hold(
         before = await queries.get_department(conn, department_id, lock=True)
         if before is None:
             raise NotFound("department_not_found", "no such department")
-        row = await queries.set_department_hold(conn, department_id, seconds)
+        row = held(
+            await queries.set_department_hold(conn, department_id, seconds),
+            "locked above, in this transaction",
+        )
         await outbox.emit(
             conn, DepartmentUpdated(department_id=department_id, payment_hold_seconds=seconds)
         )
@@ -119,20 +123,20 @@ async def set_department_hold(
 
 
 async def list_departments(
-    pool: Any, after_id: int, limit: int, default_hold_seconds: int = DEFAULT_PAYMENT_HOLD_SECONDS
+    pool: Pool, after_id: int, limit: int, default_hold_seconds: int = DEFAULT_PAYMENT_HOLD_SECONDS
 ) -> list[Department]:
     async with pool.acquire() as conn:
         rows = await queries.list_departments(conn, after_id, limit)
     return [department_from_row(r, default_hold_seconds) for r in rows]
 
 
-async def list_users(pool: Any, after_id: int, limit: int, role: str | None) -> list[User]:
+async def list_users(pool: Pool, after_id: int, limit: int, role: str | None) -> list[User]:
     async with pool.acquire() as conn:
         rows = await queries.list_users(conn, after_id, limit, role)
     return [user_from_row(r) for r in rows]
 
 
-async def _check_department(conn: Any, roles: list[str], department_id: int | None) -> None:
+async def _check_department(conn: Conn, roles: list[str], department_id: int | None) -> None:
     """The one rule of who belongs to a department, for new users and changed ones."""
     if department_id is not None and not DEPARTMENT_ROLES.intersection(roles):
         raise Unprocessable(
@@ -145,7 +149,7 @@ async def _check_department(conn: Any, roles: list[str], department_id: int | No
         raise Unprocessable("unknown_department", "no such department")
 
 
-async def create_user(pool: Any, actor: Actor, data: UserCreate) -> User:
+async def create_user(pool: Pool, actor: Actor, data: UserCreate) -> User:
     roles: list[str] = sorted(set(data.roles))
     async with pool.acquire() as conn, conn.transaction():
         await _check_department(conn, roles, data.department_id)
@@ -159,7 +163,7 @@ async def create_user(pool: Any, actor: Actor, data: UserCreate) -> User:
     return user_from_row(row)
 
 
-async def change_roles(pool: Any, actor: Actor, user_id: int, patch: UserPatch) -> User:
+async def change_roles(pool: Pool, actor: Actor, user_id: int, patch: UserPatch) -> User:
     """An admin changes a user's roles or department (the department rule as at creation).
     An admin cannot take the admin role from themselves: nobody might be left to give it."""
     async with pool.acquire() as conn, conn.transaction():
@@ -174,7 +178,10 @@ async def change_roles(pool: Any, actor: Actor, user_id: int, patch: UserPatch) 
             raise Conflict("own_admin_role", "you cannot remove the admin role from yourself")
         await _check_department(conn, roles, department_id)
         before = _public_user(row)
-        row = await queries.update_user_roles(conn, user_id, roles, department_id)
+        row = held(
+            await queries.update_user_roles(conn, user_id, roles, department_id),
+            "locked above, in this transaction",
+        )
         await outbox.emit(
             conn, UserRolesChanged(user_id=user_id, roles=roles, department_id=department_id)
         )
@@ -190,7 +197,7 @@ async def change_roles(pool: Any, actor: Actor, user_id: int, patch: UserPatch) 
     return user_from_row(row)
 
 
-async def list_tokens(pool: Any, user_id: int) -> list[Token]:
+async def list_tokens(pool: Pool, user_id: int) -> list[Token]:
     async with pool.acquire() as conn:
         rows = await queries.list_tokens(conn, user_id)
     return [
@@ -204,7 +211,7 @@ async def list_tokens(pool: Any, user_id: int) -> list[Token]:
     ]
 
 
-async def signup(pool: Any, email: str, name: str, request_id: str, public_url: str) -> SignedUp:
+async def signup(pool: Pool, email: str, name: str, request_id: str, public_url: str) -> SignedUp:
     """Self-service vendor account with its first token; its address is confirmed later,
     through the link mailed to it (email_confirmation.py)."""
     token, token_hash = new_token()
@@ -223,7 +230,7 @@ async def signup(pool: Any, email: str, name: str, request_id: str, public_url: 
     return SignedUp(id=row["id"], token=token, token_id=token_id)
 
 
-async def issue_token(pool: Any, caller: Caller, user_id: int, request_id: str) -> TokenIssued:
+async def issue_token(pool: Pool, caller: Caller, user_id: int, request_id: str) -> TokenIssued:
     if caller.id != user_id and not caller.has("admin"):
         raise NotFound("user_not_found", "no such user")
     """A new token of ``user_id``. Issued by someone else (an admin, or a session signed in
@@ -248,7 +255,7 @@ async def issue_token(pool: Any, caller: Caller, user_id: int, request_id: str) 
     return TokenIssued(id=token_id, token=token)
 
 
-async def revoke_token(pool: Any, caller: Caller, token_id: int, request_id: str) -> None:
+async def revoke_token(pool: Pool, caller: Caller, token_id: int, request_id: str) -> None:
     async with pool.acquire() as conn, conn.transaction():
         owner = await queries.get_token_owner(conn, token_id)
         if owner is None or (owner != caller.id and not caller.has("admin")):
@@ -266,13 +273,13 @@ async def revoke_token(pool: Any, caller: Caller, token_id: int, request_id: str
         )
 
 
-async def get_me(pool: Any, caller: Caller) -> User:
+async def get_me(pool: Pool, caller: Caller) -> User:
     async with pool.acquire() as conn:
-        row = await queries.get_user(conn, caller.id)
+        row = held(await queries.get_user(conn, caller.id), "the caller signed in")
     return user_from_row(row)
 
 
-async def get_user(pool: Any, user_id: int) -> User:
+async def get_user(pool: Pool, user_id: int) -> User:
     async with pool.acquire() as conn:
         row = await queries.get_user(conn, user_id)
     if row is None:
@@ -281,14 +288,14 @@ async def get_user(pool: Any, user_id: int) -> User:
 
 
 async def request_verification(
-    pool: Any, caller: Caller, data: VerificationRequest, request_id: str
+    pool: Pool, caller: Caller, data: VerificationRequest, request_id: str
 ) -> User:
     if not caller.has("vendor"):
         raise Forbidden("role_required", "only vendors ask to be verified")
     async with pool.acquire() as conn, conn.transaction():
         row = await queries.request_verification(conn, caller.id, data.kind, data.registry_id)
         if row is None:
-            current = await queries.get_user(conn, caller.id)
+            current = held(await queries.get_user(conn, caller.id), "the caller signed in")
             raise Conflict(
                 "verification_not_allowed",
                 f"verification is {current['verification_status']}; "
@@ -308,7 +315,7 @@ async def request_verification(
 
 
 async def decide_verification(
-    pool: Any, actor: Actor, user_id: int, data: VerificationDecision
+    pool: Pool, actor: Actor, user_id: int, data: VerificationDecision
 ) -> User:
     async with pool.acquire() as conn, conn.transaction():
         row = await queries.decide_verification(conn, user_id, data.status, data.reason)

@@ -12,8 +12,9 @@ from typing import Any, NamedTuple
 from marketplace import outbox
 from marketplace.auctions import queries
 from marketplace.auctions.service import alias
-from marketplace.audit.record import SYSTEM, Row, record, record_many
+from marketplace.audit.record import SYSTEM, Entry, record, record_many
 from marketplace.calendar import add_business_days
+from marketplace.db import Conn, Pool, Row
 from marketplace.events import (
     AuctionAwarded,
     AuctionClosedNoBids,
@@ -25,7 +26,7 @@ from marketplace.events import (
 from marketplace.settings import Settings
 
 
-async def open_auction(pool: Any, auction_id: int) -> bool:
+async def open_auction(pool: Pool, auction_id: int) -> bool:
     """scheduled -> open once starts_at has passed; True if this call opened it."""
     async with pool.acquire() as conn, conn.transaction():
         row = await queries.open_auction(conn, auction_id)
@@ -56,13 +57,13 @@ def runners_up(ranked: list[Any]) -> list[int]:
     return seen[1:]
 
 
-async def close_auction(pool: Any, auction_id: int, settings: Settings) -> str | None:
+async def close_auction(pool: Pool, auction_id: int, settings: Settings) -> str | None:
     """open -> awarded | closed_no_bids once ends_at has passed; the new status, or None."""
     closed = await close_auctions(pool, settings, ids=[auction_id])
     return closed.get(auction_id)
 
 
-async def close_due(pool: Any, settings: Settings, batch: int = 100) -> int:
+async def close_due(pool: Pool, settings: Settings, batch: int = 100) -> int:
     """Close everything due, ``batch`` auctions per transaction; how many this call closed."""
     total = 0
     while closed := await close_auctions(pool, settings, limit=batch):
@@ -71,7 +72,7 @@ async def close_due(pool: Any, settings: Settings, batch: int = 100) -> int:
 
 
 async def close_auctions(
-    pool: Any, settings: Settings, *, ids: list[int] | None = None, limit: int = 100
+    pool: Pool, settings: Settings, *, ids: list[int] | None = None, limit: int = 100
 ) -> dict[int, str]:
     """Close due auctions in one transaction (``ids`` only, or any); new status by auction.
 
@@ -98,15 +99,17 @@ async def close_auctions(
             ],
         )
         events: list[tuple[Event, int | None]] = []
-        audit: list[Row] = []
+        audit: list[Entry] = []
         for row in closed:
             aid = row["id"]
             if row["status"] == "closed_no_bids":
                 events.append((AuctionClosedNoBids(auction_id=aid), aid))
-                audit.append(_closed_row(aid, "auction.closed_no_bids", {"status": row["status"]}))
+                audit.append(
+                    _closed_entry(aid, "auction.closed_no_bids", {"status": row["status"]})
+                )
             else:
                 events += _award_events(won[aid], award_ids[aid])
-                audit.append(_award_row(won[aid], award_ids[aid]))
+                audit.append(_award_entry(won[aid], award_ids[aid]))
         await outbox.emit_many(conn, events)
         await record_many(conn, audit)
     return {row["id"]: row["status"] for row in closed}
@@ -115,7 +118,7 @@ async def close_auctions(
 class _Won(NamedTuple):
     """An auction that closed with bids: its row, its bids best first, and what follows."""
 
-    row: Any
+    row: Row
     bids: list[Any]
     others: list[int]  # the runners-up, best first
     due: dt.datetime  # the delivery deadline
@@ -125,7 +128,7 @@ class _Won(NamedTuple):
         return self.bids[0]
 
 
-async def _outcomes(conn: Any, closed: list[Any], settings: Settings) -> dict[int, _Won]:
+async def _outcomes(conn: Conn, closed: list[Any], settings: Settings) -> dict[int, _Won]:
     """The awarded auctions among ``closed``, ranked; sealed bidders named first."""
     awarded = [row for row in closed if row["status"] == "awarded"]
     if not awarded:
@@ -181,7 +184,7 @@ def _award_events(won: _Won, award_id: int) -> list[tuple[Event, int | None]]:
     return events
 
 
-def _award_row(won: _Won, award_id: int) -> Row:
+def _award_entry(won: _Won, award_id: int) -> Entry:
     """The award's audit row, with the whole ranking it was decided on."""
     winner = won.winner
     after = {
@@ -193,11 +196,11 @@ def _award_row(won: _Won, award_id: int) -> Row:
         "runner_up_ids": won.others,
         "ranking": [[b["public_id"], b["bidder_id"], b["amount_cents"]] for b in won.bids],
     }
-    return _closed_row(won.row["id"], "auction.awarded", after)
+    return _closed_entry(won.row["id"], "auction.awarded", after)
 
 
-def _closed_row(auction_id: int, action: str, after: dict[str, Any]) -> Row:
-    return Row(
+def _closed_entry(auction_id: int, action: str, after: dict[str, Any]) -> Entry:
+    return Entry(
         actor=SYSTEM,
         action=action,
         object_type="auction",

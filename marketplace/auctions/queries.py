@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from marketplace.db import Conn, Row
+
 COLUMNS = """a.id, a.department_id, d.name AS department_name, a.created_by, a.title, a.summary,
     a.description, a.repo, a.repo_id, a.issue_number, a.target_branch, a.type, a.status,
     a.price_cap_cents, a.min_decrement_cents, a.starts_at, a.ends_at, a.scheduled_ends_at,
@@ -62,13 +64,13 @@ SORTS = {
 }
 
 
-async def now(conn: Any) -> dt.datetime:
+async def now(conn: Conn) -> dt.datetime:
     value: dt.datetime = await conn.fetchval("SELECT now()")
     return value
 
 
 async def insert_auction(
-    conn: Any, department_id: int, created_by: int, fields: dict[str, Any]
+    conn: Conn, department_id: int, created_by: int, fields: dict[str, Any]
 ) -> int:
     names = list(EDITABLE)
     placeholders = ", ".join(f"${i}" for i in range(3, len(names) + 3))
@@ -83,12 +85,12 @@ async def insert_auction(
     return auction_id
 
 
-async def get_auction(conn: Any, auction_id: int, *, lock: bool = False) -> Any:
+async def get_auction(conn: Conn, auction_id: int, *, lock: bool = False) -> Row | None:
     suffix = " FOR UPDATE OF a" if lock else ""
     return await conn.fetchrow(f"SELECT {COLUMNS} FROM {FROM} WHERE a.id = $1{suffix}", auction_id)
 
 
-async def update_draft(conn: Any, auction_id: int, fields: dict[str, Any]) -> bool:
+async def update_draft(conn: Conn, auction_id: int, fields: dict[str, Any]) -> bool:
     names = list(EDITABLE)
     sets = ", ".join(f"{n} = ${i}" for i, n in enumerate(names, start=2))
     status: str = await conn.execute(
@@ -101,7 +103,7 @@ async def update_draft(conn: Any, auction_id: int, fields: dict[str, Any]) -> bo
     return status.endswith(" 1")
 
 
-async def publish(conn: Any, auction_id: int) -> Any:
+async def publish(conn: Conn, auction_id: int) -> Row | None:
     """draft -> scheduled, or straight to open when the start has come."""
     return await conn.fetchrow(
         """UPDATE auctions
@@ -114,7 +116,7 @@ async def publish(conn: Any, auction_id: int) -> Any:
     )
 
 
-async def cancel(conn: Any, auction_id: int, reason: str) -> Any:
+async def cancel(conn: Conn, auction_id: int, reason: str) -> Row | None:
     return await conn.fetchrow(
         """UPDATE auctions SET status = 'cancelled', cancel_reason = $2, cancelled_at = now(),
                   updated_at = now()
@@ -125,7 +127,7 @@ async def cancel(conn: Any, auction_id: int, reason: str) -> Any:
     )
 
 
-async def void_bids(conn: Any, auction_id: int) -> list[int]:
+async def void_bids(conn: Conn, auction_id: int) -> list[int]:
     rows = await conn.fetch(
         """UPDATE bids SET status = 'voided' WHERE auction_id = $1 AND status = 'active'
            RETURNING bidder_id""",
@@ -134,7 +136,7 @@ async def void_bids(conn: Any, auction_id: int) -> list[int]:
     return sorted({r["bidder_id"] for r in rows})
 
 
-async def open_auction(conn: Any, auction_id: int) -> Any:
+async def open_auction(conn: Conn, auction_id: int) -> Row | None:
     """scheduled -> open once the database clock reaches starts_at."""
     return await conn.fetchrow(
         """UPDATE auctions SET status = 'open', opened_at = now(), updated_at = now()
@@ -161,7 +163,7 @@ RETURNING a.id, a.status, a.type, a.closed_at, a.delivery_due_at, a.delivery_bus
 """
 
 
-async def close_due(conn: Any, ids: list[int] | None, limit: int) -> list[Any]:
+async def close_due(conn: Conn, ids: list[int] | None, limit: int) -> list[Any]:
     """open -> awarded | closed_no_bids for auctions whose (possibly extended) end has passed.
 
     With ``ids`` only those, waiting for a bid that holds one's row lock and re-checking its
@@ -174,7 +176,7 @@ async def close_due(conn: Any, ids: list[int] | None, limit: int) -> list[Any]:
     return rows
 
 
-async def name_sealed_bidders(conn: Any, auction_ids: list[int]) -> None:
+async def name_sealed_bidders(conn: Conn, auction_ids: list[int]) -> None:
     """Give the sealed bidders of closing auctions their aliases, in acceptance order: a
     sealed bid has none before close (sql/functions/place_bid.sql)."""
     await conn.execute(
@@ -187,7 +189,7 @@ async def name_sealed_bidders(conn: Any, auction_ids: list[int]) -> None:
     )
 
 
-async def ranked_bids_of(conn: Any, auction_ids: list[int]) -> list[Any]:
+async def ranked_bids_of(conn: Conn, auction_ids: list[int]) -> list[Any]:
     """Active bids of the auctions, each auction's best first: lowest amount, then earliest.
     ``id`` is the internal one (awards refer to it), ``public_id`` the one shown."""
     rows: list[Any] = await conn.fetch(
@@ -202,7 +204,7 @@ async def ranked_bids_of(conn: Any, auction_ids: list[int]) -> list[Any]:
     return rows
 
 
-async def insert_awards(conn: Any, awards: list[tuple[Any, ...]]) -> dict[int, int]:
+async def insert_awards(conn: Conn, awards: list[tuple[Any, ...]]) -> dict[int, int]:
     """First-round awards, each (auction_id, winner_id, bid_id, amount, runner_up_ids,
     delivery_due_at); returns award ids by auction id."""
     rows = await conn.fetch(
@@ -227,7 +229,7 @@ async def insert_awards(conn: Any, awards: list[tuple[Any, ...]]) -> dict[int, i
 
 
 async def insert_award(
-    conn: Any,
+    conn: Conn,
     auction_id: int,
     round_: int,
     winner_id: int,
@@ -251,7 +253,8 @@ async def insert_award(
     return award_id
 
 
-async def active_award(conn: Any, auction_id: int) -> Any:
+async def latest_award(conn: Conn, auction_id: int) -> Row | None:
+    """The last round's award, whatever its status (the detail shows a failed one too)."""
     return await conn.fetchrow(
         """SELECT w.id, w.round, w.winner_id, u.name AS winner_name, w.amount_cents,
                   w.awarded_at, w.status, ab.alias_number
@@ -262,7 +265,7 @@ async def active_award(conn: Any, auction_id: int) -> Any:
     )
 
 
-async def due_to_open(conn: Any, limit: int = 500) -> list[int]:
+async def due_to_open(conn: Conn, limit: int = 500) -> list[int]:
     rows = await conn.fetch(
         """SELECT id FROM auctions WHERE status = 'scheduled' AND starts_at <= now()
            ORDER BY starts_at LIMIT $1""",
@@ -271,7 +274,7 @@ async def due_to_open(conn: Any, limit: int = 500) -> list[int]:
     return [r["id"] for r in rows]
 
 
-async def due_to_close(conn: Any, limit: int = 500) -> list[int]:
+async def due_to_close(conn: Conn, limit: int = 500) -> list[int]:
     rows = await conn.fetch(
         """SELECT id FROM auctions WHERE status = 'open' AND ends_at <= now()
            ORDER BY ends_at LIMIT $1""",
@@ -280,7 +283,7 @@ async def due_to_close(conn: Any, limit: int = 500) -> list[int]:
     return [r["id"] for r in rows]
 
 
-async def upcoming(conn: Any, within_seconds: float, limit: int = 1000) -> list[Any]:
+async def upcoming(conn: Conn, within_seconds: float, limit: int = 1000) -> list[Any]:
     """Auctions whose next transition falls within the window (to schedule their jobs)."""
     rows: list[Any] = await conn.fetch(
         """SELECT id, status, starts_at, ends_at, extensions FROM auctions
@@ -306,7 +309,7 @@ LIKE_PATTERN = r"""'%' || replace(replace(replace($9::text, '\', '\\'), '%', '\%
 
 
 async def list_auctions(
-    conn: Any,
+    conn: Conn,
     *,
     viewer_department_id: int | None,
     sees_all_drafts: bool,
@@ -364,7 +367,7 @@ async def list_auctions(
     return rows
 
 
-async def caller_standing(conn: Any, auction_id: int, user_id: int) -> Any:
+async def caller_standing(conn: Conn, auction_id: int, user_id: int) -> Row | None:
     return await conn.fetchrow(
         """SELECT count(*) AS bids, min(amount_cents) AS best
            FROM bids WHERE auction_id = $1 AND bidder_id = $2 AND status = 'active'""",

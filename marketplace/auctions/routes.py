@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from arq.connections import ArqRedis
 from litestar import Request, get, patch, post
 from litestar.params import Parameter
 
@@ -18,6 +19,7 @@ from marketplace.auctions.schemas import (
     Status,
 )
 from marketplace.auth import Caller, anyone, request_id, roles
+from marketplace.db import Pool
 from marketplace.params import Cursor, Limit, Search
 from marketplace.settings import Settings
 from marketplace.structs import Page, decode_cursor, encode_cursor
@@ -27,7 +29,7 @@ from marketplace.structs import Page, decode_cursor, encode_cursor
 async def create_auction(
     request: Request[Any, Any, Any],
     data: AuctionCreate,
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     caller: Caller,
 ) -> Auction:
@@ -44,7 +46,7 @@ async def update_auction(
     request: Request[Any, Any, Any],
     auction_id: int,
     data: AuctionPatch,
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     caller: Caller,
 ) -> Auction:
@@ -61,8 +63,8 @@ async def update_auction(
 async def publish_auction(
     request: Request[Any, Any, Any],
     auction_id: int,
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     caller: Caller,
 ) -> Auction:
@@ -80,7 +82,7 @@ async def cancel_auction(
     request: Request[Any, Any, Any],
     auction_id: int,
     data: CancelRequest,
-    pool: Any,
+    pool: Pool,
     caller: Caller,
 ) -> Auction:
     return await service.cancel(pool, caller, auction_id, data.reason, request_id(request))
@@ -89,8 +91,8 @@ async def cancel_auction(
 @get("/api/auctions", guards=[anyone], tags=["auctions"], summary="Published auctions")
 async def list_auctions(
     request: Request[Any, Any, Any],
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     caller: Caller | None,
     status: Status | None = None,
@@ -122,7 +124,7 @@ async def list_auctions(
 
 
 @get("/api/auctions/{auction_id:int}", guards=[anyone], tags=["auctions"])
-async def get_auction(auction_id: int, pool: Any, caller: Caller | None) -> Auction:
+async def get_auction(auction_id: int, pool: Pool, caller: Caller | None) -> Auction:
     return await service.get(pool, caller, auction_id)
 
 

@@ -6,12 +6,14 @@ import datetime as dt
 from typing import Any
 
 import msgspec
+from arq.connections import ArqRedis
 
 from marketplace import jobs, outbox, policy
 from marketplace.auctions import queries
 from marketplace.auctions.schemas import Auction, AuctionCreate, AuctionPatch, AwardNotice, Position
 from marketplace.audit.record import record
 from marketplace.auth import Caller
+from marketplace.db import Conn, Pool, Row, held
 from marketplace.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from marketplace.events import AuctionCancelled, AuctionCreated, AuctionPublished, AuctionUpdated
 from marketplace.settings import Settings
@@ -37,7 +39,7 @@ def revealed(status: str) -> bool:
     return status not in (*NOT_YET_CLOSED, "cancelled")
 
 
-def can_see(caller: Caller | None, row: Any) -> bool:
+def can_see(caller: Caller | None, row: Row) -> bool:
     if row["status"] != "draft":
         return True
     if caller is None:
@@ -48,7 +50,7 @@ def can_see(caller: Caller | None, row: Any) -> bool:
 
 
 async def load_visible(
-    conn: Any, caller: Caller | None, auction_id: int, *, lock: bool = False
+    conn: Conn, caller: Caller | None, auction_id: int, *, lock: bool = False
 ) -> Any:
     """The auction row if the caller may see it; 404 otherwise (drafts of other departments)."""
     row = await queries.get_auction(conn, auction_id, lock=lock)
@@ -57,7 +59,7 @@ async def load_visible(
     return row
 
 
-def require_department_buyer(caller: Caller, row: Any) -> None:
+def require_department_buyer(caller: Caller, row: Row) -> None:
     if not policy.buys_for(caller, row["department_id"]):
         raise Forbidden(
             "not_your_department", "only buyers of the auction's department may do this"
@@ -138,7 +140,7 @@ def _fields(data: AuctionCreate) -> dict[str, Any]:
 
 
 async def create(
-    pool: Any, settings: Settings, caller: Caller, data: AuctionCreate, request_id: str
+    pool: Pool, settings: Settings, caller: Caller, data: AuctionCreate, request_id: str
 ) -> Auction:
     if caller.department_id is None:
         raise Forbidden("no_department", "a buyer must belong to a department to post tasks")
@@ -160,7 +162,7 @@ async def create(
             after=_audit_fields(fields),
             auction_id=auction_id,
         )
-        row = await queries.get_auction(conn, auction_id)
+        row = held(await queries.get_auction(conn, auction_id), "locked above, in this transaction")
     return present(row, caller)
 
 
@@ -169,7 +171,7 @@ def _audit_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 async def update(
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     caller: Caller,
     auction_id: int,
@@ -207,11 +209,11 @@ async def update(
             after=_audit_fields(changes),
             auction_id=auction_id,
         )
-        row = await queries.get_auction(conn, auction_id)
+        row = held(await queries.get_auction(conn, auction_id), "locked above, in this transaction")
     return present(row, caller)
 
 
-def publish_problems(row: Any, settings: Settings) -> list[Unprocessable]:
+def publish_problems(row: Row, settings: Settings) -> list[Unprocessable]:
     """Every reason a draft cannot be published now (its rules, then publication's own)."""
     fields = {name: row[name] for name in queries.EDITABLE}
     found = rule_problems(fields, settings)
@@ -243,7 +245,7 @@ def publish_problems(row: Any, settings: Settings) -> list[Unprocessable]:
     return found
 
 
-def _check_publishable(caller: Caller, row: Any, settings: Settings) -> None:
+def _check_publishable(caller: Caller, row: Row, settings: Settings) -> None:
     require_department_buyer(caller, row)
     if row["status"] != "draft":
         raise Conflict("not_a_draft", f"this auction is already {row['status']}")
@@ -253,7 +255,7 @@ def _check_publishable(caller: Caller, row: Any, settings: Settings) -> None:
 
 
 async def check_publishable(
-    pool: Any, settings: Settings, caller: Caller, auction_id: int
+    pool: Pool, settings: Settings, caller: Caller, auction_id: int
 ) -> Auction:
     """The draft, if ``publish`` would publish it now; refused with the same errors if not."""
     async with pool.acquire() as conn:
@@ -263,13 +265,18 @@ async def check_publishable(
 
 
 async def publish(
-    pool: Any, redis: Any, settings: Settings, caller: Caller, auction_id: int, request_id: str
+    pool: Pool,
+    redis: ArqRedis,
+    settings: Settings,
+    caller: Caller,
+    auction_id: int,
+    request_id: str,
 ) -> Auction:
     async with pool.acquire() as conn:
         async with conn.transaction():
             row = await load_visible(conn, caller, auction_id, lock=True)
             _check_publishable(caller, row, settings)
-            changed = await queries.publish(conn, auction_id)
+            changed = held(await queries.publish(conn, auction_id), "locked above, a draft")
             await outbox.emit(
                 conn,
                 AuctionPublished(
@@ -290,14 +297,14 @@ async def publish(
                 after={"status": changed["status"]},
                 auction_id=auction_id,
             )
-            row = await queries.get_auction(conn, auction_id)
+            row = held(await queries.get_auction(conn, auction_id), "locked above")
     await jobs.schedule_open(redis, auction_id, row["starts_at"])
     await jobs.schedule_close(redis, auction_id, row["ends_at"])
     return present(row, caller)
 
 
 async def cancel(
-    pool: Any, caller: Caller, auction_id: int, reason: str, request_id: str
+    pool: Pool, caller: Caller, auction_id: int, reason: str, request_id: str
 ) -> Auction:
     async with pool.acquire() as conn, conn.transaction():
         row = await load_visible(conn, caller, auction_id, lock=True)
@@ -325,11 +332,11 @@ async def cancel(
             after={"status": "cancelled", "reason": reason, "voided_bidder_ids": bidders},
             auction_id=auction_id,
         )
-        row = await queries.get_auction(conn, auction_id)
+        row = held(await queries.get_auction(conn, auction_id), "locked above, in this transaction")
     return present(row, caller)
 
 
-async def get(pool: Any, caller: Caller | None, auction_id: int) -> Auction:
+async def get(pool: Pool, caller: Caller | None, auction_id: int) -> Auction:
     async with pool.acquire() as conn:
         row = await load_visible(conn, caller, auction_id)
         standing = None
@@ -337,12 +344,12 @@ async def get(pool: Any, caller: Caller | None, auction_id: int) -> Auction:
             standing = await queries.caller_standing(conn, auction_id, caller.id)
         award = None
         if revealed(row["status"]):
-            award = await queries.active_award(conn, auction_id)
+            award = await queries.latest_award(conn, auction_id)
     return present(row, caller, standing=standing, award=award)
 
 
 async def list_page(
-    pool: Any,
+    pool: Pool,
     caller: Caller | None,
     *,
     status: str | None,
@@ -400,7 +407,7 @@ def _keyset(sort: str, after: list[Any] | None) -> list[Any] | None:
     return [key, after_id]
 
 
-def _position(row: Any, caller: Caller, standing: Any) -> Position:
+def _position(row: Row, caller: Caller, standing: Row | None) -> Position:
     """What this vendor may bid now. Each reason is the code a bid would be refused with
     (sql/functions/bid_refusal.sql and place_bid.sql), so the detail and the bid agree."""
     bids = standing["bids"] if standing else 0
@@ -446,7 +453,9 @@ def _position(row: Any, caller: Caller, standing: Any) -> Position:
     return Position(can_bid=True, max_allowed_cents=row["max_allowed_cents"], **common)
 
 
-def present(row: Any, caller: Caller | None, *, standing: Any = None, award: Any = None) -> Auction:
+def present(
+    row: Row, caller: Caller | None, *, standing: Row | None = None, award: Row | None = None
+) -> Auction:
     """The auction as this caller may see it: sealed auctions hide bids until close."""
     sealed_hidden = row["type"] == "sealed" and not revealed(row["status"])
     time_left = None

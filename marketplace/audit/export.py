@@ -32,6 +32,7 @@ from marketplace.audit.schemas import (
     Selection,
     SignedManifest,
 )
+from marketplace.db import Conn, Pool, Row
 from marketplace.params import check_period, parse_time
 
 Format = Literal["jsonl", "csv"]
@@ -73,7 +74,7 @@ def micros(at: dt.datetime) -> int:
     return (at - EPOCH) // dt.timedelta(microseconds=1)
 
 
-def export_row(row: Any) -> ExportRow:
+def export_row(row: Row) -> ExportRow:
     at: dt.datetime = row["occurred_at"]
     return ExportRow(
         chain=row["chain"],
@@ -87,7 +88,7 @@ def export_row(row: Any) -> ExportRow:
     )
 
 
-def event_from_row(row: Any) -> AuditEvent:
+def event_from_row(row: Row) -> AuditEvent:
     try:
         data = msgspec.json.decode(row["data"])
     except msgspec.DecodeError:
@@ -114,7 +115,7 @@ def event_from_row(row: Any) -> AuditEvent:
 
 
 async def list_events(
-    pool: Any, secret: str, query: Query, action: str | None, cursor: str | None, limit: int
+    pool: Pool, secret: str, query: Query, action: str | None, cursor: str | None, limit: int
 ) -> tuple[list[AuditEvent], str | None]:
     """A page of visible rows (withheld ones only after their auction closed) in the log's
     order, and the cursor of the next page (sealed: audit/cursors.py says why)."""
@@ -205,7 +206,7 @@ def sign_manifest(key: Ed25519PrivateKey, manifest: Manifest) -> SignedManifest:
 
 
 async def export_in_snapshot(
-    conn: Any,
+    conn: Conn,
     query: Query,
     fmt: Format,
     key: Ed25519PrivateKey,
@@ -259,7 +260,7 @@ async def export_in_snapshot(
 
 
 async def stream_export(
-    pool: Any, query: Query, fmt: Format, key: Ed25519PrivateKey
+    pool: Pool, query: Query, fmt: Format, key: Ed25519PrivateKey
 ) -> AsyncIterator[bytes]:
     """An export read from one snapshot through a server-side cursor."""
     async with (
@@ -270,7 +271,7 @@ async def stream_export(
             yield chunk
 
 
-async def manifest_in_snapshot(conn: Any, query: Query, key: Ed25519PrivateKey) -> SignedManifest:
+async def manifest_in_snapshot(conn: Conn, query: Query, key: Ed25519PrivateKey) -> SignedManifest:
     """The signed manifest of the rows an export of the selection would hold."""
     exported_at = await queries.snapshot_time(conn)
     await queries.wait_until_durable(conn)
@@ -281,7 +282,7 @@ async def manifest_in_snapshot(conn: Any, query: Query, key: Ed25519PrivateKey) 
     return sign_manifest(key, manifest)
 
 
-async def signed_manifest(pool: Any, query: Query, key: Ed25519PrivateKey) -> SignedManifest:
+async def signed_manifest(pool: Pool, query: Query, key: Ed25519PrivateKey) -> SignedManifest:
     async with (
         pool.acquire() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),

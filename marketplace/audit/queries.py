@@ -7,11 +7,13 @@ import datetime as dt
 import time
 from typing import Any
 
+from marketplace.db import Conn
+
 _DURABLE_POLL_SECONDS = 0.005
 
 
 async def append_row(
-    conn: Any, chain: str, auction_id: int | None, withheld: bool, data: str
+    conn: Conn, chain: str, auction_id: int | None, withheld: bool, data: str
 ) -> int:
     row_id: int = await conn.fetchval(
         "SELECT audit_append($1, $2, $3, $4)", chain, auction_id, withheld, data
@@ -19,7 +21,7 @@ async def append_row(
     return row_id
 
 
-async def append_rows(conn: Any, rows: list[tuple[str, int | None, bool, str]]) -> None:
+async def append_rows(conn: Conn, rows: list[tuple[str, int | None, bool, str]]) -> None:
     """Each (chain, auction_id, withheld, data) appended in order, in one pipelined call."""
     await conn.executemany("SELECT audit_append($1, $2, $3, $4)", rows)
 
@@ -69,7 +71,7 @@ def _where(
 
 
 async def list_visible(
-    conn: Any,
+    conn: Conn,
     auction_id: int | None,
     since: dt.datetime | None,
     until: dt.datetime | None,
@@ -89,7 +91,7 @@ async def list_visible(
 
 
 def cursor_visible(
-    conn: Any,
+    conn: Conn,
     auction_id: int | None,
     since: dt.datetime | None,
     until: dt.datetime | None,
@@ -110,7 +112,7 @@ def cursor_visible(
 
 
 async def count_visible(
-    conn: Any, auction_id: int | None, since: dt.datetime | None, until: dt.datetime | None
+    conn: Conn, auction_id: int | None, since: dt.datetime | None, until: dt.datetime | None
 ) -> int:
     where, args = _where(auction_id, since, until)
     count: int = await conn.fetchval(
@@ -119,13 +121,13 @@ async def count_visible(
     return count
 
 
-async def snapshot_time(conn: Any) -> dt.datetime:
+async def snapshot_time(conn: Conn) -> dt.datetime:
     """The database time of the current transaction."""
     at: dt.datetime = await conn.fetchval("SELECT now()")
     return at
 
 
-async def wait_until_durable(conn: Any) -> None:
+async def wait_until_durable(conn: Conn) -> None:
     """Return once every commit the transaction's snapshot sees is on disk.
 
     Refused bids commit without waiting for the WAL flush (sql/0012); an export must not
@@ -140,6 +142,7 @@ async def wait_until_durable(conn: Any) -> None:
         "SELECT pg_current_wal_insert_lsn() AS target,"
         " extract(epoch FROM current_setting('wal_writer_delay')::interval) AS delay"
     )
+    assert row is not None, "a SELECT without FROM gives one row"
     deadline = time.monotonic() + 3 * float(row["delay"]) + 0.05
     while time.monotonic() < deadline:
         if await conn.fetchval("SELECT pg_current_wal_flush_lsn() >= $1", row["target"]):

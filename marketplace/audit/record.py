@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from marketplace.audit import queries
+from marketplace.db import Conn
 
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):
@@ -28,7 +29,7 @@ def chain_of(auction_id: int | None) -> str:
     return f"auction:{auction_id}" if auction_id is not None else "global"
 
 
-class Row(msgspec.Struct, frozen=True, kw_only=True):
+class Entry(msgspec.Struct, frozen=True, kw_only=True):
     """One audit row to append: who did what to which object, before and after."""
 
     actor: Actor
@@ -62,7 +63,7 @@ class Row(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def record(
-    conn: Any,
+    conn: Conn,
     actor: Actor,
     action: str,
     object_type: str,
@@ -74,7 +75,7 @@ async def record(
     withheld: bool = False,
 ) -> int:
     """Append one row to the auction's chain (or the global one); returns the row id."""
-    row = Row(
+    row = Entry(
         actor=actor,
         action=action,
         object_type=object_type,
@@ -87,7 +88,7 @@ async def record(
     return await queries.append_row(conn, chain_of(auction_id), auction_id, withheld, row.data())
 
 
-async def record_many(conn: Any, rows: list[Row]) -> None:
+async def record_many(conn: Conn, rows: list[Entry]) -> None:
     """Append rows in list order (each to its auction's chain), in the caller's transaction."""
     await queries.append_rows(
         conn, [(chain_of(r.auction_id), r.auction_id, r.withheld, r.data()) for r in rows]

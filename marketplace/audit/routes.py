@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from litestar import get
 from litestar.params import Parameter
@@ -12,6 +12,7 @@ from litestar.response import Stream
 from marketplace.audit import export, signing
 from marketplace.audit.schemas import AuditEvent, PublicKey, SignedManifest
 from marketplace.auth import anyone, roles
+from marketplace.db import Pool
 from marketplace.params import AuctionFilter, Cursor, From, Limit, To
 from marketplace.settings import Settings
 from marketplace.structs import Page
@@ -31,7 +32,7 @@ async def public_key(settings: Settings) -> PublicKey:
 
 @get("/api/audit/events", guards=[roles("auditor", "admin")], tags=["audit"])
 async def list_events(
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     auction_id: AuctionFilter = None,
     since: From = None,
@@ -50,7 +51,7 @@ async def list_events(
 
 @get("/api/audit/export", guards=[roles("auditor")], tags=["audit"])
 async def export_rows(
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     format: Literal["jsonl", "csv"] = "jsonl",
     auction_id: AuctionFilter = None,
@@ -70,7 +71,7 @@ async def export_rows(
 
 @get("/api/audit/manifest", guards=[roles("auditor")], tags=["audit"])
 async def manifest(
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     auction_id: AuctionFilter = None,
     since: From = None,

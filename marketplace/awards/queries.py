@@ -5,12 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from marketplace.db import Conn, Row, one
+
 AWARD_COLUMNS = """w.id, w.auction_id, a.title AS auction_title, a.status AS auction_status,
     w.round, w.winner_id, w.amount_cents, w.status, w.awarded_at, w.delivery_due_at,
     w.delivered_at, cardinality(w.runner_up_ids) AS runner_up_count, w.runner_up_ids"""
 
 
-async def active_award(conn: Any, auction_id: int, *, lock: bool = False) -> Any:
+async def active(conn: Conn, auction_id: int, *, lock: bool = False) -> Row | None:
+    """The auction's award in force (one at most), or None before the close or after a
+    failed round."""
     suffix = " FOR UPDATE OF w" if lock else ""
     return await conn.fetchrow(
         f"""SELECT {AWARD_COLUMNS} FROM awards w JOIN auctions a ON a.id = w.auction_id
@@ -19,12 +23,12 @@ async def active_award(conn: Any, auction_id: int, *, lock: bool = False) -> Any
     )
 
 
-async def awarded_bidders(conn: Any, auction_id: int) -> list[int]:
+async def awarded_bidders(conn: Conn, auction_id: int) -> list[int]:
     rows = await conn.fetch("SELECT winner_id FROM awards WHERE auction_id = $1", auction_id)
     return [r["winner_id"] for r in rows]
 
 
-async def best_bid_of(conn: Any, auction_id: int, bidder_id: int) -> Any:
+async def best_bid_of(conn: Conn, auction_id: int, bidder_id: int) -> Row | None:
     return await conn.fetchrow(
         """SELECT id, public_id, amount_cents FROM bids
            WHERE auction_id = $1 AND bidder_id = $2 AND status = 'active'
@@ -34,7 +38,7 @@ async def best_bid_of(conn: Any, auction_id: int, bidder_id: int) -> Any:
     )
 
 
-async def end_award(conn: Any, award_id: int, status: str, reason: str | None) -> bool:
+async def end_award(conn: Conn, award_id: int, status: str, reason: str | None) -> bool:
     result: str = await conn.execute(
         """UPDATE awards SET status = $2, ended_at = now(), declined_reason = $3
            WHERE id = $1 AND status = 'active'""",
@@ -45,7 +49,7 @@ async def end_award(conn: Any, award_id: int, status: str, reason: str | None) -
     return result.endswith(" 1")
 
 
-async def next_round(conn: Any, auction_id: int) -> int:
+async def next_round(conn: Conn, auction_id: int) -> int:
     value: int = await conn.fetchval(
         "SELECT COALESCE(max(round), 0) + 1 FROM awards WHERE auction_id = $1", auction_id
     )
@@ -53,7 +57,7 @@ async def next_round(conn: Any, auction_id: int) -> int:
 
 
 async def set_auction_status(
-    conn: Any, auction_id: int, expected: tuple[str, ...], new: str
+    conn: Conn, auction_id: int, expected: tuple[str, ...], new: str
 ) -> bool:
     result: str = await conn.execute(
         "UPDATE auctions SET status = $3, updated_at = now() WHERE id = $1 AND status = ANY ($2)",
@@ -64,7 +68,7 @@ async def set_auction_status(
     return result.endswith(" 1")
 
 
-async def extend_deadline(conn: Any, award_id: int, due_at: dt.datetime) -> Any:
+async def extend_deadline(conn: Conn, award_id: int, due_at: dt.datetime) -> Row | None:
     return await conn.fetchrow(
         """UPDATE awards SET delivery_due_at = $2 WHERE id = $1 AND status = 'active'
            RETURNING delivery_due_at""",
@@ -73,7 +77,7 @@ async def extend_deadline(conn: Any, award_id: int, due_at: dt.datetime) -> Any:
     )
 
 
-async def overdue(conn: Any, limit: int = 200) -> list[Any]:
+async def overdue(conn: Conn, limit: int = 200) -> list[Any]:
     """Active awards past their deadline on auctions still awaiting a merged PR."""
     rows: list[Any] = await conn.fetch(
         """SELECT w.id AS award_id, w.auction_id, w.delivery_due_at, a.status
@@ -86,7 +90,7 @@ async def overdue(conn: Any, limit: int = 200) -> list[Any]:
     return rows
 
 
-async def active_due_dates(conn: Any, auction_ids: list[int]) -> list[Any]:
+async def active_due_dates(conn: Conn, auction_ids: list[int]) -> list[Any]:
     """The active award's delivery deadline of each of these auctions, with the database time."""
     rows: list[Any] = await conn.fetch(
         """SELECT w.auction_id, w.delivery_due_at, now() AS server_time FROM awards w
@@ -96,14 +100,15 @@ async def active_due_dates(conn: Any, auction_ids: list[int]) -> list[Any]:
     return rows
 
 
-async def merge_evidence(conn: Any, award_id: int, due_at: dt.datetime) -> Any:
+async def merge_evidence(conn: Conn, award_id: int, due_at: dt.datetime) -> Row:
     """What verification learned from GitHub about the award's PR merge.
 
     in_time: some record saw it merged at or before the deadline. seen_after_due: a
     verdict fetched from GitHub after the deadline exists (so "not merged in time" is known,
     not guessed while GitHub was unreachable); an error record read nothing, so it is none.
     """
-    return await conn.fetchrow(
+    return await one(
+        conn,
         """SELECT bool_or(v.merged_at IS NOT NULL AND v.merged_at <= $2) AS in_time,
                   bool_or(v.created_at > $2 AND v.error IS NULL) AS seen_after_due
            FROM verifications v JOIN deliveries d ON d.id = v.delivery_id
@@ -113,7 +118,9 @@ async def merge_evidence(conn: Any, award_id: int, due_at: dt.datetime) -> Any:
     )
 
 
-async def list_my_awards(conn: Any, winner_id: int, before_id: int | None, limit: int) -> list[Any]:
+async def list_my_awards(
+    conn: Conn, winner_id: int, before_id: int | None, limit: int
+) -> list[Any]:
     rows: list[Any] = await conn.fetch(
         f"""SELECT {AWARD_COLUMNS} FROM awards w JOIN auctions a ON a.id = w.auction_id
             WHERE w.winner_id = $1 AND ($2::bigint IS NULL OR w.id < $2)
@@ -125,7 +132,7 @@ async def list_my_awards(conn: Any, winner_id: int, before_id: int | None, limit
     return rows
 
 
-async def copy_as_draft(conn: Any, auction_id: int, created_by: int) -> int:
+async def copy_as_draft(conn: Conn, auction_id: int, created_by: int) -> int:
     """A new draft with the task's text and rules, its window moved a day ahead."""
     new_id: int = await conn.fetchval(
         """INSERT INTO auctions (department_id, created_by, title, summary, description,

@@ -9,6 +9,7 @@ from litestar import Request, get, post
 from marketplace.auth import Caller, request_id, roles
 from marketplace.awards import service
 from marketplace.awards.schemas import Award, DeadlineExtension, DeclineIn, Rerun
+from marketplace.db import Pool
 from marketplace.params import Cursor, Limit
 from marketplace.settings import Settings
 from marketplace.structs import Page, decode_cursor, page_by_id
@@ -16,7 +17,7 @@ from marketplace.structs import Page, decode_cursor, page_by_id
 
 @get("/api/me/awards", guards=[roles("vendor")], tags=["awards"], summary="Your awards")
 async def my_awards(
-    pool: Any, caller: Caller, limit: Limit = 50, cursor: Cursor = None
+    pool: Pool, caller: Caller, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[Award]:
     before = decode_cursor(cursor, list[int])
     items = await service.my_awards(pool, caller, before[0] if before else None, limit + 1)
@@ -34,7 +35,7 @@ async def extend_deadline(
     request: Request[Any, Any, Any],
     auction_id: int,
     data: DeadlineExtension,
-    pool: Any,
+    pool: Pool,
     caller: Caller,
 ) -> Award:
     return await service.extend_deadline(
@@ -52,7 +53,7 @@ async def extend_deadline(
 async def reaward(
     request: Request[Any, Any, Any],
     auction_id: int,
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     caller: Caller,
 ) -> Award:
@@ -67,7 +68,7 @@ async def reaward(
     summary="The winner declines an award not yet delivered",
 )
 async def decline(
-    request: Request[Any, Any, Any], auction_id: int, data: DeclineIn, pool: Any, caller: Caller
+    request: Request[Any, Any, Any], auction_id: int, data: DeclineIn, pool: Pool, caller: Caller
 ) -> Award:
     return await service.decline(pool, caller, auction_id, data.reason, request_id(request))
 
@@ -79,7 +80,7 @@ async def decline(
     summary="Re-run a task that found no winner as a new draft copied from it",
 )
 async def rerun(
-    request: Request[Any, Any, Any], auction_id: int, pool: Any, caller: Caller
+    request: Request[Any, Any, Any], auction_id: int, pool: Pool, caller: Caller
 ) -> Rerun:
     return await service.rerun(pool, caller, auction_id, request_id(request))
 

@@ -18,6 +18,7 @@ from marketplace.auth import Caller
 from marketplace.awards import queries
 from marketplace.awards.schemas import Award, Rerun
 from marketplace.calendar import add_business_days
+from marketplace.db import Conn, Pool, Row, held
 from marketplace.errors import Conflict, Forbidden, Unprocessable
 from marketplace.events import (
     AuctionAwarded,
@@ -33,7 +34,7 @@ REAWARDABLE = ("rejected", "missed_delivery")
 RERUNNABLE = ("closed_no_bids", "rejected", "missed_delivery", "cancelled")
 
 
-def present(row: Any) -> Award:
+def present(row: Row) -> Award:
     return Award(
         id=row["id"],
         auction_id=row["auction_id"],
@@ -50,13 +51,13 @@ def present(row: Any) -> Award:
     )
 
 
-async def my_awards(pool: Any, caller: Caller, before_id: int | None, limit: int) -> list[Award]:
+async def my_awards(pool: Pool, caller: Caller, before_id: int | None, limit: int) -> list[Award]:
     async with pool.acquire() as conn:
         rows = await queries.list_my_awards(conn, caller.id, before_id, limit)
     return [present(r) for r in rows]
 
 
-async def overdue_among(pool: Any, auction_ids: list[int]) -> dict[int, dt.datetime]:
+async def overdue_among(pool: Pool, auction_ids: list[int]) -> dict[int, dt.datetime]:
     """Of these auctions, those whose current award's delivery deadline has passed, with it."""
     if not auction_ids:
         return {}
@@ -70,12 +71,12 @@ async def overdue_among(pool: Any, auction_ids: list[int]) -> dict[int, dt.datet
 
 
 async def extend_deadline(
-    pool: Any, caller: Caller, auction_id: int, due_at: dt.datetime, reason: str, request_id: str
+    pool: Pool, caller: Caller, auction_id: int, due_at: dt.datetime, reason: str, request_id: str
 ) -> Award:
     """Admins extend a delivery deadline; a missed delivery whose new deadline is ahead reopens."""
     async with pool.acquire() as conn, conn.transaction():
         auction = await load_visible(conn, caller, auction_id, lock=True)
-        award = await queries.active_award(conn, auction_id, lock=True)
+        award = await queries.active(conn, auction_id, lock=True)
         if award is None or auction["status"] not in ("awarded", "delivered", "missed_delivery"):
             raise Conflict(
                 "no_delivery_pending",
@@ -114,7 +115,7 @@ async def extend_deadline(
             after={"delivery_due_at": due_at.isoformat(), "reason": reason},
             auction_id=auction_id,
         )
-        award = await queries.active_award(conn, auction_id)
+        award = held(await queries.active(conn, auction_id), "awarded above, in this transaction")
     return present(award)
 
 
@@ -122,10 +123,10 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-async def mark_missed(pool: Any, award_id: int, auction_id: int) -> bool:
+async def mark_missed(pool: Pool, award_id: int, auction_id: int) -> bool:
     """awarded|delivered -> missed_delivery when the deadline passed with no merge in time."""
     async with pool.acquire() as conn, conn.transaction():
-        award = await queries.active_award(conn, auction_id, lock=True)
+        award = await queries.active(conn, auction_id, lock=True)
         if award is None or award["id"] != award_id:
             return False
         due = award["delivery_due_at"]
@@ -162,12 +163,12 @@ async def mark_missed(pool: Any, award_id: int, auction_id: int) -> bool:
 
 
 async def decline(
-    pool: Any, caller: Caller, auction_id: int, reason: str, request_id: str
+    pool: Pool, caller: Caller, auction_id: int, reason: str, request_id: str
 ) -> Award:
     """The winner declines an award they cannot deliver; the buyer may then re-award."""
     async with pool.acquire() as conn, conn.transaction():
         auction = await load_visible(conn, caller, auction_id, lock=True)
-        award = await queries.active_award(conn, auction_id, lock=True)
+        award = await queries.active(conn, auction_id, lock=True)
         if award is None or award["winner_id"] != caller.id:
             raise Forbidden("not_the_winner", "only the current winner may decline the award")
         if auction["status"] != "awarded":
@@ -195,12 +196,12 @@ async def decline(
             after={"status": "missed_delivery", "reason": reason},
             auction_id=auction_id,
         )
-        award = await queries.active_award(conn, auction_id)
+        award = held(await queries.active(conn, auction_id), "awarded above, in this transaction")
     return present(award)
 
 
 async def reaward(
-    pool: Any, settings: Settings, caller: Caller, auction_id: int, request_id: str
+    pool: Pool, settings: Settings, caller: Caller, auction_id: int, request_id: str
 ) -> Award:
     """After rejected or missed_delivery, award the next runner-up at their best bid."""
     async with pool.acquire() as conn, conn.transaction():
@@ -230,11 +231,11 @@ async def reaward(
             current,
             Reawarded(award_id, round_, winner_id, bid, remaining, due),
         )
-        award = await queries.active_award(conn, auction_id)
+        award = held(await queries.active(conn, auction_id), "awarded above, in this transaction")
     return present(award)
 
 
-async def _replaceable_award(conn: Any, caller: Caller, auction_id: int) -> tuple[Any, Any]:
+async def _replaceable_award(conn: Conn, caller: Caller, auction_id: int) -> tuple[Any, Any]:
     """The auction (locked) and its active award, once the caller may replace it: a buyer of
     the department, after a rejection or a missed delivery."""
     auction = await load_visible(conn, caller, auction_id, lock=True)
@@ -245,13 +246,13 @@ async def _replaceable_award(conn: Any, caller: Caller, auction_id: int) -> tupl
             f"the auction is {auction['status']}; re-award follows rejected or missed_delivery",
             auction_status=auction["status"],
         )
-    current = await queries.active_award(conn, auction_id, lock=True)
+    current = await queries.active(conn, auction_id, lock=True)
     if current is None:
         raise Conflict("no_active_award", "this auction has no award to replace")
     return auction, current
 
 
-def _new_delivery_due(auction: Any, settings: Settings) -> dt.datetime:
+def _new_delivery_due(auction: Row, settings: Settings) -> dt.datetime:
     """The new winner gets the time the first one had: N business days from now, or the
     span the auction gave from its end to its delivery deadline."""
     now: dt.datetime = auction["server_time"]
@@ -269,13 +270,13 @@ class Reawarded(NamedTuple):
     award_id: int
     round: int
     winner_id: int
-    bid: Any  # the runner-up's best bid
+    bid: Row  # the runner-up's best bid
     runner_up_ids: list[int]  # those still after them
     due: dt.datetime
 
 
 async def _announce_reaward(
-    conn: Any, actor: Actor, auction: Any, current: Any, new: Reawarded
+    conn: Conn, actor: Actor, auction: Row, current: Row, new: Reawarded
 ) -> None:
     """The re-award's events and its audit row, in the re-award's transaction."""
     auction_id = auction["id"]
@@ -331,11 +332,11 @@ async def _announce_reaward(
 
 
 async def _insert_award(
-    conn: Any,
+    conn: Conn,
     auction_id: int,
     round_: int,
     winner_id: int,
-    bid: Any,
+    bid: Row,
     runner_ups: list[int],
     due: dt.datetime,
 ) -> int:
@@ -347,7 +348,7 @@ async def _insert_award(
 
 
 async def next_runner_up(
-    conn: Any, auction_id: int, current: Any
+    conn: Conn, auction_id: int, current: Row
 ) -> tuple[tuple[int, Any] | None, list[int]]:
     """The next runner-up not yet awarded who still has an active bid, with that bid, and
     the runner-ups after them (re-award's order: the close's ranking)."""
@@ -361,24 +362,24 @@ async def next_runner_up(
     return None, remaining
 
 
-async def runner_up_offer(pool: Any, caller: Caller, auction_id: int) -> tuple[int, int] | None:
+async def runner_up_offer(pool: Pool, caller: Caller, auction_id: int) -> tuple[int, int] | None:
     """Whom a re-award would choose now and at what amount: (user id, cents), or None."""
     async with pool.acquire() as conn:
         auction = await load_visible(conn, caller, auction_id)
         require_department_buyer(caller, auction)
-        current = await queries.active_award(conn, auction_id)
+        current = await queries.active(conn, auction_id)
         if current is None:
             return None
         nxt, _ = await next_runner_up(conn, auction_id, current)
     return None if nxt is None else (nxt[0], nxt[1]["amount_cents"])
 
 
-async def _runner_up_remains(conn: Any, auction_id: int) -> bool:
-    current = await queries.active_award(conn, auction_id)
+async def _runner_up_remains(conn: Conn, auction_id: int) -> bool:
+    current = await queries.active(conn, auction_id)
     return current is not None and (await next_runner_up(conn, auction_id, current))[0] is not None
 
 
-async def next_step(pool: Any, caller: Caller, auction_id: int) -> str | None:
+async def next_step(pool: Pool, caller: Caller, auction_id: int) -> str | None:
     """What the auction's buyer may do after the award: "reaward" (a runner-up remains),
     "rerun" (the task ended without a winner left) or None; the same rules as those calls."""
     if not caller.has("buyer"):
@@ -392,7 +393,7 @@ async def next_step(pool: Any, caller: Caller, auction_id: int) -> str | None:
         return "rerun" if auction["status"] in RERUNNABLE else None
 
 
-async def rerun(pool: Any, caller: Caller, auction_id: int, request_id: str) -> Rerun:
+async def rerun(pool: Pool, caller: Caller, auction_id: int, request_id: str) -> Rerun:
     """Copy a task that found no (remaining) winner into a new draft for the buyer to edit."""
     async with pool.acquire() as conn, conn.transaction():
         auction = await load_visible(conn, caller, auction_id, lock=True)

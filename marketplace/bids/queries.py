@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from marketplace.db import Conn, Row, one
+
 
 # The bid itself is one call of place_bid() (sql/functions/place_bid.sql): the guarded
 # UPDATE that referees every race, the alias, the bid, its outbox events and audit row, or
@@ -11,15 +13,16 @@ from typing import Any
 # refusal code), detail, bid_id, placed_at, bid_status, alias_number, ends_at, extended,
 # extensions, max_allowed_cents, auction_status.
 async def place_bid(
-    conn: Any,
+    conn: Conn,
     auction_id: int,
     bidder_id: int,
     amount: int,
     token_id: int | None,
     request_id: str | None,
-) -> Any:
+) -> Row:
     """Take the bid if the rules allow it, else audit the refusal; one statement."""
-    return await conn.fetchrow(
+    return await one(
+        conn,
         "SELECT * FROM place_bid($1, $2, $3, $4, $5)",
         auction_id,
         bidder_id,
@@ -30,7 +33,7 @@ async def place_bid(
 
 
 async def list_bids(
-    conn: Any, auction_id: int, only_bidder: int | None, after_id: int, limit: int
+    conn: Conn, auction_id: int, only_bidder: int | None, after_id: int, limit: int
 ) -> list[Any]:
     """A page of the auction's bids in acceptance order, after the bid whose public id is
     ``after_id`` (0: from the first). Every id that leaves is the bid's public id (sql/0017):
@@ -52,7 +55,7 @@ async def list_bids(
     return rows
 
 
-async def list_my_bids(conn: Any, bidder_id: int, before_id: int | None, limit: int) -> list[Any]:
+async def list_my_bids(conn: Conn, bidder_id: int, before_id: int | None, limit: int) -> list[Any]:
     """A page of the bidder's bids, newest first, before the bid whose public id is
     ``before_id``."""
     rows: list[Any] = await conn.fetch(

@@ -20,6 +20,7 @@ from marketplace.auth import (
 )
 from marketplace.bids import service
 from marketplace.bids.schemas import Bid, BidCreate, MyBid
+from marketplace.db import Pool
 from marketplace.errors import BadRequest, Conflict, Forbidden, Unauthorized, Unprocessable
 from marketplace.params import Cursor, Limit
 from marketplace.structs import Page, decode_cursor, page_by_id
@@ -87,7 +88,7 @@ async def place_bid(
     summary="Bids, veiled: identities hidden until close; sealed bids only to their bidder",
 )
 async def list_bids(
-    auction_id: int, pool: Any, caller: Caller | None, limit: Limit = 100, cursor: Cursor = None
+    auction_id: int, pool: Pool, caller: Caller | None, limit: Limit = 100, cursor: Cursor = None
 ) -> Page[Bid]:
     after = decode_cursor(cursor, list[int])
     items = await service.list_bids(pool, caller, auction_id, after[0] if after else 0, limit + 1)
@@ -96,7 +97,7 @@ async def list_bids(
 
 @get("/api/me/bids", guards=[roles("vendor")], tags=["bids"], summary="Your bids, newest first")
 async def my_bids(
-    pool: Any, caller: Caller, limit: Limit = 50, cursor: Cursor = None
+    pool: Pool, caller: Caller, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[MyBid]:
     before = decode_cursor(cursor, list[int])
     items = await service.my_bids(pool, caller, before[0] if before else None, limit + 1)

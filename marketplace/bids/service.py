@@ -29,12 +29,14 @@ import hashlib
 from typing import Any
 
 import msgspec
+from arq.connections import ArqRedis
 
 from marketplace import jobs
 from marketplace.auctions.service import alias_of, load_visible, revealed
 from marketplace.auth import Caller
 from marketplace.bids import queries
 from marketplace.bids.schemas import Bid, MyBid
+from marketplace.db import Conn, Pool, Row, held
 from marketplace.errors import (
     Conflict,
     DomainError,
@@ -60,7 +62,7 @@ def request_hash(amount: int) -> bytes:
     return hashlib.sha256(_encoder.encode({"amount_cents": amount})).digest()
 
 
-def _refusal(row: Any) -> DomainError:
+def _refusal(row: Row) -> DomainError:
     """The error for a refusal code of place_bid() (its detail is the audited one)."""
     code, detail = row["outcome"], row["detail"]
     if code == "invalid_token":
@@ -78,7 +80,7 @@ def _refusal(row: Any) -> DomainError:
     return Conflict(code, detail)  # already_low_bidder, already_bid
 
 
-def _accepted(caller: Caller, auction_id: int, amount: int, row: Any) -> Answer:
+def _accepted(caller: Caller, auction_id: int, amount: int, row: Row) -> Answer:
     bid = Bid(
         id=row["bid_id"],
         auction_id=auction_id,
@@ -100,8 +102,8 @@ async def count_bid(counts: BatchedCounts, per_minute: int, caller: Caller) -> N
 
 
 async def place_bid(
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     caller: Caller,
     auction_id: int,
     amount: int,
@@ -126,7 +128,7 @@ async def place_bid(
 
 
 async def _place_once(
-    conn: Any, caller: Caller, auction_id: int, amount: int, key: str, request_id: str
+    conn: Conn, caller: Caller, auction_id: int, amount: int, key: str, request_id: str
 ) -> Any:
     """With an Idempotency-Key: claim the key, bid, and store the answer, in one transaction.
 
@@ -138,7 +140,9 @@ async def _place_once(
     digest = request_hash(amount)
     async with conn.transaction():
         if not await idempotency.claim(conn, caller.id, endpoint, key, digest):
-            stored = await idempotency.find(conn, caller.id, endpoint, key)
+            stored = held(
+                await idempotency.find(conn, caller.id, endpoint, key), "its claim was refused"
+            )
             if stored["request_hash"] != digest:
                 raise Conflict(
                     "idempotency_key_reused",
@@ -166,7 +170,7 @@ async def _place_once(
 
 
 async def list_bids(
-    pool: Any, caller: Caller | None, auction_id: int, after_id: int, limit: int
+    pool: Pool, caller: Caller | None, auction_id: int, after_id: int, limit: int
 ) -> list[Bid]:
     """Bids as section 4 says: veiled identities until close; sealed bids only to their bidder."""
     async with pool.acquire() as conn:
@@ -193,7 +197,7 @@ async def list_bids(
     ]
 
 
-async def my_bids(pool: Any, caller: Caller, before_id: int | None, limit: int) -> list[MyBid]:
+async def my_bids(pool: Pool, caller: Caller, before_id: int | None, limit: int) -> list[MyBid]:
     async with pool.acquire() as conn:
         rows = await queries.list_my_bids(conn, caller.id, before_id, limit)
     return [

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from marketplace.db import Conn, Row, one
+
 QUESTION_COLUMNS = """q.id, q.auction_id, q.asked_by, u.name AS asker_name, q.question,
     q.asked_at, q.answer, q.answered_by, q.answered_at"""
 QUESTION_FROM = "auction_questions q JOIN users u ON u.id = q.asked_by"
@@ -13,7 +15,7 @@ AMENDMENT_COLUMNS = """id, auction_id, amended_by, reason, description, previous
     acceptance, previous_acceptance, ends_at, previous_ends_at, amended_at"""
 
 
-async def insert_question(conn: Any, auction_id: int, asked_by: int, text: str) -> Any:
+async def insert_question(conn: Conn, auction_id: int, asked_by: int, text: str) -> Row | None:
     """The new question, or None when the auction takes no questions now: it must be
     scheduled or open and before its cut-off (sql/functions/questions_close_at.sql), judged
     on the database clock in the statement that stores it."""
@@ -32,8 +34,8 @@ async def insert_question(conn: Any, auction_id: int, asked_by: int, text: str) 
 
 
 async def answer_question(
-    conn: Any, auction_id: int, question_id: int, answered_by: int, text: str
-) -> Any:
+    conn: Conn, auction_id: int, question_id: int, answered_by: int, text: str
+) -> Row | None:
     """Store the answer of an unanswered question (compare-and-set); None otherwise."""
     return await conn.fetchrow(
         f"""WITH q AS (
@@ -48,7 +50,7 @@ async def answer_question(
     )
 
 
-async def get_question(conn: Any, auction_id: int, question_id: int) -> Any:
+async def get_question(conn: Conn, auction_id: int, question_id: int) -> Row | None:
     return await conn.fetchrow(
         f"SELECT {QUESTION_COLUMNS} FROM {QUESTION_FROM} WHERE q.id = $2 AND q.auction_id = $1",
         auction_id,
@@ -57,7 +59,7 @@ async def get_question(conn: Any, auction_id: int, question_id: int) -> Any:
 
 
 async def list_questions(
-    conn: Any, auction_id: int, *, every: bool, asker_id: int | None, after_id: int, limit: int
+    conn: Conn, auction_id: int, *, every: bool, asker_id: int | None, after_id: int, limit: int
 ) -> list[Any]:
     """The auction's questions in the order asked: every one when ``every``, else the
     answered ones and those ``asker_id`` asked."""
@@ -75,7 +77,7 @@ async def list_questions(
     return rows
 
 
-async def unanswered_for_department(conn: Any, department_id: int, limit: int) -> list[Any]:
+async def unanswered_for_department(conn: Conn, department_id: int, limit: int) -> list[Any]:
     """Unanswered questions on the department's scheduled and open auctions, oldest first."""
     rows: list[Any] = await conn.fetch(
         f"""SELECT {QUESTION_COLUMNS}, a.title AS auction_title,
@@ -91,18 +93,19 @@ async def unanswered_for_department(conn: Any, department_id: int, limit: int) -
 
 
 async def insert_amendment(
-    conn: Any,
+    conn: Conn,
     auction_id: int,
     amended_by: int,
     reason: str,
     texts: dict[str, tuple[str, str]],
     ends_at: dt.datetime,
     previous_ends_at: dt.datetime,
-) -> Any:
+) -> Row:
     """Record an amendment; ``texts`` maps each changed field to (new, previous)."""
     description = texts.get("description", (None, None))
     acceptance = texts.get("acceptance", (None, None))
-    return await conn.fetchrow(
+    return await one(
+        conn,
         f"""INSERT INTO auction_amendments (auction_id, amended_by, reason, description,
                 previous_description, acceptance, previous_acceptance, ends_at, previous_ends_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {AMENDMENT_COLUMNS}""",
@@ -119,8 +122,8 @@ async def insert_amendment(
 
 
 async def amend_auction(
-    conn: Any, auction_id: int, description: str, acceptance: str, min_seconds: float | None
-) -> Any:
+    conn: Conn, auction_id: int, description: str, acceptance: str, min_seconds: float | None
+) -> Row | None:
     """Change the texts; with ``min_seconds``, move ``ends_at`` so that at least that long
     is left (never earlier). The auction must still be scheduled, or open with bidding not yet
     ended (an amendment never reopens an auction its close job has yet to close); None
@@ -138,7 +141,7 @@ async def amend_auction(
     )
 
 
-async def list_amendments(conn: Any, auction_id: int) -> list[Any]:
+async def list_amendments(conn: Conn, auction_id: int) -> list[Any]:
     rows: list[Any] = await conn.fetch(
         f"SELECT {AMENDMENT_COLUMNS} FROM auction_amendments WHERE auction_id = $1 ORDER BY id",
         auction_id,

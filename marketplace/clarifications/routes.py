@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq.connections import ArqRedis
 from litestar import Request, get, post
 
 from marketplace.auth import Caller, anyone, request_id, roles
@@ -15,6 +16,7 @@ from marketplace.clarifications.schemas import (
     Question,
     QuestionCreate,
 )
+from marketplace.db import Pool
 from marketplace.params import Cursor, Limit
 from marketplace.settings import Settings
 from marketplace.structs import Page, decode_cursor, page_by_id
@@ -30,8 +32,8 @@ async def ask_question(
     request: Request[Any, Any, Any],
     auction_id: int,
     data: QuestionCreate,
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     caller: Caller,
 ) -> Question:
@@ -47,7 +49,7 @@ async def ask_question(
     summary="Answered questions (and the caller's own); every one for the department",
 )
 async def list_questions(
-    auction_id: int, pool: Any, caller: Caller | None, limit: Limit = 50, cursor: Cursor = None
+    auction_id: int, pool: Pool, caller: Caller | None, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[Question]:
     after = decode_cursor(cursor, list[int])
     items = await service.list_questions(
@@ -68,7 +70,7 @@ async def answer_question(
     auction_id: int,
     question_id: int,
     data: AnswerCreate,
-    pool: Any,
+    pool: Pool,
     caller: Caller,
 ) -> Question:
     return await service.answer(
@@ -86,8 +88,8 @@ async def amend_auction(
     request: Request[Any, Any, Any],
     auction_id: int,
     data: AmendmentCreate,
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     caller: Caller,
 ) -> Amendment:
@@ -100,7 +102,7 @@ async def amend_auction(
     tags=["clarifications"],
     summary="The auction's amendments in order, each with the text it replaced",
 )
-async def list_amendments(auction_id: int, pool: Any, caller: Caller | None) -> Page[Amendment]:
+async def list_amendments(auction_id: int, pool: Pool, caller: Caller | None) -> Page[Amendment]:
     return Page(items=await service.list_amendments(pool, caller, auction_id), next=None)
 
 

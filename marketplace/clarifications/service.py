@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from arq.connections import ArqRedis
 
 from marketplace import jobs, outbox, policy, ratelimit
 from marketplace.auctions.service import load_visible, require_department_buyer
@@ -19,6 +20,7 @@ from marketplace.audit.record import Actor, record
 from marketplace.auth import Caller
 from marketplace.clarifications import queries
 from marketplace.clarifications.schemas import NOT_AMENDABLE, Amendment, AmendmentCreate, Question
+from marketplace.db import Conn, Fields, Pool, Row
 from marketplace.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound, Unprocessable
 from marketplace.events import AuctionAmended, QuestionAnswered, QuestionAsked
 from marketplace.settings import Settings
@@ -27,14 +29,14 @@ ASKING = ("scheduled", "open")
 AMENDABLE = ("scheduled", "open")
 
 
-def sees_askers(caller: Caller | None, auction: Any) -> bool:
+def sees_askers(caller: Caller | None, auction: Fields) -> bool:
     """The department's buyers and admins see who asked; nobody else does."""
     return caller is not None and (
         caller.has("admin") or policy.buys_for(caller, auction["department_id"])
     )
 
 
-def ask_refusal(caller: Caller | None, auction: Any) -> DomainError | None:
+def ask_refusal(caller: Caller | None, auction: Fields) -> DomainError | None:
     """Why this caller may not ask about this auction now, or None when they may. The API
     and the auction page both ask it; the insert re-checks the cut-off on the database
     clock."""
@@ -62,7 +64,7 @@ def ask_refusal(caller: Caller | None, auction: Any) -> DomainError | None:
     return None
 
 
-def _closed(auction: Any) -> Conflict:
+def _closed(auction: Fields) -> Conflict:
     return Conflict(
         "questions_closed",
         f"questions closed at {auction['questions_close_at'].isoformat()}",
@@ -77,7 +79,7 @@ def _text(value: str, field: str) -> str:
     return text
 
 
-def present_question(row: Any, caller: Caller | None, auction: Any) -> Question:
+def present_question(row: Row, caller: Caller | None, auction: Row) -> Question:
     shown = sees_askers(caller, auction)
     return Question(
         id=row["id"],
@@ -93,8 +95,8 @@ def present_question(row: Any, caller: Caller | None, auction: Any) -> Question:
 
 
 async def ask(
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     caller: Caller,
     auction_id: int,
@@ -129,7 +131,7 @@ async def ask(
 
 
 async def answer(
-    pool: Any, caller: Caller, auction_id: int, question_id: int, text: str, request_id: str
+    pool: Pool, caller: Caller, auction_id: int, question_id: int, text: str, request_id: str
 ) -> Question:
     """The department's buyer answers a question, once, for everyone."""
     text = _text(text, "text")
@@ -168,7 +170,7 @@ async def answer(
 
 
 async def list_questions(
-    pool: Any, caller: Caller | None, auction_id: int, after_id: int, limit: int
+    pool: Pool, caller: Caller | None, auction_id: int, after_id: int, limit: int
 ) -> list[Question]:
     """Answered questions for all; the asker's own unanswered ones too; every question for
     the department's buyers and admins."""
@@ -185,7 +187,7 @@ async def list_questions(
     return [present_question(r, caller, auction) for r in rows]
 
 
-async def unanswered(pool: Any, caller: Caller, limit: int = 50) -> list[Any]:
+async def unanswered(pool: Pool, caller: Caller, limit: int = 50) -> list[Any]:
     """The caller's department's unanswered questions, oldest first (the buyer dashboard)."""
     if caller.department_id is None:
         return []
@@ -193,7 +195,7 @@ async def unanswered(pool: Any, caller: Caller, limit: int = 50) -> list[Any]:
         return await queries.unanswered_for_department(conn, caller.department_id, limit)
 
 
-def present_amendment(row: Any) -> Amendment:
+def present_amendment(row: Row) -> Amendment:
     return Amendment(
         id=row["id"],
         auction_id=row["auction_id"],
@@ -213,7 +215,7 @@ def _plain(text: str) -> str:
     return text.replace("\r\n", "\n").strip()
 
 
-def _changes(data: AmendmentCreate, auction: Any) -> dict[str, tuple[str, str]]:
+def _changes(data: AmendmentCreate, auction: Row) -> dict[str, tuple[str, str]]:
     """Each text the amendment changes: (new, previous). Refuses what may not be amended."""
     for name in NOT_AMENDABLE:
         if getattr(data, name) is not msgspec.UNSET:
@@ -248,8 +250,8 @@ def _changes(data: AmendmentCreate, auction: Any) -> dict[str, tuple[str, str]]:
 
 
 async def amend(
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     caller: Caller,
     auction_id: int,
@@ -287,7 +289,7 @@ async def amend(
     return amendment
 
 
-async def _amendable(conn: Any, caller: Caller, auction_id: int) -> Any:
+async def _amendable(conn: Conn, caller: Caller, auction_id: int) -> Any:
     """The auction (locked) once ``caller`` may amend it: a buyer of its department, while
     it is scheduled or open."""
     auction = await load_visible(conn, caller, auction_id, lock=True)
@@ -304,9 +306,9 @@ async def _amendable(conn: Any, caller: Caller, auction_id: int) -> Any:
 
 
 async def _announce_amendment(
-    conn: Any,
+    conn: Conn,
     actor: Actor,
-    auction: Any,
+    auction: Row,
     changes: dict[str, tuple[str, str]],
     amendment: Amendment,
     moved: Any,
@@ -350,7 +352,7 @@ async def _announce_amendment(
     )
 
 
-async def list_amendments(pool: Any, caller: Caller | None, auction_id: int) -> list[Amendment]:
+async def list_amendments(pool: Pool, caller: Caller | None, auction_id: int) -> list[Amendment]:
     async with pool.acquire() as conn:
         await load_visible(conn, caller, auction_id)
         rows = await queries.list_amendments(conn, auction_id)

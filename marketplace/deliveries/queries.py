@@ -5,26 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from marketplace.db import Conn, Row, one
+
 DELIVERY_COLUMNS = """d.id, d.auction_id, d.award_id, d.submitted_by, d.pull_request_url,
     d.repo_full_name, d.pr_number, d.status, d.submitted_at, d.head_sha, d.merge_commit_sha"""
 
 
-async def active_award(conn: Any, auction_id: int) -> Any:
-    return await conn.fetchrow(
-        """SELECT id, winner_id, awarded_at, delivery_due_at, delivered_at, verified_at
-           FROM awards WHERE auction_id = $1 AND status = 'active'""",
-        auction_id,
-    )
-
-
-async def github_id_of(conn: Any, user_id: int) -> int | None:
+async def github_id_of(conn: Conn, user_id: int) -> int | None:
     github_id: int | None = await conn.fetchval(
         "SELECT github_id FROM users WHERE id = $1", user_id
     )
     return github_id
 
 
-async def current_delivery(conn: Any, award_id: int) -> Any:
+async def current_delivery(conn: Conn, award_id: int) -> Row | None:
     return await conn.fetchrow(
         f"""SELECT {DELIVERY_COLUMNS} FROM deliveries d
             WHERE d.award_id = $1 AND d.status <> 'superseded'""",
@@ -32,7 +26,7 @@ async def current_delivery(conn: Any, award_id: int) -> Any:
     )
 
 
-async def supersede(conn: Any, delivery_id: int) -> bool:
+async def supersede(conn: Conn, delivery_id: int) -> bool:
     status: str = await conn.execute(
         "UPDATE deliveries SET status = 'superseded' WHERE id = $1 AND status = 'submitted'",
         delivery_id,
@@ -40,7 +34,7 @@ async def supersede(conn: Any, delivery_id: int) -> bool:
     return status == "UPDATE 1"
 
 
-async def mark_delivered(conn: Any, auction_id: int) -> bool:
+async def mark_delivered(conn: Conn, auction_id: int) -> bool:
     """awarded -> delivered, compare-and-set."""
     status: str = await conn.execute(
         """UPDATE auctions SET status = 'delivered', updated_at = now()
@@ -51,15 +45,16 @@ async def mark_delivered(conn: Any, auction_id: int) -> bool:
 
 
 async def insert_delivery(
-    conn: Any,
+    conn: Conn,
     auction_id: int,
     award_id: int,
     user_id: int,
     url: str,
     repo_full_name: str,
     pr_number: int,
-) -> Any:
-    return await conn.fetchrow(
+) -> Row:
+    return await one(
+        conn,
         f"""INSERT INTO deliveries AS d (auction_id, award_id, submitted_by, pull_request_url,
                                          repo_full_name, pr_number)
             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {DELIVERY_COLUMNS}""",
@@ -72,7 +67,7 @@ async def insert_delivery(
     )
 
 
-async def set_delivered_at(conn: Any, award_id: int) -> None:
+async def set_delivered_at(conn: Conn, award_id: int) -> None:
     # The first submission is when the work was delivered; re-submissions keep it.
     await conn.execute(
         "UPDATE awards SET delivered_at = COALESCE(delivered_at, now()) WHERE id = $1", award_id
@@ -82,7 +77,7 @@ async def set_delivered_at(conn: Any, award_id: int) -> None:
 # -- the verification worker ---------------------------------------------------------------
 
 
-async def verification_subject(conn: Any, delivery_id: int, *, lock: bool = False) -> Any:
+async def verification_subject(conn: Conn, delivery_id: int, *, lock: bool = False) -> Row | None:
     """The delivery with its award, auction and the winner's GitHub id."""
     return await conn.fetchrow(
         f"""SELECT {DELIVERY_COLUMNS}, w.status AS award_status, w.winner_id, w.awarded_at,
@@ -97,7 +92,7 @@ async def verification_subject(conn: Any, delivery_id: int, *, lock: bool = Fals
     )
 
 
-async def latest_verification(conn: Any, delivery_id: int) -> Any:
+async def latest_verification(conn: Conn, delivery_id: int) -> Row | None:
     return await conn.fetchrow(
         """SELECT id, passed, checks, error FROM verifications WHERE delivery_id = $1
            ORDER BY id DESC LIMIT 1""",
@@ -105,7 +100,7 @@ async def latest_verification(conn: Any, delivery_id: int) -> Any:
     )
 
 
-async def remember_repo_id(conn: Any, auction_id: int, repo_id: int) -> None:
+async def remember_repo_id(conn: Conn, auction_id: int, repo_id: int) -> None:
     """Store GitHub's numeric repo id the first time it is seen; afterwards it is the match."""
     await conn.execute(
         "UPDATE auctions SET repo_id = $2 WHERE id = $1 AND repo_id IS NULL", auction_id, repo_id
@@ -113,7 +108,7 @@ async def remember_repo_id(conn: Any, auction_id: int, repo_id: int) -> None:
 
 
 async def set_shas(
-    conn: Any, delivery_id: int, head_sha: str | None, merge_commit_sha: str | None
+    conn: Conn, delivery_id: int, head_sha: str | None, merge_commit_sha: str | None
 ) -> None:
     await conn.execute(
         """UPDATE deliveries SET head_sha = COALESCE($2, head_sha),
@@ -126,7 +121,7 @@ async def set_shas(
 
 
 async def insert_verification(
-    conn: Any,
+    conn: Conn,
     delivery_id: int,
     auction_id: int,
     passed: bool,
@@ -151,7 +146,7 @@ async def insert_verification(
     return verification_id
 
 
-async def mark_verified(conn: Any, auction_id: int, award_id: int, delivery_id: int) -> bool:
+async def mark_verified(conn: Conn, auction_id: int, award_id: int, delivery_id: int) -> bool:
     """delivered -> pending_review (compare-and-set), with the award and delivery stamped."""
     moved: bool = await conn.fetchval(
         """WITH a AS (
@@ -181,7 +176,7 @@ async def mark_verified(conn: Any, auction_id: int, award_id: int, delivery_id: 
 VERDICTS = "(SELECT count(*) FROM verifications v WHERE v.delivery_id = d.id AND v.error IS NULL)"
 
 
-async def awaiting_verification(conn: Any, limit: int = 1000) -> list[Any]:
+async def awaiting_verification(conn: Conn, limit: int = 1000) -> list[Any]:
     """Current deliveries of auctions still ``delivered``, with their verdict counts."""
     rows: list[Any] = await conn.fetch(
         f"""SELECT d.id, {VERDICTS} AS attempts
@@ -194,7 +189,7 @@ async def awaiting_verification(conn: Any, limit: int = 1000) -> list[Any]:
 
 
 async def deliveries_concerned(
-    conn: Any,
+    conn: Conn,
     repo_id: int | None,
     repo_full_name: str | None,
     pr_number: int | None,
@@ -220,7 +215,7 @@ async def deliveries_concerned(
     return rows
 
 
-async def unenqueued_github_events(conn: Any, older_than_seconds: float) -> list[str]:
+async def unenqueued_github_events(conn: Conn, older_than_seconds: float) -> list[str]:
     """Stored webhook deliveries whose job never reached the queue (Redis was down)."""
     rows = await conn.fetch(
         """SELECT delivery_id FROM github_events
@@ -236,7 +231,7 @@ async def unenqueued_github_events(conn: Any, older_than_seconds: float) -> list
 
 
 async def list_verifications(
-    conn: Any, auction_id: int, before_id: int | None, limit: int
+    conn: Conn, auction_id: int, before_id: int | None, limit: int
 ) -> list[Any]:
     rows: list[Any] = await conn.fetch(
         """SELECT v.id, v.delivery_id, d.award_id, d.pull_request_url, v.passed, v.trigger,
@@ -251,7 +246,7 @@ async def list_verifications(
     return rows
 
 
-async def count_verification_errors(conn: Any) -> int:
+async def count_verification_errors(conn: Conn) -> int:
     """Error attempts recorded (GitHub unreadable), for /metrics."""
     count: int = await conn.fetchval("SELECT count(*) FROM verifications WHERE error IS NOT NULL")
     return count

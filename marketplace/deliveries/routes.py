@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq.connections import ArqRedis
 from litestar import Request, get, post
 
 from marketplace.auth import Caller, request_id, roles, signed_in
+from marketplace.db import Pool
 from marketplace.deliveries import service
 from marketplace.deliveries.schemas import Delivery, DeliveryIn, VerificationReport
 from marketplace.params import Cursor, Limit
@@ -25,8 +27,8 @@ async def submit_delivery(
     request: Request[Any, Any, Any],
     auction_id: int,
     data: DeliveryIn,
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     caller: Caller,
 ) -> Delivery:
@@ -43,7 +45,7 @@ async def submit_delivery(
     summary="Verification records of the delivery, newest first, with each check's evidence",
 )
 async def get_verification(
-    auction_id: int, pool: Any, caller: Caller, limit: Limit = 50, cursor: Cursor = None
+    auction_id: int, pool: Pool, caller: Caller, limit: Limit = 50, cursor: Cursor = None
 ) -> VerificationReport:
     before = decode_cursor(cursor, int)
     return await service.report(pool, caller, auction_id, before, limit)

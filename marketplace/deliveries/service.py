@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq.connections import ArqRedis
+
 from marketplace import jobs, outbox, policy
 from marketplace.auctions.service import load_visible
 from marketplace.audit.record import record
 from marketplace.auth import Caller
+from marketplace.awards import queries as award_queries
+from marketplace.db import Conn, Pool, Row
 from marketplace.deliveries import queries
 from marketplace.deliveries.schemas import Check, Delivery, VerificationRecord, VerificationReport
 from marketplace.errors import Conflict, Forbidden, Unprocessable
 from marketplace.events import DeliverySubmitted
 from marketplace.github.urls import parse_pull_url
-from marketplace.payments.service import in_scope
 from marketplace.settings import Settings
 from marketplace.structs import encode_cursor
 
 DELIVERABLE = ("awarded", "delivered")
 
 
-def present(row: Any, auction_status: str, due: Any) -> Delivery:
+def present(row: Row, auction_status: str, due: Any) -> Delivery:
     return Delivery(
         id=row["id"],
         auction_id=row["auction_id"],
@@ -37,7 +40,13 @@ def present(row: Any, auction_status: str, due: Any) -> Delivery:
 
 
 async def submit(
-    pool: Any, redis: Any, settings: Settings, caller: Caller, auction_id: int, url: str, rid: str
+    pool: Pool,
+    redis: ArqRedis,
+    settings: Settings,
+    caller: Caller,
+    auction_id: int,
+    url: str,
+    rid: str,
 ) -> Delivery:
     """awarded -> delivered (or a re-submission while delivered), then verify at once.
 
@@ -92,13 +101,13 @@ async def submit(
 
 
 async def _deliverable(
-    conn: Any, caller: Caller, auction_id: int, url: str, settings: Settings
+    conn: Conn, caller: Caller, auction_id: int, url: str, settings: Settings
 ) -> tuple[Any, Any, tuple[str, int]]:
     """The auction (locked), its active award and the pull request's (repo, number), once
     ``caller`` may deliver ``url`` for it: the winner, linked to GitHub, while the auction
     awaits delivery, a pull request of the auction's repository."""
     row = await load_visible(conn, caller, auction_id, lock=True)
-    award = await queries.active_award(conn, auction_id)
+    award = await award_queries.active(conn, auction_id)
     if award is None or award["winner_id"] != caller.id:
         raise Forbidden("not_the_winner", "only the auction's winner delivers its work")
     if row["status"] not in DELIVERABLE:
@@ -125,24 +134,15 @@ async def _deliverable(
     return row, award, (repo, number)
 
 
-def may_read(caller: Caller, row: Any, award: Any) -> bool:
-    """Its department's buyers, reviewers in scope, the winner, auditors and admins."""
-    return (
-        caller.has("admin")
-        or caller.has("auditor")
-        or policy.buys_for(caller, row["department_id"])
-        or (caller.has("reviewer") and in_scope(caller, row["department_id"]))
-        or (award is not None and award["winner_id"] == caller.id)
-    )
-
-
 async def report(
-    pool: Any, caller: Caller, auction_id: int, before_id: int | None, limit: int
+    pool: Pool, caller: Caller, auction_id: int, before_id: int | None, limit: int
 ) -> VerificationReport:
     async with pool.acquire() as conn:
         row = await load_visible(conn, caller, auction_id)
-        award = await queries.active_award(conn, auction_id)
-        if not may_read(caller, row, award):
+        award = await award_queries.active(conn, auction_id)
+        if not policy.reads_delivery(
+            caller, row["department_id"], award["winner_id"] if award else None
+        ):
             raise Forbidden(
                 "not_allowed",
                 "verification records are for the auction's buyers, reviewers, the winner, "

@@ -18,12 +18,13 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import TypeGuard, TypeVar
 
 import msgspec
 
 from marketplace import outbox
 from marketplace.audit.record import SYSTEM, record
+from marketplace.db import Conn, Pool, Row
 from marketplace.deliveries import queries
 from marketplace.deliveries.rules import Observed, Subject, evaluate
 from marketplace.deliveries.schemas import Check
@@ -36,7 +37,7 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
-def _subject(row: Any) -> Subject:
+def _subject(row: Row) -> Subject:
     return Subject(
         auction_repo=row["repo"],
         repo_id=row["repo_id"],
@@ -50,7 +51,7 @@ def _subject(row: Any) -> Subject:
     )
 
 
-def _awaiting(row: Any) -> bool:
+def _awaiting(row: Row | None) -> TypeGuard[Row]:
     return (
         row is not None
         and row["status"] == "submitted"
@@ -131,7 +132,7 @@ async def observe(github: GithubClient, subject: Subject) -> Observed:
     )
 
 
-async def record_error(pool: Any, delivery_id: int, trigger: str, reason: str) -> bool:
+async def record_error(pool: Pool, delivery_id: int, trigger: str, reason: str) -> bool:
     """Store why GitHub could not be read, unless the latest record says so already (or the
     delivery no longer waits); True when a record was stored."""
     async with pool.acquire() as conn, conn.transaction():
@@ -148,7 +149,7 @@ async def record_error(pool: Any, delivery_id: int, trigger: str, reason: str) -
     return True
 
 
-async def run(pool: Any, github: GithubClient, delivery_id: int, trigger: str) -> str:
+async def run(pool: Pool, github: GithubClient, delivery_id: int, trigger: str) -> str:
     """One attempt; returns 'verified', 'failed', 'unchanged' or 'skipped'."""
     async with pool.acquire() as conn:
         row = await queries.verification_subject(conn, delivery_id)
@@ -193,8 +194,8 @@ async def run(pool: Any, github: GithubClient, delivery_id: int, trigger: str) -
 
 
 async def _announce_verdict(
-    conn: Any,
-    row: Any,
+    conn: Conn,
+    row: Row,
     delivery_id: int,
     verification_id: int,
     checks: list[Check],

@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from marketplace import outbox
+from marketplace.db import Conn, Pool, Row
 from marketplace.events import GithubAccessLost
 from marketplace.github import queries
 from marketplace.github.client import GithubClient, GithubError, GithubNotInstalled
@@ -38,7 +39,7 @@ _DETAIL = {
 }
 
 
-async def _record(conn: Any, row: Any, state: str, installation_id: int | None) -> bool:
+async def _record(conn: Conn, row: Row, state: str, installation_id: int | None) -> bool:
     """Store the auction's access; tell the buyer when it changed to a missing one."""
     async with conn.transaction():
         changed = await queries.set_access(conn, row["id"], row["repo"], state, installation_id)
@@ -57,7 +58,7 @@ async def _record(conn: Any, row: Any, state: str, installation_id: int | None) 
     return False
 
 
-async def check_auctions(pool: Any, client: GithubClient) -> int:
+async def check_auctions(pool: Pool, client: GithubClient) -> int:
     """Look up the installation of auctions never checked (or still missing one); returns
     how many buyers were told of a missing one."""
     async with pool.acquire() as conn:
@@ -91,7 +92,7 @@ def _repos(items: Any) -> tuple[list[int], list[str]]:
     return ids, names
 
 
-async def apply_webhook(pool: Any, event: str, payload: Any) -> int:
+async def apply_webhook(pool: Pool, event: str, payload: Any) -> int:
     """What an ``installation`` or ``installation_repositories`` webhook changes; returns
     how many buyers were told of a lost repository. (A trigger like any webhook: it says
     what GitHub changed, and the next lookup confirms it.)"""

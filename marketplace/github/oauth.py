@@ -23,10 +23,11 @@ import hmac
 import secrets
 import time
 import urllib.parse
-from typing import Any, Literal
+from typing import Literal
 
 import httpx
 import msgspec
+from arq.connections import ArqRedis
 
 from marketplace.errors import BadRequest, Forbidden, ServiceUnavailable
 from marketplace.redis import KEY_PREFIX
@@ -175,7 +176,7 @@ def require_browser(state: OAuthState, cookie: str | None) -> None:
         )
 
 
-async def claim_state(redis: Any, state: OAuthState) -> None:
+async def claim_state(redis: ArqRedis, state: OAuthState) -> None:
     """Accept each state once: a replayed callback is a 400."""
     ttl = max(1, state.expires_at - int(time.time()))
     if not await redis.set(STATE_NONCE_PREFIX + state.nonce, b"1", nx=True, ex=ttl):

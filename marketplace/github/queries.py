@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from marketplace.accounts.queries import USER_COLUMNS
+from marketplace.db import Conn, Row, one
 
 
-async def find_user_by_github_id(conn: Any, github_id: int) -> Any:
+async def find_user_by_github_id(conn: Conn, github_id: int) -> Row | None:
     return await conn.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE github_id = $1", github_id)
 
 
-async def link_github(conn: Any, user_id: int, github_id: int, login: str) -> Any:
+async def link_github(conn: Conn, user_id: int, github_id: int, login: str) -> Row | None:
     """Set the user's GitHub account unless another one is linked (compare-and-set).
 
     Another user holding ``github_id`` trips ``users_github_id_key``.
@@ -27,7 +28,7 @@ async def link_github(conn: Any, user_id: int, github_id: int, login: str) -> An
 
 
 async def insert_github_event(
-    conn: Any,
+    conn: Conn,
     delivery_id: str,
     event: str,
     action: str | None,
@@ -56,7 +57,7 @@ async def insert_github_event(
     return row_id
 
 
-async def get_github_event(conn: Any, delivery_id: str) -> Any:
+async def get_github_event(conn: Conn, delivery_id: str) -> Row | None:
     return await conn.fetchrow(
         """SELECT id, delivery_id, event, action, repo_id, repo_full_name, pr_number, head_sha,
                   received_at, enqueued_at
@@ -65,7 +66,7 @@ async def get_github_event(conn: Any, delivery_id: str) -> Any:
     )
 
 
-async def mark_delivery_enqueued(conn: Any, delivery_id: str) -> None:
+async def mark_delivery_enqueued(conn: Conn, delivery_id: str) -> None:
     await conn.execute(
         "UPDATE github_events SET enqueued_at = now() "
         "WHERE delivery_id = $1 AND enqueued_at IS NULL",
@@ -76,15 +77,15 @@ async def mark_delivery_enqueued(conn: Any, delivery_id: str) -> None:
 # -- repair of missed webhooks (marketplace/github/repair.py) ---------------------------------
 
 
-async def db_now(conn: Any) -> Any:
+async def db_now(conn: Conn) -> Any:
     return await conn.fetchval("SELECT now()")
 
 
-async def get_hook_cursor(conn: Any, hook: str) -> Any:
+async def get_hook_cursor(conn: Conn, hook: str) -> Any:
     return await conn.fetchval("SELECT seen_through FROM github_hook_cursors WHERE hook = $1", hook)
 
 
-async def set_hook_cursor(conn: Any, hook: str, seen_through: Any) -> None:
+async def set_hook_cursor(conn: Conn, hook: str, seen_through: Any) -> None:
     await conn.execute(
         """INSERT INTO github_hook_cursors (hook, seen_through) VALUES ($1, $2)
            ON CONFLICT (hook) DO UPDATE
@@ -94,7 +95,7 @@ async def set_hook_cursor(conn: Any, hook: str, seen_through: Any) -> None:
     )
 
 
-async def stored_delivery_ids(conn: Any, guids: list[str]) -> set[str]:
+async def stored_delivery_ids(conn: Conn, guids: list[str]) -> set[str]:
     """The guids among ``guids`` we have stored: those arrived, whatever GitHub logged."""
     rows = await conn.fetch(
         "SELECT delivery_id FROM github_events WHERE delivery_id = ANY($1::text[])", guids
@@ -103,8 +104,8 @@ async def stored_delivery_ids(conn: Any, guids: list[str]) -> set[str]:
 
 
 async def note_missed(
-    conn: Any, guid: str, hook: str, event: str, first_failed_at: Any, attempt_id: int
-) -> Any:
+    conn: Conn, guid: str, hook: str, event: str, first_failed_at: Any, attempt_id: int
+) -> Row:
     """The guid's repair row, created at its first sighting; locked for this transaction."""
     await conn.execute(
         """INSERT INTO github_redeliveries (guid, hook, event, first_failed_at, last_attempt_id)
@@ -114,14 +115,15 @@ async def note_missed(
         event,
         first_failed_at,
     )
-    return await conn.fetchrow(
+    return await one(
+        conn,
         """SELECT guid, first_failed_at, last_attempt_id, asked, repaired_at, gave_up_at
            FROM github_redeliveries WHERE guid = $1 FOR UPDATE""",
         guid,
     )
 
 
-async def mark_redelivery_asked(conn: Any, guid: str, attempt_id: int) -> None:
+async def mark_redelivery_asked(conn: Conn, guid: str, attempt_id: int) -> None:
     await conn.execute(
         """UPDATE github_redeliveries
            SET asked = asked + 1, last_asked_at = now(), last_attempt_id = $2 WHERE guid = $1""",
@@ -130,7 +132,7 @@ async def mark_redelivery_asked(conn: Any, guid: str, attempt_id: int) -> None:
     )
 
 
-async def mark_given_up(conn: Any, guid: str) -> bool:
+async def mark_given_up(conn: Conn, guid: str) -> bool:
     """True when this call gave the guid up (once)."""
     done = await conn.fetchval(
         """UPDATE github_redeliveries SET gave_up_at = now()
@@ -140,7 +142,7 @@ async def mark_given_up(conn: Any, guid: str) -> bool:
     return bool(done)
 
 
-async def mark_repaired(conn: Any, guids: list[str]) -> None:
+async def mark_repaired(conn: Conn, guids: list[str]) -> None:
     await conn.execute(
         """UPDATE github_redeliveries SET repaired_at = now()
            WHERE guid = ANY($1::text[]) AND repaired_at IS NULL""",
@@ -148,12 +150,13 @@ async def mark_repaired(conn: Any, guids: list[str]) -> None:
     )
 
 
-async def redelivery_counts(conn: Any) -> Any:
+async def redelivery_counts(conn: Conn) -> Row:
     """For /metrics: redeliveries asked in all, and guids given up."""
-    return await conn.fetchrow(
+    return await one(
+        conn,
         """SELECT coalesce(sum(asked), 0)::bigint AS asked,
                   count(*) FILTER (WHERE gave_up_at IS NOT NULL) AS given_up
-           FROM github_redeliveries"""
+           FROM github_redeliveries""",
     )
 
 
@@ -163,7 +166,7 @@ async def redelivery_counts(conn: Any) -> Any:
 ACCESS_STATUSES = ["scheduled", "open", "awarded", "delivered"]
 
 
-async def auctions_unchecked(conn: Any, recheck_seconds: float, limit: int = 100) -> list[Any]:
+async def auctions_unchecked(conn: Conn, recheck_seconds: float, limit: int = 100) -> list[Any]:
     """Published auctions needing the App whose access was never checked, or was found
     missing more than ``recheck_seconds`` ago."""
     rows: list[Any] = await conn.fetch(
@@ -181,7 +184,7 @@ async def auctions_unchecked(conn: Any, recheck_seconds: float, limit: int = 100
     return rows
 
 
-async def auctions_on_repos(conn: Any, repo_ids: list[int], names: list[str]) -> list[Any]:
+async def auctions_on_repos(conn: Conn, repo_ids: list[int], names: list[str]) -> list[Any]:
     """Auctions needing the App whose repository is one of these (by id or by name)."""
     rows: list[Any] = await conn.fetch(
         """SELECT a.id, a.repo, a.repo_id, g.state
@@ -196,7 +199,7 @@ async def auctions_on_repos(conn: Any, repo_ids: list[int], names: list[str]) ->
     return rows
 
 
-async def auctions_of_installation(conn: Any, installation_id: int) -> list[Any]:
+async def auctions_of_installation(conn: Conn, installation_id: int) -> list[Any]:
     rows: list[Any] = await conn.fetch(
         """SELECT a.id, a.repo, a.repo_id, g.state
            FROM auctions a JOIN auction_github_access g ON g.auction_id = a.id
@@ -209,7 +212,7 @@ async def auctions_of_installation(conn: Any, installation_id: int) -> list[Any]
 
 
 async def set_access(
-    conn: Any, auction_id: int, repo: str, state: str, installation_id: int | None
+    conn: Conn, auction_id: int, repo: str, state: str, installation_id: int | None
 ) -> bool:
     """Record what the App reads of the auction's repository; True when the state changed
     (or was never recorded)."""
@@ -234,7 +237,7 @@ async def set_access(
     return bool(changed)
 
 
-async def get_access(conn: Any, auction_id: int) -> Any:
+async def get_access(conn: Conn, auction_id: int) -> Row | None:
     return await conn.fetchrow(
         """SELECT auction_id, repo, installation_id, state, changed_at, checked_at
            FROM auction_github_access WHERE auction_id = $1""",
@@ -242,7 +245,7 @@ async def get_access(conn: Any, auction_id: int) -> Any:
     )
 
 
-async def get_github_event_payload(conn: Any, delivery_id: str) -> Any:
+async def get_github_event_payload(conn: Conn, delivery_id: str) -> Any:
     return await conn.fetchval(
         "SELECT payload FROM github_events WHERE delivery_id = $1", delivery_id
     )

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
 
 import msgspec
 
+from marketplace.db import Pool
 from marketplace.github import queries
 from marketplace.github.client import GithubClient, GithubError, GithubRefused
 from marketplace.github.schemas import HookAttempt
@@ -63,7 +63,7 @@ async def _attempts_since(
     return found
 
 
-async def repair_once(pool: Any, client: GithubClient, settings: Settings) -> Repaired:
+async def repair_once(pool: Pool, client: GithubClient, settings: Settings) -> Repaired:
     """One scan of the webhook's log; what it asked and gave up."""
     chosen = target(settings)
     if chosen is None:
@@ -101,7 +101,7 @@ async def repair_once(pool: Any, client: GithubClient, settings: Settings) -> Re
 
 
 async def _repair(
-    pool: Any,
+    pool: Pool,
     client: GithubClient,
     settings: Settings,
     hook: str,

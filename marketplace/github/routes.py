@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from typing import Annotated, Any
 
+from arq.connections import ArqRedis
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.params import Parameter
@@ -12,6 +13,7 @@ from litestar.response import Redirect
 
 from marketplace import ratelimit
 from marketplace.auth import Caller, anyone, current_caller, request_id, signed_in
+from marketplace.db import Pool
 from marketplace.errors import BadRequest
 from marketplace.github import oauth, service, webhook
 from marketplace.settings import Settings
@@ -38,7 +40,9 @@ async def start_link(settings: Settings, caller: Caller) -> AuthorizeUrl:
 
 
 @get("/auth/github/login", guards=[anyone], tags=["github"], summary="Sign in with GitHub")
-async def start_login(request: Request[Any, Any, Any], redis: Any, settings: Settings) -> Redirect:
+async def start_login(
+    request: Request[Any, Any, Any], redis: ArqRedis, settings: Settings
+) -> Redirect:
     """Redirect to GitHub; the callback signs the user in (a vendor account on first visit).
     Without an OAuth app a browser is sent back to the sign-in page, which says so."""
     if not oauth.configured(settings) and "text/html" in request.headers.get("accept", ""):
@@ -64,8 +68,8 @@ async def start_login(request: Request[Any, Any, Any], redis: Any, settings: Set
 @get("/auth/github/callback", guards=[anyone], tags=["github"], summary="GitHub OAuth callback")
 async def callback(
     request: Request[Any, Any, Any],
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     oauth_state: Annotated[str, Parameter(query="state")] = "",
     code: str = "",
@@ -122,7 +126,7 @@ async def callback(
 
 @post("/api/github/webhook", guards=[anyone], status_code=202, tags=["github"])
 async def receive_webhook(
-    request: Request[Any, Any, Any], pool: Any, redis: Any, settings: Settings
+    request: Request[Any, Any, Any], pool: Pool, redis: ArqRedis, settings: Settings
 ) -> webhook.WebhookReceived:
     """GitHub deliveries, signed with MARKETPLACE_GITHUB_WEBHOOK_SECRET; 202 once stored."""
     body = await request.body()

@@ -9,6 +9,7 @@ from marketplace.accounts import queries as accounts
 from marketplace.accounts.schemas import GithubAccount
 from marketplace.audit.record import Actor, record
 from marketplace.auth import new_token
+from marketplace.db import Conn, Pool
 from marketplace.errors import Conflict, NotFound
 from marketplace.events import GithubAccountLinked, UserCreated
 from marketplace.github import queries
@@ -26,7 +27,7 @@ class GithubSignIn(Response, frozen=True, kw_only=True):
     github: GithubAccount
 
 
-async def _link(conn: Any, actor: Actor, user_id: int, identity: GithubIdentity) -> Any:
+async def _link(conn: Conn, actor: Actor, user_id: int, identity: GithubIdentity) -> Any:
     before = await accounts.get_user(conn, user_id)
     if before is None:
         raise NotFound("user_not_found", "no such user")
@@ -57,7 +58,7 @@ async def _link(conn: Any, actor: Actor, user_id: int, identity: GithubIdentity)
 
 
 async def link_account(
-    pool: Any, user_id: int, identity: GithubIdentity, request_id: str
+    pool: Pool, user_id: int, identity: GithubIdentity, request_id: str
 ) -> GithubAccount:
     """Store the GitHub account on the user: one per user, one user per GitHub account.
 
@@ -70,7 +71,7 @@ async def link_account(
     return GithubAccount(id=row["github_id"], login=row["github_login"])
 
 
-async def sign_in(pool: Any, identity: GithubIdentity, request_id: str) -> GithubSignIn:
+async def sign_in(pool: Pool, identity: GithubIdentity, request_id: str) -> GithubSignIn:
     """Sign in the user linked to this GitHub id, or create a vendor account for it."""
     token, token_hash = new_token()
     async with pool.acquire() as conn, conn.transaction():

@@ -25,6 +25,7 @@ from arq.connections import ArqRedis
 
 from marketplace import jobs
 from marketplace.bodies import decode_any
+from marketplace.db import Pool
 from marketplace.errors import BadRequest, ServiceUnavailable, Unauthorized
 from marketplace.github import queries
 from marketplace.settings import Settings
@@ -145,7 +146,7 @@ def _header(headers: Any, name: str) -> str:
 
 
 async def receive(
-    pool: Any, redis: Any, settings: Settings, headers: Any, body: bytes
+    pool: Pool, redis: ArqRedis, settings: Settings, headers: Any, body: bytes
 ) -> WebhookReceived:
     """Verify, store once, and enqueue the worker job after commit."""
     verify_signature(settings.github_webhook_secret, body, headers.get("x-hub-signature-256"))
@@ -181,7 +182,7 @@ async def receive(
     return WebhookReceived(delivery_id=delivery_id, event=event, stored=stored)
 
 
-async def enqueue(redis: Any, delivery_id: str) -> bool:
+async def enqueue(redis: ArqRedis, delivery_id: str) -> bool:
     """Queue the delivery's job (deterministic id); False if Redis is unreachable."""
     arq = ArqRedis(connection_pool=redis.connection_pool)  # shares the app's connections
     try:

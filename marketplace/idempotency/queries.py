@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from marketplace.db import Conn, Row
 
 KEEP = "24 hours"
 
 
-async def claim(conn: Any, user_id: int, endpoint: str, key: str, request_hash: bytes) -> bool:
+async def claim(conn: Conn, user_id: int, endpoint: str, key: str, request_hash: bytes) -> bool:
     """Claim the key in the caller's transaction; False if someone (now committed) has it.
 
     A concurrent request with the same key waits here on the unique index until the
@@ -31,7 +31,7 @@ async def claim(conn: Any, user_id: int, endpoint: str, key: str, request_hash: 
     return bool(claimed)
 
 
-async def find(conn: Any, user_id: int, endpoint: str, key: str) -> Any:
+async def find(conn: Conn, user_id: int, endpoint: str, key: str) -> Row | None:
     return await conn.fetchrow(
         """SELECT request_hash, status_code, response FROM idempotency_keys
            WHERE user_id = $1 AND endpoint = $2 AND key = $3""",
@@ -42,7 +42,7 @@ async def find(conn: Any, user_id: int, endpoint: str, key: str) -> Any:
 
 
 async def store(
-    conn: Any, user_id: int, endpoint: str, key: str, request_hash: bytes, status: int, body: bytes
+    conn: Conn, user_id: int, endpoint: str, key: str, request_hash: bytes, status: int, body: bytes
 ) -> None:
     await conn.execute(
         """INSERT INTO idempotency_keys (user_id, endpoint, key, request_hash, status_code, response)
@@ -58,14 +58,14 @@ async def store(
     )
 
 
-async def purge_expired(conn: Any) -> int:
+async def purge_expired(conn: Conn) -> int:
     status: str = await conn.execute(
         f"DELETE FROM idempotency_keys WHERE created_at < now() - interval '{KEEP}'"
     )
     return int(status.split()[-1])
 
 
-async def release(conn: Any, user_id: int, endpoint: str, key: str) -> None:
+async def release(conn: Conn, user_id: int, endpoint: str, key: str) -> None:
     """Give up a claimed key (the request was refused in a way not worth replaying)."""
     await conn.execute(
         "DELETE FROM idempotency_keys WHERE user_id = $1 AND endpoint = $2 AND key = $3",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import get
 from litestar.params import Parameter
 
 from marketplace.audit.export import Query
 from marketplace.auth import roles
+from marketplace.db import Pool
 from marketplace.integrity import service
 from marketplace.integrity.flags import INDICATORS, Flag
 from marketplace.params import Cursor, From, Limit, To
@@ -30,7 +31,7 @@ IndicatorFilter = Annotated[
     summary="Red flags computed from the open contracting data",
 )
 async def list_flags(
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     since: From = None,
     until: To = None,

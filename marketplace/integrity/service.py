@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from marketplace.audit.export import Query
+from marketplace.db import Pool
 from marketplace.errors import BadRequest
 from marketplace.integrity.flags import INDICATORS, Flag, evaluate
 from marketplace.ocds import service as ocds
@@ -14,7 +15,7 @@ from marketplace.settings import Settings
 from marketplace.structs import decode_cursor, encode_cursor
 
 
-async def all_flags(pool: Any, settings: Settings, query: Query) -> list[Flag]:
+async def all_flags(pool: Pool, settings: Settings, query: Query) -> list[Flag]:
     compiled: list[dict[str, Any]] = []
     async with ocds.snapshot(pool) as conn:
         async for releases in ocds.auction_releases(conn, ocds.context_of(settings), query):
@@ -25,7 +26,7 @@ async def all_flags(pool: Any, settings: Settings, query: Query) -> list[Flag]:
 
 
 async def flag_page(
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     query: Query,
     department_id: int | None,

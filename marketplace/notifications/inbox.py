@@ -6,14 +6,13 @@ so this module only reads them and marks them read.
 
 from __future__ import annotations
 
-from typing import Any
-
 from marketplace.auth import Caller
+from marketplace.db import Pool, Row
 from marketplace.notifications import queries
 from marketplace.notifications.schemas import Notification, ReadCount
 
 
-def notification_from_row(row: Any) -> Notification:
+def notification_from_row(row: Row) -> Notification:
     return Notification(
         id=row["id"],
         event_id=row["event_id"],
@@ -26,7 +25,7 @@ def notification_from_row(row: Any) -> Notification:
 
 
 async def list_mine(
-    pool: Any, caller: Caller, before_id: int | None, limit: int, unread_only: bool = False
+    pool: Pool, caller: Caller, before_id: int | None, limit: int, unread_only: bool = False
 ) -> list[Notification]:
     """The caller's notifications, newest first."""
     async with pool.acquire() as conn:
@@ -34,12 +33,12 @@ async def list_mine(
     return [notification_from_row(r) for r in rows]
 
 
-async def unread_count(pool: Any, caller: Caller) -> int:
+async def unread_count(pool: Pool, caller: Caller) -> int:
     async with pool.acquire() as conn:
         return await queries.count_unread(conn, caller.id)
 
 
-async def mark_read(pool: Any, caller: Caller, up_to_id: int, from_id: int = 0) -> ReadCount:
+async def mark_read(pool: Pool, caller: Caller, up_to_id: int, from_id: int = 0) -> ReadCount:
     """Mark the caller's notifications up to ``up_to_id`` (and from ``from_id``) read;
     other users' are untouched whatever the ids."""
     async with pool.acquire() as conn, conn.transaction():

@@ -22,11 +22,11 @@ import ssl
 import tempfile
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import msgspec
 
+from marketplace.db import Pool, Row
 from marketplace.notifications import queries
 from marketplace.settings import Settings
 from marketplace.structs import one_line
@@ -50,7 +50,7 @@ def sender_address(settings: Settings) -> str:
     return f"Micro-purchase marketplace <no-reply@{domain}>"
 
 
-def build_message(settings: Settings, row: Any) -> EmailMessage:
+def build_message(settings: Settings, row: Row) -> EmailMessage:
     """The RFC 5322 message of a mail_outbox row."""
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = sender_address(settings)
@@ -110,7 +110,7 @@ def send_smtp(url: str, msg: EmailMessage, timeout: float = SMTP_TIMEOUT_SECONDS
         smtp.send_message(msg)
 
 
-async def deliver(settings: Settings, row: Any) -> None:
+async def deliver(settings: Settings, row: Row) -> None:
     msg = build_message(settings, row)
     if settings.smtp_url:
         await asyncio.to_thread(send_smtp, settings.smtp_url, msg)
@@ -123,7 +123,7 @@ class MailSender:
 
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         settings: Settings,
         *,
         batch: int = 20,

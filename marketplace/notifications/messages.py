@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from marketplace.db import Conn, Fields, Row
 from marketplace.notifications import queries
 from marketplace.settings import Settings
 from marketplace.streams.consumer import StreamEvent
@@ -72,7 +73,7 @@ class Mailer:
             "payment.executed": self._executed,
         }
 
-    async def __call__(self, conn: Any, event: StreamEvent) -> None:
+    async def __call__(self, conn: Conn, event: StreamEvent) -> None:
         about = self.about_auction.get(event.type)
         if about is not None:
             auction = await self._auction(conn, event)
@@ -87,7 +88,7 @@ class Mailer:
         return f"{self.settings.public_url}{path}"
 
     async def _send(
-        self, conn: Any, key: str, event: StreamEvent, user: Any, subject: str, body: str
+        self, conn: Conn, key: str, event: StreamEvent, user: Fields, subject: str, body: str
     ) -> None:
         text = (
             f"Hello {user['name']},\n\n{body.strip()}\n\n"
@@ -104,7 +105,7 @@ class Mailer:
 
     async def _to_each(
         self,
-        conn: Any,
+        conn: Conn,
         event: StreamEvent,
         people: list[Any],
         key: Callable[[Any], str],
@@ -115,15 +116,15 @@ class Mailer:
         for person in people:
             await self._send(conn, key(person), event, person, subject, body)
 
-    async def _auction(self, conn: Any, event: StreamEvent) -> Any:
+    async def _auction(self, conn: Conn, event: StreamEvent) -> Any:
         auction_id = event.int_field("auction_id")
         return None if auction_id is None else await queries.get_auction_brief(conn, auction_id)
 
-    def _auction_link(self, auction: Any) -> str:
+    def _auction_link(self, auction: Row) -> str:
         return self.link(f"/auctions/{auction['id']}")
 
     async def _to_buyer(
-        self, conn: Any, event: StreamEvent, auction: Any, subject: str, body: str
+        self, conn: Conn, event: StreamEvent, auction: Row, subject: str, body: str
     ) -> None:
         buyer = {
             "id": auction["created_by"],
@@ -132,7 +133,7 @@ class Mailer:
         }
         await self._send(conn, f"{event.event_id}:buyer", event, buyer, subject, body)
 
-    async def _published(self, conn: Any, event: StreamEvent, a: Any) -> None:
+    async def _published(self, conn: Conn, event: StreamEvent, a: Row) -> None:
         opens = when(self.settings, event.data.get("starts_at"))
         closes = when(self.settings, event.data.get("ends_at"))
         await self._to_buyer(
@@ -144,7 +145,7 @@ class Mailer:
             f"{closes}.\n\n{self._auction_link(a)}",
         )
 
-    async def _opened(self, conn: Any, event: StreamEvent, a: Any) -> None:
+    async def _opened(self, conn: Conn, event: StreamEvent, a: Row) -> None:
         closes = when(self.settings, event.data.get("ends_at"))
         await self._to_buyer(
             conn,
@@ -154,7 +155,7 @@ class Mailer:
             f'Bidding on "{a["title"]}" is open until {closes}.\n\n{self._auction_link(a)}',
         )
 
-    async def _outbid(self, conn: Any, event: StreamEvent) -> None:
+    async def _outbid(self, conn: Conn, event: StreamEvent) -> None:
         """The bidder whose low bid this one beat. Only reverse auctions emit bid.placed
         before close, and the words name the amount, never who bid it (DESIGN §4)."""
         auction_id, bid_id = event.int_field("auction_id"), event.int_field("bid_id")
@@ -175,7 +176,7 @@ class Mailer:
             f"Bidding closes {closes}.\n\n{self.link(f'/auctions/{auction_id}')}",
         )
 
-    async def _awarded(self, conn: Any, event: StreamEvent, a: Any) -> None:
+    async def _awarded(self, conn: Conn, event: StreamEvent, a: Row) -> None:
         winner_id = event.int_field("winner_id")
         amount = event.int_field("amount_cents") or 0
         award_id = event.int_field("award_id")
@@ -217,7 +218,7 @@ class Mailer:
             f"for {money(amount)}.\n\n{link}",
         )
 
-    async def _no_bids(self, conn: Any, event: StreamEvent, a: Any) -> None:
+    async def _no_bids(self, conn: Conn, event: StreamEvent, a: Row) -> None:
         await self._to_buyer(
             conn,
             event,
@@ -227,7 +228,7 @@ class Mailer:
             f"with a longer window or a higher cap.\n\n{self._auction_link(a)}",
         )
 
-    async def _github_access_lost(self, conn: Any, event: StreamEvent, a: Any) -> None:
+    async def _github_access_lost(self, conn: Conn, event: StreamEvent, a: Row) -> None:
         detail = str(event.data.get("detail", ""))
         await self._to_buyer(
             conn,
@@ -237,7 +238,7 @@ class Mailer:
             f"{detail}\n\n{self._auction_link(a)}",
         )
 
-    async def _cancelled(self, conn: Any, event: StreamEvent, a: Any) -> None:
+    async def _cancelled(self, conn: Conn, event: StreamEvent, a: Row) -> None:
         reason = str(event.data.get("reason", ""))
         link = self._auction_link(a)
         await self._to_buyer(
@@ -257,7 +258,7 @@ class Mailer:
             f"Reason: {reason}\n\n{link}",
         )
 
-    async def _verification(self, conn: Any, event: StreamEvent) -> None:
+    async def _verification(self, conn: Conn, event: StreamEvent) -> None:
         user_id = event.int_field("user_id")
         user = None if user_id is None else await queries.get_user_contact(conn, user_id)
         if user is None:
@@ -278,7 +279,7 @@ class Mailer:
             f"{body}\nReason: {reason}\n\n{self.link('/auctions')}",
         )
 
-    async def _token_issued(self, conn: Any, event: StreamEvent) -> None:
+    async def _token_issued(self, conn: Conn, event: StreamEvent) -> None:
         """Someone issued a token that acts as this user: the user hears of it at once."""
         user_id, issued_by = event.int_field("user_id"), event.int_field("issued_by")
         user = None if user_id is None else await queries.get_user_contact(conn, user_id)
@@ -298,7 +299,7 @@ class Mailer:
             f"department or revoke it from your account: {self.link('/me')}",
         )
 
-    async def _delivered(self, conn: Any, event: StreamEvent, a: Any) -> None:
+    async def _delivered(self, conn: Conn, event: StreamEvent, a: Row) -> None:
         await self._to_buyer(
             conn,
             event,
@@ -308,7 +309,7 @@ class Mailer:
             f"verified on GitHub.\n\n{self._auction_link(a)}",
         )
 
-    async def _to_review(self, conn: Any, event: StreamEvent, a: Any) -> None:
+    async def _to_review(self, conn: Conn, event: StreamEvent, a: Row) -> None:
         await self._to_each(
             conn,
             event,
@@ -319,7 +320,7 @@ class Mailer:
             f"review.\n\n{self.link('/reviews')}",
         )
 
-    async def _reviewed(self, conn: Any, event: StreamEvent, a: Any) -> None:
+    async def _reviewed(self, conn: Conn, event: StreamEvent, a: Row) -> None:
         award_id = event.int_field("award_id")
         winner = None if award_id is None else await queries.get_award_winner(conn, award_id)
         if winner is not None:
@@ -348,7 +349,7 @@ class Mailer:
             f"{event.data.get('reason', '')}\n\n{self._auction_link(a)}",
         )
 
-    async def _executed(self, conn: Any, event: StreamEvent) -> None:
+    async def _executed(self, conn: Conn, event: StreamEvent) -> None:
         """Finance recorded the payout: the payee can look for the money now."""
         a = await self._auction(conn, event)
         payee_id = event.int_field("payee_id")
@@ -367,7 +368,7 @@ class Mailer:
             f"confirm receipt on the payment's page.\n\n{self.link(f'/payments/{payment_id}')}",
         )
 
-    async def _details_provided(self, conn: Any, event: StreamEvent, a: Any) -> None:
+    async def _details_provided(self, conn: Conn, event: StreamEvent, a: Row) -> None:
         """The payee gave the details a released order lacked: finance can pay it now."""
         payment_id = event.int_field("payment_id")
         await self._to_each(
@@ -380,7 +381,7 @@ class Mailer:
             f"details; the order can be paid out.\n\n{self.link(f'/payments/{payment_id}')}",
         )
 
-    async def _question_asked(self, conn: Any, event: StreamEvent, a: Any) -> None:
+    async def _question_asked(self, conn: Conn, event: StreamEvent, a: Row) -> None:
         """A vendor asked: the department's buyers are asked to answer (who asked is on the
         dashboard, not in the mail)."""
         await self._to_each(
@@ -393,7 +394,7 @@ class Mailer:
             f"is published to everyone and sent to every bidder.\n\n{self.link('/buyer')}",
         )
 
-    async def _question_answered(self, conn: Any, event: StreamEvent, a: Any) -> None:
+    async def _question_answered(self, conn: Conn, event: StreamEvent, a: Row) -> None:
         """An answer, to every bidder and every vendor who asked; it never says who asked."""
         question = str(event.data.get("question", ""))
         answer = str(event.data.get("answer", ""))
@@ -407,7 +408,7 @@ class Mailer:
             f"Question:\n{question}\n\nAnswer:\n{answer}\n\n{self._auction_link(a)}",
         )
 
-    async def _amended(self, conn: Any, event: StreamEvent, a: Any) -> None:
+    async def _amended(self, conn: Conn, event: StreamEvent, a: Row) -> None:
         """An amendment, to every bidder and every vendor who asked, with the new close."""
         names = {"description": "description", "acceptance": "acceptance criteria"}
         changed = " and ".join(names.get(str(c), str(c)) for c in event.data.get("changed", []))
@@ -425,7 +426,7 @@ class Mailer:
             f"readable on the auction's page.\n\n{self._auction_link(a)}",
         )
 
-    async def _paid(self, conn: Any, event: StreamEvent) -> None:
+    async def _paid(self, conn: Conn, event: StreamEvent) -> None:
         a = await self._auction(conn, event)
         amount = money(event.int_field("amount_cents") or 0)
         payee_id = event.int_field("payee_id")

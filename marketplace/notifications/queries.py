@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from marketplace.db import Conn, Row
 
-async def mark_processed(conn: Any, consumer: str, event_id: int) -> bool:
+
+async def mark_processed(conn: Conn, consumer: str, event_id: int) -> bool:
     """Record the event as handled by the consumer; False if it already was."""
     row = await conn.fetchval(
         """INSERT INTO consumer_processed (consumer, event_id) VALUES ($1, $2)
@@ -16,7 +18,7 @@ async def mark_processed(conn: Any, consumer: str, event_id: int) -> bool:
     return row is not None
 
 
-async def record_failure(conn: Any, consumer: str, event_id: int, error: str) -> int:
+async def record_failure(conn: Conn, consumer: str, event_id: int, error: str) -> int:
     """Count one more failed attempt; returns the attempts so far."""
     attempts: int = await conn.fetchval(
         """INSERT INTO consumer_attempts (consumer, event_id, attempts, last_error)
@@ -32,7 +34,7 @@ async def record_failure(conn: Any, consumer: str, event_id: int, error: str) ->
 
 
 async def insert_dead_letter(
-    conn: Any, consumer: str, event_id: int, type_: str, data: bytes, error: str, attempts: int
+    conn: Conn, consumer: str, event_id: int, type_: str, data: bytes, error: str, attempts: int
 ) -> None:
     await conn.execute(
         """INSERT INTO dead_letters (consumer, event_id, type, data, error, attempts)
@@ -48,7 +50,7 @@ async def insert_dead_letter(
     )
 
 
-async def list_dead_letters(conn: Any, after_id: int, limit: int, status: str | None) -> list[Any]:
+async def list_dead_letters(conn: Conn, after_id: int, limit: int, status: str | None) -> list[Any]:
     rows: list[Any] = await conn.fetch(
         """SELECT id, consumer, event_id, type, error, attempts, status, created_at,
                   requeued_at, resolved_at
@@ -61,7 +63,7 @@ async def list_dead_letters(conn: Any, after_id: int, limit: int, status: str | 
     return rows
 
 
-async def requeue_dead_letter(conn: Any, dead_letter_id: int) -> Any:
+async def requeue_dead_letter(conn: Conn, dead_letter_id: int) -> Row | None:
     """dead -> requeued, compare-and-set; the consumer picks it up on its next turn."""
     return await conn.fetchrow(
         """UPDATE dead_letters SET status = 'requeued', requeued_at = now()
@@ -72,14 +74,14 @@ async def requeue_dead_letter(conn: Any, dead_letter_id: int) -> Any:
     )
 
 
-async def dead_letter_status(conn: Any, dead_letter_id: int) -> str | None:
+async def dead_letter_status(conn: Conn, dead_letter_id: int) -> str | None:
     status: str | None = await conn.fetchval(
         "SELECT status FROM dead_letters WHERE id = $1", dead_letter_id
     )
     return status
 
 
-async def take_requeued(conn: Any, consumer: str, limit: int) -> list[Any]:
+async def take_requeued(conn: Conn, consumer: str, limit: int) -> list[Any]:
     """Requeued dead letters of a consumer, locked for this transaction."""
     rows: list[Any] = await conn.fetch(
         """SELECT id, event_id, type, data FROM dead_letters
@@ -91,14 +93,14 @@ async def take_requeued(conn: Any, consumer: str, limit: int) -> list[Any]:
     return rows
 
 
-async def resolve_dead_letter(conn: Any, dead_letter_id: int) -> None:
+async def resolve_dead_letter(conn: Conn, dead_letter_id: int) -> None:
     await conn.execute(
         "UPDATE dead_letters SET status = 'redelivered', resolved_at = now() WHERE id = $1",
         dead_letter_id,
     )
 
 
-async def fail_dead_letter(conn: Any, dead_letter_id: int, error: str) -> None:
+async def fail_dead_letter(conn: Conn, dead_letter_id: int, error: str) -> None:
     await conn.execute(
         """UPDATE dead_letters SET status = 'dead', error = $2, attempts = attempts + 1
            WHERE id = $1""",
@@ -111,7 +113,7 @@ async def fail_dead_letter(conn: Any, dead_letter_id: int, error: str) -> None:
 
 
 async def insert_mail(
-    conn: Any,
+    conn: Conn,
     dedupe_key: str,
     event_id: int,
     recipient_id: int | None,
@@ -132,7 +134,7 @@ async def insert_mail(
     return row is not None
 
 
-async def claim_mail(conn: Any, lease_seconds: float, limit: int) -> list[Any]:
+async def claim_mail(conn: Conn, lease_seconds: float, limit: int) -> list[Any]:
     """Due, unsent messages, leased to this sender so no other sends them meanwhile."""
     rows: list[Any] = await conn.fetch(
         """UPDATE mail_outbox SET claimed_until = now() + $1 * interval '1 second',
@@ -149,7 +151,7 @@ async def claim_mail(conn: Any, lease_seconds: float, limit: int) -> list[Any]:
     return rows
 
 
-async def mark_mail_sent(conn: Any, mail_id: int) -> bool:
+async def mark_mail_sent(conn: Conn, mail_id: int) -> bool:
     status: str = await conn.execute(
         "UPDATE mail_outbox SET sent_at = now(), claimed_until = NULL, last_error = NULL"
         " WHERE id = $1 AND sent_at IS NULL",
@@ -159,7 +161,7 @@ async def mark_mail_sent(conn: Any, mail_id: int) -> bool:
 
 
 async def mark_mail_failed(
-    conn: Any, mail_id: int, error: str, retry_in: float, give_up: bool
+    conn: Conn, mail_id: int, error: str, retry_in: float, give_up: bool
 ) -> None:
     await conn.execute(
         """UPDATE mail_outbox SET last_error = $2, claimed_until = NULL,
@@ -176,11 +178,11 @@ async def mark_mail_failed(
 # What the notifications need to know
 
 
-async def get_user_contact(conn: Any, user_id: int) -> Any:
+async def get_user_contact(conn: Conn, user_id: int) -> Row | None:
     return await conn.fetchrow("SELECT id, email, name FROM users WHERE id = $1", user_id)
 
 
-async def get_auction_brief(conn: Any, auction_id: int) -> Any:
+async def get_auction_brief(conn: Conn, auction_id: int) -> Row | None:
     return await conn.fetchrow(
         """SELECT a.id, a.title, a.type, a.status, a.department_id, a.created_by,
                   a.starts_at, a.ends_at, a.delivery_due_at, u.email AS buyer_email,
@@ -190,7 +192,7 @@ async def get_auction_brief(conn: Any, auction_id: int) -> Any:
     )
 
 
-async def list_bidders(conn: Any, auction_id: int) -> list[Any]:
+async def list_bidders(conn: Conn, auction_id: int) -> list[Any]:
     """Every distinct user who bid on the auction (voided bids included)."""
     rows: list[Any] = await conn.fetch(
         """SELECT DISTINCT u.id, u.email, u.name FROM bids b JOIN users u ON u.id = b.bidder_id
@@ -200,7 +202,7 @@ async def list_bidders(conn: Any, auction_id: int) -> list[Any]:
     return rows
 
 
-async def list_reviewers(conn: Any, auction_id: int) -> list[Any]:
+async def list_reviewers(conn: Conn, auction_id: int) -> list[Any]:
     """Reviewers who may review the auction: its department's or central ones, not bidders."""
     rows: list[Any] = await conn.fetch(
         """SELECT u.id, u.email, u.name FROM users u, auctions a
@@ -214,7 +216,7 @@ async def list_reviewers(conn: Any, auction_id: int) -> list[Any]:
     return rows
 
 
-async def list_finance(conn: Any, auction_id: int) -> list[Any]:
+async def list_finance(conn: Conn, auction_id: int) -> list[Any]:
     """Finance users who handle the auction's payments: its department's or central ones."""
     rows: list[Any] = await conn.fetch(
         """SELECT u.id, u.email, u.name FROM users u, auctions a
@@ -230,7 +232,7 @@ async def list_finance(conn: Any, auction_id: int) -> list[Any]:
 
 
 async def insert_notification(
-    conn: Any, dedupe_key: str, event_id: int, user_id: int, subject: str, body: str
+    conn: Conn, dedupe_key: str, event_id: int, user_id: int, subject: str, body: str
 ) -> None:
     await conn.execute(
         """INSERT INTO notifications (dedupe_key, event_id, user_id, subject, body)
@@ -244,7 +246,7 @@ async def insert_notification(
 
 
 async def list_notifications(
-    conn: Any, user_id: int, before_id: int | None, limit: int, unread_only: bool
+    conn: Conn, user_id: int, before_id: int | None, limit: int, unread_only: bool
 ) -> list[Any]:
     """The user's notifications, newest first, those before ``before_id`` when given."""
     rows: list[Any] = await conn.fetch(
@@ -260,7 +262,7 @@ async def list_notifications(
     return rows
 
 
-async def mark_notifications_read(conn: Any, user_id: int, up_to_id: int, from_id: int = 0) -> int:
+async def mark_notifications_read(conn: Conn, user_id: int, up_to_id: int, from_id: int = 0) -> int:
     """Mark the user's unread notifications from ``from_id`` up to ``up_to_id`` read; how
     many were."""
     status: str = await conn.execute(
@@ -273,14 +275,14 @@ async def mark_notifications_read(conn: Any, user_id: int, up_to_id: int, from_i
     return int(status.split()[-1])
 
 
-async def count_unread(conn: Any, user_id: int) -> int:
+async def count_unread(conn: Conn, user_id: int) -> int:
     count: int = await conn.fetchval(
         "SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL", user_id
     )
     return count
 
 
-async def get_outbid_bidder(conn: Any, auction_id: int, public_bid_id: int) -> Any:
+async def get_outbid_bidder(conn: Conn, auction_id: int, public_bid_id: int) -> Row | None:
     """Who held the lowest bid just before this one (a reverse auction), if not its bidder:
     the one this bid outbid, with the auction's title. None when it was the first bid. Each accepted reverse bid is
     below all before it and bids are numbered under the auction's row lock, so the low bid
@@ -300,7 +302,7 @@ async def get_outbid_bidder(conn: Any, auction_id: int, public_bid_id: int) -> A
     )
 
 
-async def get_award_winner(conn: Any, award_id: int) -> Any:
+async def get_award_winner(conn: Conn, award_id: int) -> Row | None:
     return await conn.fetchrow(
         """SELECT u.id, u.email, u.name FROM awards w JOIN users u ON u.id = w.winner_id
            WHERE w.id = $1""",
@@ -308,7 +310,7 @@ async def get_award_winner(conn: Any, award_id: int) -> Any:
     )
 
 
-async def followers(conn: Any, auction_id: int) -> list[Any]:
+async def followers(conn: Conn, auction_id: int) -> list[Any]:
     """Who hears of answers and amendments: every bidder and every vendor who asked."""
     rows: list[Any] = await conn.fetch(
         """SELECT u.id, u.email, u.name FROM users u
@@ -320,7 +322,7 @@ async def followers(conn: Any, auction_id: int) -> list[Any]:
     return rows
 
 
-async def department_buyers(conn: Any, auction_id: int) -> list[Any]:
+async def department_buyers(conn: Conn, auction_id: int) -> list[Any]:
     """The buyers of the auction's department."""
     rows: list[Any] = await conn.fetch(
         """SELECT u.id, u.email, u.name FROM users u JOIN auctions a

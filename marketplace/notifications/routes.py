@@ -8,6 +8,7 @@ from litestar import Request, get, post
 from litestar.params import Parameter
 
 from marketplace.auth import Caller, request_id, roles, signed_in
+from marketplace.db import Pool
 from marketplace.notifications import inbox, service
 from marketplace.notifications.schemas import (
     DeadLetter,
@@ -25,7 +26,7 @@ DeadStatus = Annotated[
 
 @get("/api/admin/dead-letters", guards=[roles("admin")], tags=["admin"])
 async def list_dead_letters(
-    pool: Any, limit: Limit = 50, cursor: Cursor = None, status: DeadStatus = None
+    pool: Pool, limit: Limit = 50, cursor: Cursor = None, status: DeadStatus = None
 ) -> Page[DeadLetter]:
     """Events a consumer gave up on after repeated failures."""
     after = decode_cursor(cursor, list[int])
@@ -40,7 +41,7 @@ async def list_dead_letters(
     status_code=202,
 )
 async def redeliver_dead_letter(
-    request: Request[Any, Any, Any], dead_letter_id: int, pool: Any, caller: Caller
+    request: Request[Any, Any, Any], dead_letter_id: int, pool: Pool, caller: Caller
 ) -> DeadLetter:
     """Hand the event back to its consumer (still handled at most once)."""
     return await service.requeue(pool, caller.actor("admin", request_id(request)), dead_letter_id)
@@ -53,7 +54,7 @@ async def redeliver_dead_letter(
     summary="Your notifications, newest first (the words of the mail sent to you)",
 )
 async def my_notifications(
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -71,7 +72,7 @@ async def my_notifications(
     status_code=200,
     summary="Mark your notifications up to `up_to_id` read",
 )
-async def read_notifications(data: NotificationsRead, pool: Any, caller: Caller) -> ReadCount:
+async def read_notifications(data: NotificationsRead, pool: Pool, caller: Caller) -> ReadCount:
     return await inbox.mark_read(pool, caller, data.up_to_id)
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from marketplace.audit.record import Actor, record
+from marketplace.db import Pool, Row
 from marketplace.errors import Conflict, NotFound
 from marketplace.notifications import queries
 from marketplace.notifications.schemas import DeadLetter
 
 
-def dead_letter_from_row(row: Any) -> DeadLetter:
+def dead_letter_from_row(row: Row) -> DeadLetter:
     return DeadLetter(
         id=row["id"],
         consumer=row["consumer"],
@@ -26,14 +25,14 @@ def dead_letter_from_row(row: Any) -> DeadLetter:
 
 
 async def list_dead_letters(
-    pool: Any, after_id: int, limit: int, status: str | None
+    pool: Pool, after_id: int, limit: int, status: str | None
 ) -> list[DeadLetter]:
     async with pool.acquire() as conn:
         rows = await queries.list_dead_letters(conn, after_id, limit, status)
     return [dead_letter_from_row(r) for r in rows]
 
 
-async def requeue(pool: Any, actor: Actor, dead_letter_id: int) -> DeadLetter:
+async def requeue(pool: Pool, actor: Actor, dead_letter_id: int) -> DeadLetter:
     """dead -> requeued: its consumer handles the event again on its next turn."""
     async with pool.acquire() as conn, conn.transaction():
         row = await queries.requeue_dead_letter(conn, dead_letter_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from marketplace.db import Conn, Row
+
 # Bidders are read only for auctions past their close (not cancelled before it): until
 # then who bid is secret (DESIGN §4), and the mapping never needs them.
 _CLOSED = (
@@ -14,7 +16,7 @@ _CLOSED = (
 
 
 async def published_auctions(
-    conn: Any, after_id: int, limit: int, auction_id: int | None = None
+    conn: Conn, after_id: int, limit: int, auction_id: int | None = None
 ) -> list[Any]:
     """A page of published auctions (never drafts) in id order, after ``after_id``."""
     rows: list[Any] = await conn.fetch(
@@ -31,7 +33,7 @@ async def published_auctions(
     return rows
 
 
-async def events_of(conn: Any, auction_ids: list[int], until: dt.datetime | None) -> list[Any]:
+async def events_of(conn: Conn, auction_ids: list[int], until: dt.datetime | None) -> list[Any]:
     """Every event of these auctions written before ``until``, by auction then event id."""
     rows: list[Any] = await conn.fetch(
         """SELECT id, auction_id, payload, created_at FROM outbox
@@ -44,7 +46,7 @@ async def events_of(conn: Any, auction_ids: list[int], until: dt.datetime | None
     return rows
 
 
-async def bidders_of(conn: Any, auction_ids: list[int]) -> list[Any]:
+async def bidders_of(conn: Conn, auction_ids: list[int]) -> list[Any]:
     rows: list[Any] = await conn.fetch(
         f"""SELECT b.auction_id, b.alias_number, b.bidder_id, u.name, u.verification_kind
             FROM auction_bidders b
@@ -57,7 +59,7 @@ async def bidders_of(conn: Any, auction_ids: list[int]) -> list[Any]:
     return rows
 
 
-async def award_deadlines(conn: Any, auction_ids: list[int]) -> list[Any]:
+async def award_deadlines(conn: Conn, auction_ids: list[int]) -> list[Any]:
     rows: list[Any] = await conn.fetch(
         """SELECT auction_id, id, delivery_due_at FROM awards
            WHERE auction_id = ANY($1::bigint[]) AND delivery_due_at IS NOT NULL""",
@@ -66,7 +68,7 @@ async def award_deadlines(conn: Any, auction_ids: list[int]) -> list[Any]:
     return rows
 
 
-async def fingerprint(conn: Any) -> Any:
+async def fingerprint(conn: Conn) -> Row | None:
     """What every release depends on that can change: the latest auction event, and its
     time (the packages' publishedDate). Publishing, every bid and every close write one."""
     return await conn.fetchrow(
@@ -75,7 +77,7 @@ async def fingerprint(conn: Any) -> Any:
     )
 
 
-async def count_published(conn: Any, auction_id: int | None = None) -> int:
+async def count_published(conn: Conn, auction_id: int | None = None) -> int:
     count: int = await conn.fetchval(
         "SELECT count(*) FROM auctions WHERE published_at IS NOT NULL"
         " AND ($1::bigint IS NULL OR id = $1)",

@@ -10,6 +10,7 @@ from litestar.response import Stream
 
 from marketplace.audit.export import Query
 from marketplace.auth import anyone
+from marketplace.db import Pool
 from marketplace.errors import NotFound
 from marketplace.ocds import mapping, service
 from marketplace.params import AuctionFilter, From, To
@@ -39,7 +40,7 @@ def _uri(request: Request[Any, Any, Any], settings: Settings) -> str:
 )
 async def releases(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     auction_id: AuctionFilter = None,
     since: From = None,
@@ -68,7 +69,7 @@ async def releases(
 async def record(
     ocid: Annotated[str, Parameter(max_length=100)],
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     settings: Settings,
 ) -> Response[Any]:
     """404 for an ocid of another prefix, an unknown auction or one not yet published."""
@@ -95,7 +96,7 @@ async def record(
 )
 async def compiled(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     since: From = None,
     until: To = None,

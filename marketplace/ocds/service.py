@@ -20,6 +20,7 @@ import msgspec
 
 from marketplace import outbox
 from marketplace.audit.export import Query
+from marketplace.db import Conn, Pool, Row
 from marketplace.events import Event
 from marketplace.ocds import mapping, queries
 from marketplace.ocds.merge import compile_releases
@@ -50,7 +51,7 @@ def context_of(settings: Settings) -> mapping.Context:
     )
 
 
-def _facts(row: Any, bidders: list[Any], dues: list[Any]) -> mapping.AuctionFacts:
+def _facts(row: Row, bidders: list[Any], dues: list[Any]) -> mapping.AuctionFacts:
     return mapping.AuctionFacts(
         auction_id=row["id"],
         department_id=row["department_id"],
@@ -87,7 +88,7 @@ def _grouped(rows: list[Any]) -> dict[int, list[Any]]:
 
 
 async def auction_releases(
-    conn: Any, context: mapping.Context, query: Query
+    conn: Conn, context: mapping.Context, query: Query
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Each published auction's releases dated within the selection (auctions with none
     left out), in auction id order. ``conn`` should be inside a snapshot transaction."""
@@ -114,7 +115,7 @@ async def auction_releases(
         after = ids[-1]
 
 
-async def fingerprint(pool: Any, settings: Settings, *parts: object) -> tuple[str, str]:
+async def fingerprint(pool: Pool, settings: Settings, *parts: object) -> tuple[str, str]:
     """The ETag of an answer built from the current data with these parameters, and the
     packages' publishedDate."""
     async with pool.acquire() as conn:
@@ -146,7 +147,7 @@ def _open(head: dict[str, Any], key: str) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def snapshot(pool: Any) -> AsyncIterator[Any]:
+async def snapshot(pool: Pool) -> AsyncIterator[Any]:
     async with (
         pool.acquire() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
@@ -155,7 +156,7 @@ async def snapshot(pool: Any) -> AsyncIterator[Any]:
 
 
 async def release_package(
-    conn: Any,
+    conn: Conn,
     settings: Settings,
     query: Query,
     uri: str,
@@ -181,14 +182,14 @@ async def release_package(
 
 
 async def stream_release_package(
-    pool: Any, settings: Settings, query: Query, uri: str, published_date: str
+    pool: Pool, settings: Settings, query: Query, uri: str, published_date: str
 ) -> AsyncIterator[bytes]:
     async with snapshot(pool) as conn:
         async for chunk in release_package(conn, settings, query, uri, published_date):
             yield chunk
 
 
-async def stream_compiled(pool: Any, settings: Settings, query: Query) -> AsyncIterator[bytes]:
+async def stream_compiled(pool: Pool, settings: Settings, query: Query) -> AsyncIterator[bytes]:
     """Compiled releases, one JSON line per auction with releases in the selection."""
     async with snapshot(pool) as conn:
         buf = bytearray()
@@ -202,7 +203,7 @@ async def stream_compiled(pool: Any, settings: Settings, query: Query) -> AsyncI
 
 
 async def record_package(
-    pool: Any, settings: Settings, auction_id: int, uri: str, published_date: str
+    pool: Pool, settings: Settings, auction_id: int, uri: str, published_date: str
 ) -> dict[str, Any] | None:
     """The record package of one auction, or None when it has published nothing."""
     found: list[dict[str, Any]] = []

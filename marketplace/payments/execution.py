@@ -8,25 +8,24 @@ details are missing (nothing could have been sent); the payee is told (payment.e
 
 from __future__ import annotations
 
-from typing import Any
-
 from marketplace import outbox, policy
 from marketplace.audit.record import record
 from marketplace.auth import Caller
+from marketplace.db import Pool, held
 from marketplace.errors import Conflict, NotFound
 from marketplace.events import PaymentExecuted
 from marketplace.payments import queries
 from marketplace.payments.schemas import Payment
-from marketplace.payments.service import in_scope, load_visible, present
+from marketplace.payments.service import load_visible, present
 
 
 async def record_execution(
-    pool: Any, caller: Caller, payment_id: int, reference: str, request_id: str
+    pool: Pool, caller: Caller, payment_id: int, reference: str, request_id: str
 ) -> Payment:
     role = "admin" if caller.has("admin") else "finance"
     async with pool.acquire() as conn, conn.transaction():
         p = await load_visible(conn, caller, payment_id, lock=True)
-        if role == "finance" and not in_scope(caller, p["department_id"]):
+        if role == "finance" and not policy.in_scope(caller, p["department_id"]):
             raise NotFound("payment_not_found", "no such payment")
         policy.refuse_conflicts(
             policy.Decision.RECORD_EXECUTION, policy.relations(payee=p["payee_id"] == caller.id)
@@ -66,6 +65,6 @@ async def record_execution(
             after={"executed": True, "reference": reference},
             auction_id=p["auction_id"],
         )
-        p = await queries.get_payment(conn, payment_id)
+        p = held(await queries.get_payment(conn, payment_id), "locked above, in this transaction")
         disputes = await queries.list_disputes(conn, payment_id)
     return present(p, disputes)

@@ -8,9 +8,11 @@ release that dies at any line leaves either nothing or everything.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 import msgspec
+
+from marketplace.db import Conn
 
 
 class PaymentOrder(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,13 +38,13 @@ class ProviderError(Exception):
 
 
 class PaymentProvider(Protocol):
-    async def release(self, conn: Any, order: PaymentOrder) -> Receipt: ...
+    async def release(self, conn: Conn, order: PaymentOrder) -> Receipt: ...
 
 
 class LedgerProvider:
     """Records the order for the department's finance office (purchase card or transfer)."""
 
-    async def release(self, conn: Any, order: PaymentOrder) -> Receipt:
+    async def release(self, conn: Conn, order: PaymentOrder) -> Receipt:
         from marketplace.payments import queries
 
         entry_id = await queries.record_ledger_entry(conn, order)

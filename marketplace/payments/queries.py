@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from marketplace.db import Conn, Row, one
+
 PAYMENT_COLUMNS = """p.id, p.award_id, p.auction_id, p.department_id, p.payee_id, p.amount_cents,
     p.status, p.idempotency_key, p.release_after, p.attempts, p.last_error,
     p.provider_reference, p.created_at, p.released_at, p.confirmed_at,
@@ -19,7 +21,7 @@ PAYMENT_COLUMNS = """p.id, p.award_id, p.auction_id, p.department_id, p.payee_id
 
 
 async def insert_payment(
-    conn: Any,
+    conn: Conn,
     award_id: int,
     auction_id: int,
     department_id: int,
@@ -27,7 +29,7 @@ async def insert_payment(
     amount: int,
     hold_seconds: int,
     missing_details: bool,
-) -> Any:
+) -> Row | None:
     """The award's one payment (unique award_id); None if it already exists. It is held
     for the department's own hold, else ``hold_seconds`` (the deployment's)."""
     return await conn.fetchrow(
@@ -49,7 +51,7 @@ async def insert_payment(
     )
 
 
-async def get_payment(conn: Any, payment_id: int, *, lock: bool = False) -> Any:
+async def get_payment(conn: Conn, payment_id: int, *, lock: bool = False) -> Row | None:
     suffix = " FOR UPDATE OF p" if lock else ""
     return await conn.fetchrow(
         f"SELECT {PAYMENT_COLUMNS}, now() AS server_time FROM payments p WHERE p.id = $1{suffix}",
@@ -58,7 +60,7 @@ async def get_payment(conn: Any, payment_id: int, *, lock: bool = False) -> Any:
 
 
 async def list_payments(
-    conn: Any,
+    conn: Conn,
     *,
     payee_id: int | None,
     department_id: int | None,
@@ -82,7 +84,7 @@ async def list_payments(
     return rows
 
 
-async def due_payments(conn: Any, limit: int = 500) -> list[Any]:
+async def due_payments(conn: Conn, limit: int = 500) -> list[Any]:
     """Pending or failed payments whose hold has passed and that no open dispute freezes."""
     rows: list[Any] = await conn.fetch(
         """SELECT p.id, p.attempts, p.status FROM payments p
@@ -94,7 +96,7 @@ async def due_payments(conn: Any, limit: int = 500) -> list[Any]:
     return rows
 
 
-async def mark_released(conn: Any, payment_id: int, reference: str) -> bool:
+async def mark_released(conn: Conn, payment_id: int, reference: str) -> bool:
     status: str = await conn.execute(
         """UPDATE payments SET status = 'released', released_at = now(), provider_reference = $2,
                   attempts = attempts + 1, last_error = NULL
@@ -105,7 +107,9 @@ async def mark_released(conn: Any, payment_id: int, reference: str) -> bool:
     return status.endswith(" 1")
 
 
-async def mark_failed(conn: Any, payment_id: int, error: str, retry_in_seconds: float) -> Any:
+async def mark_failed(
+    conn: Conn, payment_id: int, error: str, retry_in_seconds: float
+) -> Row | None:
     return await conn.fetchrow(
         """UPDATE payments SET status = 'failed', attempts = attempts + 1, last_error = $2,
                   release_after = now() + $3 * interval '1 second'
@@ -117,7 +121,7 @@ async def mark_failed(conn: Any, payment_id: int, error: str, retry_in_seconds: 
     )
 
 
-async def mark_confirmed(conn: Any, payment_id: int) -> bool:
+async def mark_confirmed(conn: Conn, payment_id: int) -> bool:
     status: str = await conn.execute(
         """UPDATE payments SET status = 'confirmed', confirmed_at = now()
            WHERE id = $1 AND status = 'released'""",
@@ -126,7 +130,7 @@ async def mark_confirmed(conn: Any, payment_id: int) -> bool:
     return status.endswith(" 1")
 
 
-async def mark_executed(conn: Any, payment_id: int, user_id: int, reference: str) -> bool:
+async def mark_executed(conn: Conn, payment_id: int, user_id: int, reference: str) -> bool:
     """Record the execution once, on a released (or already confirmed) order."""
     status: str = await conn.execute(
         """UPDATE payments SET executed_at = now(), executed_by = $2, execution_reference = $3
@@ -138,7 +142,7 @@ async def mark_executed(conn: Any, payment_id: int, user_id: int, reference: str
     return status.endswith(" 1")
 
 
-async def clear_missing_details(conn: Any, payee_id: int) -> list[Any]:
+async def clear_missing_details(conn: Conn, payee_id: int) -> list[Any]:
     """The payee gave details: their orders not yet paid out no longer lack them."""
     rows: list[Any] = await conn.fetch(
         """UPDATE payments SET missing_details = false
@@ -150,7 +154,7 @@ async def clear_missing_details(conn: Any, payee_id: int) -> list[Any]:
     return rows
 
 
-async def mark_cancelled(conn: Any, payment_id: int) -> bool:
+async def mark_cancelled(conn: Conn, payment_id: int) -> bool:
     status: str = await conn.execute(
         """UPDATE payments SET status = 'cancelled', cancelled_at = now()
            WHERE id = $1 AND status IN ('pending', 'failed')""",
@@ -159,14 +163,14 @@ async def mark_cancelled(conn: Any, payment_id: int) -> bool:
     return status.endswith(" 1")
 
 
-async def allow_release_now(conn: Any, payment_id: int) -> None:
+async def allow_release_now(conn: Conn, payment_id: int) -> None:
     await conn.execute(
         "UPDATE payments SET release_after = LEAST(release_after, now()) WHERE id = $1",
         payment_id,
     )
 
 
-async def record_ledger_entry(conn: Any, order: Any) -> int:
+async def record_ledger_entry(conn: Conn, order: Any) -> int:
     """The ledger row for this idempotency key, written at most once."""
     entry_id: int | None = await conn.fetchval(
         """INSERT INTO ledger_entries (idempotency_key, payment_id, department_id, payee_id,
@@ -190,14 +194,15 @@ async def record_ledger_entry(conn: Any, order: Any) -> int:
     return entry_id
 
 
-async def get_payment_details(conn: Any, user_id: int) -> Any:
+async def get_payment_details(conn: Conn, user_id: int) -> Row | None:
     return await conn.fetchrow(
         "SELECT method, reference, updated_at FROM payment_details WHERE user_id = $1", user_id
     )
 
 
-async def upsert_payment_details(conn: Any, user_id: int, method: str, reference: str) -> Any:
-    return await conn.fetchrow(
+async def upsert_payment_details(conn: Conn, user_id: int, method: str, reference: str) -> Row:
+    return await one(
+        conn,
         """INSERT INTO payment_details (user_id, method, reference) VALUES ($1, $2, $3)
            ON CONFLICT (user_id) DO UPDATE
            SET method = EXCLUDED.method, reference = EXCLUDED.reference, updated_at = now()
@@ -208,7 +213,9 @@ async def upsert_payment_details(conn: Any, user_id: int, method: str, reference
     )
 
 
-async def insert_dispute(conn: Any, payment_id: int, user_id: int, role: str, reason: str) -> Any:
+async def insert_dispute(
+    conn: Conn, payment_id: int, user_id: int, role: str, reason: str
+) -> Row | None:
     return await conn.fetchrow(
         """INSERT INTO disputes (payment_id, opened_by, opened_role, reason)
            VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id""",
@@ -219,7 +226,7 @@ async def insert_dispute(conn: Any, payment_id: int, user_id: int, role: str, re
     )
 
 
-async def open_dispute_opener(conn: Any, payment_id: int) -> int | None:
+async def open_dispute_opener(conn: Conn, payment_id: int) -> int | None:
     """Who opened the payment's open dispute, if one is open."""
     opener: int | None = await conn.fetchval(
         "SELECT opened_by FROM disputes WHERE payment_id = $1 AND status = 'open'", payment_id
@@ -228,8 +235,8 @@ async def open_dispute_opener(conn: Any, payment_id: int) -> int | None:
 
 
 async def resolve_dispute(
-    conn: Any, payment_id: int, user_id: int, outcome: str, reason: str
-) -> Any:
+    conn: Conn, payment_id: int, user_id: int, outcome: str, reason: str
+) -> Row | None:
     return await conn.fetchrow(
         """UPDATE disputes SET status = 'resolved', outcome = $3, resolved_by = $2,
                   resolution_reason = $4, resolved_at = now()
@@ -241,7 +248,7 @@ async def resolve_dispute(
     )
 
 
-async def list_disputes(conn: Any, payment_id: int) -> list[Any]:
+async def list_disputes(conn: Conn, payment_id: int) -> list[Any]:
     rows: list[Any] = await conn.fetch(
         """SELECT id, payment_id, opened_by, reason, status, outcome, resolution_reason,
                   opened_at, resolved_at
@@ -251,7 +258,7 @@ async def list_disputes(conn: Any, payment_id: int) -> list[Any]:
     return rows
 
 
-async def set_auction_status(conn: Any, auction_id: int, expected: str, new: str) -> bool:
+async def set_auction_status(conn: Conn, auction_id: int, expected: str, new: str) -> bool:
     status: str = await conn.execute(
         "UPDATE auctions SET status = $3, updated_at = now() WHERE id = $1 AND status = $2",
         auction_id,
@@ -261,7 +268,7 @@ async def set_auction_status(conn: Any, auction_id: int, expected: str, new: str
     return status.endswith(" 1")
 
 
-async def is_department_buyer(conn: Any, user_id: int, department_id: int) -> bool:
+async def is_department_buyer(conn: Conn, user_id: int, department_id: int) -> bool:
     found: bool = await conn.fetchval(
         """SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND department_id = $2
                           AND 'buyer' = ANY (roles))""",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq.connections import ArqRedis
 from litestar import Request, get, post, put
 
 from marketplace.auth import Caller, request_id, roles, signed_in
+from marketplace.db import Pool
 from marketplace.params import Cursor, Limit
 from marketplace.payments import execution, service
 from marketplace.payments.schemas import (
@@ -28,13 +30,13 @@ from marketplace.structs import Page, decode_cursor, page_by_id
     summary="Where your payments go",
 )
 async def put_payment_details(
-    request: Request[Any, Any, Any], data: PaymentDetailsIn, pool: Any, caller: Caller
+    request: Request[Any, Any, Any], data: PaymentDetailsIn, pool: Pool, caller: Caller
 ) -> PaymentDetails:
     return await service.set_details(pool, caller, data.method, data.reference, request_id(request))
 
 
 @get("/api/me/payment-details", guards=[roles("vendor")], tags=["payments"])
-async def get_payment_details(pool: Any, caller: Caller) -> PaymentDetails:
+async def get_payment_details(pool: Pool, caller: Caller) -> PaymentDetails:
     return await service.get_details(pool, caller)
 
 
@@ -45,7 +47,7 @@ async def get_payment_details(pool: Any, caller: Caller) -> PaymentDetails:
     summary="Payment orders: finance and admins their scope, payees their own",
 )
 async def list_payments(
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     status: PaymentStatus | None = None,
     limit: Limit = 50,
@@ -57,7 +59,7 @@ async def list_payments(
 
 
 @get("/api/payments/{payment_id:int}", guards=[signed_in], tags=["payments"])
-async def get_payment(payment_id: int, pool: Any, caller: Caller) -> Payment:
+async def get_payment(payment_id: int, pool: Pool, caller: Caller) -> Payment:
     return await service.get(pool, caller, payment_id)
 
 
@@ -69,7 +71,7 @@ async def get_payment(payment_id: int, pool: Any, caller: Caller) -> Payment:
     summary="The payee confirms receipt",
 )
 async def confirm_payment(
-    request: Request[Any, Any, Any], payment_id: int, pool: Any, caller: Caller
+    request: Request[Any, Any, Any], payment_id: int, pool: Pool, caller: Caller
 ) -> Payment:
     return await service.confirm(pool, caller, payment_id, request_id(request))
 
@@ -81,7 +83,7 @@ async def confirm_payment(
     summary="The buyer or the payee freezes release, with a reason",
 )
 async def dispute_payment(
-    request: Request[Any, Any, Any], payment_id: int, data: DisputeIn, pool: Any, caller: Caller
+    request: Request[Any, Any, Any], payment_id: int, data: DisputeIn, pool: Pool, caller: Caller
 ) -> Payment:
     return await service.open_dispute(pool, caller, payment_id, data.reason, request_id(request))
 
@@ -97,8 +99,8 @@ async def resolve_payment(
     request: Request[Any, Any, Any],
     payment_id: int,
     data: ResolveIn,
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     caller: Caller,
 ) -> Payment:
     return await service.resolve_dispute(
@@ -114,7 +116,7 @@ async def resolve_payment(
     summary="Finance records that a released order was paid out, with its reference",
 )
 async def record_execution(
-    request: Request[Any, Any, Any], payment_id: int, data: ExecutedIn, pool: Any, caller: Caller
+    request: Request[Any, Any, Any], payment_id: int, data: ExecutedIn, pool: Pool, caller: Caller
 ) -> Payment:
     return await execution.record_execution(
         pool, caller, payment_id, data.reference, request_id(request)

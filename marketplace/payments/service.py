@@ -12,9 +12,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from arq.connections import ArqRedis
+
 from marketplace import jobs, outbox, policy
 from marketplace.audit.record import SYSTEM, Actor, record
 from marketplace.auth import Caller
+from marketplace.db import Conn, Pool, Row, held
 from marketplace.errors import Conflict, Forbidden, NotFound
 from marketplace.events import (
     DisputeResolved,
@@ -39,13 +42,8 @@ def backoff(attempts: int) -> float:
     return float(min(MAX_BACKOFF_SECONDS, 2 ** max(0, attempts)))
 
 
-def in_scope(caller: Caller, department_id: int) -> bool:
-    """Finance and reviewers with a department work on its auctions only; without, on all."""
-    return caller.department_id is None or caller.department_id == department_id
-
-
 async def create_for_award(
-    conn: Any, actor: Actor, award: Any, department_id: int, hold_seconds: int
+    conn: Conn, actor: Actor, award: Row, department_id: int, hold_seconds: int
 ) -> tuple[int, Any]:
     """Create the award's payment order in the caller's transaction (review accept), held
     for the department's own hold, else ``hold_seconds``."""
@@ -92,7 +90,7 @@ async def create_for_award(
     return row["id"], row["release_after"]
 
 
-async def release(pool: Any, payment_id: int, provider: PaymentProvider) -> str:
+async def release(pool: Pool, payment_id: int, provider: PaymentProvider) -> str:
     """Release the payment if due: 'released', or why not ('on_hold', 'disputed', a status)."""
     async with pool.acquire() as conn:
         try:
@@ -153,12 +151,15 @@ async def release(pool: Any, payment_id: int, provider: PaymentProvider) -> str:
             return "failed"
 
 
-async def _record_failure(conn: Any, payment_id: int, error: str) -> None:
+async def _record_failure(conn: Conn, payment_id: int, error: str) -> None:
     async with conn.transaction():
         p = await queries.get_payment(conn, payment_id, lock=True)
         if p is None or p["status"] not in ("pending", "failed"):
             return
-        failed = await queries.mark_failed(conn, payment_id, error, backoff(p["attempts"] + 1))
+        failed = held(
+            await queries.mark_failed(conn, payment_id, error, backoff(p["attempts"] + 1)),
+            "locked above, pending or failed",
+        )
         await outbox.emit(
             conn,
             PaymentFailed(
@@ -185,13 +186,13 @@ async def _record_failure(conn: Any, payment_id: int, error: str) -> None:
     log.warning("payment %s release failed (will retry): %s", payment_id, error)
 
 
-def _may_see(caller: Caller, p: Any) -> bool:
+def _may_see(caller: Caller, p: Row) -> bool:
     if caller.has("admin") or caller.has("auditor") or p["payee_id"] == caller.id:
         return True
-    return caller.has("finance") and in_scope(caller, p["department_id"])
+    return caller.has("finance") and policy.in_scope(caller, p["department_id"])
 
 
-async def load_visible(conn: Any, caller: Caller, payment_id: int, *, lock: bool = False) -> Any:
+async def load_visible(conn: Conn, caller: Caller, payment_id: int, *, lock: bool = False) -> Any:
     p = await queries.get_payment(conn, payment_id, lock=lock)
     if p is None:
         raise NotFound("payment_not_found", "no such payment")
@@ -202,7 +203,7 @@ async def load_visible(conn: Any, caller: Caller, payment_id: int, *, lock: bool
     return p
 
 
-def present(p: Any, disputes: list[Any] | None = None) -> Payment:
+def present(p: Row, disputes: list[Any] | None = None) -> Payment:
     return Payment(
         id=p["id"],
         auction_id=p["auction_id"],
@@ -228,7 +229,7 @@ def present(p: Any, disputes: list[Any] | None = None) -> Payment:
     )
 
 
-async def get(pool: Any, caller: Caller, payment_id: int) -> Payment:
+async def get(pool: Pool, caller: Caller, payment_id: int) -> Payment:
     async with pool.acquire() as conn:
         p = await load_visible(conn, caller, payment_id)
         disputes = await queries.list_disputes(conn, payment_id)
@@ -236,7 +237,7 @@ async def get(pool: Any, caller: Caller, payment_id: int) -> Payment:
 
 
 async def list_for(
-    pool: Any, caller: Caller, status: str | None, before_id: int | None, limit: int
+    pool: Pool, caller: Caller, status: str | None, before_id: int | None, limit: int
 ) -> list[Payment]:
     """Finance and admins see their scope; payees their own; buyers their department's."""
     payee_id = department_id = None
@@ -260,7 +261,7 @@ async def list_for(
     return [present(r) for r in rows]
 
 
-async def confirm(pool: Any, caller: Caller, payment_id: int, request_id: str) -> Payment:
+async def confirm(pool: Pool, caller: Caller, payment_id: int, request_id: str) -> Payment:
     async with pool.acquire() as conn, conn.transaction():
         p = await load_visible(conn, caller, payment_id, lock=True)
         if p["payee_id"] != caller.id:
@@ -287,12 +288,12 @@ async def confirm(pool: Any, caller: Caller, payment_id: int, request_id: str) -
             after={"status": "confirmed"},
             auction_id=p["auction_id"],
         )
-        p = await queries.get_payment(conn, payment_id)
+        p = held(await queries.get_payment(conn, payment_id), "locked above, in this transaction")
     return present(p)
 
 
 async def open_dispute(
-    pool: Any, caller: Caller, payment_id: int, reason: str, request_id: str
+    pool: Pool, caller: Caller, payment_id: int, reason: str, request_id: str
 ) -> Payment:
     """The buyer's department or the payee freezes release until finance or an admin decides."""
     async with pool.acquire() as conn, conn.transaction():
@@ -332,14 +333,14 @@ async def open_dispute(
             after={"dispute_id": dispute["id"], "reason": reason, "opened_as": role},
             auction_id=p["auction_id"],
         )
-        p = await queries.get_payment(conn, payment_id)
+        p = held(await queries.get_payment(conn, payment_id), "locked above, in this transaction")
         disputes = await queries.list_disputes(conn, payment_id)
     return present(p, disputes)
 
 
 async def resolve_dispute(
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     caller: Caller,
     payment_id: int,
     outcome: str,
@@ -387,7 +388,7 @@ async def resolve_dispute(
                 after={"dispute_id": dispute["id"], "outcome": outcome, "reason": reason},
                 auction_id=p["auction_id"],
             )
-            p = await queries.get_payment(conn, payment_id)
+            p = held(await queries.get_payment(conn, payment_id), "locked above")
             disputes = await queries.list_disputes(conn, payment_id)
     if outcome == "release":
         # Its own job id: the hold's job (deferred to the old time) may still hold the
@@ -398,11 +399,11 @@ async def resolve_dispute(
     return present(p, disputes)
 
 
-async def _resolvable(conn: Any, caller: Caller, role: str, payment_id: int) -> Any:
+async def _resolvable(conn: Conn, caller: Caller, role: str, payment_id: int) -> Any:
     """The payment (locked) once ``caller`` may resolve its dispute: in scope (finance),
     and neither its payee nor the dispute's opener."""
     p = await load_visible(conn, caller, payment_id, lock=True)
-    if role == "finance" and not in_scope(caller, p["department_id"]):
+    if role == "finance" and not policy.in_scope(caller, p["department_id"]):
         raise NotFound("payment_not_found", "no such payment")
     opened_by = await queries.open_dispute_opener(conn, payment_id)
     policy.refuse_conflicts(
@@ -413,7 +414,7 @@ async def _resolvable(conn: Any, caller: Caller, role: str, payment_id: int) -> 
 
 
 async def set_details(
-    pool: Any, caller: Caller, method: str, reference: str, request_id: str
+    pool: Pool, caller: Caller, method: str, reference: str, request_id: str
 ) -> PaymentDetails:
     async with pool.acquire() as conn, conn.transaction():
         row = await queries.upsert_payment_details(conn, caller.id, method, reference)
@@ -438,7 +439,7 @@ async def set_details(
     )
 
 
-async def get_details(pool: Any, caller: Caller) -> PaymentDetails:
+async def get_details(pool: Pool, caller: Caller) -> PaymentDetails:
     async with pool.acquire() as conn:
         row = await queries.get_payment_details(conn, caller.id)
     if row is None:

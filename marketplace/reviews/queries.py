@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from marketplace.db import Conn
 
-async def queue(conn: Any, reviewer_id: int, department_id: int | None, limit: int) -> list[Any]:
+
+async def queue(conn: Conn, reviewer_id: int, department_id: int | None, limit: int) -> list[Any]:
     """Auctions awaiting review in the reviewer's scope, minus those they may not review."""
     rows: list[Any] = await conn.fetch(
         """SELECT a.id AS auction_id, a.title, a.repo, a.department_id, d.name AS department_name,
@@ -36,15 +38,7 @@ async def queue(conn: Any, reviewer_id: int, department_id: int | None, limit: i
     return rows
 
 
-async def active_award(conn: Any, auction_id: int) -> Any:
-    return await conn.fetchrow(
-        """SELECT id, auction_id, winner_id, amount_cents FROM awards
-           WHERE auction_id = $1 AND status = 'active'""",
-        auction_id,
-    )
-
-
-async def has_bid(conn: Any, auction_id: int, user_id: int) -> bool:
+async def has_bid(conn: Conn, auction_id: int, user_id: int) -> bool:
     found: bool = await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM bids WHERE auction_id = $1 AND bidder_id = $2)",
         auction_id,
@@ -54,7 +48,7 @@ async def has_bid(conn: Any, auction_id: int, user_id: int) -> bool:
 
 
 async def insert_review(
-    conn: Any, auction_id: int, award_id: int, reviewer_id: int, decision: str, reason: str
+    conn: Conn, auction_id: int, award_id: int, reviewer_id: int, decision: str, reason: str
 ) -> int | None:
     review_id: int | None = await conn.fetchval(
         """INSERT INTO reviews (auction_id, award_id, reviewer_id, decision, reason)
@@ -68,7 +62,7 @@ async def insert_review(
     return review_id
 
 
-async def decide(conn: Any, auction_id: int, award_id: int, new_status: str) -> bool:
+async def decide(conn: Conn, auction_id: int, award_id: int, new_status: str) -> bool:
     """pending_review -> accepted | rejected, compare-and-set."""
     status: str = await conn.execute(
         """WITH a AS (

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq.connections import ArqRedis
 from litestar import Request, get, post
 
 from marketplace.auth import Caller, request_id, roles
+from marketplace.db import Pool
 from marketplace.params import Limit
 from marketplace.reviews import service
 from marketplace.reviews.schemas import Review, ReviewIn, ReviewItem
@@ -20,7 +22,7 @@ from marketplace.structs import Page
     tags=["reviews"],
     summary="Deliveries awaiting your review, with verification evidence",
 )
-async def review_queue(pool: Any, caller: Caller, limit: Limit = 50) -> Page[ReviewItem]:
+async def review_queue(pool: Pool, caller: Caller, limit: Limit = 50) -> Page[ReviewItem]:
     return Page(items=await service.review_queue(pool, caller, limit), next=None)
 
 
@@ -35,8 +37,8 @@ async def review(
     request: Request[Any, Any, Any],
     auction_id: int,
     data: ReviewIn,
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     caller: Caller,
 ) -> Review:

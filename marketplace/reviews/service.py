@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq.connections import ArqRedis
+
 from marketplace import jobs, outbox, policy
 from marketplace.auctions.service import load_visible
 from marketplace.audit.record import record
 from marketplace.auth import Caller
+from marketplace.awards import queries as award_queries
+from marketplace.db import Conn, Pool, Row
 from marketplace.errors import Conflict, NotFound
 from marketplace.events import ReviewDecided
 from marketplace.payments import service as payments
@@ -16,7 +20,7 @@ from marketplace.reviews.schemas import Review, ReviewItem
 from marketplace.settings import Settings
 
 
-async def review_queue(pool: Any, caller: Caller, limit: int) -> list[ReviewItem]:
+async def review_queue(pool: Pool, caller: Caller, limit: int) -> list[ReviewItem]:
     async with pool.acquire() as conn:
         rows = await queries.queue(conn, caller.id, caller.department_id, limit)
     return [
@@ -40,12 +44,12 @@ async def review_queue(pool: Any, caller: Caller, limit: int) -> list[ReviewItem
     ]
 
 
-async def _reviewable(conn: Any, caller: Caller, auction_id: int, *, lock: bool) -> Any:
+async def _reviewable(conn: Conn, caller: Caller, auction_id: int, *, lock: bool) -> Any:
     """The auction and its active award, if ``caller`` may review it now; else refused."""
     row = await load_visible(conn, caller, auction_id, lock=lock)
-    if not payments.in_scope(caller, row["department_id"]):
+    if not policy.in_scope(caller, row["department_id"]):
         raise NotFound("auction_not_found", "no such auction in your review scope")
-    award = await queries.active_award(conn, auction_id)
+    award = await award_queries.active(conn, auction_id)
     parties = policy.relations(
         winner=award is not None and award["winner_id"] == caller.id,
         department_buyer=policy.buys_for(caller, row["department_id"]),
@@ -61,15 +65,15 @@ async def _reviewable(conn: Any, caller: Caller, auction_id: int, *, lock: bool)
     return row, award
 
 
-async def check_reviewable(pool: Any, caller: Caller, auction_id: int) -> None:
+async def check_reviewable(pool: Pool, caller: Caller, auction_id: int) -> None:
     """Refuses as ``decide`` would, without deciding (the pages ask before they act)."""
     async with pool.acquire() as conn:
         await _reviewable(conn, caller, auction_id, lock=False)
 
 
 async def decide(
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     caller: Caller,
     auction_id: int,
@@ -113,10 +117,10 @@ async def decide(
 
 
 async def _announce(
-    conn: Any,
+    conn: Conn,
     reviewer: Caller,
     request_id: str,
-    award: Any,
+    award: Row,
     decision: str,
     reason: str,
     payment_id: int | None,

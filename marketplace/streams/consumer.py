@@ -22,8 +22,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
+from arq.connections import ArqRedis
 from redis.exceptions import ResponseError
 
+from marketplace.db import Pool
 from marketplace.notifications import queries
 from marketplace.redis import GLOBAL_STREAM
 
@@ -76,8 +78,8 @@ class StreamConsumer:
 
     def __init__(
         self,
-        pool: Any,
-        redis: Any,
+        pool: Pool,
+        redis: ArqRedis,
         group: str,
         handle: Handler,
         *,

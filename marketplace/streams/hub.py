@@ -24,7 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from arq.connections import ArqRedis
 from redis.exceptions import RedisError
+from redis.typing import KeyT, StreamIdT
 
 from marketplace.errors import TooManyRequests
 from marketplace.redis import HUB_WAKE_PREFIX
@@ -142,7 +144,10 @@ class Hub:
     """Reads the auction streams that have subscribers; start() and stop() in the lifespan."""
 
     def __init__(
-        self, redis: Any, queue_size: int = QUEUE_SIZE, keepalive_seconds: float = KEEPALIVE_SECONDS
+        self,
+        redis: ArqRedis,
+        queue_size: int = QUEUE_SIZE,
+        keepalive_seconds: float = KEEPALIVE_SECONDS,
     ) -> None:
         self.redis = redis
         self.queue_size = queue_size
@@ -267,7 +272,9 @@ class Hub:
         while True:
             try:
                 await self._arm()
-                streams = {k: s.cursor for k, s in self._streams.items() if s.cursor is not None}
+                streams: dict[KeyT, StreamIdT] = {
+                    k: s.cursor for k, s in self._streams.items() if s.cursor is not None
+                }
                 streams[self._wake_key] = self._wake_cursor
                 answer = await self.redis.xread(streams, count=READ_COUNT, block=BLOCK_MS)
                 backoff = 0.0

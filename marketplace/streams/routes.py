@@ -13,6 +13,7 @@ from litestar.response.base import ASGIResponse
 from litestar.types import Message, Receive, Scope, Send
 
 from marketplace.auth import Caller, anyone
+from marketplace.db import Pool
 from marketplace.errors import BadRequest
 from marketplace.ratelimit import client_address
 from marketplace.settings import Settings
@@ -108,7 +109,7 @@ def _resume_after(header: str | None, query: int | None) -> int:
 async def auction_events(
     request: Request[Any, Any, Any],
     auction_id: int,
-    pool: Any,
+    pool: Pool,
     hub: Any,
     settings: Settings,
     caller: Caller | None,

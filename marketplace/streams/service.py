@@ -14,13 +14,13 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
-from typing import Any
 
 import msgspec
 
 from marketplace import outbox
 from marketplace.auctions.service import load_visible
 from marketplace.auth import Caller
+from marketplace.db import Pool, Row
 from marketplace.events import SEALED_HIDDEN, sealed_view
 from marketplace.redis import auction_stream
 from marketplace.streams import queries
@@ -68,7 +68,7 @@ def feed_data(
     return _encoder.encode(data)
 
 
-def _item(row: Any, sealed: bool) -> FeedItem | None:
+def _item(row: Row, sealed: bool) -> FeedItem | None:
     data = feed_data(row["type"], bytes(row["payload"]), row["id"], row["created_at"], sealed)
     if data is None:
         return None
@@ -76,7 +76,7 @@ def _item(row: Any, sealed: bool) -> FeedItem | None:
     return FeedItem(id=row["id"], type=row["type"], data=data, frame=frame)
 
 
-async def open_feed(pool: Any, caller: Caller | None, auction_id: int) -> bool:
+async def open_feed(pool: Pool, caller: Caller | None, auction_id: int) -> bool:
     """Check the caller may see the auction (404 otherwise); True when it is sealed."""
     async with pool.acquire() as conn:
         row = await load_visible(conn, caller, auction_id)
@@ -90,7 +90,7 @@ def subscribe(hub: Hub, auction_id: int, client: str | None, cap: int) -> Subscr
 
 
 async def follow(
-    pool: Any, feed: Subscription, auction_id: int, sealed: bool, after: int
+    pool: Pool, feed: Subscription, auction_id: int, sealed: bool, after: int
 ) -> AsyncIterator[Batch]:
     """The auction's events after ``after``, in batches, until the hub closes ``feed``;
     an empty batch now and then as a keep-alive. Closes ``feed`` when done.
@@ -156,7 +156,7 @@ async def follow(
 
 
 async def _between(
-    pool: Any, auction_id: int, sealed: bool, after: int, before: int
+    pool: Pool, auction_id: int, sealed: bool, after: int, before: int
 ) -> AsyncIterator[FeedItem]:
     """The auction's events strictly between two ids, from the outbox, as the feed shows them."""
     async with pool.acquire() as conn:

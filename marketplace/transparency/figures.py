@@ -13,10 +13,11 @@ request at a time (an advisory lock) while the others are served the previous sn
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeGuard
 
 import msgspec
 
+from marketplace.db import Conn, Pool, Row
 from marketplace.transparency import queries
 from marketplace.transparency.schemas import Metrics
 from marketplace.transparency.service import compute_metrics
@@ -37,14 +38,14 @@ class Figures(msgspec.Struct, frozen=True, kw_only=True):
     all_by_status: dict[str, int]
 
 
-async def _compute(conn: Any) -> tuple[Figures, int]:
+async def _compute(conn: Conn) -> tuple[Figures, int]:
     metrics = await compute_metrics(conn)
     all_by_status = await queries.auctions_by_status(conn, published_only=False)
     mark: int = await conn.fetchval("SELECT coalesce(max(id), 0) FROM audit_log")
     return Figures(metrics=metrics, all_by_status=all_by_status), mark
 
 
-async def refresh(pool: Any, *, wait: bool = False) -> Figures | None:
+async def refresh(pool: Pool, *, wait: bool = False) -> Figures | None:
     """Count the figures and store them as the snapshot. None when another process is
     refreshing right now (unless ``wait``: then after it, counted again)."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
@@ -67,7 +68,7 @@ async def refresh(pool: Any, *, wait: bool = False) -> Figures | None:
     return figures
 
 
-async def _stored(conn: Any) -> Any:
+async def _stored(conn: Conn) -> Row | None:
     return await conn.fetchrow(
         """SELECT s.watermark, s.body, extract(epoch FROM now() - s.computed_at)::float8 AS age,
                   (SELECT coalesce(max(id), 0) FROM audit_log) AS mark
@@ -76,18 +77,18 @@ async def _stored(conn: Any) -> Any:
     )
 
 
-def _usable(row: Any, max_age: float) -> bool:
+def _usable(row: Row | None, max_age: float) -> TypeGuard[Row]:
     if row is None:
         return False
     age: float = row["age"]
     return age <= max_age or (row["watermark"] == row["mark"] and age <= IDLE_FACTOR * max_age)
 
 
-def _decode(row: Any) -> Figures:
+def _decode(row: Row) -> Figures:
     return msgspec.json.decode(row["body"], type=Figures)
 
 
-async def current(pool: Any, max_age: float) -> Figures:
+async def current(pool: Pool, max_age: float) -> Figures:
     """The figures as of at most ``max_age`` seconds ago (see the module's doc)."""
     if max_age <= 0:
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
@@ -106,7 +107,7 @@ async def current(pool: Any, max_age: float) -> Figures:
     return waited
 
 
-async def refresh_if_due(pool: Any, max_age: float) -> bool:
+async def refresh_if_due(pool: Pool, max_age: float) -> bool:
     """The worker's step: refresh when the snapshot would be stale within half its age."""
     if max_age <= 0:
         return False

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any, get_args
+from typing import get_args
 
+from arq.connections import ArqRedis
 from litestar.types import Scope
 from redis.exceptions import RedisError
 
 from marketplace.auctions.schemas import Status
+from marketplace.db import Conn, Pool
 from marketplace.deliveries import queries as delivery_queries
 from marketplace.github import queries as github_queries
 from marketplace.redis import WORKER_HEARTBEAT_KEY
@@ -172,7 +174,7 @@ def render(families: Iterable[Family]) -> str:
 HEARTBEAT_TTL_SECONDS = 10
 
 
-async def scrape(pool: Any, redis: Any, figures_max_age: float) -> str:
+async def scrape(pool: Pool, redis: ArqRedis, figures_max_age: float) -> str:
     """This process's HTTP metrics, the outbox and worker gauges read right now, and the
     auction and bid gauges from the platform figures (at most ``figures_max_age`` old)."""
     counted = await figures.current(pool, figures_max_age)
@@ -213,7 +215,7 @@ async def scrape(pool: Any, redis: Any, figures_max_age: float) -> str:
     return render([REQUESTS, DURATION, *gauges, *stored])
 
 
-async def _worker_gauges(redis: Any) -> list[Gauge]:
+async def _worker_gauges(redis: ArqRedis) -> list[Gauge]:
     """Whether a worker is alive, from its heartbeat key's time to live."""
     try:
         left_ms = await redis.pttl(WORKER_HEARTBEAT_KEY)
@@ -237,7 +239,7 @@ async def _worker_gauges(redis: Any) -> list[Gauge]:
     ]
 
 
-async def _stored_counters(conn: Any) -> list[StoredCounter]:
+async def _stored_counters(conn: Conn) -> list[StoredCounter]:
     """Counters kept in PostgreSQL, so every API process reports the same totals."""
     repairs = await github_queries.redelivery_counts(conn)
     verification_errors = await delivery_queries.count_verification_errors(conn)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from marketplace.db import Conn, Row, one
+
 # Statuses an auction can hold once bidding has closed (DESIGN §3).
 CLOSED = [
     "awarded",
@@ -41,7 +43,7 @@ LATEST_AWARDS = """SELECT w.id, w.auction_id, w.round, w.winner_id,
 
 
 async def list_awards(
-    conn: Any,
+    conn: Conn,
     *,
     department_id: int | None,
     since: dt.datetime | None,
@@ -81,7 +83,7 @@ async def list_awards(
     return rows
 
 
-async def auctions_by_status(conn: Any, *, published_only: bool) -> dict[str, int]:
+async def auctions_by_status(conn: Conn, *, published_only: bool) -> dict[str, int]:
     """How many auctions hold each status (only published ones, or all)."""
     rows = await conn.fetch(
         """SELECT status, count(*) AS n FROM auctions
@@ -92,9 +94,10 @@ async def auctions_by_status(conn: Any, *, published_only: bool) -> dict[str, in
     return {r["status"]: r["n"] for r in rows}
 
 
-async def bid_stats(conn: Any) -> Any:
+async def bid_stats(conn: Conn) -> Row:
     """Public bids in total, and bids and unique bidders per closed auction (mean, median)."""
-    return await conn.fetchrow(
+    return await one(
+        conn,
         f"""WITH public_bids AS ({PUBLIC_BIDS}),
                 per AS (
                     SELECT a.id, count(b.id) AS bids, count(DISTINCT b.bidder_id) AS bidders
@@ -116,9 +119,10 @@ async def bid_stats(conn: Any) -> Any:
     )
 
 
-async def award_stats(conn: Any) -> Any:
+async def award_stats(conn: Conn) -> Row:
     """Winning bids and savings against the cap, over the latest award of each auction."""
-    return await conn.fetchrow(
+    return await one(
+        conn,
         f"""WITH latest AS ({LATEST_AWARDS})
             SELECT count(*) AS awards,
                    count(DISTINCT winner_id) AS winners,
@@ -136,13 +140,14 @@ async def award_stats(conn: Any) -> Any:
     )
 
 
-async def delivery_stats(conn: Any) -> Any:
+async def delivery_stats(conn: Conn) -> Row:
     """Seconds from each latest award to its auction's first move to 'delivered' after it.
 
     There is no delivered_at column: the move is read from the audit log, whose rows record
     every status change with ``after.status``.
     """
-    return await conn.fetchrow(
+    return await one(
+        conn,
         f"""WITH latest AS ({LATEST_AWARDS}),
                 timed AS (
                     SELECT extract(epoch FROM d.at - l.awarded_at)::float8 AS seconds
@@ -162,7 +167,7 @@ async def delivery_stats(conn: Any) -> Any:
     )
 
 
-async def department_name(conn: Any, department_id: int) -> str | None:
+async def department_name(conn: Conn, department_id: int) -> str | None:
     name: str | None = await conn.fetchval(
         "SELECT name FROM departments WHERE id = $1", department_id
     )
@@ -170,7 +175,7 @@ async def department_name(conn: Any, department_id: int) -> str | None:
 
 
 async def spend_by_period(
-    conn: Any,
+    conn: Conn,
     department_id: int,
     unit: str,
     zone: str,
@@ -208,11 +213,12 @@ async def spend_by_period(
     return rows
 
 
-async def scrape_gauges(conn: Any) -> Any:
+async def scrape_gauges(conn: Conn) -> Row:
     """What /metrics reads from the database at scrape time, besides the platform figures."""
-    return await conn.fetchrow(
+    return await one(
+        conn,
         """SELECT (SELECT count(*) FROM outbox WHERE relayed_at IS NULL) AS outbox_backlog,
                    extract(epoch FROM now() - (
                        SELECT min(created_at) FROM outbox WHERE relayed_at IS NULL))::float8
-                       AS outbox_oldest_seconds"""
+                       AS outbox_oldest_seconds""",
     )

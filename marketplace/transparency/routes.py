@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
+from arq.connections import ArqRedis
 from litestar import Response, get
 from litestar.params import Parameter
 
 from marketplace.auth import Caller, anyone, roles
+from marketplace.db import Pool
 from marketplace.params import Cursor, From, Limit, To, parse_period
 from marketplace.settings import Settings
 from marketplace.structs import Page, ZonedTime, decode_cursor, encode_cursor
@@ -27,7 +29,7 @@ DepartmentFilter = Annotated[
     summary="Award notices of closed auctions, newest first",
 )
 async def list_awards(
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     department_id: DepartmentFilter = None,
     since: From = None,
@@ -55,7 +57,7 @@ async def list_awards(
 
 
 @get("/api/metrics", guards=[anyone], tags=["transparency"], summary="Platform metrics")
-async def platform_metrics(pool: Any, settings: Settings) -> Metrics:
+async def platform_metrics(pool: Pool, settings: Settings) -> Metrics:
     """Counts, success rate, bids, winning bids, savings and delivery times, with definitions;
     at most MARKETPLACE_FIGURES_MAX_AGE_SECONDS old (``generated_at`` says when counted)."""
     return (await figures.current(pool, settings.figures_max_age_seconds)).metrics
@@ -69,7 +71,7 @@ async def platform_metrics(pool: Any, settings: Settings) -> Metrics:
 )
 async def department_spend(
     department_id: int,
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     caller: Caller,
     period: PeriodUnit = "month",
@@ -87,7 +89,7 @@ async def department_spend(
     tags=["health"],
     summary="Prometheus metrics (text 0.0.4): the metrics token, or this host only",
 )
-async def prometheus_metrics(pool: Any, redis: Any, settings: Settings) -> Response[str]:
+async def prometheus_metrics(pool: Pool, redis: ArqRedis, settings: Settings) -> Response[str]:
     """HTTP counters of the answering process and marketplace gauges read at scrape time.
     With MARKETPLACE_METRICS_TOKEN set it needs ``Authorization: Bearer <that token>``;
     unset, it answers clients on this host only."""

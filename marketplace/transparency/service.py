@@ -9,6 +9,7 @@ from typing import Any
 from marketplace import policy
 from marketplace.auctions import queries as auction_queries
 from marketplace.auth import Caller
+from marketplace.db import Conn, Pool, Row
 from marketplace.errors import BadRequest, Forbidden, NotFound
 from marketplace.params import check_period
 from marketplace.settings import Settings
@@ -83,7 +84,7 @@ def add_business_days(start: dt.date, days: int, holidays: tuple[dt.date, ...]) 
     return day
 
 
-def due_date(row: Any, settings: Settings) -> dt.date | None:
+def due_date(row: Row, settings: Settings) -> dt.date | None:
     """The local date delivery is due: the stored deadline's, or N business days after award."""
     zone = settings.zone
     if row["delivery_due_at"] is not None:
@@ -95,7 +96,7 @@ def due_date(row: Any, settings: Settings) -> dt.date | None:
     return None
 
 
-def _award(row: Any, settings: Settings) -> PublicAward:
+def _award(row: Row, settings: Settings) -> PublicAward:
     cap, amount = row["price_cap_cents"], row["amount_cents"]
     return PublicAward(
         award_id=row["award_id"],
@@ -120,7 +121,7 @@ def _award(row: Any, settings: Settings) -> PublicAward:
 
 
 async def award_page(
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     *,
     department_id: int | None,
@@ -151,7 +152,7 @@ def _count(by_status: dict[str, int], statuses: list[str]) -> int:
     return sum(n for status, n in by_status.items() if status in statuses)
 
 
-async def compute_metrics(conn: Any) -> Metrics:
+async def compute_metrics(conn: Conn) -> Metrics:
     """Platform metrics, each defined in ``definitions``, counted from history. Run it in a
     repeatable-read transaction, so the figures agree with each other; requests read them
     through figures.py, which serves a snapshot instead of scanning on each request."""
@@ -233,7 +234,7 @@ def _local_midnight(day: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:
 
 
 async def spend(
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     caller: Caller,
     department_id: int,

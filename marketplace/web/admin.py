@@ -12,6 +12,7 @@ from marketplace.accounts import queries as account_queries
 from marketplace.accounts import service as accounts
 from marketplace.accounts.schemas import User, VerificationDecision
 from marketplace.auth import Caller, request_id
+from marketplace.db import Pool
 from marketplace.errors import DomainError
 from marketplace.web import confirm
 from marketplace.web.common import flash, render, require, see_other
@@ -20,7 +21,7 @@ from marketplace.web.vendor import VERIFICATION_KINDS
 QUEUE_LIMIT = 200
 
 
-async def waiting_vendors(pool: Any) -> list[User]:
+async def waiting_vendors(pool: Pool) -> list[User]:
     """Vendors who asked to be verified (pending) and those who never asked (unverified)."""
     found: list[User] = []
     after = 0
@@ -41,7 +42,7 @@ async def waiting_vendors(pool: Any) -> list[User]:
 
 async def _queue(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     *,
     status: int = 200,
@@ -69,14 +70,14 @@ async def _queue(
 
 @get("/admin/vendors", name="web:admin_vendors")
 async def vendor_queue(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None
 ) -> Template:
     return await _queue(request, pool, require(viewer, "admin"))
 
 
 @post("/admin/vendors/{user_id:int}/verification", name="web:decide_vendor")
 async def decide(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, user_id: int
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, user_id: int
 ) -> Template | Redirect:
     caller = require(viewer, "admin")
     form = await request.form()

@@ -12,6 +12,7 @@ from marketplace import policy
 from marketplace.auctions import service as auctions
 from marketplace.auth import Caller, request_id
 from marketplace.awards import service as awards
+from marketplace.db import Pool
 from marketplace.errors import DomainError
 from marketplace.settings import Settings
 from marketplace.web import confirm, zoned
@@ -36,7 +37,7 @@ REFUSALS = {
 
 async def _refused(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     auction_id: int,
     exc: DomainError,
@@ -58,7 +59,7 @@ async def _refused(
 @post("/buyer/tasks/{auction_id:int}/reaward", name="web:reaward")
 async def reaward(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     viewer: Caller | None,
     auction_id: int,
@@ -92,7 +93,7 @@ async def reaward(
 
 @post("/buyer/tasks/{auction_id:int}/rerun", name="web:rerun")
 async def rerun(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, auction_id: int
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, auction_id: int
 ) -> Template | Redirect:
     caller = require(viewer, "buyer")
     try:
@@ -106,7 +107,7 @@ async def rerun(
 @post("/admin/auctions/{auction_id:int}/delivery-deadline", name="web:extend_deadline")
 async def extend_deadline(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     viewer: Caller | None,
     auction_id: int,

@@ -23,6 +23,7 @@ from litestar.response import Response, Stream, Template
 from marketplace.audit import export, signing
 from marketplace.audit.verify import VerifyError, verify_export
 from marketplace.auth import Caller
+from marketplace.db import Pool
 from marketplace.errors import DomainError
 from marketplace.params import AuctionFilter, From, To
 from marketplace.settings import Settings
@@ -109,7 +110,7 @@ def read_filters(
 @get("/audit", name="web:audit")
 async def audit_events(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     viewer: Caller | None,
     auction: str | None = None,
     since: str | None = None,
@@ -151,7 +152,7 @@ async def audit_events(
 
 @get("/audit/export", name="web:audit_export")
 async def audit_export(
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     viewer: Caller | None,
     format: Literal["jsonl", "csv"] = "jsonl",
@@ -173,7 +174,7 @@ async def audit_export(
 
 @get("/audit/manifest", name="web:audit_manifest")
 async def audit_manifest(
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     viewer: Caller | None,
     auction_id: AuctionFilter = None,

@@ -12,6 +12,7 @@ import zoneinfo
 from typing import Any
 
 import msgspec
+from arq.connections import ArqRedis
 from litestar import Request, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.response import Redirect, Template
@@ -22,6 +23,7 @@ from marketplace.auctions.schemas import Auction, AuctionCreate, AuctionPatch
 from marketplace.auth import Caller, request_id
 from marketplace.awards import service as awards
 from marketplace.clarifications import service as clarifications
+from marketplace.db import Pool
 from marketplace.errors import DomainError, Forbidden
 from marketplace.payments import service as payments
 from marketplace.settings import Settings
@@ -289,7 +291,7 @@ async def _form_page(
     )
 
 
-async def _draft(pool: Any, caller: Caller, auction_id: int) -> Auction:
+async def _draft(pool: Pool, caller: Caller, auction_id: int) -> Auction:
     auction = await auctions.get(pool, caller, auction_id)
     if not policy.buys_for(caller, auction.department_id):
         raise Forbidden("not_your_department", "Only buyers of this task's department may do this.")
@@ -297,7 +299,7 @@ async def _draft(pool: Any, caller: Caller, auction_id: int) -> Auction:
 
 
 @get("/buyer", name="web:buyer")
-async def dashboard(request: Request[Any, Any, Any], pool: Any, viewer: Caller | None) -> Template:
+async def dashboard(request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None) -> Template:
     caller = require(viewer, "buyer")
     found: dict[str, tuple[list[Auction], bool]] = {}
     for status, _ in ATTENTION:
@@ -347,7 +349,7 @@ async def new_task(
 
 @post("/buyer/tasks/new", name="web:create_task")
 async def create_task(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, settings: Settings
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, settings: Settings
 ) -> Template | Redirect:
     caller = require(viewer, "buyer")
     form = await request.form()
@@ -381,7 +383,7 @@ def _conversion_error(exc: msgspec.ValidationError) -> dict[str, str]:
 @get("/buyer/tasks/{auction_id:int}/edit", name="web:edit_task")
 async def edit_task(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     viewer: Caller | None,
     settings: Settings,
     auction_id: int,
@@ -394,7 +396,7 @@ async def edit_task(
 @post("/buyer/tasks/{auction_id:int}/edit", name="web:update_task")
 async def update_task(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     viewer: Caller | None,
     settings: Settings,
     auction_id: int,
@@ -424,8 +426,8 @@ async def update_task(
 @post("/buyer/tasks/{auction_id:int}/publish", name="web:publish_task")
 async def publish_task(
     request: Request[Any, Any, Any],
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     viewer: Caller | None,
     settings: Settings,
     auction_id: int,
@@ -461,7 +463,7 @@ async def publish_task(
 
 @post("/buyer/tasks/{auction_id:int}/cancel", name="web:cancel_task")
 async def cancel_task(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, auction_id: int
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, auction_id: int
 ) -> Template | Redirect:
     caller = require(viewer, "buyer")
     form = await request.form()

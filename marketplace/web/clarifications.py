@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from arq.connections import ArqRedis
 from litestar import Request, post
 from litestar.response import Redirect, Template
 
@@ -13,6 +14,7 @@ from marketplace.auctions.schemas import CancelRequest
 from marketplace.auth import Caller, request_id
 from marketplace.clarifications import service
 from marketplace.clarifications.schemas import MAX_TEXT, AmendmentCreate, QuestionCreate
+from marketplace.db import Pool
 from marketplace.errors import DomainError
 from marketplace.settings import Settings
 from marketplace.structs import control_words
@@ -53,8 +55,8 @@ def _text(
 @post("/auctions/{auction_id:int}/questions", name="web:ask")
 async def ask(
     request: Request[Any, Any, Any],
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     viewer: Caller | None,
     auction_id: int,
@@ -87,7 +89,7 @@ async def ask(
 @post("/auctions/{auction_id:int}/questions/{question_id:int}/answer", name="web:answer")
 async def answer(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     viewer: Caller | None,
     auction_id: int,
     question_id: int,
@@ -121,8 +123,8 @@ async def answer(
 @post("/auctions/{auction_id:int}/amendments", name="web:amend")
 async def amend(
     request: Request[Any, Any, Any],
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     viewer: Caller | None,
     auction_id: int,

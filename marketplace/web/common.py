@@ -17,6 +17,7 @@ from litestar.response import Redirect, Template
 
 from marketplace.accounts import queries as account_queries
 from marketplace.auth import Caller, caller_from_row, hash_token
+from marketplace.db import Pool
 from marketplace.errors import DomainError, Forbidden
 from marketplace.notifications import inbox
 from marketplace.settings import Settings
@@ -176,7 +177,7 @@ async def csrf_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
         )
 
 
-async def caller_for_token(pool: Any, token: str) -> Caller | None:
+async def caller_for_token(pool: Pool, token: str) -> Caller | None:
     """The user behind an API token, or None when it is unknown or revoked."""
     async with pool.acquire() as conn:
         row = await account_queries.find_token_user(conn, hash_token(token))

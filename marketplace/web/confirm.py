@@ -17,8 +17,10 @@ from litestar import Request
 from litestar.response import Template
 
 from marketplace.accounts import service as accounts
+from marketplace.auctions.schemas import Auction
 from marketplace.auth import Caller
 from marketplace.awards import service as awards
+from marketplace.db import Pool
 from marketplace.web.common import local_time, money, render
 
 FIELD = "confirmed"
@@ -81,7 +83,7 @@ def hold_words(seconds: int) -> str:
     return f"after the {_count(seconds, 'second')} hold"
 
 
-def publish(auction: Any, zone: zoneinfo.ZoneInfo) -> Question:
+def publish(auction: Auction, zone: zoneinfo.ZoneInfo) -> Question:
     opens = (
         "Bidding opens at once"
         if auction.starts_at <= auction.server_time
@@ -95,7 +97,7 @@ def publish(auction: Any, zone: zoneinfo.ZoneInfo) -> Question:
     )
 
 
-def cancel(auction: Any) -> Question:
+def cancel(auction: Auction) -> Question:
     bids = "Bidding stops, any bids are voided and the bidders are told."
     if auction.status == "draft":
         bids = "The draft will never be published."
@@ -117,7 +119,7 @@ def decline(title: str, amount_cents: int) -> Question:
     )
 
 
-async def reaward_question(pool: Any, caller: Caller, auction: Any) -> Question | None:
+async def reaward_question(pool: Pool, caller: Caller, auction: Auction) -> Question | None:
     """The re-award question with the runner-up it would choose now; None if none remains."""
     offer = await awards.runner_up_offer(pool, caller, auction.id)
     if offer is None:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq.connections import ArqRedis
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from marketplace.accounts import service as accounts
 from marketplace.auctions import service as auctions
 from marketplace.auth import Caller, request_id
+from marketplace.db import Pool
 from marketplace.deliveries import service as deliveries
 from marketplace.errors import DomainError
 from marketplace.settings import Settings
@@ -62,7 +64,7 @@ def refusal(exc: DomainError, settings: Settings, repo: str) -> str:
 
 async def delivery_page(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     caller: Caller,
     auction_id: int,
@@ -102,7 +104,7 @@ async def delivery_page(
 @get("/auctions/{auction_id:int}/delivery", name="web:delivery")
 async def delivery(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     viewer: Caller | None,
     auction_id: int,
@@ -114,8 +116,8 @@ async def delivery(
 @post("/auctions/{auction_id:int}/delivery", name="web:deliver")
 async def deliver(
     request: Request[Any, Any, Any],
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     viewer: Caller | None,
     auction_id: int,

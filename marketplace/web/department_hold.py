@@ -12,6 +12,7 @@ from litestar.response import Redirect
 
 from marketplace.accounts import service as accounts
 from marketplace.auth import Caller, request_id
+from marketplace.db import Pool
 from marketplace.settings import MAX_PAYMENT_HOLD_SECONDS, Settings
 from marketplace.web.common import flash, form_text, require, see_other
 
@@ -47,7 +48,7 @@ def read_hours(text: str) -> tuple[int | None, bool]:
 @post("/admin/departments/{department_id:int}/hold", name="web:admin_department_hold")
 async def set_hold(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     viewer: Caller | None,
     department_id: int,

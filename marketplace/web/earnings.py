@@ -11,6 +11,7 @@ from litestar.response import Redirect, Template
 from marketplace.auctions import service as auctions
 from marketplace.auth import Caller, request_id
 from marketplace.awards import service as awards
+from marketplace.db import Pool
 from marketplace.errors import DomainError
 from marketplace.structs import decode_cursor, encode_cursor
 from marketplace.web import confirm
@@ -27,7 +28,7 @@ DECLINE_REFUSALS = {
 
 async def _awards_page(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     cursor: str | None = None,
     *,
@@ -52,14 +53,14 @@ async def _awards_page(
 
 @get("/me/awards", name="web:my_awards")
 async def my_awards(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, cursor: str | None = None
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, cursor: str | None = None
 ) -> Template:
     return await _awards_page(request, pool, require(viewer, "vendor"), cursor)
 
 
 @post("/me/awards/{auction_id:int}/decline", name="web:decline_award")
 async def decline(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, auction_id: int
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, auction_id: int
 ) -> Template | Redirect:
     caller = require(viewer, "vendor")
     form = await request.form()
@@ -100,7 +101,7 @@ async def decline(
 
 @get("/me/payments", name="web:my_payments")
 async def my_payments(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, cursor: str | None = None
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, cursor: str | None = None
 ) -> Template:
     caller = require(viewer, "vendor")
     items, next_cursor = await payment_list(pool, caller, None, cursor)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq.connections import ArqRedis
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from marketplace import ratelimit
 from marketplace.accounts import email_confirmation
 from marketplace.auth import Caller, request_id
+from marketplace.db import Pool
 from marketplace.errors import DomainError
 from marketplace.settings import Settings
 from marketplace.web.common import flash, form_text, plain, render, require, see_other
@@ -27,7 +29,7 @@ SPENT = (
 
 @get(email_confirmation.PATH, name="web:confirm_email")
 async def confirm_form(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, token: str = ""
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, token: str = ""
 ) -> Template:
     link = await email_confirmation.pending(pool, token)
     if link is None:
@@ -38,7 +40,7 @@ async def confirm_form(
 
 
 @post(email_confirmation.PATH, name="web:confirm_email_post")
-async def confirm(request: Request[Any, Any, Any], pool: Any, viewer: Caller | None) -> Template:
+async def confirm(request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None) -> Template:
     token = form_text(await request.form(), "token", 100)
     if await email_confirmation.confirm(pool, token, request_id(request)) is None:
         return render(
@@ -50,8 +52,8 @@ async def confirm(request: Request[Any, Any, Any], pool: Any, viewer: Caller | N
 @post("/me/email-confirmation", name="web:email_confirmation_again")
 async def send_again(
     request: Request[Any, Any, Any],
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     viewer: Caller | None,
 ) -> Redirect:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import typing
 from typing import Any
 
+from arq.connections import ArqRedis
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from marketplace import policy
 from marketplace.accounts import service as accounts
 from marketplace.auth import Caller, request_id
+from marketplace.db import Pool
 from marketplace.errors import DomainError
 from marketplace.payments import execution
 from marketplace.payments import service as payments
@@ -39,7 +41,7 @@ REFUSALS = {
 
 
 async def payment_list(
-    pool: Any, caller: Caller, status: str | None, cursor: str | None
+    pool: Pool, caller: Caller, status: str | None, cursor: str | None
 ) -> tuple[list[Payment], str | None]:
     """A page of the payments the caller may see (the service decides which), newest first."""
     before = decode_cursor(cursor, list[int])
@@ -54,7 +56,7 @@ async def payment_list(
 @get("/finance/payments", name="web:finance_payments")
 async def finance_payments(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     viewer: Caller | None,
     status: str | None = None,
     cursor: str | None = None,
@@ -81,7 +83,7 @@ async def finance_payments(
 def _handles(caller: Caller, payment: Payment) -> bool:
     """Whether ``caller`` is finance for this payment: an admin, or finance in its scope."""
     return caller.has("admin") or (
-        caller.has("finance") and payments.in_scope(caller, payment.department_id)
+        caller.has("finance") and policy.in_scope(caller, payment.department_id)
     )
 
 
@@ -101,7 +103,7 @@ def may_execute(caller: Caller, payment: Payment) -> bool:
 
 async def payment_page(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     payment_id: int,
     *,
@@ -147,7 +149,7 @@ async def payment_page(
 
 @get("/payments/{payment_id:int}", name="web:payment")
 async def payment(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, payment_id: int
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, payment_id: int
 ) -> Template:
     return await payment_page(request, pool, require(viewer), payment_id)
 
@@ -161,7 +163,11 @@ def _reason(form: Any) -> tuple[str, str | None]:
 
 @post("/payments/{payment_id:int}/resolve", name="web:resolve_payment")
 async def resolve(
-    request: Request[Any, Any, Any], pool: Any, redis: Any, viewer: Caller | None, payment_id: int
+    request: Request[Any, Any, Any],
+    pool: Pool,
+    redis: ArqRedis,
+    viewer: Caller | None,
+    payment_id: int,
 ) -> Template | Redirect:
     caller = require(viewer, "finance", "admin")
     form = await request.form()
@@ -219,7 +225,7 @@ async def resolve(
 
 @post("/payments/{payment_id:int}/dispute", name="web:dispute_payment")
 async def dispute(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, payment_id: int
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, payment_id: int
 ) -> Template | Redirect:
     caller = require(viewer)
     reason, problem = _reason(await request.form())
@@ -254,7 +260,7 @@ async def dispute(
 
 @post("/payments/{payment_id:int}/executed", name="web:payment_executed")
 async def executed(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, payment_id: int
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, payment_id: int
 ) -> Template | Redirect:
     """Finance records that the released order was paid out, with its reference."""
     caller = require(viewer, "finance", "admin")
@@ -301,7 +307,7 @@ async def executed(
 
 @post("/payments/{payment_id:int}/confirm", name="web:confirm_payment")
 async def confirm_receipt(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, payment_id: int
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, payment_id: int
 ) -> Template | Redirect:
     caller = require(viewer)
     form = await request.form()

@@ -13,11 +13,13 @@ import time
 from typing import Annotated, Any
 
 import msgspec
+from arq.connections import ArqRedis
 from litestar import Request, get, post
 from litestar.params import Parameter
 from litestar.response import Redirect, Template
 
 from marketplace.auth import Caller, request_id
+from marketplace.db import Pool
 from marketplace.errors import BadRequest, DomainError
 from marketplace.github import oauth
 from marketplace.github import service as github
@@ -70,7 +72,7 @@ async def link_github(
 @get("/me/github/confirm", name="web:github_confirm")
 async def confirm_form(
     request: Request[Any, Any, Any],
-    redis: Any,
+    redis: ArqRedis,
     settings: Settings,
     viewer: Caller | None,
     code: str = "",
@@ -98,7 +100,7 @@ async def confirm_form(
 
 
 @post("/me/github/confirm", name="web:github_confirm_post")
-async def confirm(request: Request[Any, Any, Any], pool: Any, viewer: Caller | None) -> Any:
+async def confirm(request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None) -> Any:
     """Link the GitHub account the user just confirmed, or drop it."""
     caller = require(viewer)
     form = await request.form()

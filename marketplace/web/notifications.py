@@ -9,6 +9,7 @@ from litestar import Request, get
 from litestar.response import Template
 
 from marketplace.auth import Caller
+from marketplace.db import Pool
 from marketplace.notifications import inbox
 from marketplace.structs import decode_cursor, encode_cursor
 from marketplace.web.common import render, require, web_settings
@@ -38,7 +39,7 @@ def paragraphs(body: str, public_url: str) -> list[list[tuple[str, str | None]]]
 
 @get("/me/notifications", name="web:notifications")
 async def notifications_page(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, cursor: str | None = None
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, cursor: str | None = None
 ) -> Template:
     """Newest first; the ones shown are marked read as they are seen (still flagged new
     on this showing)."""

@@ -9,6 +9,7 @@ from litestar.response import Template
 
 from marketplace.audit.export import Query
 from marketplace.auth import Caller
+from marketplace.db import Pool
 from marketplace.errors import DomainError
 from marketplace.integrity import service as integrity
 from marketplace.integrity.flags import INDICATORS
@@ -34,7 +35,7 @@ async def open_data(request: Request[Any, Any, Any], viewer: Caller | None) -> T
 @get("/audit/flags", name="web:audit_flags")
 async def audit_flags(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     viewer: Caller | None,
     indicator: str | None = None,
     cursor: str | None = None,

@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 from marketplace.accounts import service as accounts
 from marketplace.accounts.schemas import Department, Role, TokenIssued, User, UserCreate
 from marketplace.auth import Caller, request_id
+from marketplace.db import Pool
 from marketplace.errors import DomainError, from_constraint
 from marketplace.structs import decode_cursor, encode_cursor
 from marketplace.web.common import (
@@ -83,7 +84,7 @@ def _named(exc: asyncpg.IntegrityConstraintViolationError) -> DomainError:
     return error
 
 
-async def all_departments(pool: Any, default_hold_seconds: int | None = None) -> list[Department]:
+async def all_departments(pool: Pool, default_hold_seconds: int | None = None) -> list[Department]:
     found: list[Department] = []
     hold = {} if default_hold_seconds is None else {"default_hold_seconds": default_hold_seconds}
     while True:
@@ -95,7 +96,7 @@ async def all_departments(pool: Any, default_hold_seconds: int | None = None) ->
 
 async def _users_page(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     *,
     role: str | None = None,
@@ -129,7 +130,7 @@ async def _users_page(
 @get("/admin/users", name="web:admin_users")
 async def users(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     viewer: Caller | None,
     role: str | None = None,
     cursor: str | None = None,
@@ -142,7 +143,7 @@ async def users(
 
 @post("/admin/users", name="web:admin_create_user")
 async def create_user(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None
 ) -> Template | Redirect:
     caller = require(viewer, "admin")
     form = await request.form()
@@ -189,7 +190,7 @@ async def create_user(
 
 async def _departments_page(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     *,
     status: int = 200,
@@ -209,14 +210,14 @@ async def _departments_page(
 
 @get("/admin/departments", name="web:admin_departments")
 async def departments(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None
 ) -> Template:
     return await _departments_page(request, pool, require(viewer, "admin"))
 
 
 @post("/admin/departments", name="web:admin_create_department")
 async def create_department(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None
 ) -> Template | Redirect:
     caller = require(viewer, "admin")
     name = form_text(await request.form(), "name", 200)

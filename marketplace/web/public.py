@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from arq.connections import ArqRedis
 from litestar import Request, get
 from litestar.response import Response, Template
 
@@ -18,7 +19,7 @@ from marketplace.auth import Caller
 from marketplace.awards import service as awards
 from marketplace.bids import service as bids
 from marketplace.clarifications import service as clarifications
-from marketplace.deliveries.service import may_read
+from marketplace.db import Pool
 from marketplace.errors import BadRequest
 from marketplace.params import SEARCH_MAX_LENGTH
 from marketplace.ratelimit import limit_listing
@@ -66,8 +67,8 @@ def _clean(value: str | None, max_length: int = 200) -> str | None:
 @get("/", name="web:index")
 async def index(
     request: Request[Any, Any, Any],
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     viewer: Caller | None,
     status: str | None = None,
@@ -127,7 +128,7 @@ async def index(
 
 async def auction_page(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     viewer: Caller | None,
     auction_id: int,
     *,
@@ -180,7 +181,7 @@ async def auction_page(
         may_see_delivery=bool(
             viewer
             and auction.award
-            and may_read(viewer, {"department_id": auction.department_id}, {"winner_id": winner_id})
+            and policy.reads_delivery(viewer, auction.department_id, winner_id)
         ),
         action_error=action_error,
         offer_reaward=step == "reaward",
@@ -200,7 +201,7 @@ async def auction_page(
 
 async def _buyer_actions(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     viewer: Caller | None,
     auction: Auction,
     is_department_buyer: bool,
@@ -231,7 +232,7 @@ async def favicon() -> Response[bytes]:
 
 @get("/auctions/{auction_id:int}", name="web:auction")
 async def auction(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, auction_id: int
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, auction_id: int
 ) -> Template:
     return await auction_page(request, pool, viewer, auction_id)
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq.connections import ArqRedis
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from marketplace.auctions import service as auctions
 from marketplace.auth import Caller, request_id
+from marketplace.db import Pool
 from marketplace.errors import Conflict, DomainError
 from marketplace.reviews import service as reviews
 from marketplace.settings import Settings
@@ -47,7 +49,7 @@ def conflict_words(exc: DomainError) -> str:
 
 async def _queue(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     *,
     status: int = 200,
@@ -78,7 +80,7 @@ async def _queue(
 
 async def _refused(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     auction_id: int,
     exc: DomainError,
@@ -92,7 +94,7 @@ async def _refused(
 
 @get("/reviews", name="web:reviews")
 async def review_queue(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None
 ) -> Template:
     return await _queue(request, pool, require(viewer, "reviewer"))
 
@@ -100,8 +102,8 @@ async def review_queue(
 @post("/reviews/{auction_id:int}", name="web:review")
 async def decide(
     request: Request[Any, Any, Any],
-    pool: Any,
-    redis: Any,
+    pool: Pool,
+    redis: ArqRedis,
     settings: Settings,
     viewer: Caller | None,
     auction_id: int,

@@ -12,12 +12,14 @@ import secrets
 from typing import Any
 
 import msgspec
+from arq.connections import ArqRedis
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from marketplace import ratelimit
 from marketplace.accounts import service as accounts
 from marketplace.auth import Caller, request_id
+from marketplace.db import Pool
 from marketplace.errors import DomainError
 from marketplace.github import oauth
 from marketplace.redis import WEB_SIGNIN_PREFIX
@@ -52,7 +54,7 @@ async def signin_form(
 
 @post("/signin", name="web:signin_post")
 async def signin(
-    request: Request[Any, Any, Any], pool: Any, redis: Any, settings: Settings
+    request: Request[Any, Any, Any], pool: Pool, redis: ArqRedis, settings: Settings
 ) -> Template | Redirect:
     form = await request.form()
     target = safe_next(form.get("next"))
@@ -80,7 +82,7 @@ async def signin(
 HANDOFF_SECONDS = 120
 
 
-async def hand_off(redis: Any, token: str, token_id: int, browser: str) -> str:
+async def hand_off(redis: ArqRedis, token: str, token_id: int, browser: str) -> str:
     """Park a token issued by GitHub sign-in for the browser to claim once, shortly: the
     OAuth callback is served outside the pages' session, so it sends the browser to
     ``/signin/github?handoff=KEY``, which puts the token in the session. Only the browser
@@ -94,7 +96,7 @@ async def hand_off(redis: Any, token: str, token_id: int, browser: str) -> str:
 
 @get("/signin/github", name="web:signin_github")
 async def signin_github(
-    request: Request[Any, Any, Any], pool: Any, redis: Any, handoff: str = ""
+    request: Request[Any, Any, Any], pool: Pool, redis: ArqRedis, handoff: str = ""
 ) -> Template | Redirect:
     """Finish a GitHub sign-in started at ``/auth/github/login``: a session of its own."""
     key = WEB_SIGNIN_PREFIX + handoff[:100]
@@ -128,7 +130,7 @@ async def signin_github(
     return done
 
 
-async def _revoke_session_token(pool: Any, session: dict[str, Any], rid: str) -> None:
+async def _revoke_session_token(pool: Pool, session: dict[str, Any], rid: str) -> None:
     token, token_id = session.get("token"), session.get("token_id")
     if not isinstance(token, str) or not isinstance(token_id, int):
         return
@@ -139,7 +141,7 @@ async def _revoke_session_token(pool: Any, session: dict[str, Any], rid: str) ->
 
 
 @post("/signout", name="web:signout")
-async def signout(request: Request[Any, Any, Any], pool: Any) -> Redirect:
+async def signout(request: Request[Any, Any, Any], pool: Pool) -> Redirect:
     session = session_of(request)
     await _revoke_session_token(pool, session, request_id(request))
     session.clear()

@@ -9,6 +9,7 @@ from litestar import Request, get
 from litestar.response import Template
 
 from marketplace.auth import Caller
+from marketplace.db import Pool
 from marketplace.settings import Settings
 from marketplace.structs import ZonedTime, decode_cursor, encode_cursor
 from marketplace.transparency import figures
@@ -22,7 +23,7 @@ PAGE_SIZE = 25
 @get("/awards", name="web:awards")
 async def awards(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     settings: Settings,
     viewer: Caller | None,
     department: str | None = None,
@@ -71,7 +72,7 @@ def _duration(seconds: float | None) -> str:
 
 @get("/insights", name="web:insights")
 async def insights(
-    request: Request[Any, Any, Any], pool: Any, settings: Settings, viewer: Caller | None
+    request: Request[Any, Any, Any], pool: Pool, settings: Settings, viewer: Caller | None
 ) -> Template:
     counted = (await figures.current(pool, settings.figures_max_age_seconds)).metrics
     return render(

@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 from marketplace.accounts import service as accounts
 from marketplace.accounts.schemas import UserPatch
 from marketplace.auth import Caller, request_id
+from marketplace.db import Pool
 from marketplace.errors import DomainError, NotFound
 from marketplace.web.common import (
     flash,
@@ -42,7 +43,7 @@ ROLE_REFUSALS = {
 
 async def _page(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     user_id: int,
     *,
@@ -75,14 +76,14 @@ async def _page(
 
 @get("/admin/users/{user_id:int}", name="web:admin_user")
 async def user_page(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, user_id: int
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, user_id: int
 ) -> Template:
     return await _page(request, pool, require(viewer, "admin"), user_id)
 
 
 @post("/admin/users/{user_id:int}", name="web:admin_change_user")
 async def change_user(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, user_id: int
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, user_id: int
 ) -> Template | Redirect:
     caller = require(viewer, "admin")
     form = await request.form()
@@ -122,7 +123,7 @@ async def change_user(
 
 @post("/admin/users/{user_id:int}/tokens", name="web:admin_issue_token")
 async def issue_token(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, user_id: int
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, user_id: int
 ) -> Redirect:
     caller = require(viewer, "admin")
     user = await accounts.get_user(pool, user_id)
@@ -133,7 +134,7 @@ async def issue_token(
 
 @post("/admin/users/{user_id:int}/tokens/{token_id:int}/revoke", name="web:admin_revoke_token")
 async def revoke_token(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, user_id: int, token_id: int
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, user_id: int, token_id: int
 ) -> Redirect:
     caller = require(viewer, "admin")
     tokens = {t.id for t in await accounts.list_tokens(pool, user_id)}

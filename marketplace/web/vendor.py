@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from arq.connections import ArqRedis
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
@@ -12,6 +13,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.schemas import VerificationRequest
 from marketplace.auth import Caller, request_id
 from marketplace.bids import service as bids
+from marketplace.db import Pool
 from marketplace.errors import DomainError
 from marketplace.payments import service as payments
 from marketplace.payments.schemas import PaymentDetails, PaymentDetailsIn
@@ -60,7 +62,11 @@ def refusal_message(exc: DomainError) -> str:
 
 @post("/auctions/{auction_id:int}/bid", name="web:bid")
 async def place_bid(
-    request: Request[Any, Any, Any], pool: Any, redis: Any, viewer: Caller | None, auction_id: int
+    request: Request[Any, Any, Any],
+    pool: Pool,
+    redis: ArqRedis,
+    viewer: Caller | None,
+    auction_id: int,
 ) -> Template | Redirect:
     caller = require(viewer)
     form = await request.form()
@@ -119,7 +125,7 @@ async def place_bid(
 
 @get("/me/bids", name="web:my_bids")
 async def my_bids(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None, cursor: str | None = None
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, cursor: str | None = None
 ) -> Template:
     caller = require(viewer, "vendor")
     before = decode_cursor(cursor, list[int])
@@ -135,7 +141,7 @@ async def my_bids(
     )
 
 
-async def saved_details(pool: Any, caller: Caller) -> PaymentDetails | None:
+async def saved_details(pool: Pool, caller: Caller) -> PaymentDetails | None:
     """The vendor's payment details, or None when they have not given any."""
     try:
         return await payments.get_details(pool, caller)
@@ -147,7 +153,7 @@ async def saved_details(pool: Any, caller: Caller) -> PaymentDetails | None:
 
 async def _profile(
     request: Request[Any, Any, Any],
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     *,
     status: int = 200,
@@ -173,13 +179,13 @@ async def _profile(
 
 
 @get("/me", name="web:profile")
-async def profile(request: Request[Any, Any, Any], pool: Any, viewer: Caller | None) -> Template:
+async def profile(request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None) -> Template:
     return await _profile(request, pool, require(viewer))
 
 
 @post("/me/verification", name="web:verification")
 async def ask_verification(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None
 ) -> Template | Redirect:
     caller = require(viewer, "vendor")
     form = await request.form()
@@ -213,7 +219,7 @@ async def ask_verification(
 
 @post("/me/payment-details", name="web:payment_details")
 async def save_payment_details(
-    request: Request[Any, Any, Any], pool: Any, viewer: Caller | None
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None
 ) -> Template | Redirect:
     """Where payments go (the page's ``PUT /api/me/payment-details``)."""
     caller = require(viewer, "vendor")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from marketplace.db import Conn, Row, one
+
 WEBHOOK_COLUMNS = """w.id, w.department_id, w.url, w.status, w.consecutive_failures,
     w.created_at, w.disabled_at, w.last_delivery_at, w.last_status_code, w.last_error,
     (SELECT count(*) FROM webhook_sends d
@@ -12,7 +14,7 @@ WEBHOOK_COLUMNS = """w.id, w.department_id, w.url, w.status, w.consecutive_failu
      WHERE d.webhook_id = w.id AND d.status = 'failed') AS failed_deliveries"""
 
 
-async def department_exists(conn: Any, department_id: int) -> bool:
+async def department_exists(conn: Conn, department_id: int) -> bool:
     found: bool = await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM departments WHERE id = $1)", department_id
     )
@@ -20,7 +22,7 @@ async def department_exists(conn: Any, department_id: int) -> bool:
 
 
 async def insert_webhook(
-    conn: Any, department_id: int, url: str, secret: str, created_by: int
+    conn: Conn, department_id: int, url: str, secret: str, created_by: int
 ) -> int:
     webhook_id: int = await conn.fetchval(
         """INSERT INTO department_webhooks (department_id, url, secret, created_by)
@@ -33,7 +35,7 @@ async def insert_webhook(
     return webhook_id
 
 
-async def get_webhook(conn: Any, department_id: int, webhook_id: int) -> Any:
+async def get_webhook(conn: Conn, department_id: int, webhook_id: int) -> Row | None:
     return await conn.fetchrow(
         f"""SELECT {WEBHOOK_COLUMNS} FROM department_webhooks w
             WHERE w.id = $1 AND w.department_id = $2 AND w.deleted_at IS NULL""",
@@ -42,7 +44,7 @@ async def get_webhook(conn: Any, department_id: int, webhook_id: int) -> Any:
     )
 
 
-async def list_webhooks(conn: Any, department_id: int) -> list[Any]:
+async def list_webhooks(conn: Conn, department_id: int) -> list[Any]:
     rows: list[Any] = await conn.fetch(
         f"""SELECT {WEBHOOK_COLUMNS} FROM department_webhooks w
             WHERE w.department_id = $1 AND w.deleted_at IS NULL ORDER BY w.id""",
@@ -51,7 +53,7 @@ async def list_webhooks(conn: Any, department_id: int) -> list[Any]:
     return rows
 
 
-async def delete_webhook(conn: Any, department_id: int, webhook_id: int) -> bool:
+async def delete_webhook(conn: Conn, department_id: int, webhook_id: int) -> bool:
     status: str = await conn.execute(
         """UPDATE department_webhooks SET deleted_at = now()
            WHERE id = $1 AND department_id = $2 AND deleted_at IS NULL""",
@@ -61,7 +63,7 @@ async def delete_webhook(conn: Any, department_id: int, webhook_id: int) -> bool
     return status.endswith(" 1")
 
 
-async def enable_webhook(conn: Any, webhook_id: int) -> None:
+async def enable_webhook(conn: Conn, webhook_id: int) -> None:
     await conn.execute(
         """UPDATE department_webhooks SET status = 'active', consecutive_failures = 0,
                   disabled_at = NULL
@@ -70,7 +72,7 @@ async def enable_webhook(conn: Any, webhook_id: int) -> None:
     )
 
 
-async def requeue_sends(conn: Any, webhook_id: int, event_id: int | None) -> int:
+async def requeue_sends(conn: Conn, webhook_id: int, event_id: int | None) -> int:
     """Undelivered deliveries (or the one of event_id, even if delivered) due again now."""
     status: str = await conn.execute(
         """UPDATE webhook_sends SET status = 'pending', attempts = 0,
@@ -83,7 +85,7 @@ async def requeue_sends(conn: Any, webhook_id: int, event_id: int | None) -> int
     return int(status.split()[-1])
 
 
-async def find_event_for_department(conn: Any, department_id: int, event_id: int) -> Any:
+async def find_event_for_department(conn: Conn, department_id: int, event_id: int) -> Row | None:
     """An outbox event of one of the department's auctions."""
     return await conn.fetchrow(
         """SELECT o.id, o.type, o.payload, o.created_at, a.type AS auction_type
@@ -94,11 +96,11 @@ async def find_event_for_department(conn: Any, department_id: int, event_id: int
     )
 
 
-async def auction_audience(conn: Any, auction_id: int) -> Any:
+async def auction_audience(conn: Conn, auction_id: int) -> Row | None:
     return await conn.fetchrow("SELECT department_id, type FROM auctions WHERE id = $1", auction_id)
 
 
-async def auctions_with_webhooks(conn: Any, auction_ids: list[int]) -> set[int]:
+async def auctions_with_webhooks(conn: Conn, auction_ids: list[int]) -> set[int]:
     """Those of the auctions whose department has a live webhook."""
     rows = await conn.fetch(
         """SELECT a.id FROM auctions a
@@ -110,7 +112,7 @@ async def auctions_with_webhooks(conn: Any, auction_ids: list[int]) -> set[int]:
     return {r["id"] for r in rows}
 
 
-async def live_webhook_ids(conn: Any, department_id: int) -> list[int]:
+async def live_webhook_ids(conn: Conn, department_id: int) -> list[int]:
     rows = await conn.fetch(
         """SELECT id FROM department_webhooks
            WHERE department_id = $1 AND deleted_at IS NULL""",
@@ -120,7 +122,7 @@ async def live_webhook_ids(conn: Any, department_id: int) -> list[int]:
 
 
 async def insert_send(
-    conn: Any, webhook_id: int, event_id: int, event_type: str, payload: bytes
+    conn: Conn, webhook_id: int, event_id: int, event_type: str, payload: bytes
 ) -> bool:
     row = await conn.fetchval(
         """INSERT INTO webhook_sends (webhook_id, event_id, event_type, payload, guid)
@@ -134,7 +136,7 @@ async def insert_send(
     return row is not None
 
 
-async def claim_sends(conn: Any, lease_seconds: float, limit: int) -> list[Any]:
+async def claim_sends(conn: Conn, lease_seconds: float, limit: int) -> list[Any]:
     """Due deliveries of active webhooks, leased so no other sender posts them meanwhile."""
     rows: list[Any] = await conn.fetch(
         """UPDATE webhook_sends d
@@ -155,7 +157,7 @@ async def claim_sends(conn: Any, lease_seconds: float, limit: int) -> list[Any]:
     return rows
 
 
-async def mark_delivered(conn: Any, delivery_id: int, webhook_id: int, code: int) -> None:
+async def mark_delivered(conn: Conn, delivery_id: int, webhook_id: int, code: int) -> None:
     await conn.execute(
         """UPDATE webhook_sends SET status = 'delivered', delivered_at = now(),
                   claimed_until = NULL, last_status_code = $2, last_error = NULL
@@ -173,7 +175,7 @@ async def mark_delivered(conn: Any, delivery_id: int, webhook_id: int, code: int
 
 
 async def mark_failed(
-    conn: Any,
+    conn: Conn,
     delivery_id: int,
     webhook_id: int,
     code: int | None,
@@ -181,7 +183,7 @@ async def mark_failed(
     retry_in: float,
     give_up: bool,
     disable_after: int,
-) -> Any:
+) -> Row:
     """One failed attempt; the webhook is disabled after ``disable_after`` in a row.
 
     Deliveries are posted concurrently, so a send already under way when the webhook is
@@ -198,7 +200,8 @@ async def mark_failed(
         retry_in,
         give_up,
     )
-    return await conn.fetchrow(
+    return await one(
+        conn,
         """UPDATE department_webhooks
               SET consecutive_failures = consecutive_failures + (status = 'active')::integer,
                   last_delivery_at = now(), last_status_code = $2, last_error = $3,

@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Request, delete, get, post
 
 from marketplace.auth import Caller, request_id, roles
+from marketplace.db import Pool
 from marketplace.settings import Settings
 from marketplace.structs import Page
 from marketplace.webhooks import service
@@ -26,7 +27,7 @@ async def create_webhook(
     request: Request[Any, Any, Any],
     department_id: int,
     data: WebhookCreate,
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     settings: Settings,
 ) -> WebhookCreated:
@@ -38,7 +39,7 @@ async def create_webhook(
 
 
 @get("/api/departments/{department_id:int}/webhooks", guards=GUARD, tags=["webhooks"])
-async def list_webhooks(department_id: int, pool: Any, caller: Caller) -> Page[Webhook]:
+async def list_webhooks(department_id: int, pool: Pool, caller: Caller) -> Page[Webhook]:
     """The department's webhooks with their status and last delivery (never the secret)."""
     return Page(items=await service.list_for(pool, caller, department_id), next=None)
 
@@ -49,7 +50,7 @@ async def list_webhooks(department_id: int, pool: Any, caller: Caller) -> Page[W
     tags=["webhooks"],
 )
 async def delete_webhook(
-    request: Request[Any, Any, Any], department_id: int, webhook_id: int, pool: Any, caller: Caller
+    request: Request[Any, Any, Any], department_id: int, webhook_id: int, pool: Pool, caller: Caller
 ) -> None:
     await service.delete(pool, caller, department_id, webhook_id, request_id(request))
 
@@ -65,7 +66,7 @@ async def redeliver(
     department_id: int,
     webhook_id: int,
     data: Redeliver,
-    pool: Any,
+    pool: Pool,
     caller: Caller,
 ) -> Redelivered:
     """Re-enable a webhook and send one event again, or every undelivered one."""

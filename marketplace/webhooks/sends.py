@@ -19,11 +19,11 @@ import hashlib
 import hmac
 import logging
 import ssl
-from typing import Any
 
 import httpx
 import msgspec
 
+from marketplace.db import Conn, Pool, Row
 from marketplace.events import sealed_view
 from marketplace.streams.consumer import StreamEvent
 from marketplace.webhooks import egress, queries
@@ -39,7 +39,7 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def concerning_a_webhook(conn: Any, events: list[StreamEvent]) -> set[int]:
+async def concerning_a_webhook(conn: Conn, events: list[StreamEvent]) -> set[int]:
     """The ids of the events whose auction belongs to a department with a live webhook
     (read only, one query for a consumer's whole read)."""
     auction_ids = {a for a in (e.int_field("auction_id") for e in events) if a is not None}
@@ -49,7 +49,7 @@ async def concerning_a_webhook(conn: Any, events: list[StreamEvent]) -> set[int]
     return {e.event_id for e in events if e.int_field("auction_id") in hooked}
 
 
-async def record_sends(conn: Any, event: StreamEvent) -> None:
+async def record_sends(conn: Conn, event: StreamEvent) -> None:
     """Consumer handler: one delivery per webhook of the auction's department."""
     auction_id = event.int_field("auction_id")
     if auction_id is None:
@@ -73,7 +73,7 @@ class WebhookSender:
 
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         *,
         batch: int = 20,
         lease_seconds: float = 60.0,
@@ -108,7 +108,7 @@ class WebhookSender:
         await asyncio.gather(*(self._post(client, row) for row in rows))
         return len(rows)
 
-    async def _post(self, client: httpx.AsyncClient, row: Any) -> None:
+    async def _post(self, client: httpx.AsyncClient, row: Row) -> None:
         body = bytes(row["payload"])
         headers = {
             "Content-Type": "application/json",

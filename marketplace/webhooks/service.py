@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
 from urllib.parse import urlsplit
 
 from marketplace import outbox, policy
 from marketplace.audit.record import record
 from marketplace.auth import Caller
+from marketplace.db import Conn, Pool, Row, held
 from marketplace.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from marketplace.events import encode_event
 from marketplace.webhooks import egress, queries
@@ -17,7 +17,7 @@ from marketplace.webhooks.schemas import Redelivered, Webhook, WebhookCreated
 SECRET_PREFIX = "whsec_"
 
 
-def webhook_from_row(row: Any) -> Webhook:
+def webhook_from_row(row: Row) -> Webhook:
     return Webhook(
         id=row["id"],
         department_id=row["department_id"],
@@ -56,7 +56,7 @@ def check_url(url: str) -> str:
     return url
 
 
-async def _allowed(conn: Any, caller: Caller, department_id: int) -> str:
+async def _allowed(conn: Conn, caller: Caller, department_id: int) -> str:
     """The role the caller acts in: admin, or a buyer of this department."""
     if not await queries.department_exists(conn, department_id):
         raise NotFound("department_not_found", "no such department")
@@ -78,7 +78,7 @@ async def check_destination(url: str, allow_private: bool) -> None:
 
 
 async def create(
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     department_id: int,
     url: str,
@@ -108,7 +108,7 @@ async def create(
     )
 
 
-async def list_for(pool: Any, caller: Caller, department_id: int) -> list[Webhook]:
+async def list_for(pool: Pool, caller: Caller, department_id: int) -> list[Webhook]:
     async with pool.acquire() as conn:
         await _allowed(conn, caller, department_id)
         rows = await queries.list_webhooks(conn, department_id)
@@ -116,7 +116,7 @@ async def list_for(pool: Any, caller: Caller, department_id: int) -> list[Webhoo
 
 
 async def delete(
-    pool: Any, caller: Caller, department_id: int, webhook_id: int, request_id: str
+    pool: Pool, caller: Caller, department_id: int, webhook_id: int, request_id: str
 ) -> None:
     async with pool.acquire() as conn, conn.transaction():
         role = await _allowed(conn, caller, department_id)
@@ -133,7 +133,7 @@ async def delete(
 
 
 async def redeliver(
-    pool: Any,
+    pool: Pool,
     caller: Caller,
     department_id: int,
     webhook_id: int,
@@ -163,5 +163,8 @@ async def redeliver(
             webhook_id,
             after={"event_id": event_id, "requeued": count},
         )
-        row = await queries.get_webhook(conn, department_id, webhook_id)
+        row = held(
+            await queries.get_webhook(conn, department_id, webhook_id),
+            "locked above, in this transaction",
+        )
     return Redelivered(webhook=webhook_from_row(row), requeued=count)
