@@ -122,7 +122,7 @@ def settings(servers: Servers, database_url: str, redis_url: str) -> Settings:
         figures_max_age_seconds=0,  # figures counted on every request: exact after each step
         # Accepted work is paid at once unless a test chooses a hold (the default is a day).
         payment_hold_seconds=0,
-        # Tests' webhook receivers listen on loopback; tests/test_webhook_ssrf.py unsets it.
+        # Tests' webhook receivers listen on loopback; tests/workers/test_webhook_ssrf.py unsets it.
         webhook_allow_private=True,
     )
 
@@ -243,14 +243,3 @@ async def _no_tasks_left_behind() -> AsyncIterator[None]:
     if left:
         print(f"\nteardown: stopping {len(left)} task(s) left running", file=sys.stderr)
         await stop_tasks(left)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    """Headless Chromium (tests/browser.py); the test fails if a page broke the CSP."""
-    from tests.browser import CHROMIUM, chromium
-
-    if not CHROMIUM.exists():
-        pytest.skip("browser tests need Debian's Chromium at /usr/bin/chromium")
-    async with chromium() as launched:
-        yield launched

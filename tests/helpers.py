@@ -207,7 +207,7 @@ async def sign_in(client: Any, user: User) -> None:
 
 async def form_post(client: Any, page: str, action: str, data: dict[str, str]) -> Any:
     """Open ``page``, then send a form to ``action`` with the page's CSRF token; agree when
-    it asks for confirmation (tests/test_web_confirmations.py tests the asking)."""
+    it asks for confirmation (tests/web/test_web_confirmations.py tests the asking)."""
     opened = await client.get(page)
     assert opened.status_code == 200, opened.text
     r = await client.post(

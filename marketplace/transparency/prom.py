@@ -170,7 +170,7 @@ def render(families: Iterable[Family]) -> str:
 
 
 # workers/heartbeat.py sets the heartbeat key with this expiry (marketplace/ never imports
-# workers/; tests/test_transparency.py checks the two agree). Age = expiry - time left.
+# workers/; tests/api/test_transparency.py checks the two agree). Age = expiry - time left.
 HEARTBEAT_TTL_SECONDS = 10
 
 

@@ -76,7 +76,7 @@ async def test_sign_in_with_github_in_the_browser_that_started_it(
 ) -> None:
     """The sign-in's nonce cookie survives GitHub's redirects in a real browser: the
     browser that started it is signed in; the same hand-off link, spent, signs in nobody
-    elsewhere (one never claimed is refused there too: tests/test_github_oauth.py)."""
+    elsewhere (one never claimed is refused there too: tests/web/test_github_oauth.py)."""
     fake_github.add_user("grace", id=777, email=None, name="Grace Hopper")
     fake_github.signed_in_login = "grace"
     page = await signed_in_page(browser, github_server, None)

@@ -1,6 +1,6 @@
 """The verification rules of DESIGN §5 (marketplace/deliveries/rules.py), each on its own:
 a table per rule of what GitHub answered and the verdict, with no database and no GitHub.
-The end-to-end path through the fake GitHub is tests/test_verification.py."""
+The end-to-end path through the fake GitHub is tests/workers/test_verification.py."""
 
 from __future__ import annotations
 

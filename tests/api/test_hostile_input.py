@@ -28,7 +28,7 @@ TABLES = (
     "ledger_entries disputes department_webhooks"
 ).split()
 UNICODE = "Ĳssel ‏עברית‎ 🦄 👩‍💻 𝔘𝔫𝔦 \u202e!\u202c \t tab \x01 ctrl"
-# Names are single-line fields: no control characters (tests/test_service_edges.py).
+# Names are single-line fields: no control characters (tests/api/test_service_edges.py).
 NAME = UNICODE.replace(" \t tab \x01 ctrl", "")
 HUGE = (2**63, 2**64, 10**100, -(2**63) - 1)
 

@@ -111,7 +111,7 @@ async def test_events_decode_rows_filter_and_paginate(api: Api, db: asyncpg.Conn
             break
     assert len(seen) == total and pages >= total // 3
     # Rows are named by chain and seq: the global row id, whose gaps would count withheld
-    # rows, is not shown (tests/test_sealed_channels.py).
+    # rows, is not shown (tests/api/test_sealed_channels.py).
     assert all("id" not in e for e in seen)
     assert len({(e["chain"], e["seq"]) for e in seen}) == total
     for chain in {e["chain"] for e in seen}:

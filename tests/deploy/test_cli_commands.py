@@ -15,7 +15,7 @@ from litestar.testing import AsyncTestClient
 
 from marketplace.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def users_create(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,6 +1,6 @@
 """A refused bid is told the reason that held for the row version that refused it (issue 29).
 
-Each test forces one interleaving that the race model (tests/test_race_model.py) can only
+Each test forces one interleaving that the race model (tests/faults/test_race_model.py) can only
 meet by chance: a vendor's bid is stopped inside ``place_bid()`` right after its guarded
 UPDATE refused it, a rival's transaction changes the auction, and then the vendor's bid
 goes on to explain itself. The stop is injected into this test's own copy of the function

@@ -155,7 +155,7 @@ async def test_winner_and_each_losing_bidder_get_exactly_one_mail(
     assert not inbox(settings, winner, "Auction closed")
     assert len(mailbox(settings)) == await db.fetchval("SELECT count(*) FROM mail_outbox")
 
-    # The mailbox pages are for admins (tests/test_service_edges.py has who else is refused).
+    # The mailbox pages are for admins (tests/api/test_service_edges.py has who else is refused).
     await sign_in(client, api.admin)
     page = await client.get("/dev/mailbox")
     assert page.status_code == 200

@@ -1,7 +1,7 @@
 """Screenshots of the main pages for the README, taken in Chromium against a realistic
 scene (opt-in: not part of the test suite's run).
 
-    MARKETPLACE_SCREENSHOTS=1 python -m pytest tests/test_web_screenshots.py
+    MARKETPLACE_SCREENSHOTS=1 python -m pytest tests/web/test_web_screenshots.py
 
 writes docs/screenshots/*.png (overwriting them). The scene is built through the same API,
 jobs and fake GitHub server the tests use, so the pictures show what the pages really do.
@@ -33,7 +33,7 @@ from tests.helpers import (
 )
 from workers.verification import verify_delivery
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ZONE = "America/New_York"
 WIDTH = 1100
 

@@ -86,7 +86,7 @@ async def test_an_admin_acting_with_a_token_it_issued_is_on_every_row(
     assert page.status_code == 200
     assert f"with a token issued by user {api.admin.id}" in page.text
 
-    # The vendor is told (the mail itself: tests/test_notifications.py).
+    # The vendor is told (the mail itself: tests/workers/test_notifications.py).
     told = await db.fetch(
         "SELECT payload FROM outbox WHERE type = 'token.issued_for_user' ORDER BY id"
     )

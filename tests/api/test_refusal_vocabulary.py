@@ -20,7 +20,7 @@ from marketplace.errors import (
     Unprocessable,
 )
 
-SQL = Path(__file__).resolve().parents[1] / "sql" / "functions"
+SQL = Path(__file__).resolve().parents[2] / "sql" / "functions"
 # Code -> the error a client gets for it.
 REFUSALS: dict[str, type[DomainError]] = {
     "invalid_token": Unauthorized,

@@ -33,7 +33,7 @@ from marketplace.notifications.mail import build_message, write_to_mailbox
 from marketplace.settings import Settings, load_settings
 from tests.helpers import Api, User, auction_body, served, sign_in
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "marketplace" / "web" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "marketplace" / "web" / "templates"
 SCRAPE_TOKEN = "scrape-7f3a9c"
 
 

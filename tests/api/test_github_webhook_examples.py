@@ -23,7 +23,7 @@ from workers.github import github_event_received
 
 SECRET = "webhook-secret-for-the-examples"
 EXAMPLES = json.loads(
-    (pathlib.Path(__file__).parent / "github_schema" / "webhook_examples.json").read_text()
+    (pathlib.Path(__file__).parents[1] / "github_schema" / "webhook_examples.json").read_text()
 )["examples"]
 
 

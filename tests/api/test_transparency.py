@@ -364,7 +364,7 @@ SCRAPE = {"Authorization": "Bearer scrape-token-for-tests"}
 
 @pytest.fixture
 async def scraped(settings: Settings, api: Api) -> AsyncIterator[Api]:
-    """The API of an app whose /metrics takes the scrape token (tests/test_service_edges.py
+    """The API of an app whose /metrics takes the scrape token (tests/api/test_service_edges.py
     has who else may scrape), with ``api``'s admin."""
     guarded = msgspec.structs.replace(settings, metrics_token=SCRAPE["Authorization"][7:])
     assert guarded.database_url and guarded.redis_url

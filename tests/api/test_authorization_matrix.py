@@ -510,29 +510,29 @@ SEALED_ELSEWHERE = {
     "GET /health/live": "liveness only, nothing about auctions",
     "GET /health/ready": "readiness of PostgreSQL, Redis and a worker only",
     "GET /metrics": "request counters by route and status: a bearer token, or loopback "
-    "clients only (tests/test_service_edges.py)",
+    "clients only (tests/api/test_service_edges.py)",
     "the development mailbox (pages below)": "admins only, absent once SMTP is set "
-    "(tests/test_service_edges.py)",
+    "(tests/api/test_service_edges.py)",
     "GET /auth/github/login": "a redirect to GitHub",
     "GET /auth/github/callback": "the end of a GitHub sign-in",
     "GET /api/auctions/{auction_id:int}/events": "read below, as a stream",
-    "bid ids": "random public ids (tests/test_sealed_channels.py::"
+    "bid ids": "random public ids (tests/api/test_sealed_channels.py::"
     "test_bid_ids_do_not_count_the_sealed_bids_between_two_probes)",
-    "the bidder's own alias": "none until close (tests/test_sealed_channels.py::"
+    "the bidder's own alias": "none until close (tests/api/test_sealed_channels.py::"
     "test_a_sealed_bid_has_no_alias_until_close)",
-    "audit row ids": "not shown; cursors sealed (tests/test_sealed_channels.py::"
+    "audit row ids": "not shown; cursors sealed (tests/api/test_sealed_channels.py::"
     "test_audit_rows_do_not_count_the_hidden_rows_between_them)",
-    "department webhooks": "sealed_view() of events (tests/test_sealed_channels.py::"
+    "department webhooks": "sealed_view() of events (tests/api/test_sealed_channels.py::"
     "test_a_cancelled_sealed_auction_does_not_tell_webhooks_how_many_bid)",
     "mail and in-app notifications": "sealed bidders hear only at close or cancellation, "
-    "each of their own bid (tests/test_notifications.py); GET /api/me/notifications is read "
+    "each of their own bid (tests/workers/test_notifications.py); GET /api/me/notifications is read "
     "above with the notifications consumer run before each snapshot, and the page below "
-    "(tests/test_in_app_notifications.py::test_a_sealed_bid_notifies_nobody_until_close); "
+    "(tests/web/test_in_app_notifications.py::test_a_sealed_bid_notifies_nobody_until_close); "
     "answers and amendments reach each "
-    "bidder and asker in their own mailbox only, naming no one (tests/test_clarifications.py)",
+    "bidder and asker in their own mailbox only, naming no one (tests/api/test_clarifications.py)",
     "who asked a question": "the department's buyers and admins only, in the API, the pages "
     "and mail (the asker scan of test_matrix_of_routes_callers_and_objects; "
-    "tests/test_clarifications.py)",
+    "tests/api/test_clarifications.py)",
 }
 # The web pages render the same services as the API routes above, for the signed-in
 # caller; the anonymous auction page is also read below. A new page must be added here.

@@ -2,7 +2,7 @@
 socket so that the order of a stop's steps is the test's, not the scheduler's.
 
 The command-line side (Ctrl-C once and twice to ``up`` with a live feed open) is in
-tests/test_embedded_lifecycle.py; here each ordering that a second Ctrl-C can produce is
+tests/deploy/test_embedded_lifecycle.py; here each ordering that a second Ctrl-C can produce is
 forced.
 """
 

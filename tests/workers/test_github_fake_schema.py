@@ -21,7 +21,7 @@ from marketplace.sandbox.github_app import FakeApp
 from tests.fakes.github import FakeGitHub
 
 SCHEMA = json.loads(
-    (pathlib.Path(__file__).parent / "github_schema" / "openapi_subset.json").read_text()
+    (pathlib.Path(__file__).parents[1] / "github_schema" / "openapi_subset.json").read_text()
 )
 APP_ID = 4711
 REPO = "acme/site"

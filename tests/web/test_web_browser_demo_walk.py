@@ -32,7 +32,7 @@ from tests.demo_scene import sandbox, worker
 from tests.helpers import loopback_socket, served
 
 __all__ = ["pytestmark", "sandbox", "worker"]  # fixtures and the Chromium skip reason
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WAIT = 30_000  # ms: the worker's steps (verification, release) take seconds
 
 

@@ -8,7 +8,7 @@ import yaml
 
 from marketplace.cli import build_parser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_compose_services_and_commands_exist() -> None:
