@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.search import ms as pct
 from bench.search import timed
 from marketplace.settings import Settings, load_settings
+from marketplace.transparency import spend as spend_report
 
 VENDORS = 200
 BIDS_PER_AUCTION = 10
@@ -49,6 +50,18 @@ BEFORE_AWARDS = """SELECT w.id FROM awards w JOIN auctions a ON a.id = w.auction
     WHERE a.closed_at IS NOT NULL AND w.round = (
         SELECT max(x.round) FROM awards x WHERE x.auction_id = w.auction_id)
     ORDER BY w.awarded_at DESC, w.id DESC LIMIT 21"""
+
+# Department spend before sql/0036_department_spend_days.sql: every active award of the
+# department, grouped by local period on each request.
+BEFORE_SPEND = """SELECT date_trunc('year', w.awarded_at AT TIME ZONE $2) AS start, count(*),
+        sum(w.amount_cents)::bigint,
+        coalesce(sum(w.amount_cents) FILTER (WHERE a.status = ANY($3::text[])), 0)::bigint,
+        count(*) FILTER (WHERE a.status = ANY($3::text[])),
+        count(*) FILTER (WHERE w.amount_cents * 10 >= $4::bigint * 9),
+        count(*) FILTER (WHERE w.amount_cents * 10 >= a.price_cap_cents * 9)
+    FROM awards w JOIN auctions a ON a.id = w.auction_id
+    WHERE a.department_id = $1 AND w.status = 'active'
+    GROUP BY 1 ORDER BY 1"""
 
 
 async def seed(url: str, count: int) -> None:
@@ -166,11 +179,13 @@ async def measure(
     from marketplace.redis import create_redis
     from marketplace.transparency import figures, prom
     from marketplace.transparency import service as transparency
+    from marketplace.transparency.queries import PAID
 
     pool = await create_pool(url, min_size=2, max_size=2)
     redis = create_redis(redis_url)
     try:
         await figures.refresh(pool, wait=True)  # as the worker keeps it
+        await spend_report.keep_spend_days(pool, settings)  # as the API's start-up does
 
         async def snapshot() -> None:
             await figures.current(pool, 3600)
@@ -227,7 +242,20 @@ async def measure(
         )
 
         async def spend() -> None:
-            await transparency.spend(pool, settings, auditor, dept, "year", None, None)
+            await spend_report.spend(pool, settings, auditor, dept, "year", None, None)
+
+        # from/to that cut two months: whole months kept, the cut parts counted.
+        latest = await pool.fetchval("SELECT max(awarded_at) FROM awards")
+        cut = (latest - dt.timedelta(days=75), latest - dt.timedelta(days=3))
+
+        async def spend_cut() -> None:
+            await spend_report.spend(pool, settings, auditor, dept, "month", *cut)
+
+        async def spend_before() -> None:
+            async with pool.acquire() as conn:
+                await conn.fetch(
+                    BEFORE_SPEND, dept, settings.timezone, PAID, settings.threshold_cents
+                )
 
         secret = "bench-secret"
         middle = await pool.fetchval("SELECT auction_id FROM awards ORDER BY id OFFSET 10 LIMIT 1")
@@ -248,7 +276,9 @@ async def measure(
             "auction list (skill=python)": (listing(skill="python"), repeat),
             "auction list (q=summary)": (listing(q="summary"), repeat),
             "Prometheus scrape (/metrics)": (scrape, repeat),
-            "department spend, all years": (spend, max(3, repeat // 10)),
+            "department spend, all years": (spend, repeat),
+            "department spend, from/to cutting months": (spend_cut, repeat),
+            "department spend before: every award": (spend_before, max(3, repeat // 10)),
             "audit events (default)": (audit(export.Query()), repeat),
             "audit events (one auction)": (audit(export.Query(auction_id=middle)), repeat),
             "audit events (an hour)": (

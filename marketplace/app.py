@@ -42,6 +42,7 @@ from marketplace.streams import routes as streams
 from marketplace.streams.hub import Hub
 from marketplace.transparency import routes as transparency
 from marketplace.transparency.prom import observe_request
+from marketplace.transparency.spend import keep_spend_days
 from marketplace.web import routes as web_routes
 from marketplace.web import template_config
 from marketplace.webhooks import routes as webhooks
@@ -151,6 +152,7 @@ def _lifespan(
         app.state.bid_pool = await create_pool(
             database_url, min_size=1, max_size=settings.bid_pool_size, name="marketplace-bids"
         )
+        await keep_spend_days(app.state.pool, settings)
         app.state.redis = create_redis(redis_url)
         app.state.settings = settings
         app.state.bid_counts = ratelimit.BatchedCounts(app.state.redis)

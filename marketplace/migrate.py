@@ -2,8 +2,8 @@
 per file, under an advisory lock.
 
 Numbered migrations are forward-only and never edited once applied (a changed one is
-refused). A function file holds one ``CREATE OR REPLACE FUNCTION``, the one home of that
-function: it is applied after every migration, and again whenever its text changes, so a
+refused). A function file holds the ``CREATE OR REPLACE`` functions (and triggers) of one
+rule, their one home: it is applied after every migration, and again whenever its text changes, so a
 rule written in SQL is read and changed in one place rather than in the latest migration
 that happened to redefine it.
 """

@@ -95,7 +95,11 @@ async def close_auctions(
                     w.others,
                     w.due,
                 )
-                for aid, w in won.items()
+                # By department: each award takes its department's day of spend
+                # (sql/functions/spend_days.sql), and one order rules out deadlocks.
+                for aid, w in sorted(
+                    won.items(), key=lambda kv: (kv[1].row["department_id"], kv[0])
+                )
             ],
         )
         events: list[tuple[Event, int | None]] = []

@@ -159,7 +159,8 @@ SET status = CASE WHEN a.bid_count > 0 THEN 'awarded' ELSE 'closed_no_bids' END,
     closed_at = now(), updated_at = now()
 FROM due
 WHERE a.id = due.id AND a.status = 'open' AND a.ends_at <= now()
-RETURNING a.id, a.status, a.type, a.closed_at, a.delivery_due_at, a.delivery_business_days
+RETURNING a.id, a.department_id, a.status, a.type, a.closed_at, a.delivery_due_at,
+          a.delivery_business_days
 """
 
 

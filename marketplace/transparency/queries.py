@@ -174,43 +174,80 @@ async def department_name(conn: Conn, department_id: int) -> str | None:
     return name
 
 
-async def spend_by_period(
+# Department spend per local day: kept whole days, and what from/to cut counted from the
+# awards (spend_by_day).
+SPEND_BY_DAY = """WITH m AS (
+           SELECT EXISTS (SELECT 1 FROM spend_basis
+                          WHERE zone = $2 AND threshold_cents = $5) AS kept,
+                  CASE WHEN date_trunc('day', $3::timestamptz AT TIME ZONE $2)
+                            AT TIME ZONE $2 = $3
+                       THEN date_trunc('day', $3 AT TIME ZONE $2)
+                       ELSE date_trunc('day', $3 AT TIME ZONE $2) + interval '1 day'
+                  END::date AS first_day,
+                  date_trunc('day', $4::timestamptz AT TIME ZONE $2)::date AS end_day),
+       e AS (
+           SELECT m.*, m.first_day::timestamp AT TIME ZONE $2 AS first_at,
+                  m.end_day::timestamp AT TIME ZONE $2 AS end_at,
+                  m.kept AND (m.first_day IS NULL OR m.end_day IS NULL
+                              OR m.first_day < m.end_day) AS whole
+           FROM m),
+       cut AS (
+           SELECT coalesce($3, '-infinity') AS lo,
+                  CASE WHEN e.whole THEN e.first_at ELSE $4 END AS hi
+           FROM e WHERE NOT (e.whole AND $3 IS NULL)
+           UNION ALL
+           SELECT e.end_at, $4 FROM e WHERE e.whole AND $4 IS NOT NULL)
+       SELECT k.day AS start, k.awards, k.committed_cents, k.paid_cents, k.paid_awards,
+              k.near_threshold, k.near_cap
+       FROM e JOIN department_spend_days k ON e.whole AND k.department_id = $1
+            AND (e.first_day IS NULL OR k.day >= e.first_day)
+            AND (e.end_day IS NULL OR k.day < e.end_day)
+       WHERE k.awards <> 0
+       UNION ALL
+       SELECT (w.awarded_at AT TIME ZONE $2)::date,
+              count(*),
+              sum(w.amount_cents)::bigint,
+              coalesce(sum(w.amount_cents) FILTER (WHERE spend_paid(a.status)), 0)::bigint,
+              count(*) FILTER (WHERE spend_paid(a.status)),
+              count(*) FILTER (WHERE w.amount_cents * 10 >= $5::bigint * 9),
+              count(*) FILTER (WHERE w.amount_cents * 10 >= a.price_cap_cents * 9)
+       FROM cut
+       JOIN awards w ON w.status = 'active' AND w.awarded_at >= cut.lo
+            AND (cut.hi IS NULL OR w.awarded_at < cut.hi)
+       JOIN auctions a ON a.id = w.auction_id AND a.department_id = $1
+       GROUP BY 1"""
+
+
+async def spend_by_day(
     conn: Conn,
     department_id: int,
-    unit: str,
     zone: str,
     since: dt.datetime | None,
     until: dt.datetime | None,
     threshold_cents: int,
-) -> list[Any]:
-    """Active awards of a department per local period (``unit`` of date_trunc, in ``zone``).
+) -> list[Row]:
+    """Active awards of a department per local day (``start``: the day in ``zone``), from
+    ``since`` to ``until``.
 
-    ``start`` is the period's local wall-clock start (a naive timestamp in the zone).
+    Whole days come from department_spend_days when its basis is this zone and threshold
+    (sql/functions/spend_days.sql); the part of a day that from/to cuts, and everything
+    while the basis differs, is counted from the awards of that stretch.
     """
-    rows: list[Any] = await conn.fetch(
-        """SELECT date_trunc($2, w.awarded_at AT TIME ZONE $3) AS start,
-                  count(*) AS awards,
-                  sum(w.amount_cents)::bigint AS committed_cents,
-                  coalesce(sum(w.amount_cents) FILTER (WHERE a.status = ANY($7::text[])), 0)::bigint
-                      AS paid_cents,
-                  count(*) FILTER (WHERE a.status = ANY($7::text[])) AS paid_awards,
-                  count(*) FILTER (WHERE w.amount_cents * 10 >= $6::bigint * 9)
-                      AS near_threshold,
-                  count(*) FILTER (WHERE w.amount_cents * 10 >= a.price_cap_cents * 9) AS near_cap
-           FROM awards w JOIN auctions a ON a.id = w.auction_id
-           WHERE a.department_id = $1 AND w.status = 'active'
-             AND ($4::timestamptz IS NULL OR w.awarded_at >= $4)
-             AND ($5::timestamptz IS NULL OR w.awarded_at < $5)
-           GROUP BY 1 ORDER BY 1""",
+    return await conn.fetch(
+        SPEND_BY_DAY,
         department_id,
-        unit,
         zone,
         since,
         until,
         threshold_cents,
-        PAID,
     )
-    return rows
+
+
+async def rebuild_spend(conn: Conn, zone: str, threshold_cents: int) -> bool:
+    """Make the kept days count in ``zone`` against ``threshold_cents`` (a recount when
+    they did not already); True when they were recounted."""
+    rebuilt: bool = await conn.fetchval("SELECT spend_rebuild($1, $2)", zone, threshold_cents)
+    return rebuilt
 
 
 async def scrape_gauges(conn: Conn) -> Row:

@@ -13,7 +13,7 @@ from marketplace.db import Pool
 from marketplace.params import Cursor, From, Limit, To, parse_period
 from marketplace.settings import Settings
 from marketplace.structs import Page, ZonedTime, decode_cursor, encode_cursor
-from marketplace.transparency import figures, prom, service
+from marketplace.transparency import figures, prom, service, spend
 from marketplace.transparency.schemas import Metrics, PeriodUnit, PublicAward, Spend
 from marketplace.transparency.scrape import metrics_scraper
 
@@ -80,7 +80,7 @@ async def department_spend(
 ) -> Spend:
     """Its buyers, its (or central) finance, auditors and admins; periods in the local zone."""
     start, end = parse_period(since, until)
-    return await service.spend(pool, settings, caller, department_id, period, start, end)
+    return await spend.spend(pool, settings, caller, department_id, period, start, end)
 
 
 @get(
