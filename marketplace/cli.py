@@ -318,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
     demo = sub.add_parser("demo", help="seed a demo marketplace; print tokens and example calls")
     demo.set_defaults(func=cmd_demo)
+    _users_and_github(sub)
+    _audit_and_ocds(sub)
+    return parser
+
+
+def _users_and_github(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="users", required=True)
     create = users.add_parser("create", help="create a user; prints the API token on the last line")
     create.add_argument("--email", required=True)
@@ -339,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("url", help="a repository's or pull request's URL on MARKETPLACE_GITHUB_URL")
     check.set_defaults(func=cmd_github_check)
+
+
+def _audit_and_ocds(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = sub.add_parser("audit", help="export and verify the audit log")
     audit_sub = audit.add_subparsers(dest="audit", required=True)
     ex = audit_sub.add_parser("export", help="export audit rows with a signed manifest")
@@ -361,7 +370,6 @@ def build_parser() -> argparse.ArgumentParser:
     oex.add_argument("--to", dest="until", default=None, help="ISO 8601 time with a zone")
     oex.add_argument("file", help="the release package file to write")
     oex.set_defaults(func=cmd_ocds_export)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -558,22 +558,8 @@ async def seed(settings: Settings, database_url: str, redis_url: str, sandbox: A
         tokens: dict[str, tuple[str, str]] = {}
         for p in personas:
             tokens.setdefault(p.role, (p.name, p.token))
-        statuses: dict[str, int] = {}
-        open_id = None
-        async with pool.acquire() as conn:
-            for status, count in await conn.fetch(
-                "SELECT status, count(*) FROM auctions GROUP BY status"
-            ):
-                statuses[status] = count
-        for task in TASKS:
-            buyer = buyers[departments[task.department]]
-            found = await _find(pool, buyer, task.title)
-            if found is not None and open_id is None:
-                if found.status == "open" and found.type == "reverse":
-                    # The printed example bids as the demo vendor: pick where it may bid now.
-                    seen = await auctions.get(pool, verified[0], found.id)
-                    if seen.position is not None and seen.position.can_bid:
-                        open_id = found.id
+        statuses = await _statuses(pool)
+        open_id = await _example_auction(pool, departments, buyers, verified[0])
         return Demo(
             added=seeder.added,
             statuses=statuses,
@@ -586,6 +572,26 @@ async def seed(settings: Settings, database_url: str, redis_url: str, sandbox: A
     finally:
         await redis.aclose()
         await pool.close()
+
+
+async def _statuses(pool: Pool) -> dict[str, int]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT status, count(*) FROM auctions GROUP BY status")
+    return {status: count for status, count in rows}
+
+
+async def _example_auction(
+    pool: Pool, departments: list[int], buyers: dict[int | None, Caller], vendor: Caller
+) -> int | None:
+    """The open reverse auction the printed example bids on as ``vendor``: one where it may
+    bid now."""
+    for task in TASKS:
+        found = await _find(pool, buyers[departments[task.department]], task.title)
+        if found is not None and found.status == "open" and found.type == "reverse":
+            seen = await auctions.get(pool, vendor, found.id)
+            if seen.position is not None and seen.position.can_bid:
+                return found.id
+    return None
 
 
 async def _after_award(

@@ -453,6 +453,19 @@ def _position(row: Row, caller: Caller, standing: Row | None) -> Position:
     return Position(can_bid=True, max_allowed_cents=row["max_allowed_cents"], **common)
 
 
+def _notice(award: Row) -> AwardNotice:
+    return AwardNotice(
+        award_id=award["id"],
+        round=award["round"],
+        winner_id=award["winner_id"],
+        winner_name=award["winner_name"],
+        winner_alias=alias(award["alias_number"]),
+        amount_cents=award["amount_cents"],
+        awarded_at=award["awarded_at"],
+        status=award["status"],
+    )
+
+
 def present(
     row: Row, caller: Caller | None, *, standing: Row | None = None, award: Row | None = None
 ) -> Auction:
@@ -464,18 +477,6 @@ def present(
     position = None
     if caller is not None and caller.has("vendor") and row["status"] != "draft":
         position = _position(row, caller, standing)
-    notice = None
-    if award is not None:
-        notice = AwardNotice(
-            award_id=award["id"],
-            round=award["round"],
-            winner_id=award["winner_id"],
-            winner_name=award["winner_name"],
-            winner_alias=alias(award["alias_number"]),
-            amount_cents=award["amount_cents"],
-            awarded_at=award["awarded_at"],
-            status=award["status"],
-        )
     return Auction(
         id=row["id"],
         department_id=row["department_id"],
@@ -510,7 +511,7 @@ def present(
         max_allowed_cents=row["max_allowed_cents"],
         server_time=row["server_time"],
         position=position,
-        award=notice,
+        award=None if award is None else _notice(award),
         acceptance=row["acceptance"],
         questions_close_at=None if row["status"] == "draft" else row["questions_close_at"],
     )

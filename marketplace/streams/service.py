@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import msgspec
 
@@ -101,58 +101,96 @@ async def follow(
     skipped: no gap and no duplicate across the hand-off. What the hub queued while the
     previous write was on its way goes out in one write.
     """
-    last = after  # the highest id dealt with (sent, or deliberately left out)
+    at = _Dealt(after)
     try:
-        while True:
-            async with pool.acquire() as conn:
-                rows = await queries.relayed_backlog(conn, auction_id, last, PAGE)
-            batch: Batch = []
-            for row in rows:
-                last = row["id"]
-                item = _item(row, sealed)
-                if item is not None:
-                    batch.append(item)
-            if batch:
+        # Each phase closed as it ends, or at once when the client goes (aclosing).
+        async with contextlib.aclosing(_relayed(pool, auction_id, sealed, at)) as phase:
+            async for batch in phase:
                 yield batch
-            if len(rows) < PAGE:
-                break
-
-        while not feed.ready.is_set():  # Redis away: the hub arms the stream when it is back
-            if feed.closed:
-                return
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(KEEPALIVE_SECONDS):
-                    await feed.ready.wait()
-            if not feed.ready.is_set():
-                yield []
-        if feed.armed_at > last:
-            upto = feed.armed_at + 1
-            between: Batch = [i async for i in _between(pool, auction_id, sealed, last, upto)]
-            if between:
-                yield between
-            last = feed.armed_at
-
-        while True:
-            try:
-                first = await feed.get()
-            except Closed:
-                return  # the client reconnects with Last-Event-ID
-            if first is None:
-                yield []
-                continue
-            batch = []
-            for entry in [first, *feed.take_ready()]:
-                if entry.id <= last:
-                    continue
-                if entry.prev > last:
-                    # Redis lost something between what we sent and this entry.
-                    batch += [i async for i in _between(pool, auction_id, sealed, last, entry.id)]
-                last = entry.id
-                batch.append(entry)
-            if batch:
+        async with contextlib.aclosing(_until_armed(pool, feed, auction_id, sealed, at)) as phase:
+            async for batch in phase:
+                yield batch
+        if not feed.ready.is_set():
+            return  # closed while Redis was away
+        async with contextlib.aclosing(_live(pool, feed, auction_id, sealed, at)) as phase:
+            async for batch in phase:
                 yield batch
     finally:
         feed.close()
+
+
+class _Dealt:
+    """The highest event id a feed has dealt with (sent, or deliberately left out)."""
+
+    def __init__(self, last: int) -> None:
+        self.last = last
+
+
+async def _relayed(
+    pool: Pool, auction_id: int, sealed: bool, at: _Dealt
+) -> AsyncGenerator[Batch, None]:
+    """What PostgreSQL holds as relayed after ``at``, a page at a time."""
+    while True:
+        async with pool.acquire() as conn:
+            rows = await queries.relayed_backlog(conn, auction_id, at.last, PAGE)
+        batch: Batch = []
+        for row in rows:
+            at.last = row["id"]
+            item = _item(row, sealed)
+            if item is not None:
+                batch.append(item)
+        if batch:
+            yield batch
+        if len(rows) < PAGE:
+            return
+
+
+async def _until_armed(
+    pool: Pool, feed: Subscription, auction_id: int, sealed: bool, at: _Dealt
+) -> AsyncGenerator[Batch, None]:
+    """Keep-alives until the hub has armed the feed (Redis away: when it is back), then what
+    PostgreSQL holds up to the entry the hub queues from."""
+    while not feed.ready.is_set():
+        if feed.closed:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(KEEPALIVE_SECONDS):
+                await feed.ready.wait()
+        if not feed.ready.is_set():
+            yield []
+    if feed.armed_at > at.last:
+        upto = feed.armed_at + 1
+        between: Batch = [i async for i in _between(pool, auction_id, sealed, at.last, upto)]
+        if between:
+            yield between
+        at.last = feed.armed_at
+
+
+async def _live(
+    pool: Pool, feed: Subscription, auction_id: int, sealed: bool, at: _Dealt
+) -> AsyncGenerator[Batch, None]:
+    """The hub's entries as they come, with what Redis lost between two filled in from
+    PostgreSQL; ends when the hub closes the feed (the client reconnects with
+    Last-Event-ID)."""
+    while True:
+        try:
+            first = await feed.get()
+        except Closed:
+            return
+        if first is None:
+            yield []
+            continue
+        batch: Batch = []
+        for entry in [first, *feed.take_ready()]:
+            if entry.id <= at.last:
+                continue
+            if entry.prev > at.last:
+                # Redis lost something between what we sent and this entry.
+                batch += [i async for i in _between(pool, auction_id, sealed, at.last, entry.id)]
+            at.last = entry.id
+            batch.append(entry)
+        if batch:
+            yield batch
 
 
 async def _between(

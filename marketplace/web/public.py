@@ -26,7 +26,7 @@ from marketplace.ratelimit import limit_listing
 from marketplace.settings import Settings
 from marketplace.structs import decode_cursor, encode_cursor
 from marketplace.web import confirm
-from marketplace.web.bid_box import bid_box
+from marketplace.web.bid_box import Box, bid_box
 from marketplace.web.common import render, web_settings
 
 STATUSES = typing.get_args(Status)
@@ -148,18 +148,6 @@ async def auction_page(
     is_department_buyer = bool(policy.buys_for(viewer, auction.department_id))
     step, questions = await _buyer_actions(request, pool, viewer, auction, is_department_buyer)
     winner_id = auction.award.winner_id if auction.award else None
-    box = bid_box(
-        status=auction.status,
-        sealed=auction.type == "sealed",
-        position=auction.position,
-        winner_id=winner_id,
-        award_cents=auction.award.amount_cents if auction.award else None,
-        viewer_id=viewer.id if viewer else 0,
-        verification=viewer.verification_status if viewer else None,
-    )
-    asked = await clarifications.list_questions(pool, viewer, auction_id, 0, 500)
-    amendments = await clarifications.list_amendments(pool, viewer, auction_id)
-    ask_refusal = clarifications.ask_refusal(viewer, msgspec.structs.asdict(auction))
     return render(
         request,
         viewer,
@@ -171,7 +159,7 @@ async def auction_page(
         badge_label=label,
         sealed_hidden=auction.type == "sealed" and not auctions.revealed(auction.status),
         live=auction.status in ("scheduled", "open"),
-        box=box,
+        box=_box(auction, viewer),
         bid_error=bid_error,
         bid_value=bid_value,
         idempotency_key=secrets.token_urlsafe(16),
@@ -188,15 +176,38 @@ async def auction_page(
         offer_rerun=step == "rerun",
         deadline_values=deadline_values or {},
         questions=questions,
-        qna=asked,
-        amendments=amendments,
-        may_ask=ask_refusal is None,
-        ask_refusal=ask_refusal.detail if ask_refusal is not None else None,
-        amendable=auction.status in clarifications.AMENDABLE,
-        amendment_min_hours=web_settings(request).amendment_min_hours,
+        **await _clarifications(request, pool, viewer, auction),
         form_errors=form_errors or {},
         form_values=form_values or {},
     )
+
+
+def _box(auction: Auction, viewer: Caller | None) -> Box:
+    """The bid box for this viewer (web/bid_box.py)."""
+    return bid_box(
+        status=auction.status,
+        sealed=auction.type == "sealed",
+        position=auction.position,
+        winner_id=auction.award.winner_id if auction.award else None,
+        award_cents=auction.award.amount_cents if auction.award else None,
+        viewer_id=viewer.id if viewer else 0,
+        verification=viewer.verification_status if viewer else None,
+    )
+
+
+async def _clarifications(
+    request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, auction: Auction
+) -> dict[str, Any]:
+    """The page's questions and answers, amendments, and whether this viewer may ask."""
+    refusal = clarifications.ask_refusal(viewer, msgspec.structs.asdict(auction))
+    return {
+        "qna": await clarifications.list_questions(pool, viewer, auction.id, 0, 500),
+        "amendments": await clarifications.list_amendments(pool, viewer, auction.id),
+        "may_ask": refusal is None,
+        "ask_refusal": refusal.detail if refusal is not None else None,
+        "amendable": auction.status in clarifications.AMENDABLE,
+        "amendment_min_hours": web_settings(request).amendment_min_hours,
+    }
 
 
 async def _buyer_actions(
