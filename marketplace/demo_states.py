@@ -21,13 +21,14 @@ from marketplace.auctions import lifecycle
 from marketplace.auctions import service as auctions
 from marketplace.auctions.schemas import AuctionCreate
 from marketplace.auth import Caller
-from marketplace.awards import service as awards
+from marketplace.awards import next_round
 from marketplace.bids.service import place_bid
 from marketplace.db import Pool
 from marketplace.deliveries import service as deliveries
-from marketplace.demo import _backdate, _find
+from marketplace.demo_seeder import backdate, find_auction
 from marketplace.github import service as github_accounts
 from marketplace.github.oauth import GithubIdentity
+from marketplace.payments import disputes
 from marketplace.payments import service as payments
 from marketplace.payments.execution import record_execution
 from marketplace.reviews import service as reviews
@@ -282,7 +283,7 @@ class AfterAward:
             reason = "The department's IT office is doing this work itself."
             await auctions.cancel(self.pool, buyer, aid, reason, REQUEST_ID)
             return aid
-        await _backdate(self.pool, aid, dt.timedelta(hours=2))
+        await backdate(self.pool, aid, dt.timedelta(hours=2))
         await lifecycle.close_auction(self.pool, aid, self.settings)
         return aid
 
@@ -328,7 +329,7 @@ class AfterAward:
         pid = review.payment_id
         if scene.goal == "disputed":
             reason = "The reminders go out in English only; the task asked for Spanish too."
-            await payments.open_dispute(self.pool, buyer, pid, reason, REQUEST_ID)
+            await disputes.open_dispute(self.pool, buyer, pid, reason, REQUEST_ID)
         if scene.goal in ("paid", "confirmed"):
             await self._wait(aid, "the payment's release", _STATUS, "paid")
         if scene.goal == "confirmed":
@@ -344,7 +345,7 @@ class AfterAward:
                 aid,
             )
         await self._wait(aid, "missed_delivery", _STATUS, "missed_delivery")
-        await awards.reaward(self.pool, self.settings, buyer, aid, REQUEST_ID)
+        await next_round.reaward(self.pool, self.settings, buyer, aid, REQUEST_ID)
 
     async def _wait(self, aid: int, what: str, query: str, *args: Any) -> None:
         """Until ``query`` finds the auction so: the worker's step has happened."""
@@ -376,5 +377,5 @@ _FAILED_VERIFICATION = (  # a failing verdict: an error record decided nothing
 
 
 async def _find_id(pool: Pool, buyer: Caller, title: str) -> int | None:
-    found = await _find(pool, buyer, title)
+    found = await find_auction(pool, buyer, title)
     return None if found is None else found.id

@@ -22,7 +22,8 @@ from marketplace.deliveries import queries
 from marketplace.deliveries.verification import run
 from marketplace.github import queries as github_queries
 from marketplace.github import webhook
-from marketplace.github.client import GithubClient, GithubError
+from marketplace.github.client import GithubClient
+from marketplace.github.errors import GithubError
 from workers.loops import every
 
 log = logging.getLogger(__name__)

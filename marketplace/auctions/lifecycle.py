@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from marketplace import outbox
 from marketplace.auctions import queries
-from marketplace.auctions.service import alias
+from marketplace.auctions.presentation import alias
 from marketplace.audit.record import SYSTEM, Entry, record, record_many
 from marketplace.calendar import add_business_days
 from marketplace.db import Conn, Pool, Row

@@ -10,33 +10,17 @@ from arq.connections import ArqRedis
 
 from marketplace import jobs, outbox, policy
 from marketplace.auctions import queries
-from marketplace.auctions.schemas import Auction, AuctionCreate, AuctionPatch, AwardNotice, Position
+from marketplace.auctions.presentation import present, revealed
+from marketplace.auctions.rules import publish_problems, rule_problems, title_required
+from marketplace.auctions.schemas import Auction, AuctionCreate, AuctionPatch
 from marketplace.audit.record import record
 from marketplace.auth import Caller
 from marketplace.db import Conn, Pool, Row, held
-from marketplace.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from marketplace.errors import BadRequest, Conflict, Forbidden, NotFound
 from marketplace.events import AuctionCancelled, AuctionCreated, AuctionPublished, AuctionUpdated
 from marketplace.settings import Settings
 
-# A publish may name a start a few minutes in the past (clock skew, form filled slowly):
-# the auction then opens at once.
-PUBLISH_GRACE = dt.timedelta(minutes=5)
 BIDDING = ("open",)
-NOT_YET_CLOSED = ("draft", "scheduled", "open")
-
-
-def alias(number: int | None) -> str:
-    return f"Bidder {number}" if number is not None else "Bidder"
-
-
-def alias_of(number: int | None) -> str | None:
-    """A bid's alias; None for a sealed bid before close, which has none yet."""
-    return None if number is None else alias(number)
-
-
-def revealed(status: str) -> bool:
-    """Sealed bids and bidder identities become public once bidding has closed."""
-    return status not in (*NOT_YET_CLOSED, "cancelled")
 
 
 def can_see(caller: Caller | None, row: Row) -> bool:
@@ -66,68 +50,10 @@ def require_department_buyer(caller: Caller, row: Row) -> None:
         )
 
 
-def rule_problems(fields: dict[str, Any], settings: Settings) -> list[Unprocessable]:
-    """Every rule a task's fields break (all of them, so a form can show them at once)."""
-    found = []
-    cap = fields["price_cap_cents"]
-    if cap > settings.threshold_cents:
-        found.append(
-            Unprocessable(
-                "cap_above_threshold",
-                f"the price cap {cap} exceeds the micro-purchase threshold "
-                f"{settings.threshold_cents}",
-                field="price_cap_cents",
-                threshold_cents=settings.threshold_cents,
-            )
-        )
-    starts, ends = fields["starts_at"], fields["ends_at"]
-    if ends <= starts:
-        found.append(
-            Unprocessable("ends_before_start", "ends_at must be after starts_at", field="ends_at")
-        )
-    elif (ends - starts).total_seconds() < settings.min_auction_seconds:
-        found.append(
-            Unprocessable(
-                "window_too_short",
-                f"the bidding window must be at least {settings.min_auction_seconds} seconds",
-                field="ends_at",
-                min_auction_seconds=settings.min_auction_seconds,
-            )
-        )
-    due, days = fields["delivery_due_at"], fields["delivery_business_days"]
-    if (due is None) == (days is None):
-        found.append(
-            Unprocessable(
-                "delivery_due_required",
-                "give exactly one of delivery_due_at or delivery_business_days",
-                field="delivery_due_at",
-            )
-        )
-    elif due is not None and due <= ends:
-        found.append(
-            Unprocessable(
-                "delivery_before_close",
-                "delivery_due_at must be after the bidding closes",
-                field="delivery_due_at",
-            )
-        )
-    return found
-
-
 def _check_rules(fields: dict[str, Any], settings: Settings) -> None:
     problems = rule_problems(fields, settings)
     if problems:
         raise problems[0]
-
-
-def draft_problems(fields: dict[str, Any], settings: Settings) -> list[Unprocessable]:
-    """Every reason ``create`` or ``update`` would refuse these fields (for the task form)."""
-    blank = [] if str(fields.get("title") or "").strip() else [_title_required()]
-    return blank + rule_problems(fields, settings)
-
-
-def _title_required() -> Unprocessable:
-    return Unprocessable("title_required", "the title must not be blank", field="title")
 
 
 def _fields(data: AuctionCreate) -> dict[str, Any]:
@@ -135,7 +61,7 @@ def _fields(data: AuctionCreate) -> dict[str, Any]:
     fields["skills"] = sorted({s.strip() for s in data.skills if s.strip()})
     fields["title"] = data.title.strip()
     if not fields["title"]:
-        raise _title_required()
+        raise title_required()
     return fields
 
 
@@ -211,38 +137,6 @@ async def update(
         )
         row = held(await queries.get_auction(conn, auction_id), "locked above, in this transaction")
     return present(row, caller)
-
-
-def publish_problems(row: Row, settings: Settings) -> list[Unprocessable]:
-    """Every reason a draft cannot be published now (its rules, then publication's own)."""
-    fields = {name: row[name] for name in queries.EDITABLE}
-    found = rule_problems(fields, settings)
-    now = row["server_time"]
-    if row["starts_at"] < now - PUBLISH_GRACE:
-        found.append(
-            Unprocessable(
-                "starts_in_past", "starts_at is in the past; move it forward", field="starts_at"
-            )
-        )
-    elif (
-        row["ends_at"] - max(now, row["starts_at"])
-    ).total_seconds() < settings.min_auction_seconds and not any(
-        p.code in ("window_too_short", "ends_before_start") for p in found
-    ):
-        found.append(
-            Unprocessable(
-                "window_too_short",
-                f"the bidding window must be at least {settings.min_auction_seconds} seconds",
-                field="ends_at",
-                min_auction_seconds=settings.min_auction_seconds,
-            )
-        )
-    for name in ("summary", "description"):
-        if not row[name].strip():
-            found.append(
-                Unprocessable(f"{name}_required", f"a published task needs a {name}", field=name)
-            )
-    return found
 
 
 def _check_publishable(caller: Caller, row: Row, settings: Settings) -> None:
@@ -405,113 +299,3 @@ def _keyset(sort: str, after: list[Any] | None) -> list[Any] | None:
     except (TypeError, ValueError):
         raise BadRequest("invalid_cursor", "the cursor is not one this service issued") from None
     return [key, after_id]
-
-
-def _position(row: Row, caller: Caller, standing: Row | None) -> Position:
-    """What this vendor may bid now. Each reason is the code a bid would be refused with
-    (sql/functions/bid_refusal.sql and place_bid.sql), so the detail and the bid agree."""
-    bids = standing["bids"] if standing else 0
-    best = standing["best"] if standing else None
-    common: dict[str, Any] = {"has_bid": bids > 0, "your_best_cents": best}
-    if not caller.has("vendor"):
-        return Position(can_bid=False, reason="role_required", message="only vendors bid", **common)
-    if caller.verification_status != "verified":
-        return Position(
-            can_bid=False,
-            reason="vendor_not_verified",
-            message=f"your vendor verification is {caller.verification_status}",
-            **common,
-        )
-    if caller.department_id == row["department_id"]:
-        return Position(
-            can_bid=False,
-            reason="conflict_of_interest",
-            message="you belong to the buying department",
-            **common,
-        )
-    if row["status"] != "open":
-        return Position(
-            can_bid=False,
-            reason="auction_not_open",
-            message=f"the auction is {row['status']}",
-            **common,
-        )
-    if row["type"] == "sealed":
-        if bids:
-            return Position(
-                can_bid=False, reason="already_bid", message="your sealed bid is in", **common
-            )
-        return Position(can_bid=True, max_allowed_cents=row["max_allowed_cents"], **common)
-    if row["low_bidder_id"] == caller.id:
-        return Position(
-            can_bid=False,
-            reason="already_low_bidder",
-            is_low_bidder=True,
-            message="you are the low bidder",
-            **common,
-        )
-    return Position(can_bid=True, max_allowed_cents=row["max_allowed_cents"], **common)
-
-
-def _notice(award: Row) -> AwardNotice:
-    return AwardNotice(
-        award_id=award["id"],
-        round=award["round"],
-        winner_id=award["winner_id"],
-        winner_name=award["winner_name"],
-        winner_alias=alias(award["alias_number"]),
-        amount_cents=award["amount_cents"],
-        awarded_at=award["awarded_at"],
-        status=award["status"],
-    )
-
-
-def present(
-    row: Row, caller: Caller | None, *, standing: Row | None = None, award: Row | None = None
-) -> Auction:
-    """The auction as this caller may see it: sealed auctions hide bids until close."""
-    sealed_hidden = row["type"] == "sealed" and not revealed(row["status"])
-    time_left = None
-    if row["status"] == "open":
-        time_left = max(0.0, (row["ends_at"] - row["server_time"]).total_seconds())
-    position = None
-    if caller is not None and caller.has("vendor") and row["status"] != "draft":
-        position = _position(row, caller, standing)
-    return Auction(
-        id=row["id"],
-        department_id=row["department_id"],
-        department_name=row["department_name"],
-        title=row["title"],
-        summary=row["summary"],
-        description=row["description"],
-        repo=row["repo"],
-        issue_number=row["issue_number"],
-        target_branch=row["target_branch"],
-        type=row["type"],
-        status=row["status"],
-        price_cap_cents=row["price_cap_cents"],
-        min_decrement_cents=row["min_decrement_cents"],
-        starts_at=row["starts_at"],
-        ends_at=row["ends_at"],
-        scheduled_ends_at=row["scheduled_ends_at"],
-        delivery_due_at=row["delivery_due_at"],
-        delivery_business_days=row["delivery_business_days"],
-        soft_close_seconds=row["soft_close_seconds"],
-        max_extensions=row["max_extensions"],
-        extensions=row["extensions"],
-        skills=list(row["skills"]),
-        created_at=row["created_at"],
-        published_at=row["published_at"],
-        closed_at=row["closed_at"],
-        cancelled_at=row["cancelled_at"],
-        cancel_reason=row["cancel_reason"],
-        time_left_seconds=time_left,
-        low_bid_cents=None if sealed_hidden else row["lowest_cents"],
-        bid_count=None if sealed_hidden else row["bid_count"],
-        max_allowed_cents=row["max_allowed_cents"],
-        server_time=row["server_time"],
-        position=position,
-        award=None if award is None else _notice(award),
-        acceptance=row["acceptance"],
-        questions_close_at=None if row["status"] == "draft" else row["questions_close_at"],
-    )

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, get, post
 
 from marketplace.auth import Caller, request_id, roles
-from marketplace.awards import service
+from marketplace.awards import next_round, service
 from marketplace.awards.schemas import Award, DeadlineExtension, DeclineIn, Rerun
 from marketplace.db import Pool
 from marketplace.params import Cursor, Limit
@@ -57,7 +57,7 @@ async def reaward(
     settings: Settings,
     caller: Caller,
 ) -> Award:
-    return await service.reaward(pool, settings, caller, auction_id, request_id(request))
+    return await next_round.reaward(pool, settings, caller, auction_id, request_id(request))
 
 
 @post(
@@ -82,7 +82,7 @@ async def decline(
 async def rerun(
     request: Request[Any, Any, Any], auction_id: int, pool: Pool, caller: Caller
 ) -> Rerun:
-    return await service.rerun(pool, caller, auction_id, request_id(request))
+    return await next_round.rerun(pool, caller, auction_id, request_id(request))
 
 
 ROUTES = [my_awards, extend_deadline, reaward, decline, rerun]

@@ -32,7 +32,8 @@ import msgspec
 from arq.connections import ArqRedis
 
 from marketplace import jobs
-from marketplace.auctions.service import alias_of, load_visible, revealed
+from marketplace.auctions.presentation import alias_of, revealed
+from marketplace.auctions.service import load_visible
 from marketplace.auth import Caller
 from marketplace.bids import queries
 from marketplace.bids.schemas import Bid, MyBid

@@ -29,7 +29,8 @@ from marketplace.deliveries import queries
 from marketplace.deliveries.rules import Observed, Subject, evaluate
 from marketplace.deliveries.schemas import Check
 from marketplace.events import DeliveryVerificationFailed, DeliveryVerified, Event
-from marketplace.github.client import GithubClient, GithubError, GithubNotFound
+from marketplace.github.client import GithubClient
+from marketplace.github.errors import GithubError, GithubNotFound
 from marketplace.github.schemas import Issue, PullRequest
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,8 @@ from marketplace import outbox
 from marketplace.db import Conn, Pool, Row
 from marketplace.events import GithubAccessLost
 from marketplace.github import queries
-from marketplace.github.client import GithubClient, GithubError, GithubNotInstalled
+from marketplace.github.client import GithubClient
+from marketplace.github.errors import GithubError, GithubNotInstalled
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ request also its merge and the checks on its head commit.
 
 from __future__ import annotations
 
-from marketplace.github.client import GithubClient, GithubError
+from marketplace.github.client import GithubClient
+from marketplace.github.errors import GithubError
 from marketplace.github.schemas import CheckResult
 from marketplace.github.urls import parse_pull_url, parse_repo_url
 from marketplace.settings import Settings

@@ -22,7 +22,8 @@ import msgspec
 
 from marketplace.db import Pool
 from marketplace.github import queries
-from marketplace.github.client import GithubClient, GithubError, GithubRefused
+from marketplace.github.client import GithubClient
+from marketplace.github.errors import GithubError, GithubRefused
 from marketplace.github.schemas import HookAttempt
 from marketplace.settings import Settings
 

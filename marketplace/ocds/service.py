@@ -22,7 +22,7 @@ from marketplace import outbox
 from marketplace.audit.export import Query
 from marketplace.db import Conn, Pool, Row
 from marketplace.events import Event
-from marketplace.ocds import mapping, queries
+from marketplace.ocds import assemble, mapping, queries
 from marketplace.ocds.merge import compile_releases
 from marketplace.settings import Settings
 
@@ -106,7 +106,7 @@ async def auction_releases(
                 outbox.stamped(e["id"], e["created_at"], e["payload"]) for e in events[row["id"]]
             ]
             facts = _facts(row, bidders[row["id"]], dues[row["id"]])
-            releases = mapping.releases(facts, stamped, context)
+            releases = assemble.releases(facts, stamped, context)
             if query.since is not None:
                 since = query.since
                 releases = [r for r in releases if dt.datetime.fromisoformat(r["date"]) >= since]

@@ -10,7 +10,7 @@ from litestar import Request, get, post, put
 from marketplace.auth import Caller, request_id, roles, signed_in
 from marketplace.db import Pool
 from marketplace.params import Cursor, Limit
-from marketplace.payments import execution, service
+from marketplace.payments import disputes, execution, service
 from marketplace.payments.schemas import (
     DisputeIn,
     ExecutedIn,
@@ -85,7 +85,7 @@ async def confirm_payment(
 async def dispute_payment(
     request: Request[Any, Any, Any], payment_id: int, data: DisputeIn, pool: Pool, caller: Caller
 ) -> Payment:
-    return await service.open_dispute(pool, caller, payment_id, data.reason, request_id(request))
+    return await disputes.open_dispute(pool, caller, payment_id, data.reason, request_id(request))
 
 
 @post(
@@ -103,7 +103,7 @@ async def resolve_payment(
     redis: ArqRedis,
     caller: Caller,
 ) -> Payment:
-    return await service.resolve_dispute(
+    return await disputes.resolve_dispute(
         pool, redis, caller, payment_id, data.outcome, data.reason, request_id(request)
     )
 

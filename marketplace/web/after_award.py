@@ -11,14 +11,15 @@ from litestar.response import Redirect, Template
 from marketplace import policy
 from marketplace.auctions import service as auctions
 from marketplace.auth import Caller, request_id
+from marketplace.awards import next_round
 from marketplace.awards import service as awards
 from marketplace.db import Pool
 from marketplace.errors import DomainError
 from marketplace.settings import Settings
 from marketplace.web import confirm, zoned
-from marketplace.web.buyer import zone_of
 from marketplace.web.common import flash, form_text, money, plain, require, see_other
 from marketplace.web.public import auction_page
+from marketplace.web.task_form import zone_of
 
 REFUSALS = {
     "not_reawardable": "Re-award is possible only after the work was rejected or the delivery "
@@ -81,7 +82,7 @@ async def reaward(
                 back=f"/auctions/{auction_id}",
             )
     try:
-        award = await awards.reaward(pool, settings, caller, auction_id, request_id(request))
+        award = await next_round.reaward(pool, settings, caller, auction_id, request_id(request))
     except DomainError as exc:
         return await _refused(request, pool, caller, auction_id, exc)
     flash(
@@ -97,7 +98,7 @@ async def rerun(
 ) -> Template | Redirect:
     caller = require(viewer, "buyer")
     try:
-        copy = await awards.rerun(pool, caller, auction_id, request_id(request))
+        copy = await next_round.rerun(pool, caller, auction_id, request_id(request))
     except DomainError as exc:
         return await _refused(request, pool, caller, auction_id, exc)
     flash(request, "A new draft copied from the task is ready: check its dates, then publish it.")

@@ -19,7 +19,7 @@ from litestar.response import Template
 from marketplace.accounts import service as accounts
 from marketplace.auctions.schemas import Auction
 from marketplace.auth import Caller
-from marketplace.awards import service as awards
+from marketplace.awards import next_round
 from marketplace.db import Pool
 from marketplace.web.common import local_time, money, render
 
@@ -121,7 +121,7 @@ def decline(title: str, amount_cents: int) -> Question:
 
 async def reaward_question(pool: Pool, caller: Caller, auction: Auction) -> Question | None:
     """The re-award question with the runner-up it would choose now; None if none remains."""
-    offer = await awards.runner_up_offer(pool, caller, auction.id)
+    offer = await next_round.runner_up_offer(pool, caller, auction.id)
     if offer is None:
         return None
     runner_up = await accounts.get_user(pool, offer[0])

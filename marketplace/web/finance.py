@@ -19,7 +19,7 @@ from marketplace.accounts import service as accounts
 from marketplace.auth import Caller, request_id
 from marketplace.db import Pool
 from marketplace.errors import DomainError
-from marketplace.payments import execution
+from marketplace.payments import disputes, execution
 from marketplace.payments import service as payments
 from marketplace.payments.schemas import Payment, PaymentStatus
 from marketplace.structs import decode_cursor, encode_cursor
@@ -198,7 +198,7 @@ async def resolve(
             back=f"/payments/{payment_id}",
         )
     try:
-        done = await payments.resolve_dispute(
+        done = await disputes.resolve_dispute(
             pool, redis, caller, payment_id, outcome, reason, request_id(request)
         )
     except DomainError as exc:
@@ -241,7 +241,7 @@ async def dispute(
             values=values,
         )
     try:
-        await payments.open_dispute(pool, caller, payment_id, reason, request_id(request))
+        await disputes.open_dispute(pool, caller, payment_id, reason, request_id(request))
     except DomainError as exc:
         if exc.code == "payment_not_found":
             raise

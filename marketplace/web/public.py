@@ -13,10 +13,11 @@ from litestar import Request, get
 from litestar.response import Response, Template
 
 from marketplace import policy
+from marketplace.auctions import presentation
 from marketplace.auctions import service as auctions
 from marketplace.auctions.schemas import Auction, Sort, Status
 from marketplace.auth import Caller
-from marketplace.awards import service as awards
+from marketplace.awards import next_round
 from marketplace.bids import service as bids
 from marketplace.clarifications import service as clarifications
 from marketplace.db import Pool
@@ -157,7 +158,7 @@ async def auction_page(
         bids=shown,
         badge_class=css,
         badge_label=label,
-        sealed_hidden=auction.type == "sealed" and not auctions.revealed(auction.status),
+        sealed_hidden=auction.type == "sealed" and not presentation.revealed(auction.status),
         live=auction.status in ("scheduled", "open"),
         box=_box(auction, viewer),
         bid_error=bid_error,
@@ -222,7 +223,7 @@ async def _buyer_actions(
     ask before acting (see confirm.py)."""
     if viewer is None or not is_department_buyer:
         return None, {}
-    step = await awards.next_step(pool, viewer, auction.id)
+    step = await next_round.next_step(pool, viewer, auction.id)
     questions = {
         "publish": confirm.publish(auction, web_settings(request).zone),
         "cancel": confirm.cancel(auction),

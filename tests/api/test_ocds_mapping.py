@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from marketplace import events as ev
-from marketplace.ocds import mapping
+from marketplace.ocds import assemble, handlers, mapping
 from marketplace.ocds.merge import compile_releases
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -83,11 +83,11 @@ def names(release: dict[str, Any]) -> dict[str, str]:
 
 
 def test_a_draft_publishes_nothing() -> None:
-    assert mapping.releases(facts(), stamp(PUBLISH[:2]), CTX) == []
+    assert assemble.releases(facts(), stamp(PUBLISH[:2]), CTX) == []
 
 
 def test_tender_release_fields() -> None:
-    first = mapping.releases(facts(), stamp(PUBLISH), CTX)[0]
+    first = assemble.releases(facts(), stamp(PUBLISH), CTX)[0]
     assert first["ocid"] == "ocds-abc123-7" and first["id"] == "102"
     assert first["tag"] == ["tender"] and first["initiationType"] == "tender"
     tender = first["tender"]
@@ -123,7 +123,7 @@ def test_tender_release_fields() -> None:
 def test_reverse_bidders_by_alias_until_close(
     closing: list[ev.Event], named: dict[str, str]
 ) -> None:
-    out = mapping.releases(facts(), stamp(PUBLISH + REVERSE_BIDS + closing), CTX)
+    out = assemble.releases(facts(), stamp(PUBLISH + REVERSE_BIDS + closing), CTX)
     last = out[-1]
     assert {k: v for k, v in names(last).items() if k.startswith("bidder")} == named
     for release in out:
@@ -139,7 +139,7 @@ def test_reverse_bidders_by_alias_until_close(
 
 
 def test_award_release() -> None:
-    out = mapping.releases(facts(), stamp(PUBLISH + REVERSE_BIDS + [AWARD_TO_3]), CTX)
+    out = assemble.releases(facts(), stamp(PUBLISH + REVERSE_BIDS + [AWARD_TO_3]), CTX)
     last = out[-1]
     assert last["tag"] == ["award", "contract"]
     assert last["tender"]["status"] == "complete"
@@ -187,7 +187,7 @@ def test_sealed_bids_only_from_the_close() -> None:
         amount_cents=200_000,
         runner_up_ids=[12],
     )
-    out = mapping.releases(facts("sealed"), stamp([*PUBLISH, revealed, award]), CTX)
+    out = assemble.releases(facts("sealed"), stamp([*PUBLISH, revealed, award]), CTX)
     close = at(4)
     for release in out:
         if "bids" in release:
@@ -230,7 +230,7 @@ def test_delivery_review_payment() -> None:
         ),
         ev.PaymentConfirmed(auction_id=7, payment_id=70),
     ]
-    out = mapping.releases(facts(), stamp(PUBLISH + REVERSE_BIDS + [AWARD_TO_3] + tail), CTX)
+    out = assemble.releases(facts(), stamp(PUBLISH + REVERSE_BIDS + [AWARD_TO_3] + tail), CTX)
     assert [r["tag"] for r in out[-3:]] == [
         ["implementation"],
         ["implementation"],
@@ -259,7 +259,7 @@ def test_missed_delivery_then_reaward() -> None:
             previous_award_id=50,
         ),
     ]
-    out = mapping.releases(facts(), stamp(PUBLISH + REVERSE_BIDS + [AWARD_TO_3] + tail), CTX)
+    out = assemble.releases(facts(), stamp(PUBLISH + REVERSE_BIDS + [AWARD_TO_3] + tail), CTX)
     missed, reawarded = out[-2:]
     assert missed["tag"] == ["implementationUpdate"]
     assert missed["contracts"][0]["milestones"][0]["status"] == "notMet"
@@ -274,16 +274,16 @@ def test_missed_delivery_then_reaward() -> None:
 
 def test_declined_award_is_cancelled() -> None:
     tail = [ev.AwardDeclined(auction_id=7, award_id=50, winner_id=13, reason="busy")]
-    out = mapping.releases(facts(), stamp(PUBLISH + REVERSE_BIDS + [AWARD_TO_3] + tail), CTX)
+    out = assemble.releases(facts(), stamp(PUBLISH + REVERSE_BIDS + [AWARD_TO_3] + tail), CTX)
     assert out[-1]["tag"] == ["awardCancellation", "contractTermination"]
     assert out[-1]["awards"][0]["status"] == "cancelled"
     assert out[-1]["contracts"][0]["status"] == "cancelled"
 
 
 def test_no_bids_then_rerun_links_the_processes() -> None:
-    out = mapping.releases(facts(), stamp([*PUBLISH, ev.AuctionClosedNoBids(auction_id=7)]), CTX)
+    out = assemble.releases(facts(), stamp([*PUBLISH, ev.AuctionClosedNoBids(auction_id=7)]), CTX)
     assert out[-1]["tender"]["status"] == "unsuccessful"
-    rerun = mapping.releases(facts(previous_auction_id=7), stamp(PUBLISH), CTX)
+    rerun = assemble.releases(facts(previous_auction_id=7), stamp(PUBLISH), CTX)
     related = rerun[0]["relatedProcesses"][0]
     assert related["relationship"] == ["unsuccessfulProcess"]
     assert related["identifier"] == "ocds-abc123-7" and related["scheme"] == "ocid"
@@ -302,7 +302,7 @@ def test_compiled_equals_ocdsmerge() -> None:
             previous_award_id=50,
         ),
     ]
-    out = mapping.releases(facts(), stamp(PUBLISH + REVERSE_BIDS + [AWARD_TO_3] + tail), CTX)
+    out = assemble.releases(facts(), stamp(PUBLISH + REVERSE_BIDS + [AWARD_TO_3] + tail), CTX)
     from tests.ocds_offline import extended_schema
 
     merger = ocdsmerge.Merger(extended_schema())
@@ -354,8 +354,8 @@ def test_a_new_event_maps_through_a_handler_table() -> None:
         reason="Acceptance criteria clarified",
         answers_url="https://mp.example/auctions/7#questions",
     )
-    table = {**mapping.HANDLERS, "test.amended": _amended}
-    out = mapping.releases(facts(), stamp([*PUBLISH, amended]), CTX, handlers=table)
+    table = {**handlers.HANDLERS, "test.amended": _amended}
+    out = assemble.releases(facts(), stamp([*PUBLISH, amended]), CTX, handlers=table)
     last = out[-1]
     assert last["tag"] == ["tenderAmendment"]
     assert last["tender"]["amendments"] == [
@@ -380,7 +380,7 @@ def test_a_new_event_maps_through_a_handler_table() -> None:
     }
     assert not any(problems(validate(package)).values())
     # Without the handler the event changes nothing public.
-    assert len(mapping.releases(facts(), stamp([*PUBLISH, amended]), CTX)) == len(out) - 1
+    assert len(assemble.releases(facts(), stamp([*PUBLISH, amended]), CTX)) == len(out) - 1
 
 
 def _amendment(n: int, changed: list[str], **texts: str) -> ev.AuctionAmended:
@@ -425,7 +425,7 @@ def _amendment(n: int, changed: list[str], **texts: str) -> ev.AuctionAmended:
 def test_the_tender_keeps_the_text_first_published_and_amendments_move_it(
     amendments: list[ev.AuctionAmended], published: tuple[str, str], latest: tuple[str, str]
 ) -> None:
-    out = mapping.releases(
+    out = assemble.releases(
         facts(description="Now", acceptance="Works"), stamp([*PUBLISH, *amendments]), CTX
     )
     first, last = out[0]["tender"]["description"], out[-1]["tender"]["description"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from marketplace.auctions import service as auctions
+from marketplace.auctions import presentation
 from marketplace.bids.service import _refusal
 from marketplace.errors import (
     Conflict,
@@ -57,6 +57,6 @@ def test_each_code_maps_to_one_client_error(code: str, error: type[DomainError])
 
 
 def test_position_reasons_are_bid_refusal_codes() -> None:
-    source = inspect.getsource(auctions._position)
+    source = inspect.getsource(presentation._position)
     reasons = set(re.findall(r'reason="([a-z_]+)"', source))
     assert reasons and reasons <= set(REFUSALS), reasons - set(REFUSALS)

@@ -11,13 +11,8 @@ import pytest
 
 from marketplace.cli import main
 from marketplace.errors import Unprocessable
-from marketplace.github.client import (
-    GithubClient,
-    GithubNotFound,
-    GithubUnavailable,
-    parse_pull_url,
-    retry_after,
-)
+from marketplace.github.client import GithubClient, parse_pull_url, retry_after
+from marketplace.github.errors import GithubNotFound, GithubUnavailable
 from tests.fakes.github import FakeGitHub
 
 MERGED = dt.datetime(2024, 3, 1, 12, 30, tzinfo=dt.UTC)
