@@ -25,6 +25,9 @@ CLOSED = [
 ]
 # After an award: the statuses of an auction whose winner's outcome is or will be known.
 PAID = ["paid", "payment_confirmed"]
+# An empty stretch of time (spend_by_day), and the ends of all time for one unbounded.
+EMPTY = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+EVER = (EMPTY, dt.datetime(9999, 12, 31, tzinfo=dt.UTC))
 DECIDED = ["paid", "payment_confirmed", "rejected", "missed_delivery"]
 
 # Active bids whose existence is public: any reverse auction's, a sealed one's only after
@@ -174,72 +177,67 @@ async def department_name(conn: Conn, department_id: int) -> str | None:
     return name
 
 
-# Department spend per local day: kept whole days, and what from/to cut counted from the
-# awards (spend_by_day).
-SPEND_BY_DAY = """WITH m AS (
-           SELECT EXISTS (SELECT 1 FROM spend_basis
-                          WHERE zone = $2 AND threshold_cents = $5) AS kept,
-                  CASE WHEN date_trunc('day', $3::timestamptz AT TIME ZONE $2)
-                            AT TIME ZONE $2 = $3
-                       THEN date_trunc('day', $3 AT TIME ZONE $2)
-                       ELSE date_trunc('day', $3 AT TIME ZONE $2) + interval '1 day'
-                  END::date AS first_day,
-                  date_trunc('day', $4::timestamptz AT TIME ZONE $2)::date AS end_day),
-       e AS (
-           SELECT m.*, m.first_day::timestamp AT TIME ZONE $2 AS first_at,
-                  m.end_day::timestamp AT TIME ZONE $2 AS end_at,
-                  m.kept AND (m.first_day IS NULL OR m.end_day IS NULL
-                              OR m.first_day < m.end_day) AS whole
-           FROM m),
-       cut AS (
-           SELECT coalesce($3, '-infinity') AS lo,
-                  CASE WHEN e.whole THEN e.first_at ELSE $4 END AS hi
-           FROM e WHERE NOT (e.whole AND $3 IS NULL)
-           UNION ALL
-           SELECT e.end_at, $4 FROM e WHERE e.whole AND $4 IS NOT NULL)
-       SELECT k.day AS start, k.awards, k.committed_cents, k.paid_cents, k.paid_awards,
-              k.near_threshold, k.near_cap
-       FROM e JOIN department_spend_days k ON e.whole AND k.department_id = $1
-            AND (e.first_day IS NULL OR k.day >= e.first_day)
-            AND (e.end_day IS NULL OR k.day < e.end_day)
-       WHERE k.awards <> 0
-       UNION ALL
-       SELECT (w.awarded_at AT TIME ZONE $2)::date,
-              count(*),
-              sum(w.amount_cents)::bigint,
-              coalesce(sum(w.amount_cents) FILTER (WHERE spend_paid(a.status)), 0)::bigint,
-              count(*) FILTER (WHERE spend_paid(a.status)),
-              count(*) FILTER (WHERE w.amount_cents * 10 >= $5::bigint * 9),
-              count(*) FILTER (WHERE w.amount_cents * 10 >= a.price_cap_cents * 9)
-       FROM cut
-       JOIN awards w ON w.status = 'active' AND w.awarded_at >= cut.lo
-            AND (cut.hi IS NULL OR w.awarded_at < cut.hi)
-       JOIN auctions a ON a.id = w.auction_id AND a.department_id = $1
-       GROUP BY 1"""
+# Department spend per local day: the kept days from first_day up to end_day (None:
+# unbounded; none at all unless $6), and the awards of up to two stretches of time counted
+# from the awards themselves (spend_by_day).
+SPEND_BY_DAY = """SELECT k.day AS start, k.awards, k.committed_cents, k.paid_cents, k.paid_awards,
+           k.near_threshold, k.near_cap
+    FROM department_spend_days k
+    WHERE $6::boolean AND k.department_id = $1 AND k.awards <> 0
+      AND ($2::date IS NULL OR k.day >= $2) AND ($3::date IS NULL OR k.day < $3)
+    UNION ALL
+    SELECT (w.awarded_at AT TIME ZONE $4)::date,
+           count(*),
+           sum(w.amount_cents)::bigint,
+           coalesce(sum(w.amount_cents) FILTER (WHERE spend_paid(a.status)), 0)::bigint,
+           count(*) FILTER (WHERE spend_paid(a.status)),
+           count(*) FILTER (WHERE w.amount_cents * 10 >= $5::bigint * 9),
+           count(*) FILTER (WHERE w.amount_cents * 10 >= a.price_cap_cents * 9)
+    FROM awards w
+    -- Each award's auction by its key (LIMIT 1 keeps the planner from hashing every
+    -- auction for the few awards of a cut stretch).
+    CROSS JOIN LATERAL (SELECT x.status, x.price_cap_cents FROM auctions x
+                        WHERE x.id = w.auction_id AND x.department_id = $1 LIMIT 1) a
+    WHERE w.status = 'active'
+      AND (w.awarded_at >= $7 AND w.awarded_at < $8 OR w.awarded_at >= $9 AND w.awarded_at < $10)
+    GROUP BY 1"""
+
+
+async def spend_kept(conn: Conn, zone: str, threshold_cents: int) -> bool:
+    """Whether department_spend_days count in ``zone`` against ``threshold_cents``
+    (sql/functions/spend_days.sql)."""
+    kept: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM spend_basis WHERE zone = $1 AND threshold_cents = $2)",
+        zone,
+        threshold_cents,
+    )
+    return kept
 
 
 async def spend_by_day(
     conn: Conn,
     department_id: int,
     zone: str,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
     threshold_cents: int,
+    days: tuple[dt.date | None, dt.date | None] | None,
+    counted: list[tuple[dt.datetime, dt.datetime]],
 ) -> list[Row]:
-    """Active awards of a department per local day (``start``: the day in ``zone``), from
-    ``since`` to ``until``.
-
-    Whole days come from department_spend_days when its basis is this zone and threshold
-    (sql/functions/spend_days.sql); the part of a day that from/to cuts, and everything
-    while the basis differs, is counted from the awards of that stretch.
-    """
+    """Active awards of a department per local day (``start``: the day in ``zone``): the
+    kept ``days`` (first, end), and the awards of each ``counted`` stretch [from, to)."""
+    first, end = days if days is not None else (None, None)
+    (lo1, hi1), (lo2, hi2) = (counted + [(EMPTY, EMPTY)] * 2)[:2]
     return await conn.fetch(
         SPEND_BY_DAY,
         department_id,
+        first,
+        end,
         zone,
-        since,
-        until,
         threshold_cents,
+        days is not None,
+        lo1,
+        hi1,
+        lo2,
+        hi2,
     )
 
 

@@ -101,8 +101,12 @@ async def spend(
                 "only the department's buyers, its or central finance, auditors and admins "
                 "see its spend",
             )
+        if await queries.spend_kept(conn, settings.timezone, settings.threshold_cents):
+            kept, counted = _stretches(since, until, zone)
+        else:  # the basis differs (the API has not recounted yet): every award counted
+            kept, counted = None, [(since or queries.EVER[0], until or queries.EVER[1])]
         days = await queries.spend_by_day(
-            conn, department_id, settings.timezone, since, until, settings.threshold_cents
+            conn, department_id, settings.timezone, settings.threshold_cents, kept, counted
         )
         now = await auction_queries.now(conn)
     periods = _spend_periods(
@@ -134,6 +138,33 @@ SPEND_COUNTS = (
     "near_threshold",
     "near_cap",
 )
+
+
+def _stretches(
+    since: dt.datetime | None, until: dt.datetime | None, zone: zoneinfo.ZoneInfo
+) -> tuple[tuple[dt.date | None, dt.date | None] | None, list[tuple[dt.datetime, dt.datetime]]]:
+    """The whole local days in [since, until) (first, end; None: unbounded) read from the
+    kept days, and the stretches before and after them that from/to cut from a day, counted
+    from the awards. No whole day inside: the one stretch [since, until)."""
+    first = None if since is None else _day_at_or_after(since, zone)
+    end = None if until is None else until.astimezone(zone).date()
+    first_at = None if first is None else _local_midnight(first, zone)
+    end_at = None if end is None else _local_midnight(end, zone)
+    if since is not None and until is not None:
+        assert first_at is not None and end_at is not None
+        if first_at >= end_at:
+            return None, [(since, until)]
+    counted = []
+    if since is not None and first_at is not None and since < first_at:
+        counted.append((since, first_at))
+    if until is not None and end_at is not None and end_at < until:
+        counted.append((end_at, until))
+    return (first, end), counted
+
+
+def _day_at_or_after(at: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.date:
+    day = at.astimezone(zone).date()
+    return day if _local_midnight(day, zone) == at else day + dt.timedelta(days=1)
 
 
 def _by_period(days: list[Row], unit: PeriodUnit) -> dict[dt.date, dict[str, int]]:

@@ -255,15 +255,15 @@ async def local_api(settings: Settings) -> AsyncIterator[Api]:
         yield await Api.start(client, settings.database_url)
 
 
-def _bounds(rng: random.Random) -> dict[str, str]:
-    """from/to as a client sends them: absent, at a local month's or day's start, or
-    anywhere."""
+def _bounds(rng: random.Random, awarded: list[dt.datetime]) -> dict[str, str]:
+    """from/to as a client sends them: absent, at a local month's or day's start, or within
+    hours of an award (so that the day it cuts has awards on both sides)."""
 
     def one() -> dt.datetime | None:
-        kind = rng.choice(["none", "month", "day", "any"])
+        kind = rng.choice(["none", "month", "day", "near", "near"])
         if kind == "none":
             return None
-        at = _at(rng)
+        at = rng.choice(awarded) + dt.timedelta(minutes=rng.randrange(-600, 600))
         if kind == "month":
             local = at.astimezone(ZONEINFO)
             at = dt.datetime(local.year, local.month, 1, tzinfo=ZONEINFO)
@@ -307,8 +307,9 @@ async def test_the_report_is_the_same_from_kept_days_as_from_the_awards(
         assert r.status_code == 200, (params, r.text)
         return r.json()
 
-    for _ in range(40):
-        dept, params = rng.choice(departments), _bounds(rng)
+    awarded = [r["awarded_at"] for r in await db.fetch("SELECT awarded_at FROM awards")]
+    for _ in range(80):
+        dept, params = rng.choice(departments), _bounds(rng, awarded)
         kept = await report(dept, params)
         await db.execute("UPDATE spend_basis SET threshold_cents = threshold_cents + 1")
         counted = await report(dept, params)  # the basis differs: counted from the awards
