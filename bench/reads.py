@@ -3,14 +3,14 @@
 For each size N it seeds, through SQL that keeps every constraint and audit chain (rows are
 written by audit_append(), the service's own function), N closed and awarded auctions with
 10 bids each from 10 of 200 vendors, one audit row per bid and per award, and one auction in
-50 re-awarded to its runner-up (round 2). Then it times, through the same service calls the
-routes make, p50 and p99 of --repeat calls each:
-
-- platform figures as GET /api/metrics, /insights and /metrics read them (the snapshot,
-  marketplace/transparency/figures.py), and the recount they did on every request before;
-- award notices as GET /api/awards reads them (awards.latest), and the statement before
-  (the latest round found by a subquery per award);
-- the default auction list (GET /api/auctions, GET /).
+50 re-awarded to its runner-up (round 2). Then it times p50 and p99 of --repeat HTTP
+requests each, to the app in this process (Litestar's ASGI test client, so routing, the
+caller's token, the query and the JSON or the page are all in the figure): the platform
+figures (/api/metrics, /insights), award notices (/api/awards, /awards), the auction list
+(default, skill, q; /), an auction and its bids, the Prometheus scrape, a department's
+spend (all years; a from/to that cuts two days) and the audit event browser (default, one
+auction, an hour, a rare action); and, as the rows named "before", the statements the slow
+ones ran on every request before (issue 27).
 
 It prints each figure per size and the growth from the smallest size to each larger one.
 
@@ -40,7 +40,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.search import ms as pct
 from bench.search import timed
 from marketplace.settings import Settings, load_settings
-from marketplace.transparency import spend as spend_report
 
 VENDORS = 200
 BIDS_PER_AUCTION = 10
@@ -172,129 +171,123 @@ async def seed(url: str, count: int) -> None:
 async def measure(
     url: str, redis_url: str, settings: Settings, repeat: int
 ) -> dict[str, tuple[float, float]]:
-    from marketplace.auctions import service as auctions
-    from marketplace.audit import export
-    from marketplace.auth import Caller
+    """p50 and p99 of each request, over HTTP to the app in this process (Litestar's ASGI
+    test client: routing, the caller's token, the query, the JSON or the page, no sockets),
+    and of the statements the slow ones ran before."""
+    import msgspec
+    from litestar.testing import AsyncTestClient
+
+    from marketplace.accounts import queries as account_queries
+    from marketplace.app import create_app
+    from marketplace.auth import new_token
     from marketplace.db import create_pool
-    from marketplace.redis import create_redis
-    from marketplace.transparency import figures, prom
-    from marketplace.transparency import service as transparency
+    from marketplace.transparency import figures
     from marketplace.transparency.queries import PAID
 
-    pool = await create_pool(url, min_size=2, max_size=2)
-    redis = create_redis(redis_url)
+    local = msgspec.structs.replace(
+        settings,
+        database_url=url,
+        redis_url=redis_url,
+        # One client asks everything: no per-address limits in the way.
+        list_limit_per_minute=10**9,
+        search_limit_per_minute=10**9,
+        metrics_token="bench-metrics",
+        figures_max_age_seconds=3600.0,  # the worker's snapshot below stays the one read
+    )
+    pool = await create_pool(url, min_size=1, max_size=2)
     try:
         await figures.refresh(pool, wait=True)  # as the worker keeps it
-        await spend_report.keep_spend_days(pool, settings)  # as the API's start-up does
+        async with pool.acquire() as conn:
+            dept = await conn.fetchval("SELECT id FROM departments WHERE name = 'Bench'")
+            auditor = await conn.fetchval(
+                """INSERT INTO users (email, name, roles)
+                   VALUES ('auditor@reads.bench', 'Auditor', '{auditor}') RETURNING id"""
+            )
+            token, token_hash = new_token()
+            await account_queries.insert_token(conn, auditor, token_hash)
+            middle = await conn.fetchval(
+                "SELECT auction_id FROM awards ORDER BY id OFFSET 10 LIMIT 1"
+            )
+            day = await conn.fetchval("SELECT occurred_at FROM audit_log ORDER BY id LIMIT 1")
+            latest = await conn.fetchval("SELECT max(awarded_at) FROM awards")
+        as_auditor = {"Authorization": f"Bearer {token}"}
+        scraper = {"Authorization": "Bearer bench-metrics"}
+        hour = {"from": day.isoformat(), "to": (day + dt.timedelta(hours=1)).isoformat()}
+        # from/to that cut two days: whole days kept, the cut parts counted.
+        cut = {
+            "period": "month",
+            "from": (latest - dt.timedelta(days=75)).isoformat(),
+            "to": (latest - dt.timedelta(days=3)).isoformat(),
+        }
+        spend = f"/api/departments/{dept}/spend"
+        requests: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
+            "GET /api/metrics": ("/api/metrics", {}, {}),
+            "GET /insights (page)": ("/insights", {}, {}),
+            "GET /api/awards": ("/api/awards", {}, {}),
+            "GET /awards (page)": ("/awards", {}, {}),
+            "GET /api/auctions": ("/api/auctions", {}, {}),
+            "GET / (page)": ("/", {}, {}),
+            "GET /api/auctions?skill=python": ("/api/auctions", {"skill": "python"}, {}),
+            "GET /api/auctions?q=summary": ("/api/auctions", {"q": "summary"}, {}),
+            "GET /api/auctions/{id}": (f"/api/auctions/{middle}", {}, {}),
+            "GET /api/auctions/{id}/bids": (f"/api/auctions/{middle}/bids", {}, {}),
+            "GET /metrics (Prometheus)": ("/metrics", {}, scraper),
+            "GET spend, all years": (spend, {"period": "year"}, as_auditor),
+            "GET spend, from/to cutting days": (spend, cut, as_auditor),
+            "GET /api/audit/events": ("/api/audit/events", {}, as_auditor),
+            "GET /api/audit/events?auction_id": (
+                "/api/audit/events",
+                {"auction_id": str(middle)},
+                as_auditor,
+            ),
+            "GET /api/audit/events, an hour": ("/api/audit/events", hour, as_auditor),
+            "GET /api/audit/events?action (rare)": (
+                "/api/audit/events",
+                {"action": "auction.cancelled"},
+                as_auditor,
+            ),
+        }
+        out = {}
+        app = create_app(local, url, redis_url)
+        async with AsyncTestClient(app=app, timeout=60) as client:
+            for name, (path, params, headers) in requests.items():
 
-        async def snapshot() -> None:
-            await figures.current(pool, 3600)
+                async def call(
+                    path: str = path, params: Any = params, headers: Any = headers
+                ) -> None:
+                    r = await client.get(path, params=params, headers=headers)
+                    if r.status_code != 200:
+                        raise RuntimeError(f"{path} {params}: {r.status_code} {r.text[:200]}")
+
+                await call()  # warm: plans and caches
+                samples = await timed(call, repeat)
+                out[name] = (pct(samples, 0.5), pct(samples, 0.99))
+
+        async def statement(sql: str, *args: Any) -> Callable[[], Awaitable[None]]:
+            async def call() -> None:
+                async with pool.acquire() as conn:
+                    await conn.fetch(sql, *args)
+
+            return call
+
+        befores = {
+            "award notices before": await statement(BEFORE_AWARDS),
+            "department spend before: every award": await statement(
+                BEFORE_SPEND, dept, settings.timezone, PAID, settings.threshold_cents
+            ),
+        }
+        for name, call in befores.items():
+            await call()
+            samples = await timed(call, max(3, repeat // 10))
+            out[name] = (pct(samples, 0.5), pct(samples, 0.99))
 
         async def recount() -> None:
             await figures.current(pool, 0)
 
-        async def awards() -> None:
-            await transparency.award_page(
-                pool,
-                settings,
-                department_id=None,
-                since=None,
-                until=None,
-                include_history=False,
-                after=None,
-                limit=20,
-            )
-
-        async def awards_before() -> None:
-            async with pool.acquire() as conn:
-                await conn.fetch(BEFORE_AWARDS)
-
-        def listing(
-            skill: str | None = None, q: str | None = None
-        ) -> Callable[[], Awaitable[None]]:
-            async def call() -> None:
-                await auctions.list_page(
-                    pool,
-                    None,
-                    status=None,
-                    department_id=None,
-                    skill=skill,
-                    q=q,
-                    sort="ending_soon",
-                    after=None,
-                    limit=20,
-                )
-
-            return call
-
-        async def scrape() -> None:
-            await prom.scrape(pool, redis, 3600)
-
-        dept = await pool.fetchval("SELECT id FROM departments WHERE name = 'Bench'")
-        auditor = Caller(
-            id=0,
-            email="auditor@reads.bench",
-            name="Auditor",
-            roles=frozenset({"auditor"}),
-            department_id=None,
-            verification_status="none",
-            token_id=0,
-        )
-
-        async def spend() -> None:
-            await spend_report.spend(pool, settings, auditor, dept, "year", None, None)
-
-        # from/to that cut two months: whole months kept, the cut parts counted.
-        latest = await pool.fetchval("SELECT max(awarded_at) FROM awards")
-        cut = (latest - dt.timedelta(days=75), latest - dt.timedelta(days=3))
-
-        async def spend_cut() -> None:
-            await spend_report.spend(pool, settings, auditor, dept, "month", *cut)
-
-        async def spend_before() -> None:
-            async with pool.acquire() as conn:
-                await conn.fetch(
-                    BEFORE_SPEND, dept, settings.timezone, PAID, settings.threshold_cents
-                )
-
-        secret = "bench-secret"
-        middle = await pool.fetchval("SELECT auction_id FROM awards ORDER BY id OFFSET 10 LIMIT 1")
-        day = await pool.fetchval("SELECT occurred_at FROM audit_log ORDER BY id LIMIT 1")
-
-        def audit(query: Any, action: str | None = None) -> Callable[[], Awaitable[None]]:
-            async def call() -> None:
-                await export.list_events(pool, secret, query, action, None, 50)
-
-            return call
-
-        phases: dict[str, tuple[Callable[[], Awaitable[None]], int]] = {
-            "figures (/api/metrics, /insights)": (snapshot, repeat),
-            "figures before: recount": (recount, max(3, repeat // 10)),
-            "award notices (/api/awards)": (awards, repeat),
-            "award notices before": (awards_before, max(3, repeat // 10)),
-            "auction list (default)": (listing(), repeat),
-            "auction list (skill=python)": (listing(skill="python"), repeat),
-            "auction list (q=summary)": (listing(q="summary"), repeat),
-            "Prometheus scrape (/metrics)": (scrape, repeat),
-            "department spend, all years": (spend, repeat),
-            "department spend, from/to cutting months": (spend_cut, repeat),
-            "department spend before: every award": (spend_before, max(3, repeat // 10)),
-            "audit events (default)": (audit(export.Query()), repeat),
-            "audit events (one auction)": (audit(export.Query(auction_id=middle)), repeat),
-            "audit events (an hour)": (
-                audit(export.Query(since=day, until=day + dt.timedelta(hours=1))),
-                repeat,
-            ),
-            "audit events (rare action)": (audit(export.Query(), "auction.cancelled"), repeat),
-        }
-        out = {}
-        for name, (call, times) in phases.items():
-            await call()  # warm: plans and caches
-            samples = await timed(call, times)
-            out[name] = (pct(samples, 0.5), pct(samples, 0.99))
+        samples = await timed(recount, max(3, repeat // 10))
+        out["figures before: recount"] = (pct(samples, 0.5), pct(samples, 0.99))
         return out
     finally:
-        await redis.aclose()
         await pool.close()
 
 
