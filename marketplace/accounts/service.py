@@ -22,6 +22,7 @@ from marketplace.accounts.schemas import (
 )
 from marketplace.audit.record import Actor, record
 from marketplace.auth import Caller, new_token
+from marketplace.changes import announce
 from marketplace.db import Conn, Pool, Row, held
 from marketplace.errors import Conflict, Forbidden, NotFound, Unprocessable
 from marketplace.events import (
@@ -89,8 +90,15 @@ async def create_department(
 ) -> Department:
     async with pool.acquire() as conn, conn.transaction():
         row = await queries.insert_department(conn, name.strip(), payment_hold_seconds)
-        await outbox.emit(conn, DepartmentCreated(department_id=row["id"], name=row["name"]))
-        await record(conn, actor, "department.created", "department", row["id"], after=dict(row))
+        await announce(
+            conn,
+            DepartmentCreated(department_id=row["id"], name=row["name"]),
+            actor,
+            "department.created",
+            "department",
+            row["id"],
+            after=dict(row),
+        )
     return department_from_row(row, default_hold_seconds)
 
 
@@ -107,11 +115,9 @@ async def set_department_hold(
             await queries.set_department_hold(conn, department_id, seconds),
             "locked above, in this transaction",
         )
-        await outbox.emit(
-            conn, DepartmentUpdated(department_id=department_id, payment_hold_seconds=seconds)
-        )
-        await record(
+        await announce(
             conn,
+            DepartmentUpdated(department_id=department_id, payment_hold_seconds=seconds),
             actor,
             "department.updated",
             "department",
@@ -156,10 +162,15 @@ async def create_user(pool: Pool, actor: Actor, data: UserCreate) -> User:
         row = await queries.insert_user(
             conn, data.email.strip(), data.name, roles, data.department_id
         )
-        await outbox.emit(
-            conn, UserCreated(user_id=row["id"], roles=roles, department_id=data.department_id)
+        await announce(
+            conn,
+            UserCreated(user_id=row["id"], roles=roles, department_id=data.department_id),
+            actor,
+            "user.created",
+            "user",
+            row["id"],
+            after=_public_user(row),
         )
-        await record(conn, actor, "user.created", "user", row["id"], after=_public_user(row))
     return user_from_row(row)
 
 
@@ -182,11 +193,9 @@ async def change_roles(pool: Pool, actor: Actor, user_id: int, patch: UserPatch)
             await queries.update_user_roles(conn, user_id, roles, department_id),
             "locked above, in this transaction",
         )
-        await outbox.emit(
-            conn, UserRolesChanged(user_id=user_id, roles=roles, department_id=department_id)
-        )
-        await record(
+        await announce(
             conn,
+            UserRolesChanged(user_id=user_id, roles=roles, department_id=department_id),
             actor,
             "user.roles_changed",
             "user",
@@ -302,9 +311,9 @@ async def request_verification(
                 "you can ask only when unverified or rejected",
                 verification_status=current["verification_status"],
             )
-        await outbox.emit(conn, VerificationRequested(user_id=caller.id, kind=data.kind))
-        await record(
+        await announce(
             conn,
+            VerificationRequested(user_id=caller.id, kind=data.kind),
             caller.actor("vendor", request_id),
             "vendor.verification_requested",
             "user",
@@ -336,11 +345,9 @@ async def decide_verification(
                 f"verification is already {current['verification_status']}",
                 verification_status=current["verification_status"],
             )
-        await outbox.emit(
-            conn, VerificationDecided(user_id=user_id, status=data.status, reason=data.reason)
-        )
-        await record(
+        await announce(
             conn,
+            VerificationDecided(user_id=user_id, status=data.status, reason=data.reason),
             actor,
             "vendor.verification_decided",
             "user",

@@ -12,8 +12,9 @@ from typing import Any, NamedTuple
 from marketplace import outbox
 from marketplace.auctions import queries
 from marketplace.auctions.presentation import alias
-from marketplace.audit.record import SYSTEM, Entry, record, record_many
+from marketplace.audit.record import SYSTEM, Entry, record_many
 from marketplace.calendar import add_business_days
+from marketplace.changes import announce
 from marketplace.db import Conn, Pool, Row
 from marketplace.events import (
     AuctionAwarded,
@@ -32,11 +33,9 @@ async def open_auction(pool: Pool, auction_id: int) -> bool:
         row = await queries.open_auction(conn, auction_id)
         if row is None:
             return False
-        await outbox.emit(
-            conn, AuctionOpened(auction_id=auction_id, ends_at=row["ends_at"]), auction_id
-        )
-        await record(
+        await announce(
             conn,
+            AuctionOpened(auction_id=auction_id, ends_at=row["ends_at"]),
             SYSTEM,
             "auction.opened",
             "auction",

@@ -8,13 +8,13 @@ from typing import Any
 import msgspec
 from arq.connections import ArqRedis
 
-from marketplace import jobs, outbox, policy
+from marketplace import jobs, policy
 from marketplace.auctions import queries
 from marketplace.auctions.presentation import present, revealed
 from marketplace.auctions.rules import publish_problems, rule_problems, title_required
 from marketplace.auctions.schemas import Auction, AuctionCreate, AuctionPatch
-from marketplace.audit.record import record
 from marketplace.auth import Caller
+from marketplace.changes import announce
 from marketplace.db import Conn, Pool, Row, held
 from marketplace.errors import BadRequest, Conflict, Forbidden, NotFound
 from marketplace.events import AuctionCancelled, AuctionCreated, AuctionPublished, AuctionUpdated
@@ -74,13 +74,9 @@ async def create(
     _check_rules(fields, settings)
     async with pool.acquire() as conn, conn.transaction():
         auction_id = await queries.insert_auction(conn, caller.department_id, caller.id, fields)
-        await outbox.emit(
+        await announce(
             conn,
             AuctionCreated(auction_id=auction_id, department_id=caller.department_id),
-            auction_id=auction_id,
-        )
-        await record(
-            conn,
             caller.actor("buyer", request_id),
             "auction.created",
             "auction",
@@ -124,9 +120,9 @@ async def update(
                 fields[other] = None
         _check_rules(fields, settings)
         await queries.update_draft(conn, auction_id, fields)
-        await outbox.emit(conn, AuctionUpdated(auction_id=auction_id), auction_id=auction_id)
-        await record(
+        await announce(
             conn,
+            AuctionUpdated(auction_id=auction_id),
             caller.actor("buyer", request_id),
             "auction.updated",
             "auction",
@@ -171,7 +167,7 @@ async def publish(
             row = await load_visible(conn, caller, auction_id, lock=True)
             _check_publishable(caller, row, settings)
             changed = held(await queries.publish(conn, auction_id), "locked above, a draft")
-            await outbox.emit(
+            await announce(
                 conn,
                 AuctionPublished(
                     auction_id=auction_id,
@@ -179,10 +175,6 @@ async def publish(
                     starts_at=changed["starts_at"],
                     ends_at=changed["ends_at"],
                 ),
-                auction_id=auction_id,
-            )
-            await record(
-                conn,
                 caller.actor("buyer", request_id),
                 "auction.published",
                 "auction",
@@ -211,13 +203,9 @@ async def cancel(
                 status_now=row["status"],
             )
         bidders = await queries.void_bids(conn, auction_id)
-        await outbox.emit(
+        await announce(
             conn,
             AuctionCancelled(auction_id=auction_id, reason=reason, voided_bids=len(bidders)),
-            auction_id=auction_id,
-        )
-        await record(
-            conn,
             caller.actor("buyer", request_id),
             "auction.cancelled",
             "auction",

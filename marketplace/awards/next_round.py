@@ -14,6 +14,7 @@ from marketplace.awards import queries
 from marketplace.awards.schemas import Award, Rerun
 from marketplace.awards.service import present
 from marketplace.calendar import add_business_days
+from marketplace.changes import announce
 from marketplace.db import Conn, Pool, Row, held
 from marketplace.errors import Conflict
 from marketplace.events import (
@@ -123,7 +124,7 @@ async def _announce_reaward(
         auction_id,
     )
     # Also announced as an award, so whoever follows awards (mail, webhooks) hears of it.
-    await outbox.emit(
+    await announce(
         conn,
         AuctionAwarded(
             auction_id=auction_id,
@@ -133,10 +134,6 @@ async def _announce_reaward(
             amount_cents=amount,
             runner_up_ids=new.runner_up_ids,
         ),
-        auction_id,
-    )
-    await record(
-        conn,
         actor,
         "auction.reawarded",
         "auction",
@@ -240,11 +237,9 @@ async def rerun(pool: Pool, caller: Caller, auction_id: int, request_id: str) ->
                 "a runner-up remains; re-award before re-running the task",
             )
         new_id = await queries.copy_as_draft(conn, auction_id, caller.id)
-        await outbox.emit(
-            conn, AuctionRerun(auction_id=auction_id, new_auction_id=new_id), auction_id
-        )
-        await record(
+        await announce(
             conn,
+            AuctionRerun(auction_id=auction_id, new_auction_id=new_id),
             caller.actor("buyer", request_id),
             "auction.rerun",
             "auction",

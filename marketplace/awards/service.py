@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from marketplace import outbox
 from marketplace.auctions.service import load_visible
-from marketplace.audit.record import SYSTEM, record
+from marketplace.audit.record import SYSTEM
 from marketplace.auth import Caller
 from marketplace.awards import queries
 from marketplace.awards.schemas import Award
+from marketplace.changes import announce
 from marketplace.db import Pool, Row, held
 from marketplace.errors import Conflict, Forbidden, Unprocessable
 from marketplace.events import (
@@ -89,15 +89,11 @@ async def extend_deadline(
         if auction["status"] == "missed_delivery":
             reopened = "delivered" if award["delivered_at"] is not None else "awarded"
             await queries.set_auction_status(conn, auction_id, ("missed_delivery",), reopened)
-        await outbox.emit(
+        await announce(
             conn,
             DeliveryDeadlineExtended(
                 auction_id=auction_id, award_id=award["id"], delivery_due_at=due_at, reason=reason
             ),
-            auction_id,
-        )
-        await record(
-            conn,
             caller.actor("admin", request_id),
             "delivery.deadline_extended",
             "award",
@@ -131,13 +127,9 @@ async def mark_missed(pool: Pool, award_id: int, auction_id: int) -> bool:
             conn, auction_id, ("awarded", "delivered"), "missed_delivery"
         ):
             return False
-        await outbox.emit(
+        await announce(
             conn,
             DeliveryMissed(auction_id=auction_id, award_id=award_id, delivery_due_at=due),
-            auction_id,
-        )
-        await record(
-            conn,
             SYSTEM,
             "auction.missed_delivery",
             "auction",
@@ -170,15 +162,11 @@ async def decline(
                 auction_status=auction["status"],
             )
         await queries.set_auction_status(conn, auction_id, ("awarded",), "missed_delivery")
-        await outbox.emit(
+        await announce(
             conn,
             AwardDeclined(
                 auction_id=auction_id, award_id=award["id"], winner_id=caller.id, reason=reason
             ),
-            auction_id,
-        )
-        await record(
-            conn,
             caller.actor("vendor", request_id),
             "award.declined",
             "award",

@@ -18,6 +18,7 @@ from marketplace import jobs, outbox, policy, ratelimit
 from marketplace.auctions.service import load_visible, require_department_buyer
 from marketplace.audit.record import Actor, record
 from marketplace.auth import Caller
+from marketplace.changes import announce
 from marketplace.clarifications import queries
 from marketplace.clarifications.schemas import NOT_AMENDABLE, Amendment, AmendmentCreate, Question
 from marketplace.db import Conn, Fields, Pool, Row
@@ -144,7 +145,7 @@ async def answer(
             if existing is None:
                 raise NotFound("question_not_found", "no such question on this auction")
             raise Conflict("already_answered", "this question is already answered")
-        await outbox.emit(
+        await announce(
             conn,
             QuestionAnswered(
                 auction_id=auction_id,
@@ -154,10 +155,6 @@ async def answer(
                 asked_at=row["asked_at"],
                 answered_at=row["answered_at"],
             ),
-            auction_id=auction_id,
-        )
-        await record(
-            conn,
             caller.actor("buyer", request_id),
             "question.answered",
             "question",
@@ -315,7 +312,7 @@ async def _announce_amendment(
 ) -> None:
     """The amendment's event (the texts and close before and after) and its audit row."""
     auction_id = auction["id"]
-    await outbox.emit(
+    await announce(
         conn,
         AuctionAmended(
             auction_id=auction_id,
@@ -331,10 +328,6 @@ async def _announce_amendment(
             previous_ends_at=amendment.previous_ends_at,
             questions_close_at=moved["questions_close_at"],
         ),
-        auction_id=auction_id,
-    )
-    await record(
-        conn,
         actor,
         "auction.amended",
         "amendment",

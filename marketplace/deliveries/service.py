@@ -6,11 +6,11 @@ from typing import Any
 
 from arq.connections import ArqRedis
 
-from marketplace import jobs, outbox, policy
+from marketplace import jobs, policy
 from marketplace.auctions.service import load_visible
-from marketplace.audit.record import record
 from marketplace.auth import Caller
 from marketplace.awards import queries as award_queries
+from marketplace.changes import announce
 from marketplace.db import Conn, Pool, Row
 from marketplace.deliveries import queries
 from marketplace.deliveries.schemas import Check, Delivery, VerificationRecord, VerificationReport
@@ -65,7 +65,7 @@ async def submit(
                 conn, auction_id, award["id"], caller.id, url.strip(), repo, number
             )
             await queries.set_delivered_at(conn, award["id"])
-            await outbox.emit(
+            await announce(
                 conn,
                 DeliverySubmitted(
                     auction_id=auction_id,
@@ -77,10 +77,6 @@ async def submit(
                     pr_number=number,
                     resubmission=previous is not None,
                 ),
-                auction_id,
-            )
-            await record(
-                conn,
                 caller.actor("vendor", rid),
                 "delivery.submitted",
                 "auction",

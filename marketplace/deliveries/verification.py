@@ -22,8 +22,8 @@ from typing import TypeGuard, TypeVar
 
 import msgspec
 
-from marketplace import outbox
-from marketplace.audit.record import SYSTEM, record
+from marketplace.audit.record import SYSTEM
+from marketplace.changes import announce
 from marketplace.db import Conn, Pool, Row
 from marketplace.deliveries import queries
 from marketplace.deliveries.rules import Observed, Subject, evaluate
@@ -226,9 +226,9 @@ async def _announce_verdict(
             failed_checks=[c.name for c in failed],
             reasons=[f"{c.name}: {c.detail}" for c in failed],
         )
-    await outbox.emit(conn, event, auction_id)
-    await record(
+    await announce(
         conn,
+        event,
         SYSTEM,
         "delivery.verification_failed" if failed else "delivery.verified",
         "auction",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from marketplace import outbox
 from marketplace.accounts import queries as accounts
 from marketplace.accounts.schemas import GithubAccount
 from marketplace.audit.record import Actor, record
 from marketplace.auth import new_token
+from marketplace.changes import announce
 from marketplace.db import Conn, Pool
 from marketplace.errors import Conflict, NotFound
 from marketplace.events import GithubAccountLinked, UserCreated
@@ -39,14 +39,11 @@ async def _link(conn: Conn, actor: Actor, user_id: int, identity: GithubIdentity
             github_login=before["github_login"],
         )
     if before["github_id"] != identity.id or before["github_login"] != identity.login:
-        await outbox.emit(
+        await announce(
             conn,
             GithubAccountLinked(
                 user_id=user_id, github_id=identity.id, github_login=identity.login
             ),
-        )
-        await record(
-            conn,
             actor,
             "user.github_linked",
             "user",
@@ -81,11 +78,9 @@ async def sign_in(pool: Pool, identity: GithubIdentity, request_id: str) -> Gith
             name = (identity.name or identity.login).strip()[:200] or identity.login
             row = await accounts.insert_user(conn, account_email(identity), name, ["vendor"], None)
             actor = Actor(user_id=row["id"], role="vendor", request_id=request_id)
-            await outbox.emit(
-                conn, UserCreated(user_id=row["id"], roles=["vendor"], self_signup=True)
-            )
-            await record(
+            await announce(
                 conn,
+                UserCreated(user_id=row["id"], roles=["vendor"], self_signup=True),
                 actor,
                 "user.signed_up",
                 "user",

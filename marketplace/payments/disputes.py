@@ -8,8 +8,8 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from marketplace import jobs, outbox, policy
-from marketplace.audit.record import record
 from marketplace.auth import Caller
+from marketplace.changes import announce
 from marketplace.db import Conn, Pool, held
 from marketplace.errors import Conflict, Forbidden, NotFound
 from marketplace.events import (
@@ -43,7 +43,7 @@ async def open_dispute(
         dispute = await queries.insert_dispute(conn, payment_id, caller.id, role, reason)
         if dispute is None:
             raise Conflict("dispute_open", "a dispute on this payment is already open")
-        await outbox.emit(
+        await announce(
             conn,
             PaymentDisputed(
                 auction_id=p["auction_id"],
@@ -52,10 +52,6 @@ async def open_dispute(
                 opened_by=caller.id,
                 reason=reason,
             ),
-            p["auction_id"],
-        )
-        await record(
-            conn,
             caller.actor(role if role == "buyer" else "vendor", request_id),
             "payment.disputed",
             "payment",
@@ -97,7 +93,7 @@ async def resolve_dispute(
                 )
             else:
                 await queries.allow_release_now(conn, payment_id)
-            await outbox.emit(
+            await announce(
                 conn,
                 DisputeResolved(
                     auction_id=p["auction_id"],
@@ -106,10 +102,6 @@ async def resolve_dispute(
                     outcome=outcome,
                     reason=reason,
                 ),
-                p["auction_id"],
-            )
-            await record(
-                conn,
                 caller.actor(role, request_id),
                 "payment.dispute_resolved",
                 "payment",

@@ -8,9 +8,9 @@ details are missing (nothing could have been sent); the payee is told (payment.e
 
 from __future__ import annotations
 
-from marketplace import outbox, policy
-from marketplace.audit.record import record
+from marketplace import policy
 from marketplace.auth import Caller
+from marketplace.changes import announce
 from marketplace.db import Pool, held
 from marketplace.errors import Conflict, NotFound
 from marketplace.events import PaymentExecuted
@@ -48,15 +48,11 @@ async def record_execution(
                 f"the payment is {p['status']}; only a released order can be paid out",
                 payment_status=p["status"],
             )
-        await outbox.emit(
+        await announce(
             conn,
             PaymentExecuted(
                 auction_id=p["auction_id"], payment_id=payment_id, payee_id=p["payee_id"]
             ),
-            p["auction_id"],
-        )
-        await record(
-            conn,
             caller.actor(role, request_id),
             "payment.executed",
             "payment",

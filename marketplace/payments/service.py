@@ -15,6 +15,7 @@ from typing import Any
 from marketplace import outbox, policy
 from marketplace.audit.record import SYSTEM, Actor, record
 from marketplace.auth import Caller
+from marketplace.changes import announce
 from marketplace.db import Conn, Pool, Row, held
 from marketplace.errors import Conflict, Forbidden, NotFound
 from marketplace.events import (
@@ -55,7 +56,7 @@ async def create_for_award(
     )
     if row is None:
         raise Conflict("payment_exists", "this award already has its payment order")
-    await outbox.emit(
+    await announce(
         conn,
         PaymentCreated(
             auction_id=award["auction_id"],
@@ -65,10 +66,6 @@ async def create_for_award(
             release_after=row["release_after"],
             missing_details=details is None,
         ),
-        award["auction_id"],
-    )
-    await record(
-        conn,
         actor,
         "payment.created",
         "payment",
@@ -112,7 +109,7 @@ async def release(pool: Pool, payment_id: int, provider: PaymentProvider) -> str
                 receipt = await provider.release(conn, order)
                 await queries.mark_released(conn, payment_id, receipt.reference)
                 await queries.set_auction_status(conn, p["auction_id"], "accepted", "paid")
-                await outbox.emit(
+                await announce(
                     conn,
                     PaymentReleased(
                         auction_id=p["auction_id"],
@@ -122,10 +119,6 @@ async def release(pool: Pool, payment_id: int, provider: PaymentProvider) -> str
                         provider_reference=receipt.reference,
                         missing_details=order.missing_details,
                     ),
-                    p["auction_id"],
-                )
-                await record(
-                    conn,
                     SYSTEM,
                     "payment.released",
                     "payment",
@@ -155,7 +148,7 @@ async def _record_failure(conn: Conn, payment_id: int, error: str) -> None:
             await queries.mark_failed(conn, payment_id, error, backoff(p["attempts"] + 1)),
             "locked above, pending or failed",
         )
-        await outbox.emit(
+        await announce(
             conn,
             PaymentFailed(
                 auction_id=p["auction_id"],
@@ -163,10 +156,6 @@ async def _record_failure(conn: Conn, payment_id: int, error: str) -> None:
                 error=error,
                 attempts=failed["attempts"],
             ),
-            p["auction_id"],
-        )
-        await record(
-            conn,
             SYSTEM,
             "payment.failed",
             "payment",
@@ -268,13 +257,9 @@ async def confirm(pool: Pool, caller: Caller, payment_id: int, request_id: str) 
                 payment_status=p["status"],
             )
         await queries.set_auction_status(conn, p["auction_id"], "paid", "payment_confirmed")
-        await outbox.emit(
+        await announce(
             conn,
             PaymentConfirmed(auction_id=p["auction_id"], payment_id=payment_id),
-            p["auction_id"],
-        )
-        await record(
-            conn,
             caller.actor("vendor", request_id),
             "payment.confirmed",
             "payment",

@@ -6,11 +6,11 @@ from typing import Any
 
 from arq.connections import ArqRedis
 
-from marketplace import jobs, outbox, policy
+from marketplace import jobs, policy
 from marketplace.auctions.service import load_visible
-from marketplace.audit.record import record
 from marketplace.auth import Caller
 from marketplace.awards import queries as award_queries
+from marketplace.changes import announce
 from marketplace.db import Conn, Pool, Row
 from marketplace.errors import Conflict, NotFound
 from marketplace.events import ReviewDecided
@@ -127,7 +127,7 @@ async def _announce(
 ) -> None:
     """The decision's event and its audit row, in the decision's transaction."""
     auction_id = award["auction_id"]
-    await outbox.emit(
+    await announce(
         conn,
         ReviewDecided(
             auction_id=auction_id,
@@ -136,10 +136,6 @@ async def _announce(
             decision=decision,
             reason=reason,
         ),
-        auction_id,
-    )
-    await record(
-        conn,
         reviewer.actor("reviewer", request_id),
         f"review.{decision}ed",
         "auction",
