@@ -9,15 +9,12 @@ import asyncio
 import datetime as dt
 import random
 import zoneinfo
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import msgspec
 import pytest
-from litestar.testing import AsyncTestClient
 
-from marketplace.app import create_app
 from marketplace.settings import Settings
 from marketplace.transparency.queries import PAID
 from tests.helpers import Api
@@ -246,13 +243,9 @@ async def test_paid_means_the_same_in_sql_and_python(db: asyncpg.Connection) -> 
 
 
 @pytest.fixture
-async def local_api(settings: Settings) -> AsyncIterator[Api]:
-    """The API of a deployment in St. John's with a 4,000.00 threshold."""
-    assert settings.database_url and settings.redis_url
-    local = msgspec.structs.replace(settings, timezone=ZONE, threshold_cents=THRESHOLD)
-    app = create_app(local, settings.database_url, settings.redis_url)
-    async with AsyncTestClient(app=app) as client:
-        yield await Api.start(client, settings.database_url)
+def settings(settings: Settings) -> Settings:
+    """A deployment in St. John's with a 4,000.00 threshold (the api fixture serves it)."""
+    return msgspec.structs.replace(settings, timezone=ZONE, threshold_cents=THRESHOLD)
 
 
 def _bounds(rng: random.Random, awarded: list[dt.datetime]) -> dict[str, str]:
@@ -284,9 +277,8 @@ def _bounds(rng: random.Random, awarded: list[dt.datetime]) -> dict[str, str]:
 
 
 async def test_the_report_is_the_same_from_kept_days_as_from_the_awards(
-    local_api: Api, db: asyncpg.Connection
+    api: Api, db: asyncpg.Connection
 ) -> None:
-    api = local_api
     # Start-up made the kept days this deployment's.
     assert tuple(await db.fetchrow("SELECT zone, threshold_cents FROM spend_basis")) == (
         ZONE,
