@@ -1,6 +1,10 @@
-"""Fixed-window request limits kept in Redis (DESIGN §10: 429 with Retry-After).
+"""Request limits kept in Redis (DESIGN §10: 429 with Retry-After).
 
-Sign-up and sign-in count per client address, bids per user. When Redis cannot be reached
+Sign-up and sign-in count per client address, bids per user. ``limit`` keeps a sliding
+minute: a request goes through when fewer than the limit went through in the 60 seconds
+before it, so no client gets twice its quota across the turn of a clock minute, and
+Retry-After says when the oldest of them leaves the window. The bid limit keeps clock
+minutes (``BatchedCounts``, below) because it is counted in batches. When Redis cannot be reached
 in time, a limit that guards credentials or account creation answers 503 (retry shortly);
 the bid limit lets the bid through, because PostgreSQL alone decides bids and a Redis
 outage must not stop an auction's last minutes.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -36,14 +41,39 @@ REDIS_WAIT_SECONDS = 1.0
 UNAVAILABLE_RETRY_AFTER = 2
 
 
+# One script, so two requests racing for the last place cannot both take it. The window is
+# a sorted set of the requests let through, scored by Redis's own clock in microseconds (one
+# clock for every API process); a refused request is not added, so a client that keeps
+# trying is let through again a minute after its quota began. The answer: 0 when let
+# through, else the microseconds until the oldest request in the window leaves it.
+_SLIDING_MINUTE = """
+local key, limit, window = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+if redis.call('ZCARD', key) < limit then
+  redis.call('ZADD', key, now, ARGV[3])
+  redis.call('PEXPIRE', key, math.ceil(window / 1000))
+  return 0
+end
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + window - now)
+"""
+WINDOW_MICROSECONDS = 60_000_000
+
+
 async def limit(redis: ArqRedis, bucket: str, per_minute: int, *, fail_open: bool = False) -> None:
-    """Count one request in ``bucket``; 429 with Retry-After once the minute's quota is spent.
+    """Count one request in ``bucket``; 429 with Retry-After once ``per_minute`` requests went
+    through in the last 60 seconds.
 
     Redis unreachable: let the request through when ``fail_open``, else 503 with Retry-After.
     """
-    key = f"{RATE_PREFIX}{bucket}:{int(time.time() // 60)}"
+    key = f"{RATE_PREFIX}{bucket}"
     try:
-        [count] = await _count(redis, [(key, 1)])
+        async with asyncio.timeout(REDIS_WAIT_SECONDS):
+            sliding_minute = redis.register_script(_SLIDING_MINUTE)  # EVALSHA, loaded once
+            args = (per_minute, WINDOW_MICROSECONDS, secrets.token_hex(8))
+            wait = int(await sliding_minute(keys=[key], args=args))
     except (RedisError, OSError) as exc:  # OSError includes TimeoutError
         if fail_open:
             log.warning("rate limit %s not counted: Redis unavailable (%r)", bucket, exc)
@@ -53,8 +83,8 @@ async def limit(redis: ArqRedis, bucket: str, per_minute: int, *, fail_open: boo
             "request limits cannot be checked right now; retry shortly",
             retry_after=UNAVAILABLE_RETRY_AFTER,
         ) from exc
-    if count > per_minute:
-        raise _too_many()
+    if wait:
+        raise _too_many(retry_after=-(-wait // 1_000_000))
 
 
 async def _count(redis: ArqRedis, counts: list[tuple[str, int]]) -> list[int]:
@@ -70,8 +100,10 @@ async def _count(redis: ArqRedis, counts: list[tuple[str, int]]) -> list[int]:
     return answers[::2]
 
 
-def _too_many() -> TooManyRequests:
-    retry_after = 60 - int(time.time() % 60)
+def _too_many(retry_after: int | None = None) -> TooManyRequests:
+    """The 429; without ``retry_after``, the wait until the clock minute turns."""
+    if retry_after is None:
+        retry_after = 60 - int(time.time() % 60)
     return TooManyRequests(
         "rate_limited", f"too many requests; try again in {retry_after} s", retry_after=retry_after
     )
@@ -89,7 +121,7 @@ class _Bucket:
 
 class BatchedCounts:
     """A fail-open per-minute limit (the bid limit) counted per process and sent to Redis in
-    batches, with the same windows and keys as ``limit``.
+    batches, per clock minute (a key per bucket and minute).
 
     The first request of a bucket in a minute, and every request once the bucket is past
     half its limit, is counted in Redis at once, as ``limit`` does. Below that a request is

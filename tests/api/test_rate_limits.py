@@ -20,7 +20,7 @@ from tests.fakes.github import FakeGitHub
 from tests.helpers import Api, form_post, free_port, published_auction, sign_in
 
 LIMIT = 3
-TRIES = 2 * LIMIT + 1  # at least one refusal even if the minute rolls over mid-test
+TRIES = 2 * LIMIT + 1  # bids keep clock minutes: a refusal even if the minute turns mid-test
 
 
 @pytest.fixture
@@ -190,6 +190,31 @@ async def test_batched_bid_counts_are_exact_in_one_process_and_bounded_across_tw
     await b.flush()
     assert not await _passed(a, "bid:2", per_minute)
     assert not await _passed(b, "bid:2", per_minute)
+
+
+async def _seed_window(redis: Any, key: str, seconds_ago: list[float]) -> None:
+    """Requests let through ``seconds_ago`` by Redis's clock, as ``limit`` stores them."""
+    seconds, micros = await redis.time()
+    now = seconds * 1_000_000 + micros
+    await redis.zadd(key, {f"seeded-{n}": now - s * 1e6 for n, s in enumerate(seconds_ago)})
+
+
+async def test_the_limit_is_a_sliding_minute_whatever_the_clock_minute(redis: Any) -> None:
+    """Three let through 59 s ago fill a limit of three until the first of them is a minute
+    old (Retry-After 1 s), though the clock minute has turned since; requests older than a
+    minute no longer count."""
+    await _seed_window(redis, "mp:rate:signup:203.0.113.5", [59.2, 30, 10])
+    with pytest.raises(TooManyRequests) as refused:
+        await ratelimit.limit(redis, "signup:203.0.113.5", 3)
+    assert refused.value.extra["retry_after"] == 1
+    await _seed_window(redis, "mp:rate:signup:203.0.113.6", [61, 75, 30])
+    await ratelimit.limit(redis, "signup:203.0.113.6", 3)  # one of three in the window
+    await ratelimit.limit(redis, "signup:203.0.113.6", 3)
+    with pytest.raises(TooManyRequests) as refused:
+        await ratelimit.limit(redis, "signup:203.0.113.6", 3)
+    assert 29 <= refused.value.extra["retry_after"] <= 31
+    # Refused requests are not counted: the window still holds three, not four.
+    assert await redis.zcard("mp:rate:signup:203.0.113.6") == 3
 
 
 async def test_batched_counts_send_what_is_left_and_forget_past_minutes(
