@@ -8,7 +8,6 @@ message naming the variable.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import os
 import re
 import secrets
@@ -19,15 +18,14 @@ from typing import Any
 
 import msgspec
 
-PREFIX = "MARKETPLACE_"
+from marketplace import setting_values as values
+from marketplace.setting_values import PREFIX
+from marketplace.setting_values import SettingsError as SettingsError  # part of this API
+
 # One day to dispute an accepted delivery's payment before it is released (DESIGN §6, §11).
 DEFAULT_PAYMENT_HOLD_SECONDS = 86_400
 MAX_PAYMENT_HOLD_SECONDS = 31_536_000  # a year; sql/0028 holds the same bound
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
-
-
-class SettingsError(ValueError):
-    """A variable holds a value the service cannot use."""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -117,96 +115,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 _DEFAULT = Settings()
 
 
-def _int(
-    env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
-) -> int:
-    raw = env.get(PREFIX + name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise SettingsError(f"{PREFIX}{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{PREFIX}{name} must be at least {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise SettingsError(f"{PREFIX}{name} must be at most {maximum}, got {value}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(PREFIX + name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{PREFIX}{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{PREFIX}{name} must be positive, got {raw!r}")
-    return value
-
-
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    raw = (env.get(PREFIX + name) or "").strip().lower()
-    if raw in ("", "0", "false", "no"):
-        return False
-    if raw in ("1", "true", "yes"):
-        return True
-    raise SettingsError(f"{PREFIX}{name} must be 1 or 0, got {raw!r}")
-
-
-def _str(env: Mapping[str, str], name: str) -> str | None:
-    raw = env.get(PREFIX + name)
-    return raw.strip() if raw and raw.strip() else None
-
-
-def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
-    value = _str(env, name)
-    if value is not None and not value.startswith(tuple(s + "://" for s in schemes)):
-        allowed = ", ".join(s + "://" for s in schemes)
-        raise SettingsError(f"{PREFIX}{name} must start with one of {allowed}, got {value!r}")
-    return value
-
-
-def _holidays(env: Mapping[str, str]) -> tuple[dt.date, ...]:
-    raw = _str(env, "HOLIDAYS")
-    if raw is None:
-        return ()
-    days = []
-    for part in raw.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            days.append(dt.date.fromisoformat(part))
-        except ValueError:
-            raise SettingsError(
-                f"{PREFIX}HOLIDAYS must be comma-separated ISO dates, got {part!r}"
-            ) from None
-    return tuple(sorted(set(days)))
-
-
-def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = _str(env, "TRUSTED_PROXIES")
-    if raw is None:
-        return ()
-    networks = []
-    for part in raw.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            networks.append(str(ipaddress.ip_network(part, strict=False)))
-        except ValueError:
-            raise SettingsError(
-                f"{PREFIX}TRUSTED_PROXIES must be comma-separated addresses or CIDRs, got {part!r}"
-            ) from None
-    return tuple(dict.fromkeys(networks))
-
-
 def _timezone(env: Mapping[str, str]) -> str:
-    name = _str(env, "TIMEZONE") or _DEFAULT.timezone
+    name = values.text(env, "TIMEZONE") or _DEFAULT.timezone
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -247,39 +157,39 @@ _FLOATS = (
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and check every MARKETPLACE_* variable."""
     env = os.environ if env is None else env
-    host = _str(env, "HOST") or _DEFAULT.host
-    port = _int(env, "PORT", _DEFAULT.port)
+    host = values.text(env, "HOST") or _DEFAULT.host
+    port = values.integer(env, "PORT", _DEFAULT.port)
     if not 0 < port < 65536:
         raise SettingsError(f"{PREFIX}PORT must be between 1 and 65535, got {port}")
-    public_url = _url(env, "PUBLIC_URL", ("http", "https")) or f"http://{host}:{port}"
-    level = (_str(env, "LOG_LEVEL") or _DEFAULT.log_level).lower()
+    public_url = values.url(env, "PUBLIC_URL", ("http", "https")) or f"http://{host}:{port}"
+    level = (values.text(env, "LOG_LEVEL") or _DEFAULT.log_level).lower()
     if level not in {"debug", "info", "warning", "error"}:
         raise SettingsError(f"{PREFIX}LOG_LEVEL must be debug, info, warning or error")
     return Settings(
-        database_url=_url(env, "DATABASE_URL", ("postgresql", "postgres")),
-        redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
-        data_dir=Path(_str(env, "DATA_DIR") or _DEFAULT.data_dir).absolute(),
+        database_url=values.url(env, "DATABASE_URL", ("postgresql", "postgres")),
+        redis_url=values.url(env, "REDIS_URL", ("redis", "rediss", "unix")),
+        data_dir=Path(values.text(env, "DATA_DIR") or _DEFAULT.data_dir).absolute(),
         host=host,
         port=port,
         public_url=public_url.rstrip("/"),
         log_level=level,
         timezone=_timezone(env),
-        holidays=_holidays(env),
-        secret_key=_str(env, "SECRET_KEY") or "",
-        signing_key=_str(env, "SIGNING_KEY") or "",
+        holidays=values.dates(env, "HOLIDAYS"),
+        secret_key=values.text(env, "SECRET_KEY") or "",
+        signing_key=values.text(env, "SIGNING_KEY") or "",
         **_github(env),
-        payment_hold_seconds=_int(
+        payment_hold_seconds=values.integer(
             env,
             "PAYMENT_HOLD_SECONDS",
             _DEFAULT.payment_hold_seconds,
             minimum=0,
             maximum=MAX_PAYMENT_HOLD_SECONDS,
         ),
-        registry_url=_url(env, "REGISTRY_URL", ("http", "https")),
-        smtp_url=_url(env, "SMTP_URL", ("smtp", "smtps")),
-        trusted_proxies=_trusted_proxies(env),
-        metrics_token=_str(env, "METRICS_TOKEN"),
-        webhook_allow_private=_flag(env, "WEBHOOK_ALLOW_PRIVATE"),
+        registry_url=values.url(env, "REGISTRY_URL", ("http", "https")),
+        smtp_url=values.url(env, "SMTP_URL", ("smtp", "smtps")),
+        trusted_proxies=values.networks(env, "TRUSTED_PROXIES"),
+        metrics_token=values.text(env, "METRICS_TOKEN"),
+        webhook_allow_private=values.flag(env, "WEBHOOK_ALLOW_PRIVATE"),
         ocds_prefix=_ocds_prefix(env),
         currency=_currency(env),
         **_numbers(env),
@@ -289,23 +199,26 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 def _numbers(env: Mapping[str, str]) -> dict[str, Any]:
     """The numeric variables of _INT_MINIMUMS and _FLOATS, each MARKETPLACE_<FIELD>."""
     return {
-        **{f: _int(env, f.upper(), getattr(_DEFAULT, f), m) for f, m in _INT_MINIMUMS.items()},
-        **{f: _float(env, f.upper(), getattr(_DEFAULT, f)) for f in _FLOATS},
+        **{
+            f: values.integer(env, f.upper(), getattr(_DEFAULT, f), m)
+            for f, m in _INT_MINIMUMS.items()
+        },
+        **{f: values.number(env, f.upper(), getattr(_DEFAULT, f)) for f in _FLOATS},
     }
 
 
 def _github(env: Mapping[str, str]) -> dict[str, Any]:
     """Where GitHub is and how the service signs in to it (token or App mode)."""
-    api = _url(env, "GITHUB_API_URL", ("http", "https")) or _DEFAULT.github_api_url
-    web = _url(env, "GITHUB_URL", ("http", "https")) or _DEFAULT.github_url
+    api = values.url(env, "GITHUB_API_URL", ("http", "https")) or _DEFAULT.github_api_url
+    web = values.url(env, "GITHUB_URL", ("http", "https")) or _DEFAULT.github_url
     return {
         "github_api_url": api.rstrip("/"),
         "github_url": web.rstrip("/"),
-        "github_token": _str(env, "GITHUB_TOKEN"),
-        "github_webhook_secret": _str(env, "GITHUB_WEBHOOK_SECRET"),
-        "github_client_id": _str(env, "GITHUB_CLIENT_ID"),
-        "github_client_secret": _str(env, "GITHUB_CLIENT_SECRET"),
-        "github_sandbox": _flag(env, "GITHUB_SANDBOX"),
+        "github_token": values.text(env, "GITHUB_TOKEN"),
+        "github_webhook_secret": values.text(env, "GITHUB_WEBHOOK_SECRET"),
+        "github_client_id": values.text(env, "GITHUB_CLIENT_ID"),
+        "github_client_secret": values.text(env, "GITHUB_CLIENT_SECRET"),
+        "github_sandbox": values.flag(env, "GITHUB_SANDBOX"),
         **_github_app(env),
     }
 
@@ -313,8 +226,8 @@ def _github(env: Mapping[str, str]) -> dict[str, Any]:
 def _github_app(env: Mapping[str, str]) -> dict[str, Any]:
     """GitHub App mode: an app id and its private key file come together; the hook id of a
     repository webhook is a number."""
-    app_id = _str(env, "GITHUB_APP_ID")
-    key_file = _str(env, "GITHUB_APP_PRIVATE_KEY_FILE")
+    app_id = values.text(env, "GITHUB_APP_ID")
+    key_file = values.text(env, "GITHUB_APP_PRIVATE_KEY_FILE")
     if bool(app_id) != bool(key_file):
         raise SettingsError(
             f"{PREFIX}GITHUB_APP_ID and {PREFIX}GITHUB_APP_PRIVATE_KEY_FILE go together"
@@ -324,10 +237,10 @@ def _github_app(env: Mapping[str, str]) -> dict[str, Any]:
         raise SettingsError(f"{PREFIX}GITHUB_APP_ID must be the App's numeric id, got {app_id!r}")
     if key_file is not None and not Path(key_file).is_file():
         raise SettingsError(f"{PREFIX}GITHUB_APP_PRIVATE_KEY_FILE: no file at {key_file}")
-    hook = _str(env, "GITHUB_HOOK_ID")
+    hook = values.text(env, "GITHUB_HOOK_ID")
     if hook is not None and not hook.isdigit():
         raise SettingsError(f"{PREFIX}GITHUB_HOOK_ID must be the webhook's numeric id")
-    hook_repo = _str(env, "GITHUB_HOOK_REPO")
+    hook_repo = values.text(env, "GITHUB_HOOK_REPO")
     if bool(hook) != bool(hook_repo) or (
         hook_repo is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", hook_repo)
     ):
@@ -344,7 +257,7 @@ def _github_app(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _ocds_prefix(env: Mapping[str, str]) -> str:
-    value = _str(env, "OCDS_PREFIX") or _DEFAULT.ocds_prefix
+    value = values.text(env, "OCDS_PREFIX") or _DEFAULT.ocds_prefix
     if not re.fullmatch(r"ocds-[a-z0-9]{6}", value):
         raise SettingsError(
             f"{PREFIX}OCDS_PREFIX must be a registered ocid prefix, ocds- and six lowercase "
@@ -354,7 +267,7 @@ def _ocds_prefix(env: Mapping[str, str]) -> str:
 
 
 def _currency(env: Mapping[str, str]) -> str:
-    value = _str(env, "CURRENCY") or _DEFAULT.currency
+    value = values.text(env, "CURRENCY") or _DEFAULT.currency
     if not re.fullmatch(r"[A-Z]{3}", value):
         raise SettingsError(f"{PREFIX}CURRENCY must be an ISO 4217 code such as USD, got {value!r}")
     return value
