@@ -13,6 +13,7 @@ from marketplace import outbox
 from marketplace.auctions import queries
 from marketplace.auctions.presentation import alias
 from marketplace.audit.record import SYSTEM, Entry, record_many
+from marketplace.awards import queries as award_queries
 from marketplace.calendar import add_business_days
 from marketplace.changes import announce
 from marketplace.db import Conn, Pool, Row
@@ -83,7 +84,7 @@ async def close_auctions(
         if not closed:
             return {}
         won = await _outcomes(conn, closed, settings)
-        award_ids = await queries.insert_awards(
+        award_ids = await award_queries.insert_awards(
             conn,
             [
                 (

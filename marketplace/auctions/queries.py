@@ -205,67 +205,6 @@ async def ranked_bids_of(conn: Conn, auction_ids: list[int]) -> list[Any]:
     return rows
 
 
-async def insert_awards(conn: Conn, awards: list[tuple[Any, ...]]) -> dict[int, int]:
-    """First-round awards, each (auction_id, winner_id, bid_id, amount, runner_up_ids,
-    delivery_due_at); returns award ids by auction id."""
-    rows = await conn.fetch(
-        """INSERT INTO awards (auction_id, round, winner_id, bid_id, amount_cents, runner_up_ids,
-                               delivery_due_at)
-           SELECT a.auction_id, 1, a.winner_id, a.bid_id, a.amount_cents,
-                  a.runner_up_ids::bigint[],
-                  a.delivery_due_at
-           FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
-                       $6::timestamptz[])
-                AS a(auction_id, winner_id, bid_id, amount_cents, runner_up_ids, delivery_due_at)
-           RETURNING auction_id, id""",
-        [a[0] for a in awards],
-        [a[1] for a in awards],
-        [a[2] for a in awards],
-        [a[3] for a in awards],
-        # an array of arrays of different lengths: each as a text literal, '{3,9}'
-        ["{" + ",".join(map(str, a[4])) + "}" for a in awards],
-        [a[5] for a in awards],
-    )
-    return {r["auction_id"]: r["id"] for r in rows}
-
-
-async def insert_award(
-    conn: Conn,
-    auction_id: int,
-    round_: int,
-    winner_id: int,
-    bid_id: int,
-    amount: int,
-    runner_up_ids: list[int],
-    delivery_due_at: dt.datetime,
-) -> int:
-    award_id: int = await conn.fetchval(
-        """INSERT INTO awards (auction_id, round, winner_id, bid_id, amount_cents, runner_up_ids,
-                               delivery_due_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
-        auction_id,
-        round_,
-        winner_id,
-        bid_id,
-        amount,
-        runner_up_ids,
-        delivery_due_at,
-    )
-    return award_id
-
-
-async def latest_award(conn: Conn, auction_id: int) -> Row | None:
-    """The last round's award, whatever its status (the detail shows a failed one too)."""
-    return await conn.fetchrow(
-        """SELECT w.id, w.round, w.winner_id, u.name AS winner_name, w.amount_cents,
-                  w.awarded_at, w.status, ab.alias_number
-           FROM awards w JOIN users u ON u.id = w.winner_id
-           LEFT JOIN auction_bidders ab ON ab.auction_id = w.auction_id AND ab.bidder_id = w.winner_id
-           WHERE w.auction_id = $1 ORDER BY w.round DESC LIMIT 1""",
-        auction_id,
-    )
-
-
 async def due_to_open(conn: Conn, limit: int = 500) -> list[int]:
     rows = await conn.fetch(
         """SELECT id FROM auctions WHERE status = 'scheduled' AND starts_at <= now()

@@ -14,6 +14,7 @@ from marketplace.auctions.presentation import present, revealed
 from marketplace.auctions.rules import publish_problems, rule_problems, title_required
 from marketplace.auctions.schemas import Auction, AuctionCreate, AuctionPatch
 from marketplace.auth import Caller
+from marketplace.awards import queries as award_queries
 from marketplace.changes import announce
 from marketplace.db import Conn, Pool, Row, held
 from marketplace.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -226,7 +227,7 @@ async def get(pool: Pool, caller: Caller | None, auction_id: int) -> Auction:
             standing = await queries.caller_standing(conn, auction_id, caller.id)
         award = None
         if revealed(row["status"]):
-            award = await queries.latest_award(conn, auction_id)
+            award = await award_queries.latest_award(conn, auction_id)
     return present(row, caller, standing=standing, award=award)
 
 

@@ -166,9 +166,7 @@ async def _insert_award(
     runner_ups: list[int],
     due: dt.datetime,
 ) -> int:
-    from marketplace.auctions import queries as auction_queries
-
-    return await auction_queries.insert_award(
+    return await queries.insert_award(
         conn, auction_id, round_, winner_id, bid["id"], bid["amount_cents"], runner_ups, due
     )
 
