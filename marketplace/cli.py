@@ -96,7 +96,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         env["MARKETPLACE_PORT"] = str(port)
         cli = [sys.executable, "-m", "marketplace.cli"]
         if sandbox is not None:
-            from marketplace.demo_states import WALK_HOLD_SECONDS
+            from marketplace.demo_scenes import WALK_HOLD_SECONDS
 
             env.update(sandbox.environment())
             # A hold long enough to dispute in, short enough to watch the release.

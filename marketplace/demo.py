@@ -45,7 +45,7 @@ class Demo(msgspec.Struct, frozen=True, kw_only=True):
     tokens: dict[str, tuple[str, str]]  # role -> (user's name, token), the first persona's
     open_auction_id: int | None
     personas: list[Persona] = msgspec.field(default_factory=list)
-    walk: Any = None  # marketplace.demo_states.Walk when seeded against the GitHub sandbox
+    walk: Any = None  # marketplace.demo_scenes.Walk when seeded against the GitHub sandbox
     sandbox_url: str | None = None
 
 
@@ -57,7 +57,7 @@ async def seed(settings: Settings, database_url: str, redis_url: str, sandbox: A
     """
     settings = msgspec.structs.replace(settings, min_auction_seconds=DEMO_MIN_AUCTION_SECONDS)
     if sandbox is not None:
-        from marketplace.demo_states import sandbox_settings
+        from marketplace.demo_scenes import sandbox_settings
 
         settings = sandbox_settings(settings, sandbox)
     pool = await create_pool(database_url, min_size=1, max_size=4)
@@ -133,7 +133,8 @@ async def _after_award(
     verified: list[Caller],
     staff: list[Any],
 ) -> Any:
-    from marketplace.demo_states import SCENES, AfterAward
+    from marketplace.demo_scenes import SCENES
+    from marketplace.demo_states import AfterAward
 
     after = AfterAward(seeder, sandbox, departments)
     repos = [(t.repo, t.issue) for t in TASKS] + [(s.repo, s.issue) for s in SCENES]
@@ -168,7 +169,7 @@ async def _personas(
         issued = await accounts.issue_token(pool, admin, user.id, REQUEST_ID)
         login = None
         if role == "vendor" and sandbox is not None:
-            from marketplace.demo_states import VENDOR_LOGIN
+            from marketplace.demo_scenes import VENDOR_LOGIN
 
             login = VENDOR_LOGIN
         personas.append(

@@ -12,7 +12,7 @@ import pytest
 
 from marketplace.cli import _demo_sandbox
 from marketplace.demo import Demo, report, seed
-from marketplace.demo_states import VENDOR_LOGIN, sandbox_settings
+from marketplace.demo_scenes import VENDOR_LOGIN, sandbox_settings
 from marketplace.sandbox.server import Sandbox
 from marketplace.settings import Settings
 from tests.demo_scene import sandbox, worker

@@ -23,7 +23,7 @@ import msgspec
 import pytest
 
 from marketplace.demo import Demo, seed
-from marketplace.demo_states import VENDOR_LOGIN, WALK_HOLD_SECONDS, sandbox_settings
+from marketplace.demo_scenes import VENDOR_LOGIN, WALK_HOLD_SECONDS, sandbox_settings
 from marketplace.sandbox.server import Sandbox
 from marketplace.settings import Settings
 from tests.axe import violations
