@@ -3,6 +3,7 @@ refusals shown beside the form they concern."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -52,6 +53,44 @@ def _text(
     return raw, None
 
 
+async def _send(
+    request: Request[Any, Any, Any],
+    pool: Pool,
+    viewer: Caller | None,
+    auction_id: int,
+    form: tuple[str, str, str | None],
+    send: Callable[[], Awaitable[object]],
+    *,
+    raised: tuple[int, ...],
+    done: str,
+) -> Template | Redirect:
+    """Send a question or an answer: ``form`` is (its field's key, its text, the form's
+    refusal or None). Sent: back to the questions with ``done`` said. Refused: the auction
+    page again, the refusal beside the form and its text kept; a refusal whose status is in
+    ``raised`` (not found, not allowed, too many requests) answers as its own error page."""
+    key, text, problem = form
+    status = 400
+    if problem is None:
+        try:
+            await send()
+        except DomainError as exc:
+            if exc.status in raised:
+                raise
+            problem, status = _sentence(exc), exc.status
+        else:
+            flash(request, done)
+            return see_other(f"/auctions/{auction_id}#questions-heading")
+    return await auction_page(
+        request,
+        pool,
+        viewer,
+        auction_id,
+        status=status,
+        form_errors={key: problem or ""},
+        form_values={key: text},
+    )
+
+
 @post("/auctions/{auction_id:int}/questions", name="web:ask")
 async def ask(
     request: Request[Any, Any, Any],
@@ -62,27 +101,16 @@ async def ask(
     auction_id: int,
 ) -> Template | Redirect:
     caller = require(viewer)
-    form = await request.form()
-    text, problem = _text(form, "question", "question")
-    status = 400
-    if problem is None:
-        try:
-            await service.ask(pool, redis, settings, caller, auction_id, text, request_id(request))
-        except DomainError as exc:
-            if exc.status in (404, 429):
-                raise
-            problem, status = _sentence(exc), exc.status
-        else:
-            flash(request, "Your question is sent. Its answer will be shown here to everyone.")
-            return see_other(f"/auctions/{auction_id}#questions-heading")
-    return await auction_page(
+    text, problem = _text(await request.form(), "question", "question")
+    return await _send(
         request,
         pool,
         viewer,
         auction_id,
-        status=status,
-        form_errors={"question": problem or ""},
-        form_values={"question": text},
+        ("question", text, problem),
+        lambda: service.ask(pool, redis, settings, caller, auction_id, text, request_id(request)),
+        raised=(404, 429),
+        done="Your question is sent. Its answer will be shown here to everyone.",
     )
 
 
@@ -95,28 +123,16 @@ async def answer(
     question_id: int,
 ) -> Template | Redirect:
     caller = require(viewer, "buyer")
-    form = await request.form()
-    key = f"answer-{question_id}"
-    text, problem = _text(form, "answer", "answer")
-    status = 400
-    if problem is None:
-        try:
-            await service.answer(pool, caller, auction_id, question_id, text, request_id(request))
-        except DomainError as exc:
-            if exc.status in (403, 404):
-                raise
-            problem, status = _sentence(exc), exc.status
-        else:
-            flash(request, "Your answer is published and sent to every bidder.")
-            return see_other(f"/auctions/{auction_id}#questions-heading")
-    return await auction_page(
+    text, problem = _text(await request.form(), "answer", "answer")
+    return await _send(
         request,
         pool,
         viewer,
         auction_id,
-        status=status,
-        form_errors={key: problem or ""},
-        form_values={key: text},
+        (f"answer-{question_id}", text, problem),
+        lambda: service.answer(pool, caller, auction_id, question_id, text, request_id(request)),
+        raised=(403, 404),
+        done="Your answer is published and sent to every bidder.",
     )
 
 

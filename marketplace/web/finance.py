@@ -147,6 +147,29 @@ async def payment_page(
     )
 
 
+async def _refused(
+    request: Request[Any, Any, Any],
+    pool: Pool,
+    caller: Caller,
+    payment_id: int,
+    form: str,
+    problem: str | DomainError,
+    values: dict[str, str] | None = None,
+) -> Template:
+    """The payment page again with the refusal beside ``form`` and what was typed kept: 400
+    for a form to fix, a service refusal with its own status; a payment the caller may not
+    see answers 404 as itself."""
+    if isinstance(problem, DomainError):
+        if problem.code == "payment_not_found":
+            raise problem
+        status, words = problem.status, plain(problem, REFUSALS)
+    else:
+        status, words = 400, problem
+    return await payment_page(
+        request, pool, caller, payment_id, status=status, errors={form: words}, values=values
+    )
+
+
 @get("/payments/{payment_id:int}", name="web:payment")
 async def payment(
     request: Request[Any, Any, Any], pool: Pool, viewer: Caller | None, payment_id: int
@@ -177,15 +200,7 @@ async def resolve(
         problem = "Choose release or cancel."
     values = {"resolve_reason": reason}
     if problem is not None:
-        return await payment_page(
-            request,
-            pool,
-            caller,
-            payment_id,
-            status=400,
-            errors={"resolve": problem},
-            values=values,
-        )
+        return await _refused(request, pool, caller, payment_id, "resolve", problem, values)
     if not confirm.confirmed(form):
         shown = await payments.get(pool, caller, payment_id)
         payee = shown.payee_name or (await accounts.get_user(pool, shown.payee_id)).name
@@ -202,17 +217,7 @@ async def resolve(
             pool, redis, caller, payment_id, outcome, reason, request_id(request)
         )
     except DomainError as exc:
-        if exc.code == "payment_not_found":
-            raise
-        return await payment_page(
-            request,
-            pool,
-            caller,
-            payment_id,
-            status=exc.status,
-            errors={"resolve": plain(exc, REFUSALS)},
-            values=values,
-        )
+        return await _refused(request, pool, caller, payment_id, "resolve", exc, values)
     if outcome == "release":
         flash(
             request,
@@ -231,29 +236,11 @@ async def dispute(
     reason, problem = _reason(await request.form())
     values = {"dispute_reason": reason}
     if problem is not None:
-        return await payment_page(
-            request,
-            pool,
-            caller,
-            payment_id,
-            status=400,
-            errors={"dispute": problem},
-            values=values,
-        )
+        return await _refused(request, pool, caller, payment_id, "dispute", problem, values)
     try:
         await disputes.open_dispute(pool, caller, payment_id, reason, request_id(request))
     except DomainError as exc:
-        if exc.code == "payment_not_found":
-            raise
-        return await payment_page(
-            request,
-            pool,
-            caller,
-            payment_id,
-            status=exc.status,
-            errors={"dispute": plain(exc, REFUSALS)},
-            values=values,
-        )
+        return await _refused(request, pool, caller, payment_id, "dispute", exc, values)
     flash(request, "Dispute opened: the payment is held until finance resolves it.")
     return see_other(f"/payments/{payment_id}")
 
@@ -267,10 +254,10 @@ async def executed(
     form = await request.form()
     reference = form_text(form, "reference", 200)
     values = {"reference": reference}
-    problem, status = None, 400
     if not 2 <= len(reference) <= 200:
         problem = "Give the reference of the card payment or transfer (2 to 200 characters)."
-    elif not confirm.confirmed(form):
+        return await _refused(request, pool, caller, payment_id, "executed", problem, values)
+    if not confirm.confirmed(form):
         shown = await payments.get(pool, caller, payment_id)
         payee = shown.payee_name or (await accounts.get_user(pool, shown.payee_id)).name
         return confirm.ask(
@@ -281,26 +268,10 @@ async def executed(
             question=confirm.record_payout(payment_id, shown.amount_cents, payee),
             back=f"/payments/{payment_id}",
         )
-    else:
-        try:
-            await execution.record_execution(
-                pool, caller, payment_id, reference, request_id(request)
-            )
-        except DomainError as exc:
-            if exc.code == "payment_not_found":
-                raise
-            problem = plain(exc, REFUSALS)
-            status = exc.status
-    if problem is not None:
-        return await payment_page(
-            request,
-            pool,
-            caller,
-            payment_id,
-            status=status,
-            errors={"executed": problem},
-            values=values,
-        )
+    try:
+        await execution.record_execution(pool, caller, payment_id, reference, request_id(request))
+    except DomainError as exc:
+        return await _refused(request, pool, caller, payment_id, "executed", exc, values)
     flash(request, f"Recorded: payment {payment_id} was paid out (reference {reference}).")
     return see_other(f"/payments/{payment_id}")
 
@@ -325,16 +296,7 @@ async def confirm_receipt(
     try:
         done = await payments.confirm(pool, caller, payment_id, request_id(request))
     except DomainError as exc:
-        if exc.code == "payment_not_found":
-            raise
-        return await payment_page(
-            request,
-            pool,
-            caller,
-            payment_id,
-            status=exc.status,
-            errors={"confirm": plain(exc, REFUSALS)},
-        )
+        return await _refused(request, pool, caller, payment_id, "confirm", exc)
     flash(request, f"Thank you: you confirmed receiving {money(done.amount_cents)}.")
     return see_other(back)
 
