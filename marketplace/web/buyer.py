@@ -33,11 +33,9 @@ from marketplace.web.common import (
 )
 from marketplace.web.task_form import (
     TIME_FIELDS,
-    conversion_error,
     domain_errors,
     form_values,
-    read_task_form,
-    task_errors,
+    save_task_form,
     zone_of,
 )
 
@@ -152,20 +150,16 @@ async def create_task(
 ) -> Template | Redirect:
     caller = require(viewer, "buyer")
     form = await request.form()
-    zone = zone_of(form, settings)
-    data, errors = read_task_form(form, zone or settings.zone)
-    errors = errors or task_errors(data, settings)
-    if not errors and zone is not None:
-        try:
-            body = msgspec.convert(data, AuctionCreate)
-            created = await auctions.create(pool, settings, caller, body, request_id(request))
-        except msgspec.ValidationError as exc:
-            errors = conversion_error(exc)
-        except DomainError as exc:
-            errors = domain_errors(exc)
-        else:
-            flash(request, "Draft saved. Check it, then publish it.")
-            return see_other(f"/auctions/{created.id}")
+    created, errors = await save_task_form(
+        form,
+        settings,
+        lambda data: auctions.create(
+            pool, settings, caller, msgspec.convert(data, AuctionCreate), request_id(request)
+        ),
+    )
+    if created is not None:
+        flash(request, "Draft saved. Check it, then publish it.")
+        return see_other(f"/auctions/{created.id}")
     return await _form_page(request, caller, settings, form=form, errors=errors, status=422)
 
 
@@ -193,20 +187,21 @@ async def update_task(
     caller = require(viewer, "buyer")
     auction = await _draft(pool, caller, auction_id)
     form = await request.form()
-    zone = zone_of(form, settings)
-    data, errors = read_task_form(form, zone or settings.zone)
-    errors = errors or task_errors(data, settings)
-    if not errors and zone is not None:
-        try:
-            patch = msgspec.convert(data, AuctionPatch)
-            await auctions.update(pool, settings, caller, auction_id, patch, request_id(request))
-        except msgspec.ValidationError as exc:
-            errors = conversion_error(exc)
-        except DomainError as exc:
-            errors = domain_errors(exc)
-        else:
-            flash(request, "Draft updated.")
-            return see_other(f"/auctions/{auction_id}")
+    updated, errors = await save_task_form(
+        form,
+        settings,
+        lambda data: auctions.update(
+            pool,
+            settings,
+            caller,
+            auction_id,
+            msgspec.convert(data, AuctionPatch),
+            request_id(request),
+        ),
+    )
+    if updated is not None:
+        flash(request, "Draft updated.")
+        return see_other(f"/auctions/{auction_id}")
     return await _form_page(
         request, caller, settings, auction=auction, form=form, errors=errors, status=422
     )

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import typing
 import zoneinfo
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import msgspec
 from litestar.datastructures import FormMultiDict
@@ -244,3 +245,25 @@ def form_field(exc: msgspec.ValidationError) -> str:
 def conversion_error(exc: msgspec.ValidationError) -> dict[str, str]:
     field = form_field(exc)
     return {field: hint(field) if field in HINTS else labelled(field, sentence(str(exc)))}
+
+
+T = TypeVar("T")
+
+
+async def save_task_form(
+    form: FormMultiDict, settings: Settings, save: Callable[[dict[str, Any]], Awaitable[T]]
+) -> tuple[T | None, dict[str, str]]:
+    """Read and check the task form, then ``save`` its fields (a new draft or a draft's
+    change): what ``save`` gave, or None with the errors to show beside the fields, every
+    one the form, the task's rules or the service found."""
+    zone = zone_of(form, settings)
+    data, errors = read_task_form(form, zone or settings.zone)
+    errors = errors or task_errors(data, settings)
+    if errors or zone is None:
+        return None, errors
+    try:
+        return await save(data), {}
+    except msgspec.ValidationError as exc:
+        return None, conversion_error(exc)
+    except DomainError as exc:
+        return None, domain_errors(exc)
