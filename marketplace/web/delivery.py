@@ -97,7 +97,7 @@ async def delivery_page(
         delivery_statuses=DELIVERY_STATUSES,
         error=error,
         value=value,
-        first_page=before is not None,
+        first_page=before is None,
     )
 
 

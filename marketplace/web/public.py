@@ -123,7 +123,7 @@ async def index(
         filters=filters,
         problems=problems,
         next_cursor=encode_cursor(sort, *next_key) if next_key else None,
-        first_page=after is not None,
+        first_page=after is None,
     )
 
 
