@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marketplace.auctions.schemas import Auction, AwardNotice, Position
+from marketplace.auctions.schemas import BEFORE_CLOSE, Auction, AwardNotice, Position
 from marketplace.auth import Caller
 from marketplace.db import Row
-
-NOT_YET_CLOSED = ("draft", "scheduled", "open")
 
 
 def alias(number: int | None) -> str:
@@ -23,7 +21,7 @@ def alias_of(number: int | None) -> str | None:
 
 def revealed(status: str) -> bool:
     """Sealed bids and bidder identities become public once bidding has closed."""
-    return status not in (*NOT_YET_CLOSED, "cancelled")
+    return status not in (*BEFORE_CLOSE, "cancelled")
 
 
 def _position(row: Row, caller: Caller, standing: Row | None) -> Position:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import msgspec
 
@@ -33,6 +33,13 @@ Status = Literal[
     "payment_confirmed",
     "missed_delivery",
 ]
+# Before the close: bids are secret and no outcome is known yet.
+BEFORE_CLOSE: tuple[Status, ...] = ("draft", "scheduled", "open")
+# Bidding has closed with an outcome (DESIGN §3): every status but those before the close and
+# a cancellation. Sealed bids and bidders are public from here on.
+CLOSED: tuple[Status, ...] = tuple(
+    s for s in get_args(Status) if s not in (*BEFORE_CLOSE, "cancelled")
+)
 Repo = Annotated[
     str,
     msgspec.Meta(

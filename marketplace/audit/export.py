@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import io
 from collections.abc import AsyncIterator, Callable
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple
 
 import asyncpg
 import msgspec
@@ -34,6 +34,9 @@ from marketplace.audit.schemas import (
 )
 from marketplace.db import Conn, Pool, Row
 from marketplace.params import check_period, parse_time
+
+if TYPE_CHECKING:
+    from marketplace.settings import Settings
 
 Format = Literal["jsonl", "csv"]
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -269,6 +272,28 @@ async def stream_export(
     ):
         async for chunk in export_in_snapshot(conn, query, fmt, key):
             yield chunk
+
+
+class Download(NamedTuple):
+    """An export as a file: its bytes (read from the database as they are sent), type, name."""
+
+    chunks: AsyncIterator[bytes]
+    media_type: str
+    filename: str
+
+
+def download(
+    pool: Pool,
+    settings: Settings,
+    fmt: Format,
+    auction_id: int | None,
+    since: str | None,
+    until: str | None,
+) -> Download:
+    """The export of a selection as the API and the auditor's page both hand it out."""
+    query = Query.parse(auction_id, since, until)
+    chunks = stream_export(pool, query, fmt, signing.signing_key(settings))
+    return Download(chunks, MEDIA[fmt], f"audit-{query.auction_id or 'all'}.{fmt}")
 
 
 async def manifest_in_snapshot(conn: Conn, query: Query, key: Ed25519PrivateKey) -> SignedManifest:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from marketplace.auctions.schemas import CLOSED
 from marketplace.db import Conn, Row
 
 # Bidders are read only for auctions past their close (not cancelled before it): until
 # then who bid is secret (DESIGN §4), and the mapping never needs them.
-_CLOSED = (
-    "('awarded', 'closed_no_bids', 'delivered', 'pending_review', 'accepted', "
-    "'rejected', 'paid', 'payment_confirmed', 'missed_delivery')"
-)
+_CLOSED = "(" + ", ".join(f"'{status}'" for status in CLOSED) + ")"
 
 
 async def published_auctions(

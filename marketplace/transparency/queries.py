@@ -9,20 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from marketplace.auctions import schemas as auction_schemas
 from marketplace.db import Conn, Row, one
 
 # Statuses an auction can hold once bidding has closed (DESIGN §3).
-CLOSED = [
-    "awarded",
-    "closed_no_bids",
-    "delivered",
-    "pending_review",
-    "accepted",
-    "rejected",
-    "paid",
-    "payment_confirmed",
-    "missed_delivery",
-]
+CLOSED: list[str] = list(auction_schemas.CLOSED)
 # After an award: the statuses of an auction whose winner's outcome is or will be known.
 PAID = ["paid", "payment_confirmed"]
 # An empty stretch of time (spend_by_day), and the ends of all time for one unbounded.

@@ -162,13 +162,11 @@ async def audit_export(
 ) -> Stream:
     """The same stream as ``GET /api/audit/export``, for a signed-in auditor's browser."""
     require(viewer, "auditor")
-    query = export.Query.parse(auction_id, since, until)
-    key = signing.signing_key(settings)
-    name = f"audit-{query.auction_id or 'all'}.{format}"
+    file = export.download(pool, settings, format, auction_id, since, until)
     return Stream(
-        export.stream_export(pool, query, format, key),
-        media_type=export.MEDIA[format],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        file.chunks,
+        media_type=file.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
     )
 
 
