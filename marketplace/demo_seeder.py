@@ -11,6 +11,7 @@ from arq.connections import ArqRedis
 
 from marketplace.accounts import queries as account_queries
 from marketplace.accounts import service as accounts
+from marketplace.accounts import vendor_verification
 from marketplace.accounts.schemas import User, UserCreate, VerificationDecision, VerificationRequest
 from marketplace.auctions import lifecycle
 from marketplace.auctions import service as auctions
@@ -97,7 +98,7 @@ class Seeder:
         user = await self.user(admin.actor("admin", REQUEST_ID), email, name, ["vendor"], None)
         if user.verification_status == "unverified":
             asked = VerificationRequest(kind=kind, registry_id=reg)  # type: ignore[arg-type]
-            user = await accounts.request_verification(
+            user = await vendor_verification.request_verification(
                 self.pool, caller_of(user), asked, REQUEST_ID
             )
         self.users[email] = user
@@ -107,7 +108,9 @@ class Seeder:
         if vendor.verification_status == "pending":
             decision = VerificationDecision(status="verified", reason="registry record active")
             actor = admin.actor("admin", REQUEST_ID)
-            vendor = await accounts.decide_verification(self.pool, actor, vendor.id, decision)
+            vendor = await vendor_verification.decide_verification(
+                self.pool, actor, vendor.id, decision
+            )
             self.users[vendor.email] = vendor
         return vendor
 

@@ -2,7 +2,7 @@
 
 A verification request (the ``vendor.verification_requested`` event, through the registry
 consumer) records a check; the checker GETs ``{registry}/entities/{registry_id}`` and decides
-through ``service.decide_verification`` as the system: ``active`` verifies; ``inactive``,
+through ``vendor_verification.decide_verification`` as the system: ``active`` verifies; ``inactive``,
 ``excluded`` or not found (404) rejects, with the registry's answer as the reason. Errors
 (5xx, timeouts, unreadable answers) are retried with backoff and never decide anything.
 """
@@ -17,7 +17,7 @@ import httpx
 import msgspec
 
 from marketplace.accounts import registry_queries as queries
-from marketplace.accounts import service
+from marketplace.accounts import vendor_verification
 from marketplace.accounts.schemas import VerificationDecision
 from marketplace.audit.record import Actor
 from marketplace.db import Conn, Pool, Row
@@ -132,7 +132,9 @@ class RegistryChecker:
             await self._finish(row["id"], f"undecided: registry status {entity.status!r}")
             return
         try:
-            await service.decide_verification(self.pool, SYSTEM, row["user_id"], decision)
+            await vendor_verification.decide_verification(
+                self.pool, SYSTEM, row["user_id"], decision
+            )
             outcome = f"{decision.status}: {decision.reason}"
         except DomainError as exc:  # decided meanwhile (an admin, an earlier check)
             outcome = f"skipped: {exc.detail}"

@@ -9,7 +9,7 @@ from litestar import Request, delete, get, patch, post
 from litestar.params import Parameter
 
 from marketplace import ratelimit
-from marketplace.accounts import email_confirmation, queries, service
+from marketplace.accounts import email_confirmation, queries, service, vendor_verification
 from marketplace.accounts.schemas import (
     Department,
     DepartmentCreate,
@@ -154,7 +154,7 @@ async def me(pool: Pool, caller: Caller) -> User:
 async def request_verification(
     request: Request[Any, Any, Any], data: VerificationRequest, pool: Pool, caller: Caller
 ) -> User:
-    return await service.request_verification(pool, caller, data, request_id(request))
+    return await vendor_verification.request_verification(pool, caller, data, request_id(request))
 
 
 @post("/api/vendors/{user_id:int}/verification", guards=[roles("admin")], tags=["accounts"])
@@ -166,7 +166,7 @@ async def decide_verification(
     caller: Caller,
 ) -> User:
     actor = caller.actor("admin", request_id(request))
-    return await service.decide_verification(pool, actor, user_id, data)
+    return await vendor_verification.decide_verification(pool, actor, user_id, data)
 
 
 @post(

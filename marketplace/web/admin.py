@@ -10,6 +10,7 @@ from litestar.response import Redirect, Template
 
 from marketplace.accounts import queries as account_queries
 from marketplace.accounts import service as accounts
+from marketplace.accounts import vendor_verification
 from marketplace.accounts.schemas import User, VerificationDecision
 from marketplace.auth import Caller, request_id
 from marketplace.db import Pool
@@ -109,7 +110,7 @@ async def decide(
         )
     try:
         decision = msgspec.convert(data, VerificationDecision)
-        user = await accounts.decide_verification(
+        user = await vendor_verification.decide_verification(
             pool, caller.actor("admin", request_id(request)), user_id, decision
         )
     except DomainError as exc:

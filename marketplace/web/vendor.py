@@ -10,6 +10,7 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 
 from marketplace.accounts import service as accounts
+from marketplace.accounts import vendor_verification
 from marketplace.accounts.schemas import VerificationRequest
 from marketplace.auth import Caller, request_id
 from marketplace.bids import service as bids
@@ -202,7 +203,7 @@ async def ask_verification(
         return await _profile(request, pool, caller, status=400, errors=errors, values=values)
     try:
         data = msgspec.convert(values, VerificationRequest)
-        await accounts.request_verification(pool, caller, data, request_id(request))
+        await vendor_verification.request_verification(pool, caller, data, request_id(request))
     except msgspec.ValidationError as exc:
         field = field_of(exc) or "registry_id"
         message = "Use letters, digits and . _ / - only (at most 64)."
