@@ -8,7 +8,7 @@ from arq.connections import ArqRedis
 from litestar import Request, get, post
 
 from marketplace.auth import Caller, anyone, request_id, roles
-from marketplace.clarifications import service
+from marketplace.clarifications import amendments, service
 from marketplace.clarifications.schemas import (
     Amendment,
     AmendmentCreate,
@@ -93,7 +93,9 @@ async def amend_auction(
     settings: Settings,
     caller: Caller,
 ) -> Amendment:
-    return await service.amend(pool, redis, settings, caller, auction_id, data, request_id(request))
+    return await amendments.amend(
+        pool, redis, settings, caller, auction_id, data, request_id(request)
+    )
 
 
 @get(
@@ -103,7 +105,7 @@ async def amend_auction(
     summary="The auction's amendments in order, each with the text it replaced",
 )
 async def list_amendments(auction_id: int, pool: Pool, caller: Caller | None) -> Page[Amendment]:
-    return Page(items=await service.list_amendments(pool, caller, auction_id), next=None)
+    return Page(items=await amendments.list_amendments(pool, caller, auction_id), next=None)
 
 
 ROUTES = [ask_question, list_questions, answer_question, amend_auction, list_amendments]

@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 
 from marketplace.auctions.schemas import CancelRequest
 from marketplace.auth import Caller, request_id
-from marketplace.clarifications import service
+from marketplace.clarifications import amendments, service
 from marketplace.clarifications.schemas import MAX_TEXT, AmendmentCreate, QuestionCreate
 from marketplace.db import Pool
 from marketplace.errors import DomainError
@@ -160,7 +160,7 @@ async def amend(
                 },
                 AmendmentCreate,
             )
-            await service.amend(
+            await amendments.amend(
                 pool, redis, settings, caller, auction_id, data, request_id(request)
             )
         except msgspec.ValidationError as exc:

@@ -19,6 +19,7 @@ from marketplace.auctions.schemas import Auction, Sort, Status
 from marketplace.auth import Caller
 from marketplace.awards import next_round
 from marketplace.bids import service as bids
+from marketplace.clarifications import amendments
 from marketplace.clarifications import service as clarifications
 from marketplace.db import Pool
 from marketplace.errors import BadRequest
@@ -203,10 +204,10 @@ async def _clarifications(
     refusal = clarifications.ask_refusal(viewer, msgspec.structs.asdict(auction))
     return {
         "qna": await clarifications.list_questions(pool, viewer, auction.id, 0, 500),
-        "amendments": await clarifications.list_amendments(pool, viewer, auction.id),
+        "amendments": await amendments.list_amendments(pool, viewer, auction.id),
         "may_ask": refusal is None,
         "ask_refusal": refusal.detail if refusal is not None else None,
-        "amendable": auction.status in clarifications.AMENDABLE,
+        "amendable": auction.status in amendments.AMENDABLE,
         "amendment_min_hours": web_settings(request).amendment_min_hours,
     }
 
