@@ -69,6 +69,9 @@ async def test_list_paginates(api: Api, client: AsyncTestClient[Any]) -> None:
     second = await client.get(link.group(1).replace("&amp;", "&"))
     assert second.status_code == 200
     assert "Task number 01" in second.text and "Task number 21" not in second.text
+    # The first page links back to itself only from the pages after it, keeping the sort.
+    assert ">First page</a>" not in first.text
+    assert '<a href="/?sort=newest">First page</a>' in second.text
 
 
 async def test_sign_in_and_out_with_a_token(api: Api, client: AsyncTestClient[Any]) -> None:
