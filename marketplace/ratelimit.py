@@ -16,14 +16,16 @@ eighth of the API's CPU under bid load (docs/performance.md).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from arq.connections import ArqRedis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from marketplace.errors import ServiceUnavailable, TooManyRequests
 from marketplace.redis import RATE_PREFIX
@@ -60,6 +62,17 @@ local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + window - now)
 """
 WINDOW_MICROSECONDS = 60_000_000
+_SLIDING_MINUTE_SHA = hashlib.sha1(_SLIDING_MINUTE.encode()).hexdigest()
+
+
+async def _sliding_minute(redis: ArqRedis, key: str, per_minute: int) -> int:
+    """Run the script by its hash (one short command); a Redis that does not hold it yet (new
+    or restarted) is sent the script once, which it then keeps."""
+    args = (key, str(per_minute), str(WINDOW_MICROSECONDS), secrets.token_hex(8))
+    try:
+        return int(await cast("Awaitable[int]", redis.evalsha(_SLIDING_MINUTE_SHA, 1, *args)))
+    except NoScriptError:
+        return int(await cast("Awaitable[int]", redis.eval(_SLIDING_MINUTE, 1, *args)))
 
 
 async def limit(redis: ArqRedis, bucket: str, per_minute: int, *, fail_open: bool = False) -> None:
@@ -71,9 +84,7 @@ async def limit(redis: ArqRedis, bucket: str, per_minute: int, *, fail_open: boo
     key = f"{RATE_PREFIX}{bucket}"
     try:
         async with asyncio.timeout(REDIS_WAIT_SECONDS):
-            sliding_minute = redis.register_script(_SLIDING_MINUTE)  # EVALSHA, loaded once
-            args = (per_minute, WINDOW_MICROSECONDS, secrets.token_hex(8))
-            wait = int(await sliding_minute(keys=[key], args=args))
+            wait = await _sliding_minute(redis, key, per_minute)
     except (RedisError, OSError) as exc:  # OSError includes TimeoutError
         if fail_open:
             log.warning("rate limit %s not counted: Redis unavailable (%r)", bucket, exc)

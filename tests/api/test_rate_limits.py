@@ -215,6 +215,11 @@ async def test_the_limit_is_a_sliding_minute_whatever_the_clock_minute(redis: An
     assert 29 <= refused.value.extra["retry_after"] <= 31
     # Refused requests are not counted: the window still holds three, not four.
     assert await redis.zcard("mp:rate:signup:203.0.113.6") == 3
+    # A Redis that lost its scripts (restarted) is sent it again: the limit still holds.
+    await redis.script_flush()
+    with pytest.raises(TooManyRequests):
+        await ratelimit.limit(redis, "signup:203.0.113.6", 3)
+    await ratelimit.limit(redis, "signup:203.0.113.7", 3)
 
 
 async def test_batched_counts_send_what_is_left_and_forget_past_minutes(
