@@ -2,27 +2,81 @@
 each with its in-app twin in ``notifications`` (same key, subject and words).
 
 Subscriptions are by event tag, so events other modules emit later are mailed as soon as
-they exist. Expected tags and fields beyond marketplace/events.py:
-``delivery.submitted`` (auction_id: the buyer hears of it), ``delivery.verified`` or
-``auction.pending_review`` (auction_id: reviewers are asked to review). ``review.decided``
-and ``payment.released`` (auction_id, payee_id, amount_cents) are in marketplace/events.py.
+they exist. Handlers read the typed event (``marketplace.events``); two tags outside the
+union are listened for already and arrive as ``UnknownEvent``: ``auction.pending_review``
+(auction_id: reviewers are asked to review, as for ``delivery.verified``) and
+``auction.reviewed`` (auction_id, award_id, decision, reason: as ``review.decided``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
+
+import msgspec
 
 from marketplace.db import Conn, Fields, Row
+from marketplace.events import (
+    AnyEvent,
+    AuctionAmended,
+    AuctionAwarded,
+    AuctionCancelled,
+    AuctionClosedNoBids,
+    AuctionOpened,
+    AuctionPublished,
+    BidPlaced,
+    DeliverySubmitted,
+    DeliveryVerified,
+    GithubAccessLost,
+    PaymentDetailsProvided,
+    PaymentExecuted,
+    PaymentReleased,
+    QuestionAnswered,
+    QuestionAsked,
+    ReviewDecided,
+    TokenIssuedForUser,
+    VerificationDecided,
+)
 from marketplace.notifications import queries
 from marketplace.settings import Settings
-from marketplace.streams.consumer import StreamEvent
+from marketplace.streams.consumer import StreamEvent, UnknownEvent
 
 GROUP = "notifications"
 
-Handler = Callable[[Any, StreamEvent], Awaitable[None]]
-AuctionHandler = Callable[[Any, StreamEvent, Any], Awaitable[None]]
+Received = AnyEvent | UnknownEvent
+Handler = Callable[[Conn, Received], Awaitable[None]]
+AuctionHandler = Callable[[Conn, Received, Row], Awaitable[None]]
+E = TypeVar("E", bound=Received)
+
+
+def on(kind: type[E], words: Callable[[Conn, E], Awaitable[None]]) -> Handler:
+    """A handler of the events of type ``kind`` (others of its tag are left)."""
+
+    async def handle(conn: Conn, event: Received) -> None:
+        if isinstance(event, kind):
+            await words(conn, event)
+
+    return handle
+
+
+def on_auction(kind: type[E], words: Callable[[Conn, E, Row], Awaitable[None]]) -> AuctionHandler:
+    """A handler of the events of type ``kind`` about an auction, given the auction."""
+
+    async def handle(conn: Conn, event: Received, auction: Row) -> None:
+        if isinstance(event, kind):
+            await words(conn, event, auction)
+
+    return handle
+
+
+class ReviewOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What the review's words read of ``auction.reviewed``, a tag outside the union whose
+    fields may each be missing."""
+
+    award_id: int | None = None
+    decision: str = "decided"
+    reason: str = ""
 
 
 def money(cents: int) -> str:
@@ -32,11 +86,9 @@ def money(cents: int) -> str:
     return f"{sign}${dollars:,}.{rest:02d}"
 
 
-def when(settings: Settings, moment: Any) -> str:
+def when(settings: Settings, moment: dt.datetime | None) -> str:
     """A time in the deployment's zone, with the zone shown."""
-    if isinstance(moment, str):
-        moment = dt.datetime.fromisoformat(moment)
-    if not isinstance(moment, dt.datetime):
+    if moment is None:
         return "an unknown time"
     return moment.astimezone(settings.zone).strftime("%a %d %b %Y %H:%M %Z")
 
@@ -47,48 +99,49 @@ class Mailer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # Handlers of events about an auction get it loaded (and are skipped when it is
-        # gone); the others read what they need from the event.
+        # gone); the others read what they need from the event. An event of a tag in the
+        # union is its Struct, of another tag an UnknownEvent.
         self.about_auction: dict[str, AuctionHandler] = {
-            "auction.published": self._published,
-            "auction.opened": self._opened,
-            "auction.awarded": self._awarded,
-            "auction.closed_no_bids": self._no_bids,
-            "auction.cancelled": self._cancelled,
-            "delivery.submitted": self._delivered,
-            "delivery.verified": self._to_review,
-            "auction.pending_review": self._to_review,
-            "review.decided": self._reviewed,
-            "auction.reviewed": self._reviewed,
-            "payment.details_provided": self._details_provided,
-            "question.asked": self._question_asked,
-            "question.answered": self._question_answered,
-            "auction.amended": self._amended,
-            "auction.github_access_lost": self._github_access_lost,
+            "auction.published": on_auction(AuctionPublished, self._published),
+            "auction.opened": on_auction(AuctionOpened, self._opened),
+            "auction.awarded": on_auction(AuctionAwarded, self._awarded),
+            "auction.closed_no_bids": on_auction(AuctionClosedNoBids, self._no_bids),
+            "auction.cancelled": on_auction(AuctionCancelled, self._cancelled),
+            "delivery.submitted": on_auction(DeliverySubmitted, self._delivered),
+            "delivery.verified": on_auction(DeliveryVerified, self._to_review),
+            "auction.pending_review": on_auction(UnknownEvent, self._to_review),
+            "review.decided": on_auction(ReviewDecided, self._reviewed),
+            "auction.reviewed": on_auction(UnknownEvent, self._reviewed),
+            "payment.details_provided": on_auction(PaymentDetailsProvided, self._details_provided),
+            "question.asked": on_auction(QuestionAsked, self._question_asked),
+            "question.answered": on_auction(QuestionAnswered, self._question_answered),
+            "auction.amended": on_auction(AuctionAmended, self._amended),
+            "auction.github_access_lost": on_auction(GithubAccessLost, self._github_access_lost),
         }
         self.handlers: dict[str, Handler] = {
-            "bid.placed": self._outbid,
-            "vendor.verification_decided": self._verification,
-            "token.issued_for_user": self._token_issued,
-            "payment.released": self._paid,
-            "payment.executed": self._executed,
+            "bid.placed": on(BidPlaced, self._outbid),
+            "vendor.verification_decided": on(VerificationDecided, self._verification),
+            "token.issued_for_user": on(TokenIssuedForUser, self._token_issued),
+            "payment.released": on(PaymentReleased, self._paid),
+            "payment.executed": on(PaymentExecuted, self._executed),
         }
 
     async def __call__(self, conn: Conn, event: StreamEvent) -> None:
         about = self.about_auction.get(event.type)
         if about is not None:
-            auction = await self._auction(conn, event)
+            auction = await self._auction(conn, event.auction_id)
             if auction is not None:
-                await about(conn, event, auction)
+                await about(conn, event.event, auction)
             return
         handler = self.handlers.get(event.type)
         if handler is not None:
-            await handler(conn, event)
+            await handler(conn, event.event)
 
     def link(self, path: str) -> str:
         return f"{self.settings.public_url}{path}"
 
     async def _send(
-        self, conn: Conn, key: str, event: StreamEvent, user: Fields, subject: str, body: str
+        self, conn: Conn, key: str, event: Received, user: Fields, subject: str, body: str
     ) -> None:
         text = (
             f"Hello {user['name']},\n\n{body.strip()}\n\n"
@@ -106,7 +159,7 @@ class Mailer:
     async def _to_each(
         self,
         conn: Conn,
-        event: StreamEvent,
+        event: Received,
         people: list[Any],
         key: Callable[[Any], str],
         subject: str,
@@ -116,15 +169,14 @@ class Mailer:
         for person in people:
             await self._send(conn, key(person), event, person, subject, body)
 
-    async def _auction(self, conn: Conn, event: StreamEvent) -> Any:
-        auction_id = event.int_field("auction_id")
+    async def _auction(self, conn: Conn, auction_id: int | None) -> Row | None:
         return None if auction_id is None else await queries.get_auction_brief(conn, auction_id)
 
     def _auction_link(self, auction: Row) -> str:
         return self.link(f"/auctions/{auction['id']}")
 
     async def _to_buyer(
-        self, conn: Conn, event: StreamEvent, auction: Row, subject: str, body: str
+        self, conn: Conn, event: Received, auction: Row, subject: str, body: str
     ) -> None:
         buyer = {
             "id": auction["created_by"],
@@ -133,9 +185,9 @@ class Mailer:
         }
         await self._send(conn, f"{event.event_id}:buyer", event, buyer, subject, body)
 
-    async def _published(self, conn: Conn, event: StreamEvent, a: Row) -> None:
-        opens = when(self.settings, event.data.get("starts_at"))
-        closes = when(self.settings, event.data.get("ends_at"))
+    async def _published(self, conn: Conn, event: AuctionPublished, a: Row) -> None:
+        opens = when(self.settings, event.starts_at)
+        closes = when(self.settings, event.ends_at)
         await self._to_buyer(
             conn,
             event,
@@ -145,8 +197,8 @@ class Mailer:
             f"{closes}.\n\n{self._auction_link(a)}",
         )
 
-    async def _opened(self, conn: Conn, event: StreamEvent, a: Row) -> None:
-        closes = when(self.settings, event.data.get("ends_at"))
+    async def _opened(self, conn: Conn, event: AuctionOpened, a: Row) -> None:
+        closes = when(self.settings, event.ends_at)
         await self._to_buyer(
             conn,
             event,
@@ -155,17 +207,15 @@ class Mailer:
             f'Bidding on "{a["title"]}" is open until {closes}.\n\n{self._auction_link(a)}',
         )
 
-    async def _outbid(self, conn: Conn, event: StreamEvent) -> None:
+    async def _outbid(self, conn: Conn, event: BidPlaced) -> None:
         """The bidder whose low bid this one beat. Only reverse auctions emit bid.placed
         before close, and the words name the amount, never who bid it (DESIGN §4)."""
-        auction_id, bid_id = event.int_field("auction_id"), event.int_field("bid_id")
-        if auction_id is None or bid_id is None:
-            return
+        auction_id, bid_id = event.auction_id, event.bid_id
         outbid = await queries.get_outbid_bidder(conn, auction_id, bid_id)
         if outbid is None:
             return
-        amount = money(event.int_field("amount_cents") or 0)
-        closes = when(self.settings, event.data.get("ends_at"))
+        amount = money(event.amount_cents)
+        closes = when(self.settings, event.ends_at)
         await self._send(
             conn,
             f"bid:{bid_id}:outbid",
@@ -176,12 +226,8 @@ class Mailer:
             f"Bidding closes {closes}.\n\n{self.link(f'/auctions/{auction_id}')}",
         )
 
-    async def _awarded(self, conn: Conn, event: StreamEvent, a: Row) -> None:
-        winner_id = event.int_field("winner_id")
-        amount = event.int_field("amount_cents") or 0
-        award_id = event.int_field("award_id")
-        if winner_id is None:
-            return
+    async def _awarded(self, conn: Conn, event: AuctionAwarded, a: Row) -> None:
+        winner_id, amount, award_id = event.winner_id, event.amount_cents, event.award_id
         link = self._auction_link(a)
         due = when(self.settings, a["delivery_due_at"]) if a["delivery_due_at"] else None
         winner = await queries.get_user_contact(conn, winner_id)
@@ -214,11 +260,10 @@ class Mailer:
             event,
             a,
             f"Awarded: {a['title']}",
-            f'"{a["title"]}" was awarded to {event.data.get("winner_alias", "a vendor")} '
-            f"for {money(amount)}.\n\n{link}",
+            f'"{a["title"]}" was awarded to {event.winner_alias} for {money(amount)}.\n\n{link}',
         )
 
-    async def _no_bids(self, conn: Conn, event: StreamEvent, a: Row) -> None:
+    async def _no_bids(self, conn: Conn, event: AuctionClosedNoBids, a: Row) -> None:
         await self._to_buyer(
             conn,
             event,
@@ -228,8 +273,8 @@ class Mailer:
             f"with a longer window or a higher cap.\n\n{self._auction_link(a)}",
         )
 
-    async def _github_access_lost(self, conn: Conn, event: StreamEvent, a: Row) -> None:
-        detail = str(event.data.get("detail", ""))
+    async def _github_access_lost(self, conn: Conn, event: GithubAccessLost, a: Row) -> None:
+        detail = event.detail
         await self._to_buyer(
             conn,
             event,
@@ -238,8 +283,8 @@ class Mailer:
             f"{detail}\n\n{self._auction_link(a)}",
         )
 
-    async def _cancelled(self, conn: Conn, event: StreamEvent, a: Row) -> None:
-        reason = str(event.data.get("reason", ""))
+    async def _cancelled(self, conn: Conn, event: AuctionCancelled, a: Row) -> None:
+        reason = event.reason
         link = self._auction_link(a)
         await self._to_buyer(
             conn,
@@ -258,14 +303,11 @@ class Mailer:
             f"Reason: {reason}\n\n{link}",
         )
 
-    async def _verification(self, conn: Conn, event: StreamEvent) -> None:
-        user_id = event.int_field("user_id")
-        user = None if user_id is None else await queries.get_user_contact(conn, user_id)
+    async def _verification(self, conn: Conn, event: VerificationDecided) -> None:
+        user = await queries.get_user_contact(conn, event.user_id)
         if user is None:
             return
-        status = str(event.data.get("status", ""))
-        reason = str(event.data.get("reason", ""))
-        if status == "verified":
+        if event.status == "verified":
             subject, body = "You are verified", "Your vendor account is verified: you can bid now."
         else:
             subject = "Verification refused"
@@ -276,14 +318,13 @@ class Mailer:
             event,
             user,
             subject,
-            f"{body}\nReason: {reason}\n\n{self.link('/auctions')}",
+            f"{body}\nReason: {event.reason}\n\n{self.link('/auctions')}",
         )
 
-    async def _token_issued(self, conn: Conn, event: StreamEvent) -> None:
+    async def _token_issued(self, conn: Conn, event: TokenIssuedForUser) -> None:
         """Someone issued a token that acts as this user: the user hears of it at once."""
-        user_id, issued_by = event.int_field("user_id"), event.int_field("issued_by")
-        user = None if user_id is None else await queries.get_user_contact(conn, user_id)
-        issuer = None if issued_by is None else await queries.get_user_contact(conn, issued_by)
+        user = await queries.get_user_contact(conn, event.user_id)
+        issuer = await queries.get_user_contact(conn, event.issued_by)
         if user is None:
             return
         who = f"{issuer['name']} ({issuer['email']})" if issuer is not None else "an administrator"
@@ -293,13 +334,13 @@ class Mailer:
             event,
             user,
             "An API token was issued for your account",
-            f"{who} issued an API token (number {event.int_field('token_id')}) that acts as "
+            f"{who} issued an API token (number {event.token_id}) that acts as "
             "you on the marketplace. Everything done with it is recorded in the audit log as "
             "done with a token they issued.\n\nIf you did not expect this, tell your "
             f"department or revoke it from your account: {self.link('/me')}",
         )
 
-    async def _delivered(self, conn: Conn, event: StreamEvent, a: Row) -> None:
+    async def _delivered(self, conn: Conn, event: DeliverySubmitted, a: Row) -> None:
         await self._to_buyer(
             conn,
             event,
@@ -309,7 +350,7 @@ class Mailer:
             f"verified on GitHub.\n\n{self._auction_link(a)}",
         )
 
-    async def _to_review(self, conn: Conn, event: StreamEvent, a: Row) -> None:
+    async def _to_review(self, conn: Conn, event: DeliveryVerified | UnknownEvent, a: Row) -> None:
         await self._to_each(
             conn,
             event,
@@ -320,11 +361,16 @@ class Mailer:
             f"review.\n\n{self.link('/reviews')}",
         )
 
-    async def _reviewed(self, conn: Conn, event: StreamEvent, a: Row) -> None:
-        award_id = event.int_field("award_id")
+    async def _reviewed(self, conn: Conn, event: ReviewDecided | UnknownEvent, a: Row) -> None:
+        review: ReviewDecided | ReviewOutcome = (
+            event
+            if isinstance(event, ReviewDecided)
+            else msgspec.json.decode(event.raw, type=ReviewOutcome)
+        )
+        award_id = review.award_id
         winner = None if award_id is None else await queries.get_award_winner(conn, award_id)
         if winner is not None:
-            accepted = event.data.get("decision") == "accept"
+            accepted = review.decision == "accept"
             outcome = (
                 "was accepted. The payment order is being prepared."
                 if accepted
@@ -337,27 +383,26 @@ class Mailer:
                 winner,
                 f"Delivery {'accepted' if accepted else 'rejected'}: {a['title']}",
                 f'Your delivery for "{a["title"]}" {outcome} Reason: '
-                f"{event.data.get('reason', '')}\n\n{self.link('/me/awards')}",
+                f"{review.reason}\n\n{self.link('/me/awards')}",
             )
-        decision = str(event.data.get("decision", "decided"))
+        decision = review.decision
         await self._to_buyer(
             conn,
             event,
             a,
             f"Review {decision}: {a['title']}",
             f'The delivery for "{a["title"]}" was reviewed: {decision}. '
-            f"{event.data.get('reason', '')}\n\n{self._auction_link(a)}",
+            f"{review.reason}\n\n{self._auction_link(a)}",
         )
 
-    async def _executed(self, conn: Conn, event: StreamEvent) -> None:
+    async def _executed(self, conn: Conn, event: PaymentExecuted) -> None:
         """Finance recorded the payout: the payee can look for the money now."""
-        a = await self._auction(conn, event)
-        payee_id = event.int_field("payee_id")
-        payee = None if payee_id is None else await queries.get_user_contact(conn, payee_id)
+        a = await self._auction(conn, event.auction_id)
+        payee = await queries.get_user_contact(conn, event.payee_id)
         if payee is None:
             return
         title = a["title"] if a is not None else "your award"
-        payment_id = event.int_field("payment_id")
+        payment_id = event.payment_id
         await self._send(
             conn,
             f"{event.event_id}:payee",
@@ -368,9 +413,9 @@ class Mailer:
             f"confirm receipt on the payment's page.\n\n{self.link(f'/payments/{payment_id}')}",
         )
 
-    async def _details_provided(self, conn: Conn, event: StreamEvent, a: Row) -> None:
+    async def _details_provided(self, conn: Conn, event: PaymentDetailsProvided, a: Row) -> None:
         """The payee gave the details a released order lacked: finance can pay it now."""
-        payment_id = event.int_field("payment_id")
+        payment_id = event.payment_id
         await self._to_each(
             conn,
             event,
@@ -381,7 +426,7 @@ class Mailer:
             f"details; the order can be paid out.\n\n{self.link(f'/payments/{payment_id}')}",
         )
 
-    async def _question_asked(self, conn: Conn, event: StreamEvent, a: Row) -> None:
+    async def _question_asked(self, conn: Conn, event: QuestionAsked, a: Row) -> None:
         """A vendor asked: the department's buyers are asked to answer (who asked is on the
         dashboard, not in the mail)."""
         await self._to_each(
@@ -394,10 +439,9 @@ class Mailer:
             f"is published to everyone and sent to every bidder.\n\n{self.link('/buyer')}",
         )
 
-    async def _question_answered(self, conn: Conn, event: StreamEvent, a: Row) -> None:
+    async def _question_answered(self, conn: Conn, event: QuestionAnswered, a: Row) -> None:
         """An answer, to every bidder and every vendor who asked; it never says who asked."""
-        question = str(event.data.get("question", ""))
-        answer = str(event.data.get("answer", ""))
+        question, answer = event.question, event.answer
         await self._to_each(
             conn,
             event,
@@ -408,12 +452,12 @@ class Mailer:
             f"Question:\n{question}\n\nAnswer:\n{answer}\n\n{self._auction_link(a)}",
         )
 
-    async def _amended(self, conn: Conn, event: StreamEvent, a: Row) -> None:
+    async def _amended(self, conn: Conn, event: AuctionAmended, a: Row) -> None:
         """An amendment, to every bidder and every vendor who asked, with the new close."""
         names = {"description": "description", "acceptance": "acceptance criteria"}
-        changed = " and ".join(names.get(str(c), str(c)) for c in event.data.get("changed", []))
-        closes = when(self.settings, event.data.get("ends_at"))
-        moved = event.data.get("ends_at") != event.data.get("previous_ends_at")
+        changed = " and ".join(names.get(c, c) for c in event.changed)
+        closes = when(self.settings, event.ends_at)
+        moved = event.ends_at != event.previous_ends_at
         close = f"Bidding now closes {closes}." if moved else f"Bidding closes {closes}."
         await self._to_each(
             conn,
@@ -422,15 +466,14 @@ class Mailer:
             lambda person: f"{event.event_id}:follower:{person['id']}",
             f"Amended: {a['title']}",
             f'The buyer amended the {changed or "task"} of "{a["title"]}". '
-            f"Reason: {event.data.get('reason', '')}\n{close} The previous text stays "
+            f"Reason: {event.reason}\n{close} The previous text stays "
             f"readable on the auction's page.\n\n{self._auction_link(a)}",
         )
 
-    async def _paid(self, conn: Conn, event: StreamEvent) -> None:
-        a = await self._auction(conn, event)
-        amount = money(event.int_field("amount_cents") or 0)
-        payee_id = event.int_field("payee_id")
-        payee = None if payee_id is None else await queries.get_user_contact(conn, payee_id)
+    async def _paid(self, conn: Conn, event: PaymentReleased) -> None:
+        a = await self._auction(conn, event.auction_id)
+        amount = money(event.amount_cents)
+        payee = await queries.get_user_contact(conn, event.payee_id)
         if payee is not None:
             title = a["title"] if a is not None else "your award"
             await self._send(
@@ -439,9 +482,9 @@ class Mailer:
                 event,
                 payee,
                 f"Payment released: {title}",
-                f'A payment of {money(event.int_field("amount_cents") or 0)} for "{title}" '
+                f'A payment of {amount} for "{title}" '
                 f"was released to the buyer's finance office for payment to you.\n\n"
-                + self.link(f"/payments/{event.int_field('payment_id')}"),
+                + self.link(f"/payments/{event.payment_id}"),
             )
         if a is not None:
             await self._to_buyer(
