@@ -59,6 +59,10 @@ class _Envelope(msgspec.Struct, kw_only=True):
     auction_id: Any = None
 
 
+# An event as a consumer reads it.
+Received = AnyEvent | UnknownEvent
+
+
 class StreamEvent(msgspec.Struct, frozen=True, kw_only=True):
     """One event as consumers see it: its id, tag, raw JSON and the typed event, decoded
     once (an ``UnknownEvent`` for a tag outside the union, so a consumer can subscribe to
@@ -67,7 +71,7 @@ class StreamEvent(msgspec.Struct, frozen=True, kw_only=True):
     event_id: int
     type: str
     raw: bytes
-    event: AnyEvent | UnknownEvent
+    event: Received
 
     @property
     def auction_id(self) -> int | None:
@@ -79,7 +83,7 @@ class StreamEvent(msgspec.Struct, frozen=True, kw_only=True):
 def read_event(event_type: str, raw: bytes) -> StreamEvent:
     """The event of a stream entry (or a dead letter) of that tag and JSON; raises
     ``msgspec.DecodeError`` or ``ValueError`` when the JSON is not an event of its tag."""
-    event: AnyEvent | UnknownEvent
+    event: Received
     if event_type in TAGS:
         event = decode_event(raw)
     else:
