@@ -25,7 +25,7 @@ from marketplace.outbox import stamped
 from marketplace.redis import create_redis
 from marketplace.settings import Settings
 from marketplace.shutdown import close_pool
-from marketplace.streams.consumer import StreamConsumer, StreamEvent
+from marketplace.streams.consumer import StreamConsumer, read_event
 from workers.relay import relay_forever
 
 # What an auction is closed with when a test has no settings of its own at hand: the
@@ -289,10 +289,7 @@ async def deliver_events(pool: Any, settings: Any) -> None:
         )
     for row in rows:
         raw = msgspec.json.encode(stamped(row["id"], row["created_at"], bytes(row["payload"])))
-        event = StreamEvent(
-            event_id=row["id"], type=row["type"], data=msgspec.json.decode(raw), raw=raw
-        )
-        assert await consumer.apply(event)
+        assert await consumer.apply(read_event(row["type"], raw))
 
 
 async def eventually(check: Any, what: str, within: float = 90.0) -> Any:

@@ -22,6 +22,7 @@ from marketplace.accounts.schemas import VerificationDecision
 from marketplace.audit.record import Actor
 from marketplace.db import Conn, Pool, Row
 from marketplace.errors import DomainError
+from marketplace.events import VerificationRequested
 from marketplace.streams.consumer import StreamEvent
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,8 @@ def decision_for(registry_id: str, entity: RegistryEntity | None) -> Verificatio
 
 async def record_check(conn: Conn, event: StreamEvent) -> None:
     """Consumer handler for ``vendor.verification_requested``."""
-    user_id = event.int_field("user_id")
-    if event.type == "vendor.verification_requested" and user_id is not None:
-        await queries.insert_check(conn, event.event_id, user_id)
+    if isinstance(event.event, VerificationRequested):
+        await queries.insert_check(conn, event.event_id, event.event.user_id)
 
 
 class RegistryChecker:

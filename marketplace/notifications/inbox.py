@@ -1,6 +1,6 @@
 """The caller's in-app notifications: read, count, mark read.
 
-They are written by the notifications consumer (messages.py) beside the mail they repeat,
+They are written by the notifications consumer (writer.py) beside the mail they repeat,
 so this module only reads them and marks them read.
 """
 

@@ -26,6 +26,7 @@ from arq.connections import ArqRedis
 from redis.exceptions import ResponseError
 
 from marketplace.db import Pool
+from marketplace.events import TAGS, AnyEvent, AuctionEvent, decode_event
 from marketplace.notifications import queries
 from marketplace.redis import GLOBAL_STREAM
 
@@ -40,18 +41,62 @@ HOUSEKEEPING_SECONDS = 1.0
 PACE_SECONDS = 0.05
 
 
+class UnknownEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event whose tag is not in ``AnyEvent`` (one another module emits, or will): its
+    tag, id and auction, the only fields every event may be read for, and its raw JSON for
+    a consumer that expects more of that tag."""
+
+    type: str
+    event_id: int
+    auction_id: int | None = None
+    raw: bytes
+
+
+class _Envelope(msgspec.Struct, kw_only=True):
+    """What an event of an unknown tag is read for; any other field, of any type, is left."""
+
+    event_id: int
+    auction_id: Any = None
+
+
+# An event as a consumer reads it.
+Received = AnyEvent | UnknownEvent
+
+
 class StreamEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """One event as consumers see it: its id, tag and JSON fields (unknown tags included,
-    so a consumer can subscribe to events other modules will emit later)."""
+    """One event as consumers see it: its id, tag, raw JSON and the typed event, decoded
+    once (an ``UnknownEvent`` for a tag outside the union, so a consumer can subscribe to
+    events other modules will emit later)."""
 
     event_id: int
     type: str
-    data: dict[str, Any]
     raw: bytes
+    event: Received
 
-    def int_field(self, name: str) -> int | None:
-        value = self.data.get(name)
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    @property
+    def auction_id(self) -> int | None:
+        """The auction the event is about; None for events about no auction."""
+        event = self.event
+        return event.auction_id if isinstance(event, AuctionEvent | UnknownEvent) else None
+
+
+def read_event(event_type: str, raw: bytes) -> StreamEvent:
+    """The event of a stream entry (or a dead letter) of that tag and JSON; raises
+    ``msgspec.DecodeError`` or ``ValueError`` when the JSON is not an event of its tag."""
+    event: Received
+    if event_type in TAGS:
+        event = decode_event(raw)
+    else:
+        envelope = msgspec.json.decode(raw, type=_Envelope)
+        auction_id = envelope.auction_id
+        if not isinstance(auction_id, int) or isinstance(auction_id, bool):
+            auction_id = None
+        event = UnknownEvent(
+            type=event_type, event_id=envelope.event_id, auction_id=auction_id, raw=raw
+        )
+    if event.event_id <= 0:  # the relay stamps every event with its outbox id
+        raise ValueError("the entry's data is not an event")
+    return StreamEvent(event_id=event.event_id, type=event_type, raw=raw, event=event)
 
 
 # A handler writes its side effect's records with the given connection, inside the
@@ -62,11 +107,7 @@ Wanted = Callable[[Any, list[StreamEvent]], Awaitable[set[int]]]
 
 
 def parse_entry(fields: dict[bytes, bytes]) -> StreamEvent:
-    raw = bytes(fields[b"data"])
-    data = msgspec.json.decode(raw)
-    if not isinstance(data, dict) or not isinstance(data.get("event_id"), int):
-        raise ValueError("the entry's data is not an event")
-    return StreamEvent(event_id=data["event_id"], type=fields[b"type"].decode(), data=data, raw=raw)
+    return read_event(fields[b"type"].decode(), bytes(fields[b"data"]))
 
 
 def consumer_name() -> str:
@@ -253,12 +294,7 @@ class StreamConsumer:
             rows = await queries.take_requeued(conn, self.group, self.batch)
             for row in rows:
                 try:
-                    event = StreamEvent(
-                        event_id=row["event_id"],
-                        type=row["type"],
-                        data=msgspec.json.decode(bytes(row["data"])),
-                        raw=bytes(row["data"]),
-                    )
+                    event = read_event(row["type"], bytes(row["data"]))
                     async with conn.transaction():  # a savepoint per letter
                         if await queries.mark_processed(conn, self.group, event.event_id):
                             await self.handle(conn, event)

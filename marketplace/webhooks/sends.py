@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import logging
 import ssl
+from typing import Any
 
 import httpx
 import msgspec
@@ -42,25 +43,24 @@ def signature(secret: str, body: bytes) -> str:
 async def concerning_a_webhook(conn: Conn, events: list[StreamEvent]) -> set[int]:
     """The ids of the events whose auction belongs to a department with a live webhook
     (read only, one query for a consumer's whole read)."""
-    auction_ids = {a for a in (e.int_field("auction_id") for e in events) if a is not None}
+    auction_ids = {e.auction_id for e in events if e.auction_id is not None}
     if not auction_ids:
         return set()
     hooked = await queries.auctions_with_webhooks(conn, sorted(auction_ids))
-    return {e.event_id for e in events if e.int_field("auction_id") in hooked}
+    return {e.event_id for e in events if e.auction_id in hooked}
 
 
 async def record_sends(conn: Conn, event: StreamEvent) -> None:
     """Consumer handler: one delivery per webhook of the auction's department."""
-    auction_id = event.int_field("auction_id")
-    if auction_id is None:
+    if event.auction_id is None:
         return
-    auction = await queries.auction_audience(conn, auction_id)
+    auction = await queries.auction_audience(conn, event.auction_id)
     if auction is None:
         return
     body = event.raw
     if auction["type"] == "sealed":
         # The department's own endpoint learns no more of sealed bids than the public.
-        view = sealed_view(event.type, dict(event.data))
+        view = sealed_view(event.type, msgspec.json.decode(event.raw, type=dict[str, Any]))
         if view is None:
             return
         body = msgspec.json.encode(view)

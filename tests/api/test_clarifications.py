@@ -16,7 +16,7 @@ from marketplace import jobs, outbox
 from marketplace.auctions import lifecycle
 from marketplace.notifications import messages
 from marketplace.settings import Settings
-from marketplace.streams.consumer import StreamConsumer, StreamEvent
+from marketplace.streams.consumer import StreamConsumer, read_event
 from tests.helpers import (
     CLOSE_SETTINGS,
     Api,
@@ -40,11 +40,7 @@ async def mail_out(pool: Any, settings: Settings, db: asyncpg.Connection) -> lis
     consumer = StreamConsumer(pool, None, messages.GROUP, messages.Mailer(settings))
     for row in await db.fetch("SELECT id, type, payload, created_at FROM outbox ORDER BY id"):
         event = outbox.stamped(row["id"], row["created_at"], bytes(row["payload"]))
-        raw = msgspec.json.encode(event)
-        data = msgspec.json.decode(raw)
-        assert await consumer.apply(
-            StreamEvent(event_id=row["id"], type=row["type"], data=data, raw=raw)
-        )
+        assert await consumer.apply(read_event(row["type"], msgspec.json.encode(event)))
     rows: list[Any] = await db.fetch(
         "SELECT recipient_id, subject, body FROM mail_outbox ORDER BY id"
     )

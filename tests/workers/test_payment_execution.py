@@ -12,7 +12,7 @@ from marketplace.notifications.messages import Mailer
 from marketplace.payments import service as payments
 from marketplace.payments.provider import LedgerProvider
 from marketplace.settings import Settings
-from marketplace.streams.consumer import StreamEvent
+from marketplace.streams.consumer import read_event
 from tests.helpers import Api, User, csrf_of, sign_in
 from tests.scenes import accept, delivered_for_review
 
@@ -157,9 +157,7 @@ async def test_the_payee_and_finance_are_mailed(
     async with pool.acquire() as conn, conn.transaction():
         for row in rows:
             data = {**msgspec.json.decode(row["payload"]), "event_id": row["id"]}
-            await handle(
-                conn, StreamEvent(event_id=row["id"], type=row["type"], data=data, raw=b"")
-            )
+            await handle(conn, read_event(row["type"], msgspec.json.encode(data)))
     mails = await db.fetch("SELECT recipient_id, subject FROM mail_outbox ORDER BY id")
     got = {(m["recipient_id"], m["subject"].split(":")[0]) for m in mails}
     assert {

@@ -1,0 +1,2 @@
+"""The words of every mail and in-app notice, one module per concept; ``messages`` says
+which event gets which."""
