@@ -14,6 +14,7 @@ import pytest
 from marketplace.streams.consumer import StreamConsumer
 from marketplace.webhooks import sends
 from tests.helpers import http_on_loopback
+from workers.consumers import webhooks_consumer
 
 
 @dataclass
@@ -56,14 +57,8 @@ def endpoint() -> Iterator[Endpoint]:
 
 
 def webhook_consumer(ctx: dict[str, Any]) -> StreamConsumer:
-    return StreamConsumer(
-        ctx["pool"],
-        ctx["redis_client"],
-        sends.GROUP,
-        sends.record_sends,
-        block_ms=100,
-        wanted=sends.concerning_a_webhook,
-    )
+    """The worker's own webhooks consumer, reading more often."""
+    return webhooks_consumer(ctx, block_ms=100)
 
 
 def webhook_sender(ctx: dict[str, Any]) -> sends.WebhookSender:

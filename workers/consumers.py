@@ -25,26 +25,40 @@ from marketplace.webhooks import sends
 log = logging.getLogger(__name__)
 
 
-def notifications_consumer(ctx: dict[str, Any]) -> StreamConsumer:
+def notifications_consumer(ctx: dict[str, Any], **options: Any) -> StreamConsumer:
+    """Mail and in-app notices; ``options`` are StreamConsumer's (tests read more often)."""
     mailer = messages.Mailer(ctx["settings"])
     return StreamConsumer(
-        ctx["pool"], ctx["redis_client"], messages.GROUP, mailer, tags=frozenset(mailer.handlers)
+        ctx["pool"],
+        ctx["redis_client"],
+        messages.GROUP,
+        mailer,
+        tags=mailer.tags,
+        **options,
     )
 
 
-def webhooks_consumer(ctx: dict[str, Any]) -> StreamConsumer:
+def webhooks_consumer(ctx: dict[str, Any], **options: Any) -> StreamConsumer:
+    """Department webhook sends, for events some department's webhook wants."""
     return StreamConsumer(
         ctx["pool"],
         ctx["redis_client"],
         sends.GROUP,
         sends.record_sends,
         wanted=sends.concerning_a_webhook,
+        **options,
     )
 
 
-def registry_consumer(ctx: dict[str, Any]) -> StreamConsumer:
+def registry_consumer(ctx: dict[str, Any], **options: Any) -> StreamConsumer:
+    """Registry checks of vendors who ask to be verified."""
     return StreamConsumer(
-        ctx["pool"], ctx["redis_client"], registry.GROUP, registry.record_check, tags=registry.TAGS
+        ctx["pool"],
+        ctx["redis_client"],
+        registry.GROUP,
+        registry.record_check,
+        tags=registry.TAGS,
+        **options,
     )
 
 

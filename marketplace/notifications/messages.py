@@ -111,6 +111,8 @@ class Mailer:
         self.writer = Writer(settings)
         self.about_auction = ABOUT_AUCTION
         self.handlers = HANDLERS
+        # Every tag with words: the consumer acknowledges any other unread.
+        self.tags = frozenset(ABOUT_AUCTION) | frozenset(HANDLERS)
 
     async def __call__(self, conn: Conn, event: StreamEvent) -> None:
         about = self.about_auction.get(event.type)

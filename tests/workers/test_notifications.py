@@ -32,6 +32,7 @@ from tests.helpers import (
     sign_in,
     worker_ctx,
 )
+from workers.consumers import notifications_consumer
 
 
 @pytest.fixture
@@ -46,14 +47,8 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
 
 
 def mail_consumer(ctx: dict[str, Any], **options: Any) -> StreamConsumer:
-    return StreamConsumer(
-        ctx["pool"],
-        ctx["redis_client"],
-        messages.GROUP,
-        messages.Mailer(ctx["settings"]),
-        block_ms=100,
-        **options,
-    )
+    """The worker's own notifications consumer (its tags included), reading more often."""
+    return notifications_consumer(ctx, block_ms=100, **options)
 
 
 def sender(ctx: dict[str, Any]) -> MailSender:

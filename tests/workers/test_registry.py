@@ -14,7 +14,6 @@ from litestar.testing import AsyncTestClient
 
 from marketplace.accounts import registry
 from marketplace.settings import Settings
-from marketplace.streams.consumer import StreamConsumer
 from tests.helpers import (
     Api,
     User,
@@ -24,6 +23,7 @@ from tests.helpers import (
     running_relays_forever,
     worker_ctx,
 )
+from workers.consumers import registry_consumer
 
 
 class FakeRegistry:
@@ -100,9 +100,7 @@ async def test_registry_verifies_active_rejects_excluded_and_unknown_and_retries
         await ask(client, vendor, rid)
     with_registry = msgspec.structs.replace(settings, registry_url=fake_registry.url)
     async with worker_ctx(with_registry) as ctx:
-        consumer = StreamConsumer(
-            ctx["pool"], ctx["redis_client"], registry.GROUP, registry.record_check, block_ms=100
-        )
+        consumer = registry_consumer(ctx, block_ms=100)
         checker = registry.RegistryChecker(
             ctx["pool"], fake_registry.url, base_delay=0.05, poll_seconds=0.05, timeout=5
         )
@@ -168,9 +166,7 @@ async def test_an_admin_decision_first_leaves_the_registry_check_nothing_to_do(
     )
     assert r.status_code == 201, r.text
     async with worker_ctx(settings) as ctx:
-        consumer = StreamConsumer(
-            ctx["pool"], ctx["redis_client"], registry.GROUP, registry.record_check, block_ms=100
-        )
+        consumer = registry_consumer(ctx, block_ms=100)
         checker = registry.RegistryChecker(ctx["pool"], fake_registry.url, poll_seconds=0.05)
         async with running(
             lambda: running_relays_forever(ctx), consumer.run_forever, checker.run_forever
