@@ -1,5 +1,5 @@
-"""The GitHub adapter: with ``connection.py`` and ``installations.py``, the only module that
-imports PyGithub.
+"""The GitHub adapter. PyGithub is imported here and in ``connection.py``,
+``installations.py`` and ``failures.py`` only, all in this package.
 
 It reads with ``MARKETPLACE_GITHUB_TOKEN``, or, in GitHub App mode (an App id and private
 key set), with the installation token of the installation that reads each repository
@@ -20,12 +20,7 @@ against the rate limit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.utils
 import functools
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -34,30 +29,25 @@ import github
 import msgspec
 from github.GithubException import (
     BadCredentialsException,
-    GithubException,
-    RateLimitExceededException,
     UnknownObjectException,
 )
-from github.GithubRetry import GithubRetry
 
-from marketplace.github import connection, listings
+from marketplace.github import connection, failures, listings, shapes
+from marketplace.github.cache import AnswerCache
 from marketplace.github.errors import (
     GithubError,
     GithubNotFound,
     GithubNotInstalled,
     GithubRefused,
     GithubUnavailable,
-    GithubUnexpected,
 )
 from marketplace.github.installations import (
     InstallationAuth,
     Installations,
-    NotInstalled,
     app_integration,
 )
 from marketplace.github.schemas import (
     CheckResult,
-    GithubUser,
     HookAttempt,
     Issue,
     PullRequest,
@@ -81,86 +71,6 @@ T = TypeVar("T")
 _CACHE_SIZE = 1024
 
 
-class _LongWait(GithubUnavailable):
-    """Raised inside urllib3's retries, where what was being read is unknown."""
-
-
-def _translate(exc: Exception, what: str) -> GithubError:
-    if isinstance(exc, _LongWait):
-        # Worded without the wait, which shrinks from one retry to the next: the same
-        # rate limit is then the same reason (one error record), its wait in retry_after.
-        return GithubUnavailable(f"{what}: GitHub rate limit exceeded", exc.retry_after)
-    if isinstance(exc, GithubError):
-        return exc
-    if isinstance(exc, NotInstalled):
-        return GithubNotInstalled(f"{what}: {exc}")
-    if isinstance(exc, UnknownObjectException):
-        return GithubNotFound(f"{what}: not found on GitHub")
-    if isinstance(exc, RateLimitExceededException):
-        wait = getattr(exc, "wait", None) or retry_after(exc.headers)
-        return GithubUnavailable(f"{what}: GitHub rate limit exceeded", retry_after=wait)
-    if isinstance(exc, BadCredentialsException):
-        return GithubRefused(f"{what}: GitHub refused our token (bad credentials)")
-    if isinstance(exc, GithubException):
-        status = exc.status
-        if status == 404:
-            return GithubNotFound(f"{what}: not found on GitHub")
-        if status == 422 and "no commit found" in str(exc.data).lower():
-            # GitHub's answer for the checks of a commit it does not have (force-pushed away)
-            return GithubNotFound(f"{what}: GitHub has no such commit")
-        if status >= 500 or (status in (403, 429) and _is_rate_limit(exc)):
-            return GithubUnavailable(
-                f"{what}: GitHub answered {status}", retry_after=retry_after(exc.headers)
-            )
-        return GithubRefused(f"{what}: GitHub answered {status}: {exc.message or exc.data}")
-    # requests' exceptions (timeouts, connection and retry errors) are OSErrors.
-    if isinstance(exc, OSError):
-        return GithubUnavailable(f"{what}: GitHub is unreachable or failing ({exc})")
-    # Anything else came of reading GitHub's answer: a shape we did not expect.
-    return GithubUnexpected(f"{what}: GitHub's answer was unexpected ({type(exc).__name__}: {exc})")
-
-
-def retry_after(headers: Any) -> float | None:
-    """Seconds GitHub asks us to wait: ``Retry-After`` (seconds or an HTTP date), else the
-    time until ``X-RateLimit-Reset`` when no requests remain; None when it says nothing."""
-    found = {str(k).lower(): str(v).strip() for k, v in dict(headers or {}).items()}
-    value = found.get("retry-after", "")
-    if value.isdigit():
-        return float(value)
-    if value:
-        with contextlib.suppress(TypeError, ValueError, IndexError):
-            when = email.utils.parsedate_to_datetime(value)
-            return max(0.0, when.timestamp() - time.time())
-    reset = found.get("x-ratelimit-reset", "")
-    if found.get("x-ratelimit-remaining") == "0" and reset.isdigit():
-        return max(0.0, int(reset) - time.time()) + 1.0  # the reset's second is not exact
-    return None
-
-
-def _is_rate_limit(exc: GithubException) -> bool:
-    headers = exc.headers or {}
-    message = str(exc.message or "").lower()
-    return (
-        "retry-after" in {k.lower() for k in headers}
-        or str(headers.get("x-ratelimit-remaining", "")) == "0"
-        or "rate limit" in message
-    )
-
-
-class _Retry(GithubRetry):
-    """GithubRetry that refuses to sleep through a Retry-After longer than the longest wait.
-
-    (GithubRetry caps waits for X-RateLimit-Reset only; urllib3 would sleep any Retry-After.)
-    """
-
-    def get_retry_after(self, response: Any) -> float | None:
-        after = super().get_retry_after(response)
-        if after is not None and self.max_rate_limit_wait is not None:
-            if after > self.max_rate_limit_wait:
-                raise _LongWait(f"GitHub asks to wait {after:.0f} s", retry_after=after)
-        return after
-
-
 class GithubClient:
     """Read-only access to GitHub's REST API, built from settings with ``from_settings``."""
 
@@ -177,34 +87,26 @@ class GithubClient:
     ) -> None:
         """``app``: the App's id and private key (PEM), for GitHub App mode."""
 
-        def retry() -> _Retry:
-            return _Retry(
-                total=retries,
-                backoff_factor=backoff,
-                backoff_max=30,
-                # GithubRetry adds 403 and retries it only when it is a rate limit.
-                status_forcelist=[*range(500, 600), 429],
-                max_rate_limit_wait=max_rate_limit_wait,
-                # Out of retries, hand back GitHub's last answer (its Retry-After and
-                # rate-limit headers included) rather than urllib3's bare "too many error
-                # responses".
-                raise_on_status=False,
-            )
-
         connection.install()  # one client serves many threads at once
         self.installations: Installations | None = None
         self._auth: InstallationAuth | None = None
         auth: github.Auth.Auth | None = github.Auth.Token(token) if token else None
         if app is not None:
             self.installations = Installations(
-                app_integration(api_url, app[0], app[1], timeout, retry())
+                app_integration(
+                    api_url,
+                    app[0],
+                    app[1],
+                    timeout,
+                    failures.retry_policy(retries, backoff, max_rate_limit_wait),
+                )
             )
             auth = self._auth = InstallationAuth(self.installations)
         self._github = github.Github(
             auth=auth,
             base_url=api_url.rstrip("/"),
             timeout=timeout,  # seconds, per request; PyGithub takes whole seconds only
-            retry=retry(),
+            retry=failures.retry_policy(retries, backoff, max_rate_limit_wait),
             per_page=100,
             lazy=True,  # objects are fetched when we ask, so each call is one request
             seconds_between_requests=None,
@@ -212,9 +114,7 @@ class GithubClient:
         # PyGithub blocks: its calls run on threads of their own (as many as requests' pool
         # keeps connections), not on the loop's default executor shared with everything else.
         self._threads = ThreadPoolExecutor(max_workers=10, thread_name_prefix="github")
-        self._cache: OrderedDict[str, Any] = OrderedDict()
-        self._locks: dict[str, threading.Lock] = {}
-        self._cache_lock = threading.Lock()
+        self._cache = AnswerCache(_CACHE_SIZE)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GithubClient:
@@ -297,13 +197,13 @@ class GithubClient:
         """One page of the webhook's delivery attempts, newest first, and the URL of the next
         page (GitHub's ``Link: rel="next"``, which carries its cursor) or None. The App's
         webhook as the App, or ``repo_hook`` (owner/name, hook id) with our token."""
-        path = _hook_path(repo_hook) + "/deliveries"
+        path = shapes.hook_path(repo_hook) + "/deliveries"
         what = "webhook deliveries"
         return await self._run(what, self._hook_attempts, path, page, repo_hook is None)
 
     async def redeliver(self, repo_hook: tuple[str, int] | None, attempt_id: int) -> None:
         """Ask GitHub to send the attempt's event again (under the same guid)."""
-        path = f"{_hook_path(repo_hook)}/deliveries/{attempt_id}/attempts"
+        path = f"{shapes.hook_path(repo_hook)}/deliveries/{attempt_id}/attempts"
         await self._run(
             f"redelivery of {attempt_id}", self._hook_request, "POST", path, None, repo_hook is None
         )
@@ -317,7 +217,7 @@ class GithubClient:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
         except Exception as exc:
-            raise _translate(exc, what) from exc
+            raise failures.translate(exc, what) from exc
 
     def _as_installation(self, repo: str, fn: Callable[..., T], *args: Any) -> T:
         """``fn`` with the token of the installation reading ``repo``. A refused token is
@@ -344,23 +244,6 @@ class GithubClient:
                 self._auth.use(None)
         raise AssertionError("unreachable")
 
-    def _cached(self, key: str, fetch: Callable[[Any], Any]) -> Any:
-        """``fetch(cached)`` under the key's lock, its answer cached (least recently used
-        out first); ``cached`` is the previous answer, or None."""
-        with self._cache_lock:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            with self._cache_lock:
-                cached = self._cache.get(key)
-            value = fetch(cached)
-            with self._cache_lock:
-                self._cache[key] = value
-                self._cache.move_to_end(key)
-                while len(self._cache) > _CACHE_SIZE:
-                    old, _ = self._cache.popitem(last=False)
-                    self._locks.pop(old, None)
-            return value
-
     def _fresh(self, key: str, make: Callable[[], Any], read: Callable[[Any], T]) -> T:
         """``read`` of a PyGithub object, which is completed once and then revalidated with
         If-None-Match (304 = reuse). The object is read under its lock: another thread's
@@ -374,7 +257,7 @@ class GithubClient:
             changed = obj.update()  # False on 304: the cached attributes still hold
             return (obj, read(obj)) if changed else cached
 
-        value: T = self._cached(key, fetch)[1]
+        value: T = self._cache.get(key, fetch)[1]
         return value
 
     def _listing(self, key: str, path: str, kind: type[listings.Page], sha: str) -> list[Any]:
@@ -405,7 +288,7 @@ class GithubClient:
                 found.extend(batch)
             return etag, found
 
-        items: list[Any] = self._cached(key, fetch)[1]
+        items: list[Any] = self._cache.get(key, fetch)[1]
         return items
 
     def _hook_request(
@@ -424,18 +307,18 @@ class GithubClient:
         parameters = None if page else {"per_page": 100}
         headers, data = self._hook_request("GET", page or path, parameters, as_app)
         found = {str(k).lower(): v for k, v in headers.items()}
-        return msgspec.convert(data or [], list[HookAttempt]), _next_link(found.get("link"))
+        return msgspec.convert(data or [], list[HookAttempt]), shapes.next_link(found.get("link"))
 
     def _repository(self, name_or_id: str | int) -> Repo:
         return self._fresh(
-            f"repo:{name_or_id}", lambda: self._github.get_repo(name_or_id), _as_repo
+            f"repo:{name_or_id}", lambda: self._github.get_repo(name_or_id), shapes.as_repo
         )
 
     def _pull(self, full_name: str, number: int) -> PullRequest:
         return self._fresh(
             f"pull:{full_name.lower()}#{number}",
             lambda: self._github.get_repo(full_name).get_pull(number),
-            _as_pull_request,
+            shapes.as_pull_request,
         )
 
     def _checks(self, full_name: str, sha: str) -> list[CheckResult]:
@@ -449,60 +332,5 @@ class GithubClient:
         return self._fresh(
             f"issue:{full_name.lower()}#{number}",
             lambda: self._github.get_repo(full_name).get_issue(number),
-            _as_issue,
+            shapes.as_issue,
         )
-
-
-def _hook_path(repo_hook: tuple[str, int] | None) -> str:
-    if repo_hook is None:
-        return "/app/hook"
-    return f"/repos/{repo_hook[0]}/hooks/{repo_hook[1]}"
-
-
-def _next_link(header: str | None) -> str | None:
-    """The ``rel="next"`` URL of a ``Link`` header."""
-    for part in (header or "").split(","):
-        url, _, params = part.partition(";")
-        if 'rel="next"' in params.replace(" ", ""):
-            return url.strip().strip("<>")
-    return None
-
-
-def _as_repo(repo: Any) -> Repo:
-    return Repo(
-        id=repo.id,
-        full_name=repo.full_name,
-        default_branch=repo.default_branch,
-        html_url=repo.html_url,
-    )
-
-
-def _as_pull_request(pr: Any) -> PullRequest:
-    merged_by = pr.merged_by
-    return PullRequest(
-        number=pr.number,
-        title=pr.title,
-        body=pr.body,
-        html_url=pr.html_url,
-        state=pr.state,
-        author=GithubUser(id=pr.user.id, login=pr.user.login),
-        merged=bool(pr.merged),
-        merged_at=pr.merged_at,
-        merged_by=GithubUser(id=merged_by.id, login=merged_by.login) if merged_by else None,
-        base_ref=pr.base.ref,
-        base_repo_id=pr.base.repo.id,
-        base_repo_full_name=pr.base.repo.full_name,
-        head_sha=pr.head.sha,
-        merge_commit_sha=pr.merge_commit_sha,
-    )
-
-
-def _as_issue(issue: Any) -> Issue:
-    return Issue(
-        number=issue.number,
-        title=issue.title,
-        body=issue.body,
-        state=issue.state,
-        html_url=issue.html_url,
-        is_pull_request=issue.pull_request is not None,
-    )

@@ -11,8 +11,9 @@ import pytest
 
 from marketplace.cli import main
 from marketplace.errors import Unprocessable
-from marketplace.github.client import GithubClient, parse_pull_url, retry_after
+from marketplace.github.client import GithubClient, parse_pull_url
 from marketplace.github.errors import GithubNotFound, GithubUnavailable
+from marketplace.github.failures import retry_after
 from tests.fakes.github import FakeGitHub
 
 MERGED = dt.datetime(2024, 3, 1, 12, 30, tzinfo=dt.UTC)
