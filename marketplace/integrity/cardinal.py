@@ -10,12 +10,12 @@ quartiles of R024/R058 are statrs' (the R-8 estimate).
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from collections.abc import Iterable
 from typing import Any
 
 import msgspec
+
+from marketplace.integrity import release_reading as read
 
 ALL = ("R003", "R018", "R024", "R028", "R030", "R035", "R036", "R058")
 
@@ -38,36 +38,6 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     excluded_method_details: frozenset[str] = frozenset()
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _rfc3339(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str) or len(value) < 20 or "T" not in value.upper():
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
-def quantile(values: list[float], tau: float) -> float:
-    """statrs' ``Data::quantile`` (R-8: h = (n + 1/3) tau + 1/3)."""
-    data = sorted(values)
-    n = len(data)
-    if n == 0 or not 0.0 <= tau <= 1.0:
-        return math.nan
-    h = (n + 1.0 / 3.0) * tau + 1.0 / 3.0
-    hf = int(h)
-    if hf <= 0 or tau == 0.0:
-        return data[0]
-    if hf >= n or tau == 1.0:
-        return data[-1]
-    a, b = data[hf - 1], data[hf]
-    return a + (h - hf) * (b - a)
-
-
 class _Run:
     def __init__(self, options: Options) -> None:
         self.o = options
@@ -86,83 +56,14 @@ class _Run:
         return currency == self.currency
 
 
-def _method_matches(tender: dict[str, Any], methods: frozenset[str]) -> bool:
-    if not methods:
-        return True
-    method = tender.get("procurementMethod")
-    return isinstance(method, str) and method in methods
-
-
-def _details_match(
-    release: dict[str, Any], include: frozenset[str], exclude: frozenset[str]
-) -> bool:
-    tender = release.get("tender")
-    details = tender.get("procurementMethodDetails") if isinstance(tender, dict) else None
-    if isinstance(details, str):
-        return details in include if include else details not in exclude
-    return not include
-
-
 def _price_compared(run: _Run, release: dict[str, Any]) -> bool:
-    return _details_match(release, run.o.price_comparison, run.o.no_price_comparison)
-
-
-def _submitted_bids(release: dict[str, Any]) -> list[dict[str, Any]]:
-    bids = release.get("bids")
-    details = bids.get("details") if isinstance(bids, dict) else None
-    if not isinstance(details, list):
-        return []
-    return [
-        b
-        for b in details
-        if isinstance(b, dict)
-        and isinstance(b.get("status"), str)
-        and b["status"] not in ("invited", "withdrawn")
-    ]
-
-
-def _final_awards_and_bids(
-    release: dict[str, Any],
-) -> tuple[list[dict[str, Any]], list[Any]] | None:
-    """The active awards and the bid details, if every award with a status is final."""
-    awards, bids = release.get("awards"), release.get("bids")
-    details = bids.get("details") if isinstance(bids, dict) else None
-    if not isinstance(awards, list) or not isinstance(details, list):
-        return None
-    complete = []
-    for award in awards:
-        status = award.get("status") if isinstance(award, dict) else None
-        if not isinstance(status, str):
-            continue
-        if status == "active":
-            complete.append(award)
-        elif status not in ("cancelled", "unsuccessful"):
-            return None
-    return complete, details
-
-
-def _ids(parties: Any) -> list[str]:
-    if not isinstance(parties, list):
-        return []
-    return [p["id"] for p in parties if isinstance(p, dict) and isinstance(p.get("id"), str)]
-
-
-def _amount(bid: dict[str, Any]) -> tuple[float, str] | None:
-    value = bid.get("value")
-    if not isinstance(value, dict):
-        return None
-    amount, currency = value.get("amount"), value.get("currency")
-    if not isinstance(amount, int | float) or isinstance(amount, bool):
-        return None
-    if not isinstance(currency, str):
-        return None
-    return float(amount), currency
+    return read.details_match(release, run.o.price_comparison, run.o.no_price_comparison)
 
 
 def _second_lowest(run: _Run, release: dict[str, Any], ocid: str) -> None:
     if not _price_compared(run, release):
         return
-    found = _final_awards_and_bids(release)
+    found = read.final_awards_and_bids(release)
     if found is None or len(found[0]) != 1:
         return
     complete, details = found
@@ -177,7 +78,7 @@ def _second_lowest(run: _Run, release: dict[str, Any], ocid: str) -> None:
     for bid in details:
         if not isinstance(bid, dict) or bid.get("status") != "valid":
             continue
-        priced, tenderers = _amount(bid), bid.get("tenderers")
+        priced, tenderers = read.amount(bid), bid.get("tenderers")
         if priced is None or not isinstance(tenderers, list) or len(tenderers) != 1:
             continue
         tenderer = tenderers[0].get("id") if isinstance(tenderers[0], dict) else None
@@ -200,12 +101,14 @@ def _second_lowest(run: _Run, release: dict[str, Any], ocid: str) -> None:
 
 def _r003(run: _Run, release: dict[str, Any], ocid: str) -> None:
     tender = release.get("tender")
-    if not isinstance(tender, dict) or not _method_matches(tender, run.o.r003_procurement_methods):
+    if not isinstance(tender, dict) or not read.method_matches(
+        tender, run.o.r003_procurement_methods
+    ):
         return
     period = tender.get("tenderPeriod")
     if not isinstance(period, dict):
         return
-    start, end = _rfc3339(period.get("startDate")), _rfc3339(period.get("endDate"))
+    start, end = read.rfc3339(period.get("startDate")), read.rfc3339(period.get("endDate"))
     if start is None or end is None:
         return
     seconds = (end - start).total_seconds()
@@ -216,7 +119,9 @@ def _r003(run: _Run, release: dict[str, Any], ocid: str) -> None:
 
 def _r018(run: _Run, release: dict[str, Any], ocid: str) -> None:
     tender = release.get("tender")
-    if not isinstance(tender, dict) or not _method_matches(tender, run.o.r018_procurement_methods):
+    if not isinstance(tender, dict) or not read.method_matches(
+        tender, run.o.r018_procurement_methods
+    ):
         return
     count = tender.get("numberOfTenderers")
     if isinstance(count, int) and not isinstance(count, bool) and count == 1:
@@ -227,11 +132,11 @@ def _r028(run: _Run, release: dict[str, Any], ocid: str) -> None:
     if not _price_compared(run, release):
         return
     prices: dict[tuple[float, str], set[str]] = {}
-    for bid in _submitted_bids(release):
-        priced, tenderers = _amount(bid), bid.get("tenderers")
+    for bid in read.submitted_bids(release):
+        priced, tenderers = read.amount(bid), bid.get("tenderers")
         if priced is None or not isinstance(tenderers, list):
             continue
-        ids = set(_ids(tenderers))
+        ids = set(read.ids(tenderers))
         if not ids:
             continue
         other = prices.get(priced)
@@ -252,7 +157,7 @@ def _r030(run: _Run, release: dict[str, Any], ocid: str) -> None:
     suppliers: set[str] = set()
     for award in awards:
         if isinstance(award, dict) and award.get("status") == "active":
-            suppliers.update(_ids(award.get("suppliers")))
+            suppliers.update(read.ids(award.get("suppliers")))
     for bid in details:
         if not isinstance(bid, dict):
             continue
@@ -261,18 +166,18 @@ def _r030(run: _Run, release: dict[str, Any], ocid: str) -> None:
             continue
         if not isinstance(tenderers, list) or not date > end:
             continue
-        for tenderer in _ids(tenderers):
+        for tenderer in read.ids(tenderers):
             if tenderer in suppliers:
                 run.set("OCID", ocid, "R030", 1.0)
                 run.set("Tenderer", tenderer, "R030", 1.0)
 
 
 def _r035(run: _Run, release: dict[str, Any], ocid: str) -> None:
-    found = _final_awards_and_bids(release)
+    found = read.final_awards_and_bids(release)
     if found is None:
         return
     complete, details = found
-    suppliers = {i for award in complete for i in _ids(award.get("suppliers"))}
+    suppliers = {i for award in complete for i in read.ids(award.get("suppliers"))}
     valid: set[str] = set()
     disqualified: set[str] = set()
     for bid in details:
@@ -280,7 +185,7 @@ def _r035(run: _Run, release: dict[str, Any], ocid: str) -> None:
             continue
         target = {"valid": valid, "disqualified": disqualified}.get(bid.get("status"))  # type: ignore[arg-type]
         if target is not None:
-            target.update(_ids(bid["tenderers"]))
+            target.update(read.ids(bid["tenderers"]))
     difference = len(disqualified - valid)
     if len(valid) == 1 and valid == suppliers and difference >= max(run.o.r035_threshold, 1):
         run.set("OCID", ocid, "R035", float(difference))
@@ -297,8 +202,8 @@ def _r036(run: _Run, release: dict[str, Any], ocid: str) -> None:
         return
     lowest: float | None = None
     lowest_disqualified = has_valid = False
-    for bid in _submitted_bids(release):
-        priced = _amount(bid)
+    for bid in read.submitted_bids(release):
+        priced = read.amount(bid)
         if priced is None:
             continue
         amount, currency = priced
@@ -314,7 +219,7 @@ def _r036(run: _Run, release: dict[str, Any], ocid: str) -> None:
 
 def _finalize(run: _Run) -> None:
     values = list(run.ratios.values())
-    q1, q3 = quantile(values, 0.25), quantile(values, 0.75)
+    q1, q3 = read.quantile(values, 0.25), read.quantile(values, 0.75)
     if "R024" in run.o.enabled:
         if run.o.r024_threshold is not None:
             fence, gate = run.o.r024_threshold, 1.0
@@ -367,7 +272,7 @@ def evaluate(
         tender = release.get("tender")
         if isinstance(tender, dict) and tender.get("status") == "cancelled":
             continue
-        if not _details_match(release, frozenset(), run.o.excluded_method_details):
+        if not read.details_match(release, frozenset(), run.o.excluded_method_details):
             continue
         if ratio_needed:
             _second_lowest(run, release, ocid)
